@@ -1,0 +1,203 @@
+"""A content-addressed blob store on a directory.
+
+A blob's address is the SHA-256 of its bytes (64 lowercase hex characters). Layout::
+
+    root/ab/abcdef...     the blob whose digest starts with "ab"
+    root/tmp/             partial writes (renamed into place only when complete)
+    root/quarantine/      blobs found corrupted on read, kept for inspection, never served
+
+- **Atomic writes**: bytes go to a temporary file, are fsync'ed, and renamed into place, so a
+  crash never leaves a partial blob under a valid address.
+- **Streaming**: :meth:`BlobStore.put_stream` and :meth:`BlobStore.get_stream` move data in chunks;
+  a blob is never held in memory whole.
+- **Verification on read**: every read re-hashes the bytes. :meth:`get_stream` withholds the final
+  chunk until the digest checks out, and :meth:`copy_to` writes to a temporary file renamed into
+  place only after the check, so a corrupted blob raises :class:`BlobCorrupted` and is moved to
+  quarantine instead of being served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from deai.core.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, EncodingError
+
+__all__ = ["CHUNK", "BlobStore", "check_digest"]
+
+CHUNK = 1 << 20  # 1 MiB
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is 64 lowercase hex characters (an optional 0x is dropped)."""
+    if isinstance(digest, str) and digest.startswith("0x"):
+        digest = digest[2:]
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise EncodingError(f"not a SHA-256 hex digest: {str(digest)[:70]!r}")
+    return digest
+
+
+class BlobStore:
+    """Content-addressed storage under ``root``. Safe for concurrent writers of the same blob."""
+
+    def __init__(self, root: str | os.PathLike, *, max_bytes: int | None = None, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        (self.root / "quarantine").mkdir(exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        digest = check_digest(digest)
+        return self.root / digest[:2] / digest
+
+    def __contains__(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        path = self.path(digest)
+        if not path.is_file():
+            raise BlobNotFound(f"no blob {digest}")
+        return path.stat().st_size
+
+    def digests(self) -> Iterator[str]:
+        for sub in sorted(self.root.iterdir()):
+            if len(sub.name) == 2 and sub.is_dir():
+                for f in sorted(sub.iterdir()):
+                    if _DIGEST.match(f.name):
+                        yield f.name
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put(self, data: bytes, *, expected: str | None = None) -> str:
+        """Store ``data``; return its digest."""
+        return self.put_stream([data], expected=expected)
+
+    def put_file(self, src: str | os.PathLike | BinaryIO, *, expected: str | None = None) -> str:
+        """Store a file's bytes, read in chunks."""
+        if isinstance(src, str | os.PathLike):
+            with open(src, "rb") as fh:
+                return self.put_file(fh, expected=expected)
+        return self.put_stream(iter(lambda: src.read(CHUNK), b""), expected=expected)
+
+    def put_stream(self, chunks: Iterable[bytes], *, expected: str | None = None) -> str:
+        """Store bytes arriving in chunks. With ``expected``, refuse content of another digest.
+
+        Raises BlobTooLarge past ``max_bytes`` (nothing is kept) and BlobCorrupted when the
+        content does not hash to ``expected``.
+        """
+        if expected is not None:
+            expected = check_digest(expected)
+        hasher = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if self.max_bytes is not None and size > self.max_bytes:
+                        raise BlobTooLarge(f"blob exceeds the limit of {self.max_bytes} bytes")
+                    hasher.update(chunk)
+                    out.write(chunk)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            digest = hasher.hexdigest()
+            if expected is not None and digest != expected:
+                raise BlobCorrupted(f"content hashes to {digest}, not the expected {expected}")
+            final = self.path(digest)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)  # atomic; a concurrent writer of the same digest wrote the same bytes
+            tmp = None
+            return digest
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _open(self, digest: str) -> tuple[str, BinaryIO]:
+        digest = check_digest(digest)
+        try:
+            return digest, open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {digest}") from None
+
+    def _corrupted(self, digest: str, actual: str) -> BlobCorrupted:
+        target = self.root / "quarantine" / digest
+        with contextlib.suppress(OSError):
+            os.replace(self.path(digest), target)
+        return BlobCorrupted(
+            f"blob {digest} is corrupted on disk (its bytes hash to {actual}); moved to {target}"
+        )
+
+    def get_stream(self, digest: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """Yield the blob's bytes in chunks, verifying as it goes.
+
+        The last chunk is held back until the whole blob hashes to ``digest``; on a mismatch
+        BlobCorrupted is raised instead, so a consumer never receives a complete corrupted blob.
+        """
+        digest, fh = self._open(digest)
+        hasher = hashlib.sha256()
+        with fh:
+            pending = fh.read(chunk_size)
+            while pending:
+                hasher.update(pending)
+                nxt = fh.read(chunk_size)
+                if not nxt:
+                    break
+                yield pending
+                pending = nxt
+            actual = hasher.hexdigest()
+            if actual != digest:
+                raise self._corrupted(digest, actual)
+            if pending:
+                yield pending
+
+    def get(self, digest: str) -> bytes:
+        """The whole blob, verified. For large blobs prefer get_stream or copy_to."""
+        return b"".join(self.get_stream(digest))
+
+    def copy_to(self, digest: str, dest: str | os.PathLike) -> Path:
+        """Write the blob to ``dest``; ``dest`` appears only if the blob verified."""
+        dest = Path(dest)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent if dest.parent.exists() else None)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in self.get_stream(digest):
+                    out.write(chunk)
+            shutil.move(tmp, dest)
+            tmp = None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        return dest
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash one blob. True if intact; a corrupted one is quarantined and False returned."""
+        try:
+            for _ in self.get_stream(digest):
+                pass
+        except BlobCorrupted:
+            return False
+        return True
+
+    def verify_all(self) -> tuple[int, list[str]]:
+        """Re-hash every blob: (number checked, digests found corrupted and quarantined)."""
+        bad, n = [], 0
+        for d in list(self.digests()):
+            n += 1
+            if not self.verify(d):
+                bad.append(d)
+        return n, bad
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)

@@ -1,0 +1,207 @@
+"""Tensor I/O: state dicts as safetensors bytes, flat vectors, exact digests.
+
+- :func:`to_safetensors` / :func:`from_safetensors`: a state dict to and from safetensors bytes.
+  Loading never unpickles; it checks the header size, and optionally the expected names, shapes
+  and dtypes, and that every float is finite.
+- :func:`flatten` / :func:`unflatten`: a state dict to one float32 vector plus a
+  :class:`FlatSpec` that restores it. Aggregators work on these vectors stacked ``[n, d]``.
+- :func:`tensor_digest`: SHA-256 over names, dtypes, shapes and raw little-endian bytes, in sorted
+  name order. Independent of the safetensors file layout, so two parties agree on a digest
+  whenever their tensors are bit-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as _st_load
+from safetensors.torch import save as _st_save
+
+from deai.core.encoding import canonical
+from deai.core.errors import TensorError
+
+__all__ = [
+    "FlatSpec",
+    "check_finite",
+    "flatten",
+    "from_safetensors",
+    "tensor_digest",
+    "to_safetensors",
+    "unflatten",
+]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+MAX_HEADER = 16 * 1024 * 1024
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    try:
+        return _NAMES[dtype]
+    except KeyError:
+        raise TensorError(f"unsupported dtype {dtype}") from None
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
+    """Raise TensorError naming the first tensor that holds NaN or infinity."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise TensorError(f"tensor {name!r} holds non-finite values")
+
+
+def to_safetensors(state: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """Serialize a state dict. Shared or non-contiguous tensors are copied first."""
+    clean = {}
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            raise TensorError(f"{name!r} is not a tensor")
+        clean[name] = t.detach().cpu().contiguous().clone()
+    return _st_save(clean, metadata=dict(metadata) if metadata else None)
+
+
+def from_safetensors(
+    data: bytes,
+    *,
+    expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]] | None = None,
+    require_finite: bool = True,
+    max_bytes: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Parse safetensors bytes from an untrusted party.
+
+    ``expected`` maps each name to ``(shape, dtype)``; any missing, extra or mismatched tensor is
+    refused. Non-finite floats are refused unless ``require_finite=False``.
+    """
+    if not isinstance(data, bytes | bytearray):
+        raise TensorError("tensor data must be bytes")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise TensorError(f"tensor data is {len(data)} bytes, over the limit of {max_bytes}")
+    if len(data) < 8:
+        raise TensorError("tensor data is too short to be safetensors")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > min(MAX_HEADER, len(data) - 8):
+        raise TensorError(f"safetensors header length {header_len} is impossible for {len(data)} bytes")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TensorError(f"safetensors header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise TensorError("safetensors header must be a JSON object")
+    for name, info in header.items():
+        if name != "__metadata__" and (not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES):
+            raise TensorError(f"tensor {name!r} has an unsupported dtype")
+    try:
+        tensors = _st_load(bytes(data))
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise TensorError(f"invalid safetensors data: {exc}") from exc
+    if expected is not None:
+        missing = sorted(set(expected) - set(tensors))
+        extra = sorted(set(tensors) - set(expected))
+        if missing or extra:
+            raise TensorError(f"tensor names differ: missing {missing}, unexpected {extra}")
+        for name, (shape, dtype) in expected.items():
+            t = tensors[name]
+            if tuple(t.shape) != tuple(shape):
+                raise TensorError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+            if t.dtype != dtype:
+                raise TensorError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
+    if require_finite:
+        check_finite(tensors)
+    return tensors
+
+
+_ST_DTYPES = {"F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
+
+
+@dataclass(frozen=True)
+class FlatSpec:
+    """Names, shapes and dtypes of a flattened state dict, in flattening order."""
+
+    entries: tuple[tuple[str, tuple[int, ...], str], ...]
+
+    @property
+    def size(self) -> int:
+        total = 0
+        for _, shape, _ in self.entries:
+            n = 1
+            for s in shape:
+                n *= s
+            total += n
+        return total
+
+    def expected(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {name: (shape, _DTYPES[dt]) for name, shape, dt in self.entries}
+
+    def to_json(self) -> bytes:
+        return canonical([[n, list(s), d] for n, s, d in self.entries])
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> FlatSpec:
+        try:
+            raw = json.loads(data)
+            entries = tuple((str(n), tuple(int(x) for x in s), str(d)) for n, s, d in raw)
+        except (ValueError, TypeError) as exc:
+            raise TensorError(f"invalid flat spec: {exc}") from exc
+        for name, shape, dt in entries:
+            if dt not in _DTYPES or any(x < 0 for x in shape):
+                raise TensorError(f"invalid flat spec entry {name!r}")
+        return cls(entries)
+
+    @classmethod
+    def of(cls, state: Mapping[str, torch.Tensor]) -> FlatSpec:
+        return cls(tuple((k, tuple(v.shape), _dtype_name(v.dtype)) for k, v in state.items()))
+
+
+def flatten(state: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, FlatSpec]:
+    """Concatenate every tensor (cast to float32) into one 1-D vector."""
+    spec = FlatSpec.of(state)
+    if not state:
+        return torch.zeros(0), spec
+    vec = torch.cat([t.detach().reshape(-1).to(torch.float32) for t in state.values()])
+    return vec, spec
+
+
+def unflatten(vec: torch.Tensor, spec: FlatSpec) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`flatten`. Integer tensors are rounded back to their dtype."""
+    if vec.dim() != 1 or vec.numel() != spec.size:
+        raise TensorError(f"flat vector has shape {tuple(vec.shape)}, the spec needs ({spec.size},)")
+    out, offset = {}, 0
+    for name, shape, dt in spec.entries:
+        n = 1
+        for s in shape:
+            n *= s
+        piece = vec[offset : offset + n].reshape(shape)
+        dtype = _DTYPES[dt]
+        out[name] = piece.to(dtype) if dtype.is_floating_point else piece.round().to(dtype)
+        offset += n
+    return out
+
+
+def tensor_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """Exact SHA-256 (hex) of a tensor set: two sets share a digest iff they are bit-identical."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        head = canonical([name, _dtype_name(t.dtype), list(t.shape)])
+        h.update(struct.pack("<Q", len(head)) + head)
+        # bfloat16 has no NumPy dtype: view the bits as int16 (same width, same bytes).
+        arr = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).reshape(-1).numpy()
+        b = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        h.update(struct.pack("<Q", len(b)) + b)
+    return h.hexdigest()
