@@ -21,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -32,8 +34,71 @@ from deai.core.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, Encoding
 
 __all__ = ["CHUNK", "BlobStore", "check_digest"]
 
-CHUNK = 1 << 20  # 1 MiB
+CHUNK = 4 << 20  # 4 MiB
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _hash_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, read into one reused buffer (no per-chunk allocation)."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def _copy_and_hash(src: str | os.PathLike, dst: str | os.PathLike) -> str:
+    """Copy ``src`` to ``dst`` in the kernel (sendfile) while a thread hashes ``src``."""
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            result["digest"] = _hash_file(src)
+        except OSError as exc:  # reported on the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        shutil.copyfile(src, dst)
+    finally:
+        thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["digest"]  # type: ignore[return-value]
+
+
+class _Hasher:
+    """SHA-256 computed on a worker thread, so hashing overlaps the caller's file I/O.
+
+    hashlib and file writes both release the GIL on large buffers, so a copy that hashes costs
+    about max(hash, copy) instead of hash + copy.
+    """
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while (chunk := self._q.get()) is not None:
+            self._h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._q.put(chunk)
+
+    def hexdigest(self) -> str:
+        self._q.put(None)
+        self._t.join()
+        return self._h.hexdigest()
+
+    def close(self) -> None:
+        if self._t.is_alive():
+            self._q.put(None)
+            self._t.join()
 
 
 def check_digest(digest: str) -> str:
@@ -82,11 +147,36 @@ class BlobStore:
         return self.put_stream([data], expected=expected)
 
     def put_file(self, src: str | os.PathLike | BinaryIO, *, expected: str | None = None) -> str:
-        """Store a file's bytes, read in chunks."""
-        if isinstance(src, str | os.PathLike):
-            with open(src, "rb") as fh:
-                return self.put_file(fh, expected=expected)
-        return self.put_stream(iter(lambda: src.read(CHUNK), b""), expected=expected)
+        """Store a file's bytes (a path is copied in the kernel while a thread hashes it)."""
+        if not isinstance(src, str | os.PathLike):
+            return self.put_stream(iter(lambda: src.read(CHUNK), b""), expected=expected)
+        if expected is not None:
+            expected = check_digest(expected)
+        if self.max_bytes is not None and os.path.getsize(src) > self.max_bytes:
+            raise BlobTooLarge(f"blob exceeds the limit of {self.max_bytes} bytes")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        os.close(fd)
+        try:
+            digest = _copy_and_hash(src, tmp)
+            return self._commit(tmp, digest, expected)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _commit(self, tmp: str, digest: str, expected: str | None) -> str:
+        """Check the digest, fsync, and atomically move a finished temporary file into place."""
+        if expected is not None and digest != expected:
+            raise BlobCorrupted(f"content hashes to {digest}, not the expected {expected}")
+        if self.fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        final = self.path(digest)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(tmp, final)  # atomic; a concurrent writer of the same digest wrote the same bytes
+        return digest
 
     def put_stream(self, chunks: Iterable[bytes], *, expected: str | None = None) -> str:
         """Store bytes arriving in chunks. With ``expected``, refuse content of another digest.
@@ -96,7 +186,7 @@ class BlobStore:
         """
         if expected is not None:
             expected = check_digest(expected)
-        hasher = hashlib.sha256()
+        hasher = _Hasher()
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
         try:
@@ -107,19 +197,10 @@ class BlobStore:
                         raise BlobTooLarge(f"blob exceeds the limit of {self.max_bytes} bytes")
                     hasher.update(chunk)
                     out.write(chunk)
-                if self.fsync:
-                    out.flush()
-                    os.fsync(out.fileno())
-            digest = hasher.hexdigest()
-            if expected is not None and digest != expected:
-                raise BlobCorrupted(f"content hashes to {digest}, not the expected {expected}")
-            final = self.path(digest)
-            final.parent.mkdir(exist_ok=True)
-            os.replace(tmp, final)  # atomic; a concurrent writer of the same digest wrote the same bytes
-            tmp = None
-            return digest
+            return self._commit(tmp, hasher.hexdigest(), expected)
         finally:
-            if tmp is not None and os.path.exists(tmp):
+            hasher.close()
+            if os.path.exists(tmp):
                 os.unlink(tmp)
 
     # -- reading ---------------------------------------------------------------------------
@@ -169,15 +250,18 @@ class BlobStore:
     def copy_to(self, digest: str, dest: str | os.PathLike) -> Path:
         """Write the blob to ``dest``; ``dest`` appears only if the blob verified."""
         dest = Path(dest)
+        digest = check_digest(digest)
+        if not self.path(digest).is_file():
+            raise BlobNotFound(f"no blob {digest}")
         fd, tmp = tempfile.mkstemp(dir=dest.parent if dest.parent.exists() else None)
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.get_stream(digest):
-                    out.write(chunk)
+            actual = _copy_and_hash(self.path(digest), tmp)
+            if actual != digest:
+                raise self._corrupted(digest, actual)
             shutil.move(tmp, dest)
-            tmp = None
         finally:
-            if tmp is not None and os.path.exists(tmp):
+            if os.path.exists(tmp):
                 os.unlink(tmp)
         return dest
 

@@ -7,7 +7,8 @@ Canonicalization Scheme (JCS)**. We chose JCS over deterministic CBOR because:
   from any language (JavaScript, Solidity tooling, Go) without a CBOR library;
 - the rules are small and fully specified (sorted keys by UTF-16 code units, ECMAScript number form,
   no insignificant whitespace), and the ``rfc8785`` package implements them exactly;
-- the cost (bytes must be hex strings, integers must stay within +-2**53) is easy to live with:
+- the cost (bytes must be hex strings, integers -- and integral floats -- must stay within
+  +-2**53) is easy to live with:
   amounts are integers of the smallest unit, digests and signatures are ``0x``-hex.
 
 Same value -> same bytes, on every machine. NaN, infinities, non-string keys and integers outside

@@ -1,0 +1,1 @@
+"""cli: the ``deai`` command (typer + rich)."""

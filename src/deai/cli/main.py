@@ -1,0 +1,28 @@
+"""The ``deai`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from deai import __version__
+from deai.cli import account, blob, demo
+
+app = typer.Typer(
+    name="deai",
+    help="deai: train and serve models among parties who do not trust each other.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(account.app, name="account")
+app.add_typer(blob.app, name="blob")
+app.command("demo")(demo.demo)
+
+
+@app.command()
+def version() -> None:
+    """Print the deai version."""
+    print(f"deai {__version__}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
