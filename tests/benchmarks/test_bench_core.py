@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_core_benchmark_small_form():
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "core.py"), "--small"],
-        capture_output=True, text=True, check=True, timeout=300, env={**os.environ, "DEAI_SMALL": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "DEAI_SMALL": "1"},
     )
     result = json.loads(out.stdout)
     assert result["envelopes"]["verified_per_s"] > 0

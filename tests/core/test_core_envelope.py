@@ -30,7 +30,9 @@ def verifier(**kw):
 
 def seal(acct=ALICE, type="update", body=None, network=NET, **kw):
     kw.setdefault("timestamp", NOW)
-    return Envelope.seal(acct, type, body if body is not None else {"round": 3, "digest": "ab"}, network, **kw)
+    return Envelope.seal(
+        acct, type, body if body is not None else {"round": 3, "digest": "ab"}, network, **kw
+    )
 
 
 def test_valid_envelope_passes_in_every_form():

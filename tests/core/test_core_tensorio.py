@@ -82,4 +82,8 @@ def test_untrusted_bytes_are_checked():
         from_safetensors(good, expected={"v": ((2, 2), torch.float32)})
     with pytest.raises(TensorError, match="non-finite"):
         from_safetensors(to_safetensors({"w": torch.tensor([1.0, float("nan")])}))
-    assert from_safetensors(to_safetensors({"w": torch.tensor([np.inf])}), require_finite=False)["w"].isinf().all()
+    assert (
+        from_safetensors(to_safetensors({"w": torch.tensor([np.inf])}), require_finite=False)["w"]
+        .isinf()
+        .all()
+    )

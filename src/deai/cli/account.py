@@ -25,7 +25,9 @@ KeysDir = typer.Option(None, "--keys-dir", help="Keystore folder (default: $DEAI
 def new(password: str | None = password_option, keys_dir: Path | None = KeysDir) -> None:
     """Create an account and save it as an encrypted keystore."""
     account = Account.create()
-    path = account.save(_keys_dir(keys_dir) / f"{account.address}.json", read_password(password, confirm=True))
+    path = account.save(
+        _keys_dir(keys_dir) / f"{account.address}.json", read_password(password, confirm=True)
+    )
     console.print(f"[green]created[/] {account.address}\nkeystore: {path}")
 
 

@@ -44,7 +44,9 @@ def demo(
     # 2. Signed envelopes: every participant announces itself; the hub verifies each one.
     cache = ReplayCache(out / "replay.sqlite")
     hub = EnvelopeVerifier(NETWORK, {"hello", "update"}, replay_cache=cache)
-    envelopes = [Envelope.seal(a, "hello", {"index": i, "seed": seed}, NETWORK) for i, a in enumerate(accounts)]
+    envelopes = [
+        Envelope.seal(a, "hello", {"index": i, "seed": seed}, NETWORK) for i, a in enumerate(accounts)
+    ]
     accepted = sum(1 for e in envelopes if hub.verify(e.to_bytes()))
     rows.append(("envelopes", f"{accepted}/{len(envelopes)} signed envelopes verified"))
 
