@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from deai.core.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, EncodingError
 
-__all__ = ["CHUNK", "BlobStore", "check_digest"]
+__all__ = ["CHUNK", "BlobStore", "BlobWriter", "check_digest"]
 
 CHUNK = 4 << 20  # 4 MiB
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -184,24 +184,14 @@ class BlobStore:
         Raises BlobTooLarge past ``max_bytes`` (nothing is kept) and BlobCorrupted when the
         content does not hash to ``expected``.
         """
-        if expected is not None:
-            expected = check_digest(expected)
-        hasher = _Hasher()
-        size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if self.max_bytes is not None and size > self.max_bytes:
-                        raise BlobTooLarge(f"blob exceeds the limit of {self.max_bytes} bytes")
-                    hasher.update(chunk)
-                    out.write(chunk)
-            return self._commit(tmp, hasher.hexdigest(), expected)
-        finally:
-            hasher.close()
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with self.writer(expected=expected) as w:
+            for chunk in chunks:
+                w.write(chunk)
+            return w.finish()
+
+    def writer(self, *, expected: str | None = None) -> BlobWriter:
+        """An incremental writer, for producers that push chunks (e.g. an HTTP upload)."""
+        return BlobWriter(self, expected)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -285,3 +275,41 @@ class BlobStore:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+
+
+class BlobWriter:
+    """Writes one blob chunk by chunk; :meth:`finish` checks and moves it into place.
+
+    Use as a context manager: leaving the block without ``finish`` discards the partial file.
+    """
+
+    def __init__(self, store: BlobStore, expected: str | None) -> None:
+        self.store = store
+        self.expected = check_digest(expected) if expected is not None else None
+        self.size = 0
+        self._hasher = _Hasher()
+        fd, self._tmp = tempfile.mkstemp(dir=store.root / "tmp")
+        self._out = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.store.max_bytes is not None and self.size > self.store.max_bytes:
+            raise BlobTooLarge(f"blob exceeds the limit of {self.store.max_bytes} bytes")
+        self._hasher.update(bytes(chunk))
+        self._out.write(chunk)
+
+    def finish(self) -> str:
+        self._out.close()
+        return self.store._commit(self._tmp, self._hasher.hexdigest(), self.expected)
+
+    def abort(self) -> None:
+        self._out.close()
+        self._hasher.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
