@@ -1,0 +1,1 @@
+"""sim: scenarios (YAML descriptions of a whole network run), runs and reports."""

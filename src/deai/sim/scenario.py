@@ -1,0 +1,205 @@
+"""Scenario files: one YAML document describes a whole network run.
+
+A scenario is validated before anything starts. Unknown keys, wrong types and impossible values
+are refused with :class:`ScenarioError`, whose message names each bad key by its dotted path and
+the value found there, e.g. ``task.rounds: must be >= 1 (got -3)``. Every key is documented in
+``docs/scenarios.md``.
+
+Behaviour names are checked against the registries of the layers that implement them (the attack
+suite for data providers, the cheating executors for compute providers, the host behaviours for
+hosts) when those layers are installed — see :func:`behaviour_registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deai.core.errors import DeaiError
+
+__all__ = ["Scenario", "ScenarioError", "behaviour_registry", "load_scenario", "parse_scenario"]
+
+
+class ScenarioError(DeaiError, ValueError):
+    """A scenario file is malformed; the message lists each bad key and value."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+BUILTIN_DATASETS = ("digits", "wine", "breast_cancer")
+
+
+class DatasetSpec(_Model):
+    name: str = "digits"
+    label: str = "label"
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v in BUILTIN_DATASETS or v.startswith(("csv:", "npz:", "parquet:", "images:")):
+            return v
+        raise ValueError(f"must be one of {', '.join(BUILTIN_DATASETS)} or csv:/npz:/parquet:/images: PATH")
+
+
+class PartitionSpec(_Model):
+    kind: Literal["iid", "dirichlet", "shards", "quantity"] = "iid"
+    alpha: Annotated[float, Field(gt=0)] = 0.5
+    shards_per_provider: Annotated[int, Field(ge=1)] = 2
+
+
+class ModelSpec(_Model):
+    name: str = "mlp"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NetworkSpec(_Model):
+    data_providers: Annotated[int, Field(ge=1, le=100_000)] = 8
+    compute_providers: Annotated[int, Field(ge=1, le=10_000)] = 4
+    hosts: Annotated[int, Field(ge=0, le=10_000)] = 3
+    transport: Literal["memory", "http"] = "memory"
+
+
+Role = Literal["data_provider", "compute_provider", "host"]
+
+
+class Adversary(_Model):
+    role: Role
+    behaviour: str
+    count: Annotated[int, Field(ge=1)] = 1
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DPSpec(_Model):
+    epsilon: Annotated[float | None, Field(gt=0)] = None
+    delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    noise_multiplier: Annotated[float | None, Field(ge=0)] = None
+    clip: Annotated[float, Field(gt=0)] = 1.0
+    mode: Literal["central", "local", "dpsgd"] = "central"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DPSpec:
+        if (self.epsilon is None) == (self.noise_multiplier is None):
+            raise ValueError("give exactly one of epsilon or noise_multiplier")
+        return self
+
+
+class VerificationSpec(_Model):
+    redundancy: Annotated[int, Field(ge=1, le=15)] = 3
+    sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class TaskSpec(_Model):
+    rounds: Annotated[int, Field(ge=1, le=10_000)] = 5
+    local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
+    lr: Annotated[float, Field(gt=0)] = 0.1
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    strategy: str = "fedavg"
+    aggregator: str = "mean"
+    dp: DPSpec | None = None
+    secure_aggregation: bool = False
+    verification: VerificationSpec = VerificationSpec()
+    budget: Annotated[int, Field(ge=0, lt=2**53)] = 100_000
+    min_providers: Annotated[int | None, Field(ge=1)] = None
+
+
+class InferenceSpec(_Model):
+    requests: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    fee: Annotated[int, Field(ge=0, lt=2**53)] = 10
+    redundancy: Annotated[int, Field(ge=1, le=15)] = 3
+    sample_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 8
+
+
+class Scenario(_Model):
+    seed: int
+    name: str = "scenario"
+    description: str = ""
+    dataset: DatasetSpec = DatasetSpec()
+    partition: PartitionSpec = PartitionSpec()
+    model: ModelSpec = ModelSpec()
+    network: NetworkSpec = NetworkSpec()
+    adversaries: list[Adversary] = Field(default_factory=list)
+    task: TaskSpec = TaskSpec()
+    inference: InferenceSpec = InferenceSpec()
+
+    @model_validator(mode="after")
+    def _counts(self) -> Scenario:
+        counts = {
+            "data_provider": self.network.data_providers,
+            "compute_provider": self.network.compute_providers,
+            "host": self.network.hosts,
+        }
+        for role, available in counts.items():
+            wanted = sum(a.count for a in self.adversaries if a.role == role)
+            if wanted > available:
+                raise ValueError(f"{wanted} adversarial {role}s but the network has only {available}")
+        if self.task.min_providers is not None and self.task.min_providers > self.network.data_providers:
+            raise ValueError("task.min_providers exceeds network.data_providers")
+        return self
+
+
+_REGISTRIES: dict[str, Callable[[], set[str]]] = {}
+
+
+def behaviour_registry(role: str) -> Callable[[Callable[[], set[str]]], Callable[[], set[str]]]:
+    """Register a function returning the behaviour names a role accepts (layers call this)."""
+
+    def register(fn: Callable[[], set[str]]) -> Callable[[], set[str]]:
+        _REGISTRIES[role] = fn
+        return fn
+
+    return register
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        lines.append(f"{path}: {msg} (got {shown[:80]})")
+    return "\n".join(lines)
+
+
+def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
+    """Validate a parsed YAML/JSON document."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping of keys, got {type(data).__name__}")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source} is invalid:\n{_format(exc)}") from None
+    bad = []
+    for i, adv in enumerate(scenario.adversaries):
+        known = _REGISTRIES.get(adv.role)
+        if known is not None and adv.behaviour not in (names := known()):
+            bad.append(
+                f"adversaries.{i}.behaviour: unknown {adv.role} behaviour (got {adv.behaviour!r});"
+                f" known: {', '.join(sorted(names))}"
+            )
+    if bad:
+        raise ScenarioError(f"{source} is invalid:\n" + "\n".join(bad))
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path} is not valid YAML: {exc}") from exc
+    return parse_scenario(data, source=str(path))

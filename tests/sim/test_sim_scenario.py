@@ -1,0 +1,53 @@
+import pytest
+
+from deai.sim.scenario import ScenarioError, load_scenario, parse_scenario
+
+
+def test_minimal_scenario_gets_documented_defaults():
+    s = parse_scenario({"seed": 3})
+    assert s.seed == 3 and s.dataset.name == "digits" and s.task.dp is None
+    assert s.network.transport == "memory" and s.task.verification.redundancy == 3
+
+
+@pytest.mark.parametrize(
+    "doc, key, value",
+    [
+        ({"seed": 1, "task": {"rounds": -3}}, "task.rounds", "-3"),
+        ({"seed": 1, "task": {"bogus": 1}}, "task.bogus", "1"),
+        ({"seed": 1, "network": {"transport": "tcp"}}, "network.transport", "'tcp'"),
+        ({"seed": 1, "dataset": {"name": "imagenet"}}, "dataset.name", "'imagenet'"),
+        ({"seed": 1, "partition": {"kind": "dirichlet", "alpha": 0}}, "partition.alpha", "0"),
+        ({"seed": 1, "task": {"dp": {"clip": 1.0}}}, "task.dp", "dict"),
+        ({"seed": 1, "adversaries": [{"role": "miner", "behaviour": "x"}]}, "adversaries.0.role", "'miner'"),
+        ({"task": {}}, "seed", "dict"),
+    ],
+)
+def test_bad_keys_are_named_with_their_values(doc, key, value):
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(doc)
+    assert f"{key}:" in str(err.value) and value in str(err.value)
+
+
+def test_more_adversaries_than_participants_is_refused():
+    doc = {
+        "seed": 1,
+        "network": {"hosts": 1},
+        "adversaries": [{"role": "host", "behaviour": "wrong", "count": 2}],
+    }
+    with pytest.raises(ScenarioError, match="only 1"):
+        parse_scenario(doc)
+
+
+def test_load_from_yaml_file(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("seed: 5\ntask:\n  rounds: 2\n  dp: {epsilon: 3.0, clip: 1.0}\n")
+    s = load_scenario(p)
+    assert s.task.rounds == 2 and s.task.dp.epsilon == 3.0
+    p.write_text("seed: [unclosed\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(p)
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "missing.yaml")
+    p.write_text("- 1\n- 2\n")
+    with pytest.raises(ScenarioError, match="mapping"):
+        load_scenario(p)
