@@ -1,0 +1,130 @@
+"""Robust aggregators over a stacked ``[n, d]`` tensor of updates, and their registry.
+
+``get_aggregator(spec, f=0, **kwargs)`` builds one from a spec string:
+
+- a name: ``"median"``, ``"trimmed_mean"``, ``"krum"``, ...;
+- a name with keyword arguments in parentheses (Python literals): ``"trimmed_mean(trim=3)"``;
+- pre-aggregators chained with ``+`` before a final aggregator, applied left to right:
+  ``"bucketing(s=2)+trimmed_mean"``, ``"nnm+centered_clipping"``, ``"bucketing(s=2)+nnm+krum"``.
+
+``f`` (the number of Byzantine inputs to tolerate) goes to every stage; ``kwargs`` go to the final
+aggregator (a clash with the spec's own arguments is an error). See ``docs/learn.md`` for each
+aggregator's assumption and cost.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from deai.learn._registry import Registry
+from deai.learn.aggregators.base import Aggregator, PreAggregator, check_finite_rows, validate_updates
+from deai.learn.aggregators.bucketing import Bucketing
+from deai.learn.aggregators.bulyan import Bulyan
+from deai.learn.aggregators.centered_clipping import CenteredClipping
+from deai.learn.aggregators.fltrust import FLTrust
+from deai.learn.aggregators.foolsgold import FoolsGold
+from deai.learn.aggregators.geometric_median import GeometricMedian
+from deai.learn.aggregators.krum import Krum, MultiKrum
+from deai.learn.aggregators.mean import Mean
+from deai.learn.aggregators.median import CoordinateMedian
+from deai.learn.aggregators.nnm import NNM
+from deai.learn.aggregators.trimmed_mean import TrimmedMean
+from deai.learn.errors import UnknownName
+
+__all__ = [
+    "AGGREGATORS",
+    "NNM",
+    "PRE_AGGREGATORS",
+    "Aggregator",
+    "Bucketing",
+    "Bulyan",
+    "CenteredClipping",
+    "CoordinateMedian",
+    "FLTrust",
+    "FoolsGold",
+    "GeometricMedian",
+    "Krum",
+    "Mean",
+    "MultiKrum",
+    "PreAggregator",
+    "TrimmedMean",
+    "check_finite_rows",
+    "get_aggregator",
+    "parse_spec",
+    "validate_updates",
+]
+
+AGGREGATORS: Registry[Aggregator] = Registry("aggregator")
+PRE_AGGREGATORS: Registry[PreAggregator] = Registry("pre-aggregator")
+
+for _cls, _names in [
+    (Mean, ["mean", "fedavg"]),
+    (CoordinateMedian, ["median", "coordinate_median"]),
+    (TrimmedMean, ["trimmed_mean"]),
+    (GeometricMedian, ["geometric_median", "geomed", "rfa"]),
+    (Krum, ["krum"]),
+    (MultiKrum, ["multi_krum", "multikrum"]),
+    (Bulyan, ["bulyan"]),
+    (CenteredClipping, ["centered_clipping", "cc"]),
+    (FLTrust, ["fltrust"]),
+    (FoolsGold, ["foolsgold"]),
+]:
+    for _name in _names:
+        AGGREGATORS.register(_name)(_cls)
+PRE_AGGREGATORS.register("nnm")(NNM)
+PRE_AGGREGATORS.register("bucketing")(Bucketing)
+
+_STAGE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
+
+
+def _split_plus(spec: str) -> list[str]:
+    """Split on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
+    parts, depth, cur = [], 0, []
+    for ch in spec:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "+" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_spec(spec: str) -> list[tuple[str, dict]]:
+    """``"bucketing(s=2)+trimmed_mean"`` -> ``[("bucketing", {"s": 2}), ("trimmed_mean", {})]``."""
+    stages = []
+    for part in _split_plus(spec):
+        m = _STAGE.match(part)
+        if not m:
+            raise UnknownName(f"cannot parse aggregator stage {part!r} in {spec!r}")
+        name, args = m.group(1).lower(), m.group(2)
+        kwargs: dict = {}
+        if args and args.strip():
+            try:
+                call = ast.parse(f"f({args})", mode="eval").body
+                if not isinstance(call, ast.Call) or call.args:
+                    raise ValueError("only keyword arguments are allowed")
+                kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+            except (SyntaxError, ValueError) as exc:
+                raise UnknownName(f"bad arguments {args!r} for {name!r}: {exc}") from exc
+        stages.append((name, kwargs))
+    return stages
+
+
+def get_aggregator(spec: str, f: int = 0, **kwargs) -> Aggregator:
+    """Build an aggregator (with any pre-aggregators) from a spec string; see the module docstring."""
+    stages = parse_spec(spec)
+    *pre, (last, last_kwargs) = stages
+    if last in PRE_AGGREGATORS:
+        raise UnknownName(f"{spec!r} ends with the pre-aggregator {last!r}; add an aggregator after '+'")
+    clash = set(last_kwargs) & set(kwargs)
+    if clash:
+        raise ValueError(f"aggregator arguments given twice: {sorted(clash)}")
+    agg = AGGREGATORS.get(last)(f=f, **last_kwargs, **kwargs)
+    for name, stage_kwargs in reversed(pre):
+        if name in AGGREGATORS and name not in PRE_AGGREGATORS:
+            raise UnknownName(f"{name!r} is an aggregator, not a pre-aggregator; only the last stage may be")
+        agg = PRE_AGGREGATORS.get(name)(agg, f=f, **stage_kwargs)
+    return agg

@@ -1,0 +1,42 @@
+"""Bulyan (El Mhamdi et al., 2018): iterated Krum selection, then a coordinate-wise trimmed mean."""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators._ops import pairwise_sq_dists, reduce_sorted_columns
+from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.krum import krum_scores
+
+__all__ = ["Bulyan"]
+
+
+class Bulyan(Aggregator):
+    """Select ``theta = n - 2f`` updates by repeatedly taking the Krum winner among those left, then
+    per coordinate average the ``beta = theta - 2f`` middle values of the selected ones.
+
+    Assumption ``n >= 4f + 3``. Cost O(n^2 d) (one Gram matrix; the iterations reuse it).
+    """
+
+    name = "bulyan"
+    assumption = "n >= 4f + 3"
+
+    def check(self, n: int, f: int) -> None:
+        if n < 4 * f + 3:
+            self._violated(n, f)
+
+    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        n, f = updates.shape[0], self.f
+        dist = pairwise_sq_dists(updates)
+        remaining = list(range(n))
+        chosen: list[int] = []
+        for _ in range(n - 2 * f):
+            sub = dist[remaining][:, remaining]
+            # Krum among the remaining rows; it needs at least f + 3 of them, which n >= 4f + 3 keeps.
+            scores = krum_scores(sub, f) if len(remaining) > f + 2 else sub.sum(1)
+            best = remaining[int(torch.sort(scores, stable=True).indices[0])]
+            chosen.append(best)
+            remaining.remove(best)
+        theta = len(chosen)
+        sel = updates[torch.tensor(sorted(chosen))]
+        return reduce_sorted_columns(sel, lambda s: s[:, f : theta - f].mean(1))

@@ -1,0 +1,51 @@
+"""Centered clipping (Karimireddy et al., 2021): clip every update's distance to the last aggregate."""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators.base import Aggregator
+
+__all__ = ["CenteredClipping"]
+
+
+class CenteredClipping(Aggregator):
+    """``v <- v + mean_i clip(x_i - v, tau)`` repeated ``iters`` times, starting from the previous
+    call's output (zeros at first); ``clip(z, tau) = z * min(1, tau / ||z||)``.
+
+    Stateful: the centre carries over between rounds (call :meth:`reset` for a new task); it works
+    best on momentum-averaged updates, as in the paper. ``tau=None`` picks, at every iteration, the
+    median distance of the rows to the centre: with ``2f < n`` that median is an honest distance, so
+    the radius needs no tuning to the update scale. Assumption ``2f < n``.
+    """
+
+    name = "centered_clipping"
+    assumption = "2f < n"
+
+    def __init__(self, f: int = 0, tau: float | None = None, iters: int = 1) -> None:
+        super().__init__(f)
+        if (tau is not None and tau <= 0) or iters < 1:
+            raise ValueError("centered_clipping: need tau > 0 (or None) and iters >= 1")
+        self.tau, self.iters = tau, iters
+        self.center: torch.Tensor | None = None
+
+    def check(self, n: int, f: int) -> None:
+        if 2 * f >= n:
+            self._violated(n, f)
+
+    def reset(self) -> None:
+        self.center = None
+
+    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        d = updates.shape[1]
+        v = self.center
+        if v is None or v.shape != (d,) or v.dtype != updates.dtype:
+            v = torch.zeros(d, dtype=updates.dtype)
+        for _ in range(self.iters):
+            diff = updates - v
+            norms = diff.norm(dim=1)
+            tau = float(norms.median()) if self.tau is None else self.tau
+            scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
+            v = v + (scale / updates.shape[0]) @ diff
+        self.center = v.clone()
+        return v

@@ -1,0 +1,72 @@
+"""FoolsGold (Fung et al., RAID 2020): down-weight providers whose update histories look alike."""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators.base import Aggregator
+
+__all__ = ["FoolsGold"]
+
+
+class FoolsGold(Aggregator):
+    """Weighted mean with weights from the cosine similarity of each provider's summed past updates.
+
+    Sybils pushing one goal send similar updates round after round; FoolsGold gives the most similar
+    ones weights near 0 (with "pardoning" of honest providers that merely resemble a Sybil), then a
+    logit rescaling with confidence ``kappa``. Stateful: histories are keyed by ``client_ids``
+    (``[n]`` integer tensor passed at call time; default ``0..n-1``); :meth:`reset` forgets them.
+    Assumption: honest providers' data differ (non-IID); with IID data honest histories converge and
+    get down-weighted too. Needs ``n >= 2``; no bound on ``f``.
+    """
+
+    name = "foolsgold"
+    assumption = "n >= 2, f < n, honest updates dissimilar"
+
+    def __init__(self, f: int = 0, kappa: float = 1.0) -> None:
+        super().__init__(f)
+        self.kappa = kappa
+        self.history: dict[int, torch.Tensor] = {}
+        self.weights = torch.zeros(0)
+
+    def check(self, n: int, f: int) -> None:
+        if n < 2 or f >= n:
+            self._violated(n, f)
+
+    def reset(self) -> None:
+        self.history = {}
+
+    def aggregate(
+        self,
+        updates: torch.Tensor,
+        weights: torch.Tensor | None,
+        client_ids: torch.Tensor | None = None,
+        **context,
+    ) -> torch.Tensor:
+        n = updates.shape[0]
+        ids = list(range(n)) if client_ids is None else [int(i) for i in client_ids]
+        if len(ids) != n or len(set(ids)) != n:
+            raise ValueError("foolsgold: client_ids must name each row once")
+        for i, cid in enumerate(ids):
+            prev = self.history.get(cid)
+            self.history[cid] = updates[i].clone() if prev is None else prev + updates[i]
+        h = torch.stack([self.history[c] for c in ids]).double()
+        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        cs = h @ h.T
+        cs.fill_diagonal_(-float("inf"))
+        maxcs = cs.max(1).values
+        # Pardoning: scale similarity down when the other provider is itself more suspicious.
+        ratio = (maxcs[:, None] / maxcs[None, :]).clamp(max=1.0)
+        pardon = torch.where(maxcs[None, :] > maxcs[:, None], ratio, torch.ones_like(cs))
+        cs = cs * pardon
+        cs.fill_diagonal_(-float("inf"))
+        wv = (1.0 - cs.max(1).values).clamp(0.0, 1.0)
+        if float(wv.max()) > 0:
+            wv = wv / wv.max()
+        wv = torch.where(wv >= 1.0, torch.full_like(wv, 0.99), wv)
+        wv = (self.kappa * (torch.log(wv / (1.0 - wv)) + 0.5)).clamp(0.0, 1.0)
+        wv = torch.nan_to_num(wv, nan=0.0)
+        self.weights = wv.float()
+        if float(wv.sum()) == 0.0:
+            return torch.zeros(updates.shape[1], dtype=updates.dtype)
+        return (wv / wv.sum()).to(updates.dtype) @ updates

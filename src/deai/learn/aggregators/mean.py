@@ -1,0 +1,26 @@
+"""The (weighted) mean: FedAvg's aggregator. Not robust: one Byzantine row moves it arbitrarily."""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators.base import Aggregator
+
+__all__ = ["Mean"]
+
+
+class Mean(Aggregator):
+    """``sum_i w_i x_i / sum_i w_i`` (plain mean without weights). Refuses any declared ``f > 0``."""
+
+    name = "mean"
+    assumption = "f = 0 (no Byzantine input; breakdown point 0)"
+    checks_output_only = True
+
+    def check(self, n: int, f: int) -> None:
+        if f != 0:
+            self._violated(n, f)
+
+    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        if weights is None:
+            return updates.mean(0)
+        return (weights / weights.sum()) @ updates

@@ -1,0 +1,35 @@
+"""Coordinate-wise trimmed mean (Yin et al., 2018)."""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators._ops import reduce_sorted_columns
+from deai.learn.aggregators.base import Aggregator
+
+__all__ = ["TrimmedMean"]
+
+
+class TrimmedMean(Aggregator):
+    """Per coordinate, drop the ``trim`` largest and ``trim`` smallest values and average the rest.
+
+    ``trim`` defaults to ``f``; it must be at least ``f`` (else a Byzantine value survives) and the
+    assumption is ``2 * trim < n`` so that something is left to average.
+    """
+
+    name = "trimmed_mean"
+    assumption = "f <= trim and 2 * trim < n"
+
+    def __init__(self, f: int = 0, trim: int | None = None) -> None:
+        super().__init__(f)
+        self.trim = f if trim is None else int(trim)
+        if self.trim < f:
+            raise ValueError(f"trimmed_mean: trim={self.trim} must be at least f={f}")
+
+    def check(self, n: int, f: int) -> None:
+        if 2 * max(self.trim, f) >= n:
+            self._violated(n, f)
+
+    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        n, t = updates.shape[0], max(self.trim, self.f)
+        return reduce_sorted_columns(updates, lambda s: s[:, t : n - t].mean(1))

@@ -1,0 +1,286 @@
+"""Datasets: loaders, seeded stratified splits and standardization.
+
+A :class:`Dataset` holds features as one float32 matrix ``x`` of shape ``[N, F]`` (images are
+flattened; ``feature_shape`` remembers ``(C, H, W)`` so a CNN can restore them) and integer labels
+``y`` in ``0..num_classes-1``.
+
+:func:`load_dataset` understands:
+
+- ``"digits"``, ``"wine"``, ``"breast_cancer"``: scikit-learn's bundled datasets (no download);
+- ``"csv:PATH"``, ``"parquet:PATH"``: a table; ``label`` names the label column, every other column
+  must be numeric;
+- ``"npz:PATH"``: a NumPy archive with a feature array ``x`` (or ``X``) and a label array named by
+  ``label`` (or ``y``); loaded with ``allow_pickle=False``;
+- ``"images:DIR"``: an image folder with one sub-folder per class (sorted names are the classes),
+  read with Pillow, resized to one size, scaled to ``[0, 1]``.
+
+Labels of any type are mapped to ``0..C-1`` in sorted order; ``classes`` keeps the original values.
+:func:`prepare` is the usual pipeline: load, split (train/validation/test), standardize on train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deai.learn.errors import DataError
+
+__all__ = [
+    "BUILTIN",
+    "Dataset",
+    "Splits",
+    "Standardizer",
+    "load_dataset",
+    "prepare",
+    "split_dataset",
+    "standardize",
+]
+
+BUILTIN = ("digits", "wine", "breast_cancer")
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features ``x`` (float32 ``[N, F]``), labels ``y`` (int64 ``[N]``) and what describes them."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    num_classes: int
+    feature_shape: tuple[int, ...]
+    name: str = "dataset"
+    classes: tuple = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.x.dim() != 2 or self.y.dim() != 1 or self.x.shape[0] != self.y.shape[0]:
+            raise DataError(
+                f"dataset {self.name!r}: x {tuple(self.x.shape)} and y {tuple(self.y.shape)} differ"
+            )
+        if self.x.dtype != torch.float32 or self.y.dtype != torch.int64:
+            raise DataError(f"dataset {self.name!r}: x must be float32 and y int64")
+        if int(np.prod(self.feature_shape)) != self.x.shape[1]:
+            raise DataError(f"dataset {self.name!r}: feature_shape {self.feature_shape} != {self.x.shape[1]}")
+        if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= self.num_classes):
+            raise DataError(f"dataset {self.name!r}: labels outside 0..{self.num_classes - 1}")
+        if not bool(torch.isfinite(self.x).all()):
+            raise DataError(f"dataset {self.name!r}: features hold NaN or infinity")
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.x.shape[1])
+
+    def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> Dataset:
+        """The samples at ``index`` (in that order), same metadata."""
+        idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        return Dataset(
+            self.x[idx], self.y[idx], self.num_classes, self.feature_shape, self.name, self.classes
+        )
+
+    def replace(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Dataset:
+        """A copy with new features and/or labels (attacks use this to poison a provider's data)."""
+        return Dataset(
+            self.x if x is None else x,
+            self.y if y is None else y,
+            self.num_classes,
+            self.feature_shape,
+            self.name,
+            self.classes,
+        )
+
+
+def _encode_labels(raw: np.ndarray, what: str) -> tuple[torch.Tensor, tuple]:
+    if raw.ndim != 1:
+        raise DataError(f"{what}: labels must be one-dimensional, got shape {raw.shape}")
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise DataError(f"{what}: labels hold NaN or infinity")
+    classes, codes = np.unique(raw, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{what}: needs at least two classes, found {len(classes)}")
+    return torch.as_tensor(codes.astype(np.int64)), tuple(
+        c.item() if hasattr(c, "item") else c for c in classes
+    )
+
+
+def _from_arrays(x: np.ndarray, y: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> Dataset:
+    if x.ndim < 2:
+        raise DataError(f"{name}: features must have a sample axis and at least one feature axis")
+    if x.shape[0] != y.shape[0]:
+        raise DataError(f"{name}: {x.shape[0]} feature rows but {y.shape[0]} labels")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{name}: features must be numeric, got dtype {x.dtype}")
+    feature_shape = tuple(shape or x.shape[1:])
+    flat = torch.as_tensor(np.ascontiguousarray(x.reshape(x.shape[0], -1), dtype=np.float32))
+    if not bool(torch.isfinite(flat).all()):
+        raise DataError(f"{name}: features hold NaN or infinity")
+    labels, classes = _encode_labels(np.asarray(y), name)
+    return Dataset(flat, labels, len(classes), feature_shape, name, classes)
+
+
+def _builtin(name: str) -> Dataset:
+    from sklearn import datasets as skd
+
+    bunch = {"digits": skd.load_digits, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer}[
+        name
+    ]()
+    shape = (1, 8, 8) if name == "digits" else None
+    return _from_arrays(np.asarray(bunch.data), np.asarray(bunch.target), name, shape)
+
+
+def _table(frame, label: str, name: str) -> Dataset:
+    if label not in frame.columns:
+        raise DataError(f"{name}: no label column {label!r}; columns are {list(frame.columns)}")
+    features = frame.drop(columns=[label])
+    bad = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+    if bad:
+        raise DataError(f"{name}: non-numeric feature columns {bad}; encode them first")
+    if features.shape[1] == 0:
+        raise DataError(f"{name}: no feature columns besides {label!r}")
+    if features.isna().to_numpy().any():
+        raise DataError(f"{name}: missing values in the features")
+    return _from_arrays(features.to_numpy(), frame[label].to_numpy(), name)
+
+
+def _npz(path: Path, label: str) -> Dataset:
+    with np.load(path, allow_pickle=False) as archive:
+        keys = set(archive.files)
+        xkey = next((k for k in ("x", "X", "features") if k in keys), None)
+        ykey = next((k for k in (label, "y") if k in keys), None)
+        if xkey is None or ykey is None:
+            raise DataError(f"{path}: needs arrays 'x' and {label!r} (or 'y'); found {sorted(keys)}")
+        return _from_arrays(archive[xkey], archive[ykey], path.name)
+
+
+def _images(root: Path, image_size: tuple[int, int] | None) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if len(class_dirs) < 2:
+        raise DataError(f"{root}: an image folder needs one sub-folder per class (at least two)")
+    files = [
+        (f, label)
+        for label, d in enumerate(class_dirs)
+        for f in sorted(d.iterdir())
+        if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+    ]
+    if not files:
+        raise DataError(f"{root}: no images found")
+    arrays, labels, mode, size = [], [], None, image_size
+    for f, label in files:
+        try:
+            with Image.open(f) as img:
+                if mode is None:
+                    mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+                    size = size or img.size
+                arrays.append(np.asarray(img.convert(mode).resize(size, Image.Resampling.BILINEAR)))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"{f}: not a readable image ({exc})") from exc
+        labels.append(label)
+    x = np.stack(arrays).astype(np.float32) / 255.0
+    x = x[:, None] if mode == "L" else x.transpose(0, 3, 1, 2)  # to (N, C, H, W)
+    y = np.asarray([class_dirs[i].name for i in labels])
+    return _from_arrays(x, y, root.name)
+
+
+def load_dataset(spec: str, label: str = "label", *, image_size: tuple[int, int] | None = None) -> Dataset:
+    """Load a dataset by name or ``kind:PATH`` spec (see the module docstring)."""
+    if spec in BUILTIN:
+        return _builtin(spec)
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in ("csv", "npz", "parquet", "images"):
+        raise DataError(f"unknown dataset {spec!r}; use one of {BUILTIN} or csv:/npz:/parquet:/images: paths")
+    path = Path(rest).expanduser()
+    if not path.exists():
+        raise DataError(f"{spec}: {path} does not exist")
+    if kind == "images":
+        if not path.is_dir():
+            raise DataError(f"{spec}: an image folder must be a directory")
+        return _images(path, image_size)
+    if kind == "npz":
+        return _npz(path, label)
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{spec}: cannot read ({exc})") from exc
+    return _table(frame, label, path.name)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train, validation and test parts of one dataset."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+
+
+def split_dataset(data: Dataset, val: float = 0.1, test: float = 0.2, seed: int = 0) -> Splits:
+    """Stratified seeded split: every class is split in the same proportions.
+
+    Each part gets ``round(fraction * class_count)`` samples of each class; train gets the rest.
+    """
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise DataError(f"bad split fractions val={val}, test={test}")
+    rng = np.random.default_rng(seed)
+    y = data.y.numpy()
+    parts: tuple[list, list, list] = ([], [], [])
+    for c in range(data.num_classes):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        n_val, n_test = round(val * len(idx)), round(test * len(idx))
+        parts[1].append(idx[:n_val])
+        parts[2].append(idx[n_val : n_val + n_test])
+        parts[0].append(idx[n_val + n_test :])
+    out = []
+    for chunks in parts:
+        idx = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+        out.append(data.subset(idx[rng.permutation(len(idx))]))
+    return Splits(*out)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature ``(x - mean) / std`` fitted on training data; constant features keep std 1."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, data: Dataset) -> Standardizer:
+        if len(data) == 0:
+            raise DataError("cannot fit a standardizer on an empty dataset")
+        mean = data.x.mean(0)
+        std = data.x.std(0, correction=0)
+        return cls(mean, torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def __call__(self, data: Dataset) -> Dataset:
+        return data.replace(x=((data.x - self.mean) / self.std).contiguous())
+
+
+def standardize(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
+    """Standardize ``train`` and ``others`` with statistics fitted on ``train`` only."""
+    s = Standardizer.fit(train)
+    return (s(train), *(s(o) for o in others))
+
+
+def prepare(
+    spec: str,
+    *,
+    label: str = "label",
+    val: float = 0.1,
+    test: float = 0.2,
+    seed: int = 0,
+    scale: bool = True,
+) -> Splits:
+    """Load, split and (if ``scale``) standardize on the training part: the usual pipeline."""
+    splits = split_dataset(load_dataset(spec, label), val=val, test=test, seed=seed)
+    if not scale:
+        return splits
+    return Splits(*standardize(splits.train, splits.val, splits.test))

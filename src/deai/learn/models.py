@@ -1,0 +1,132 @@
+"""Model registry: small reference models plus any ``torch.nn.Module`` given as an import path.
+
+Every model takes flat float32 features ``[B, in_features]`` and returns logits ``[B, num_classes]``
+(the CNN reshapes to its ``input_shape`` itself), so one training loop serves all of them.
+
+- ``"mlp"``: ``hidden=(64,)`` ReLU layers;
+- ``"cnn"``: two 3x3 conv layers and a linear head, for small images (digits are ``(1, 8, 8)``);
+- ``"logreg"``: one linear layer (multinomial logistic regression);
+- ``"pkg.module:ClassName"``: imported and called as ``ClassName(in_features, num_classes, **kwargs)``.
+
+The registry's models hold parameters only (no buffers such as batch-norm statistics), so a model's
+whole state is the flat parameter vector that training and aggregation exchange.
+Pass ``seed`` to :func:`build_model` for a reproducible initialization.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from deai.learn._registry import Registry
+from deai.learn.errors import ModelError
+
+__all__ = ["MLP", "MODELS", "LogReg", "SmallCNN", "build_model", "register_model"]
+
+MODELS: Registry[nn.Module] = Registry("model")
+register_model = MODELS.register
+
+
+@register_model("mlp")
+class MLP(nn.Module):
+    """Fully connected ReLU network."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int] = (64,)) -> None:
+        super().__init__()
+        sizes = [in_features, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.append(nn.Linear(sizes[-1], num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@register_model("logreg")
+class LogReg(nn.Module):
+    """Multinomial logistic regression: one linear layer on the features."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+@register_model("cnn")
+class SmallCNN(nn.Module):
+    """conv3x3(c1) - ReLU - conv3x3(c2) - ReLU - maxpool2 - linear, for small images.
+
+    ``input_shape`` is ``(C, H, W)``; by default a square single-channel image of ``in_features``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        input_shape: Sequence[int] | None = None,
+        channels: Sequence[int] = (16, 32),
+    ) -> None:
+        super().__init__()
+        if input_shape is None:
+            side = math.isqrt(in_features)
+            if side * side != in_features:
+                raise ModelError(f"cnn: {in_features} features are not a square image; pass input_shape")
+            input_shape = (1, side, side)
+        c, h, w = (int(s) for s in input_shape)
+        if c * h * w != in_features:
+            raise ModelError(f"cnn: input_shape {tuple(input_shape)} does not hold {in_features} features")
+        self.input_shape = (c, h, w)
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(c, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(c2 * (h // 2) * (w // 2), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.features(x.reshape(x.shape[0], *self.input_shape))
+        return self.head(z.flatten(1))
+
+
+def _import(path: str) -> Callable[..., nn.Module]:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ModelError(f"model import path {path!r} must look like 'package.module:ClassName'")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"cannot import model {path!r}: {exc}") from exc
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise ModelError(f"{path!r} is not a torch.nn.Module subclass")
+    return obj
+
+
+def build_model(
+    name: str, in_features: int, num_classes: int, *, seed: int | None = None, **kwargs
+) -> nn.Module:
+    """Build a registered model (or ``"pkg.module:Class"``) in float32 on the CPU.
+
+    With ``seed`` the initialization is reproducible and leaves the global RNG untouched.
+    """
+    factory = _import(name) if ":" in name else MODELS.get(name)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        try:
+            model = factory(in_features, num_classes, **kwargs)
+        except TypeError as exc:
+            raise ModelError(f"cannot build model {name!r} with {kwargs}: {exc}") from exc
+    return model.float()
