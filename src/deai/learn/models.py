@@ -16,6 +16,7 @@ Pass ``seed`` to :func:`build_model` for a reproducible initialization.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -39,7 +40,7 @@ class MLP(nn.Module):
         super().__init__()
         sizes = [in_features, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        for a, b in itertools.pairwise(sizes):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers.append(nn.Linear(sizes[-1], num_classes))
         self.net = nn.Sequential(*layers)

@@ -24,7 +24,7 @@ def reduce_sorted_columns(
     exact, so the result does not depend on which kernel ran.
     """
     x = updates.detach().cpu().numpy()
-    n, d = x.shape
+    _n, d = x.shape
     out = np.empty(d, dtype=x.dtype)
     for i in range(0, d, chunk):
         block = np.ascontiguousarray(x[:, i : i + chunk].T)

@@ -107,6 +107,7 @@ class Aggregator(ABC):
 
     def reset(self) -> None:
         """Forget state kept across rounds (no-op for stateless aggregators)."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(f={self.f})"

@@ -1,0 +1,43 @@
+"""The Byzantine attack suite (for evaluation) and its registry.
+
+``get_attack(name, **kwargs)``: ``label_flip``, ``sign_flip`` (``scale``), ``gaussian_noise``
+(``sigma``), ``alie`` (``z``), ``ipm`` (``epsilon``), ``backdoor`` (``target``, ``trigger``,
+``value``, ``fraction``, ``boost``), ``free_rider`` (``mode``), ``sybil_clones`` (``poison``).
+"""
+
+from __future__ import annotations
+
+from deai.learn._registry import Registry
+from deai.learn.attacks.alie import ALIE, alie_z
+from deai.learn.attacks.backdoor import Backdoor
+from deai.learn.attacks.base import Attack
+from deai.learn.attacks.free_rider import FreeRider
+from deai.learn.attacks.gaussian_noise import GaussianNoise
+from deai.learn.attacks.ipm import IPM
+from deai.learn.attacks.label_flip import LabelFlip
+from deai.learn.attacks.sign_flip import SignFlip
+from deai.learn.attacks.sybil_clones import SybilClones
+
+__all__ = [
+    "ALIE",
+    "ATTACKS",
+    "IPM",
+    "Attack",
+    "Backdoor",
+    "FreeRider",
+    "GaussianNoise",
+    "LabelFlip",
+    "SignFlip",
+    "SybilClones",
+    "alie_z",
+    "get_attack",
+]
+
+ATTACKS: Registry[Attack] = Registry("attack")
+for _cls in (LabelFlip, SignFlip, GaussianNoise, ALIE, IPM, Backdoor, FreeRider, SybilClones):
+    ATTACKS.register(_cls.name)(_cls)
+
+
+def get_attack(name: str, **kwargs) -> Attack:
+    """Build a registered attack by name."""
+    return ATTACKS.get(name)(**kwargs)
