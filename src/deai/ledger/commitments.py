@@ -1,0 +1,46 @@
+"""The commitments of commit-reveal, EVM-friendly (keccak256 over packed fixed-width fields).
+
+- an executor's result commitment: ``keccak256(job ‖ executor ‖ digest ‖ salt)``
+  (32 + 20 + 32 + 32 bytes); binding the executor stops a copycat from reusing another's commit;
+- the creator's replication commitment: ``keccak256(job ‖ replicated (1 byte) ‖ primary (2 bytes) ‖ salt)``.
+  ``replicated`` says whether every drawn executor runs the job (else only the one at index
+  ``primary``); revealed only after the commits, so an executor cannot tell if it is checked.
+
+Salts are 32 random bytes (``new_salt``), digests 32-byte 0x-hex.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from deai.core.encoding import from_hex, keccak256, to_hex
+
+__all__ = ["new_salt", "replication_commitment", "result_commitment"]
+
+
+def new_salt() -> str:
+    return to_hex(secrets.token_bytes(32))
+
+
+def result_commitment(job: str, executor: str, digest: str, salt: str) -> str:
+    return to_hex(
+        keccak256(
+            from_hex(job, length=32, what="job id")
+            + from_hex(executor, length=20, what="executor")
+            + from_hex(digest, length=32, what="digest")
+            + from_hex(salt, length=32, what="salt")
+        )
+    )
+
+
+def replication_commitment(job: str, replicated: bool, primary: int, salt: str) -> str:
+    if not 0 <= primary < 1024:
+        raise ValueError("primary must be an executor index in [0, 1024)")
+    return to_hex(
+        keccak256(
+            from_hex(job, length=32, what="job id")
+            + bytes([1 if replicated else 0])
+            + primary.to_bytes(2, "big")
+            + from_hex(salt, length=32, what="salt")
+        )
+    )

@@ -1,0 +1,361 @@
+"""Rules for verified jobs: registration and draw, commit-reveal, hidden sampling, resolution.
+
+Life of a job (times are ledger-clock ms):
+
+1. ``register_job`` escrows ``fee * executors`` from the creator and draws the executors among the
+   staked providers of ``role`` (stake at least the role minimum and ``fee * stake_fee_ratio``, the
+   creator excluded), weighted by stake times reputation factor, seeded by the head hash and the
+   job id (:mod:`deai.ledger.draw`). Each drawn stake is locked (cannot be unstaked) until the job
+   resolves. Deadlines: commits before ``commit_deadline = now + commit_window_ms``, reveals before
+   ``reveal_deadline = commit_deadline + reveal_window_ms``.
+2. ``commit``: each executor that ran the job commits ``result_commitment(job, itself, digest, salt)``.
+3. Reveals open once every drawn executor has committed or the commit deadline has passed (so no
+   reveal can be copied into a later commit). ``reveal`` must match the commit.
+   ``reveal_replication``: the creator opens its hidden-sampling choice -- ``replicated`` (every drawn
+   executor had to run the job) or not (only the executor at index ``primary``).
+4. Resolution. The *required* executors are all drawn ones if replicated, else the primary.
+   ``resolve_job`` (anyone; once every required executor has revealed or the reveal deadline has
+   passed) takes the digest revealed by at least ``quorum`` required executors (default: a strict
+   majority; a unique one). ``accept_result`` (only the job's ``resolver``, for outputs compared
+   within a tolerance off the ledger) names the accepted executors instead; they must have revealed
+   and be at least ``quorum``. Winners are paid ``fee`` each (less the royalty share when the job
+   serves a registered ``model``); required executors that were silent or not accepted are faults:
+   each loses ``slash_bps`` of its role stake, ``slash_reward_bps`` of the slashed total is shared by
+   the winners and the rest burned. No quorum: the fee is refunded and only silent executors are
+   slashed (status ``no_majority``, or ``failed`` when nobody revealed). A creator that never
+   reveals its replication choice forfeits: every executor that revealed is paid, nobody is slashed
+   (status ``abandoned``). The escrow left over returns to the creator; all locks are released.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from deai.core.encoding import to_hex
+from deai.ledger.commitments import replication_commitment, result_commitment
+from deai.ledger.config import BPS, MAX_AMOUNT
+from deai.ledger.draw import draw_executors, draw_seed, draw_weight
+from deai.ledger.errors import (
+    BadAcceptance,
+    CommitAfterDeadline,
+    CommitmentMismatch,
+    DuplicateCommit,
+    DuplicateEntity,
+    DuplicateReveal,
+    JobError,
+    JobNotResolvable,
+    NotAnExecutor,
+    NotAuthorized,
+    NotEnoughExecutors,
+    ReplicationMismatch,
+    RevealAfterDeadline,
+    RevealTooEarly,
+    RevealWithoutCommit,
+    UnknownJob,
+    UnknownModel,
+)
+from deai.ledger.rules.base import Call, credit, debit, handles
+from deai.ledger.rules.funds import add_reputation
+from deai.ledger.rules.models import accrue_royalty
+from deai.ledger.rules.tasks import get_task
+from deai.ledger.state import State, key
+from deai.ledger.txs import AcceptResult, Commit, RegisterJob, ResolveJob, Reveal, RevealReplication
+
+__all__ = ["eligible_executors", "min_executor_stake", "required_executors"]
+
+
+def min_executor_stake(state: State, role: str, fee: int) -> int:
+    """The least stake an executor of ``role`` needs to be drawn for a job paying ``fee`` each."""
+    by_fee = -(-fee * state.config.stake_fee_ratio_bps // BPS)
+    return max(state.config.min_stake[role], by_fee, 1)
+
+
+def eligible_executors(state: State, role: str, fee: int, exclude: str = "") -> list[tuple[str, int]]:
+    """(address, draw weight) of every provider that may be drawn for such a job."""
+    minimum = min_executor_stake(state, role, fee)
+    suffix = "|" + role
+    out = []
+    for k, staked in state.items("stakes"):
+        if staked >= minimum and k.endswith(suffix):
+            address = k[: -len(suffix)]
+            if address != exclude:
+                out.append((address, draw_weight(state.config, staked, state.num("reputation", k))))
+    return out
+
+
+def required_executors(job: dict[str, Any]) -> list[str]:
+    """Who had to run the job, once the creator revealed its replication choice."""
+    if job["replicated"] is None:
+        raise JobNotResolvable("the creator has not revealed the replication choice")
+    return list(job["executors"]) if job["replicated"] else [job["executors"][job["primary"]]]
+
+
+def _quorum(job: dict[str, Any], required: list[str]) -> int:
+    if len(required) == 1:
+        return 1
+    return job["quorum"] or len(required) // 2 + 1
+
+
+def _open_job(state: State, job_id: str) -> dict[str, Any]:
+    job = state.get("jobs", job_id)
+    if job is None:
+        raise UnknownJob(f"no job {job_id}")
+    if job["status"] != "open":
+        raise JobNotResolvable(f"job {job_id} is already {job['status']}")
+    return job
+
+
+def _reveals_open(c: Call, job: dict[str, Any]) -> bool:
+    return c.now >= job["commit_deadline"] or job["commits"] == len(job["executors"])
+
+
+@handles(RegisterJob)
+def register_job(c: Call, tx: RegisterJob) -> None:
+    state, config = c.state, c.config
+    if state.get("jobs", tx.job) is not None:
+        raise DuplicateEntity(f"job {tx.job} exists")
+    if tx.task is not None:
+        get_task(state, tx.task, open_=True)
+    if tx.model is not None and state.get("models", tx.model) is None:
+        raise UnknownModel(f"no model {tx.model}")
+    if tx.executors > config.max_executors:
+        raise JobError(f"{tx.executors} executors asked, the network allows at most {config.max_executors}")
+    if tx.quorum > tx.executors:
+        raise JobError(f"quorum {tx.quorum} exceeds the {tx.executors} executors")
+    escrow = tx.fee * tx.executors
+    if escrow > MAX_AMOUNT:
+        raise JobError("fee times executors exceeds the supply cap")
+    candidates = eligible_executors(state, tx.role, tx.fee, exclude=c.sender)
+    if len(candidates) < tx.executors:
+        raise NotEnoughExecutors(
+            f"{tx.executors} executors asked, {len(candidates)} {tx.role}s hold the stake of "
+            f"{min_executor_stake(state, tx.role, tx.fee)} a fee of {tx.fee} requires"
+        )
+    debit(state, c.sender, escrow, "escrow the job fee")
+    seed = draw_seed(c.ctx.head, tx.job)
+    executors = draw_executors(candidates, seed, tx.executors)
+    for e in executors:
+        state.add("locks", key(e, tx.role), 1)
+    commit_deadline = c.now + tx.commit_window_ms
+    reveal_deadline = commit_deadline + tx.reveal_window_ms
+    state.put(
+        "jobs",
+        tx.job,
+        {
+            "creator": c.sender,
+            "task": tx.task,
+            "kind": tx.kind,
+            "inputs": list(tx.inputs),
+            "fee": tx.fee,
+            "escrow": escrow,
+            "role": tx.role,
+            "executors": executors,
+            "seed": to_hex(seed),
+            "replication": tx.replication,
+            "commit_deadline": commit_deadline,
+            "reveal_deadline": reveal_deadline,
+            "resolver": tx.resolver,
+            "quorum": tx.quorum,
+            "model": tx.model,
+            "commits": 0,
+            "reveals": 0,
+            "replicated": None,
+            "primary": None,
+            "status": "open",
+            "digest": None,
+            "accepted": [],
+            "faulted": [],
+        },
+    )
+    c.emit(
+        "job_registered",
+        job=tx.job,
+        creator=c.sender,
+        task=tx.task,
+        executors=executors,
+        fee=tx.fee,
+        commit_deadline=commit_deadline,
+        reveal_deadline=reveal_deadline,
+    )
+
+
+@handles(Commit)
+def commit(c: Call, tx: Commit) -> None:
+    job = _open_job(c.state, tx.job)
+    if c.sender not in job["executors"]:
+        raise NotAnExecutor(f"{c.sender} was not drawn for job {tx.job}")
+    if c.now >= job["commit_deadline"]:
+        raise CommitAfterDeadline(f"job {tx.job} took commits until {job['commit_deadline']}, now {c.now}")
+    ck = key(tx.job, c.sender)
+    if c.state.get("commits", ck) is not None:
+        raise DuplicateCommit(f"{c.sender} already committed to job {tx.job}")
+    c.state.put("commits", ck, tx.commitment)
+    c.state.put("jobs", tx.job, {**job, "commits": job["commits"] + 1})
+    c.emit("committed", job=tx.job, executor=c.sender, commitment=tx.commitment)
+
+
+@handles(Reveal)
+def reveal(c: Call, tx: Reveal) -> None:
+    job = _open_job(c.state, tx.job)
+    ck = key(tx.job, c.sender)
+    commitment = c.state.get("commits", ck)
+    if commitment is None:
+        if c.sender not in job["executors"]:
+            raise NotAnExecutor(f"{c.sender} was not drawn for job {tx.job}")
+        raise RevealWithoutCommit(f"{c.sender} has no commitment to reveal for job {tx.job}")
+    if c.state.get("reveals", ck) is not None:
+        raise DuplicateReveal(f"{c.sender} already revealed for job {tx.job}")
+    if not _reveals_open(c, job):
+        raise RevealTooEarly(
+            f"reveals of job {tx.job} open at {job['commit_deadline']} or when all have committed"
+        )
+    if c.now >= job["reveal_deadline"]:
+        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job['reveal_deadline']}, now {c.now}")
+    if result_commitment(tx.job, c.sender, tx.digest, tx.salt) != commitment:
+        raise CommitmentMismatch(
+            f"digest and salt do not match the commitment of {c.sender} for job {tx.job}"
+        )
+    c.state.put("reveals", ck, tx.digest)
+    c.state.put("jobs", tx.job, {**job, "reveals": job["reveals"] + 1})
+    c.emit("revealed", job=tx.job, executor=c.sender, digest=tx.digest)
+
+
+@handles(RevealReplication)
+def reveal_replication(c: Call, tx: RevealReplication) -> None:
+    job = _open_job(c.state, tx.job)
+    c.require_sender(job["creator"], f"reveal the replication choice of job {tx.job} (its creator)")
+    if job["replicated"] is not None:
+        raise DuplicateReveal(f"the replication choice of job {tx.job} is already revealed")
+    if not _reveals_open(c, job):
+        raise RevealTooEarly(
+            f"reveals of job {tx.job} open at {job['commit_deadline']} or when all have committed"
+        )
+    if c.now >= job["reveal_deadline"]:
+        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job['reveal_deadline']}, now {c.now}")
+    if tx.primary >= len(job["executors"]):
+        raise ReplicationMismatch(
+            f"primary index {tx.primary} is beyond the {len(job['executors'])} executors"
+        )
+    if replication_commitment(tx.job, tx.replicated, tx.primary, tx.salt) != job["replication"]:
+        raise ReplicationMismatch(f"the revealed choice does not match the commitment of job {tx.job}")
+    c.state.put("jobs", tx.job, {**job, "replicated": tx.replicated, "primary": tx.primary})
+    c.emit("replication_revealed", job=tx.job, replicated=tx.replicated, primary=tx.primary)
+
+
+def _check_resolvable(c: Call, job_id: str, job: dict[str, Any], required: list[str]) -> list[str]:
+    """The required executors that revealed; refuses while reveals can still come."""
+    revealed = [e for e in required if c.state.get("reveals", key(job_id, e)) is not None]
+    if len(revealed) < len(required) and c.now < job["reveal_deadline"]:
+        raise JobNotResolvable(
+            f"job {job_id}: {len(revealed)} of {len(required)} required reveals;"
+            f" wait until {job['reveal_deadline']}"
+        )
+    return revealed
+
+
+@handles(ResolveJob)
+def resolve_job(c: Call, tx: ResolveJob) -> None:
+    job = _open_job(c.state, tx.job)
+    if job["resolver"] is not None and c.now < job["reveal_deadline"] + c.config.resolve_grace_ms:
+        raise NotAuthorized(f"job {tx.job} is resolved by its resolver {job['resolver']} (accept_result)")
+    if job["replicated"] is None:
+        if c.now < job["reveal_deadline"]:
+            raise JobNotResolvable(f"job {tx.job} waits for the creator's replication reveal")
+        paid = [e for e in job["executors"] if c.state.get("reveals", key(tx.job, e)) is not None]
+        _settle(c, tx.job, job, paid, [], "abandoned", None, reputation=False)
+        return
+    required = required_executors(job)
+    revealed = _check_resolvable(c, tx.job, job, required)
+    digests = Counter(c.state.get("reveals", key(tx.job, e)) for e in revealed)
+    ranked = digests.most_common(2)
+    unique_top = ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1])
+    silent = [e for e in required if e not in revealed]
+    if unique_top and ranked[0][1] >= _quorum(job, required):
+        digest = ranked[0][0]
+        winners = [e for e in revealed if c.state.get("reveals", key(tx.job, e)) == digest]
+        faulted = [e for e in required if e not in winners]
+        _settle(c, tx.job, job, winners, faulted, "accepted", digest)
+    else:
+        _settle(c, tx.job, job, [], silent, "no_majority" if revealed else "failed", None)
+
+
+@handles(AcceptResult)
+def accept_result(c: Call, tx: AcceptResult) -> None:
+    job = _open_job(c.state, tx.job)
+    if job["resolver"] is None:
+        raise NotAuthorized(f"job {tx.job} has no resolver; it is resolved by exact majority (resolve_job)")
+    c.require_sender(job["resolver"], f"accept results of job {tx.job} (its resolver)")
+    required = required_executors(job)
+    revealed = _check_resolvable(c, tx.job, job, required)
+    wrong = [a for a in tx.accepted if a not in revealed]
+    if wrong:
+        raise BadAcceptance(f"accepted executor(s) {wrong} are not required executors that revealed")
+    quorum = _quorum(job, required)
+    if len(tx.accepted) < quorum:
+        raise BadAcceptance(f"{len(tx.accepted)} accepted, the job needs a quorum of {quorum}")
+    faulted = [e for e in required if e not in tx.accepted]
+    _settle(c, tx.job, job, list(tx.accepted), faulted, "accepted", None)
+
+
+def _settle(
+    c: Call,
+    job_id: str,
+    job: dict[str, Any],
+    winners: list[str],
+    faulted: list[str],
+    status: str,
+    digest: str | None,
+    *,
+    reputation: bool = True,
+) -> None:
+    state, config, role = c.state, c.config, job["role"]
+    escrow = job["escrow"]
+    royalty_total = 0
+    for w in winners:
+        royalty = 0
+        if job["model"] is not None:
+            royalty = job["fee"] * (BPS - state.get("models", job["model"])["host_bps"]) // BPS
+            accrue_royalty(state, job["model"], royalty)
+        credit(state, w, job["fee"] - royalty)
+        royalty_total += royalty
+        escrow -= job["fee"]
+    slashed: dict[str, int] = {}
+    for f in faulted:
+        sk = key(f, role)
+        cut = state.num("stakes", sk) * config.slash_bps // BPS
+        state.put("stakes", sk, state.num("stakes", sk) - cut)
+        slashed[f] = cut
+        if reputation:
+            add_reputation(c, f, role, config.rep_job_fault)
+    pool = sum(slashed.values())
+    share = pool * config.slash_reward_bps // BPS // len(winners) if winners else 0
+    for w in winners:
+        credit(state, w, share)
+        if reputation:
+            add_reputation(c, w, role, config.rep_job_win)
+    burned = pool - share * len(winners)
+    state.set_meta("burned", state.meta("burned") + burned)
+    credit(state, job["creator"], escrow)
+    for e in job["executors"]:
+        state.add("locks", key(e, role), -1)
+    state.put(
+        "jobs",
+        job_id,
+        {**job, "escrow": 0, "status": status, "digest": digest, "accepted": winners, "faulted": faulted},
+    )
+    for f, cut in slashed.items():
+        c.emit("slashed", account=f, role=role, amount=cut, reason="job fault", job=job_id)
+    c.emit(
+        "job_resolved",
+        job=job_id,
+        status=status,
+        digest=digest,
+        accepted=winners,
+        faulted=faulted,
+        paid=job["fee"] * len(winners) - royalty_total,
+        royalty=royalty_total,
+        slash_reward=share,
+        burned=burned,
+        refund=escrow,
+    )
