@@ -1,0 +1,148 @@
+"""The job-kind base and registry.
+
+A job kind is a deterministic function of content-addressed inputs (safetensors blobs), JSON
+parameters and a seed. Each kind declares how its outputs are compared (:class:`CompareRule`):
+bit-exact where every platform gives the same bits, else a tolerance calibrated by
+:mod:`deai.protocol.jobs.calibrate` (figures in ``docs/verification.md``).
+
+To add a kind, subclass :class:`JobKind` and decorate it with ``@register_kind("name")``. A kind must:
+
+- check its parameters (:meth:`JobKind.check_params`) and inputs (:meth:`JobKind.output_layout`
+  raises :class:`InputMismatch`) before computing anything;
+- draw every random number from ``seed`` (never from the global RNG unseeded);
+- return a flat ``{name: tensor}`` dict; the coordinator refuses uploads whose names, shapes or
+  dtypes differ from :meth:`JobKind.output_layout`, or that hold NaN/inf.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from deai.core.blobs import BlobStore
+from deai.core.errors import DeaiError
+from deai.core.tensorio import from_safetensors
+from deai.protocol.jobs.compare import CompareRule
+from deai.protocol.jobs.errors import BadJobSpec, InputMismatch, UnknownJobKind
+from deai.protocol.jobs.spec import JobSpec
+
+__all__ = [
+    "KINDS",
+    "MAX_INPUT_BYTES",
+    "JobKind",
+    "Layout",
+    "Tensors",
+    "float_param",
+    "get_kind",
+    "int_param",
+    "kind_names",
+    "load_inputs",
+    "register_kind",
+    "tensor_of",
+]
+
+Tensors = dict[str, torch.Tensor]
+Layout = dict[str, tuple[tuple[int, ...], torch.dtype]]
+MAX_INPUT_BYTES = 256 << 20
+KINDS: dict[str, type[JobKind]] = {}
+
+
+class JobKind(ABC):
+    """One deterministic computation; stateless, so one instance serves every job of its kind."""
+
+    name: ClassVar[str] = "kind"
+    rule: ClassVar[CompareRule] = CompareRule.bit_exact()
+
+    def compare_rule(self, params: Mapping[str, Any]) -> CompareRule:
+        """The kind's rule; a job may tighten or loosen it with ``params["tolerance"] = {rtol, atol}``."""
+        tol = params.get("tolerance")
+        if tol is None:
+            return self.rule
+        if not isinstance(tol, dict) or set(tol) != {"rtol", "atol"}:
+            raise BadJobSpec("params.tolerance must be an object with rtol and atol")
+        return CompareRule.tolerance(tol["rtol"], tol["atol"])
+
+    def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`BadJobSpec` naming the first bad parameter."""
+
+    @abstractmethod
+    def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
+        """Names, shapes and dtypes of the output for these inputs (raises :class:`InputMismatch`)."""
+
+    @abstractmethod
+    def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        """Compute the output. Must be a pure function of its arguments."""
+
+    def execute(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        """Validate, then run under a forked RNG seeded with ``seed`` (global RNG left untouched)."""
+        self.check_params(params)
+        self.output_layout(inputs, params)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                return self.run(inputs, params, seed)
+
+
+def register_kind(name: str) -> Callable[[type[JobKind]], type[JobKind]]:
+    def deco(cls: type[JobKind]) -> type[JobKind]:
+        if name in KINDS:
+            raise ValueError(f"job kind {name!r} is registered twice")
+        cls.name = name
+        KINDS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_kind(name: str) -> JobKind:
+    try:
+        return KINDS[name]()
+    except KeyError:
+        raise UnknownJobKind(f"unknown job kind {name!r}; known: {', '.join(kind_names())}") from None
+
+
+def kind_names() -> list[str]:
+    return sorted(KINDS)
+
+
+def load_inputs(store: BlobStore, spec: JobSpec, *, max_bytes: int = MAX_INPUT_BYTES) -> list[Tensors]:
+    """Fetch every input by digest (the store re-hashes it) and parse it as safetensors, refusing
+    oversized, malformed or non-finite inputs with :class:`InputMismatch` naming the input."""
+    out = []
+    for i, digest in enumerate(spec.inputs):
+        try:
+            if store.size(digest) > max_bytes:
+                raise InputMismatch(f"input {i} ({digest[:12]}) exceeds {max_bytes} bytes")
+            out.append(from_safetensors(store.get(digest), max_bytes=max_bytes))
+        except InputMismatch:
+            raise
+        except DeaiError as exc:
+            raise InputMismatch(f"input {i} ({digest[:12]}): {exc}") from exc
+    return out
+
+
+def int_param(params: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
+    """A required (or defaulted) integer parameter within ``[lo, hi]``."""
+    value = params.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise BadJobSpec(f"params.{key} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def float_param(
+    params: Mapping[str, Any], key: str, lo: float, hi: float, default: float | None = None
+) -> float:
+    value = params.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
+        raise BadJobSpec(f"params.{key} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def tensor_of(inputs: Sequence[Tensors], index: int, name: str, what: str) -> torch.Tensor:
+    """Input ``index``'s tensor ``name``, or :class:`InputMismatch` naming what was expected."""
+    if index >= len(inputs) or name not in inputs[index]:
+        raise InputMismatch(f"input {index} must hold a tensor {name!r} ({what})")
+    return inputs[index][name]

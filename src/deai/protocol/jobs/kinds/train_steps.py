@@ -1,0 +1,123 @@
+"""``train_steps``: T plain-SGD steps from a checkpoint on shared data in a fixed, seeded order.
+
+Inputs: ``[checkpoint, data]``; ``data`` holds ``x`` (float ``[N, F]``) and ``y`` (int64 ``[N]``).
+Params: the model, ``steps`` (T), ``lr``, ``batch_size``. The batch order is
+:func:`deai.learn.training.batch_schedule` drawn from the job seed, so every executor sees the same
+batches. Output: the checkpoint after T steps (same names and shapes, float32).
+
+:class:`StepProgram` exposes the computation one step at a time -- ``state_{t+1} = step(state_t, t)``
+-- which is what refereed delegation (:mod:`deai.protocol.jobs.refereed`) needs: per-step state
+hashes, and a referee that re-executes a single step. The optimizer is stateless (no momentum), so a
+step's whole state is the parameter dict and its hash is :func:`~deai.core.tensorio.tensor_digest`.
+
+Comparison: tolerance. Rounding differences between thread counts compound over steps; on one
+thread the steps are bit-reproducible on a given CPU and library build, which refereed delegation
+relies on (calibration in ``docs/verification.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from deai.learn.training import batch_schedule
+from deai.protocol.jobs.compare import CompareRule
+from deai.protocol.jobs.errors import InputMismatch
+from deai.protocol.jobs.kinds.base import (
+    JobKind,
+    Layout,
+    Tensors,
+    float_param,
+    int_param,
+    register_kind,
+    tensor_of,
+)
+from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
+
+__all__ = ["StepProgram", "TrainSteps"]
+
+
+@dataclass
+class StepProgram:
+    """One training job as a sequence of pure steps (see the module doc)."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    schedule: torch.Tensor  # [T, b] sample indices
+    lr: float
+    initial: Tensors
+
+    @property
+    def steps(self) -> int:
+        return int(self.schedule.shape[0])
+
+    def step(self, state: Tensors, t: int) -> Tensors:
+        """``state`` after SGD step ``t`` (0-based) on batch ``schedule[t]``; inputs are not modified."""
+        if not 0 <= t < self.steps:
+            raise IndexError(f"step {t} outside [0, {self.steps})")
+        idx = self.schedule[t]
+        with torch.enable_grad():
+            params = {k: v.detach().requires_grad_(True) for k, v in state.items()}
+            loss = F.cross_entropy(functional_call(self.model, params, (self.x[idx],)), self.y[idx])
+            grads = torch.autograd.grad(loss, list(params.values()))
+        return {
+            k: (v.detach() - self.lr * g).contiguous()
+            for (k, v), g in zip(params.items(), grads, strict=True)
+        }
+
+    def run(self, state: Tensors, start: int = 0, stop: int | None = None) -> Tensors:
+        for t in range(start, self.steps if stop is None else stop):
+            state = self.step(state, t)
+        return state
+
+    @classmethod
+    def from_job(cls, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> StepProgram:
+        TrainSteps().output_layout(inputs, params)
+        model = load_model(params, inputs[0])
+        x, y = inputs[1]["x"].float(), inputs[1]["y"]
+        gen = torch.Generator().manual_seed(seed)
+        schedule = batch_schedule(x.shape[0], params["steps"], params["batch_size"], gen)
+        initial = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+        return cls(model, x, y, schedule, float(params["lr"]), initial)
+
+
+@register_kind("train_steps")
+class TrainSteps(JobKind):
+    rule = CompareRule.tolerance(rtol=1e-3, atol=1e-5)
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        check_model_params(params)
+        int_param(params, "steps", 1, 1 << 24)
+        int_param(params, "batch_size", 1, 1 << 20)
+        float_param(params, "lr", 1e-12, 1e3)
+
+    def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
+        self.check_params(params)
+        if len(inputs) != 2:
+            raise InputMismatch(f"train_steps takes [checkpoint, data], got {len(inputs)} inputs")
+        layout = model_layout(params)
+        x = tensor_of(inputs, 1, "x", "training features")
+        y = tensor_of(inputs, 1, "y", "training labels")
+        if (
+            x.dim() != 2
+            or x.shape[1] != params["in_features"]
+            or not x.is_floating_point()
+            or x.shape[0] == 0
+        ):
+            raise InputMismatch(f"data x must be float [N>0, {params['in_features']}], got {tuple(x.shape)}")
+        if y.shape != (x.shape[0],) or y.dtype != torch.int64:
+            raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
+        if int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
+            raise InputMismatch("labels must lie in [0, num_classes)")
+        return {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
+
+    def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        program = StepProgram.from_job(inputs, params, seed)
+        return program.run(program.initial)
