@@ -189,6 +189,8 @@ def register(kind: str):
         hints = typing.get_type_hints(cls, include_extras=True)
         checks = {}
         for f in dataclasses.fields(cls):
+            if f.name == "kind":
+                raise TypeError(f"{cls.__name__}: a field may not be named 'kind' (it is the type's name)")
             meta = getattr(hints[f.name], "__metadata__", None)
             if not meta:
                 raise TypeError(f"{cls.__name__}.{f.name} needs an annotated field kind")

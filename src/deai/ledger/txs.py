@@ -223,7 +223,7 @@ class RegisterJob(Tx):
 
     job: Hash
     task: OptHash
-    kind: Label
+    job_type: Label
     inputs: Hashes
     fee: Amount
     executors: Count

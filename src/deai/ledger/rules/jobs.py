@@ -145,7 +145,7 @@ def register_job(c: Call, tx: RegisterJob) -> None:
         {
             "creator": c.sender,
             "task": tx.task,
-            "kind": tx.kind,
+            "job_type": tx.job_type,
             "inputs": list(tx.inputs),
             "fee": tx.fee,
             "escrow": escrow,

@@ -1,0 +1,107 @@
+"""Fixtures of the ledger conformance suite.
+
+Every test that takes ``ledger_factory`` (or ``net``) runs once per backend. A future backend (the
+EVM one) adds its name to ``BACKENDS`` and a branch to ``_make``; the suite is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from deai.core.accounts import Account
+from deai.ledger import (
+    COMPUTE,
+    DATA,
+    HOST,
+    Ledger,
+    ManualClock,
+    MemoryLedger,
+    NetworkConfig,
+    Receipt,
+    SqliteLedger,
+    txs,
+)
+
+BACKENDS = ["memory", "sqlite"]
+
+ACCOUNTS = [Account.from_seed("ledger-tests", i) for i in range(12)]
+MINTER = ACCOUNTS[0]
+
+
+def test_config(**overrides) -> NetworkConfig:
+    base = {
+        "minter": MINTER.address,
+        "network": "deai-test",
+        "min_stake": {DATA: 100, COMPUTE: 1_000, HOST: 1_000},
+        "unbonding_delay_ms": 10_000,
+        "stake_fee_ratio_bps": 10_000,
+        "resolve_grace_ms": 5_000,
+    }
+    return NetworkConfig(**{**base, **overrides})
+
+
+test_config.__test__ = False  # not a test
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def ledger_factory(backend, tmp_path) -> Callable[..., Ledger]:
+    """``make(config=None, clock=None) -> Ledger`` of the parameterized backend, closed afterwards."""
+    made: list[Ledger] = []
+
+    def make(config: NetworkConfig | None = None, clock=None) -> Ledger:
+        config = config or test_config()
+        if backend == "memory":
+            ledger: Ledger = MemoryLedger(config, clock=clock)
+        else:
+            ledger = SqliteLedger(
+                tmp_path / f"ledger{len(made)}.sqlite", config, clock=clock, synchronous="NORMAL"
+            )
+        made.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in made:
+        ledger.close()
+
+
+@dataclass
+class Net:
+    """A ledger with a manual clock and a set of deterministic accounts."""
+
+    ledger: Ledger
+    clock: ManualClock
+    accounts: list[Account] = field(default_factory=lambda: ACCOUNTS)
+
+    @property
+    def minter(self) -> Account:
+        return self.accounts[0]
+
+    def send(self, account: Account, tx) -> Receipt:
+        return self.ledger.send(account, tx)
+
+    def fund(self, account: Account, amount: int) -> None:
+        self.send(self.minter, txs.Mint(to=account.address, amount=amount))
+
+    def staked(self, account: Account, role: str, amount: int, extra: int = 0) -> None:
+        self.fund(account, amount + extra)
+        self.send(account, txs.Stake(role=role, amount=amount))
+
+
+@pytest.fixture
+def net(ledger_factory) -> Net:
+    clock = ManualClock(1_000_000)
+    return Net(ledger_factory(clock=clock), clock)
+
+
+@pytest.fixture
+def make_config() -> Callable[..., NetworkConfig]:
+    """``make_config(**overrides)``: the suite's network config with some fields changed."""
+    return test_config
