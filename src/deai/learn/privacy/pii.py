@@ -33,12 +33,12 @@ KINDS = ("EMAIL", "CARD", "NATIONAL_ID", "IP", "PHONE")
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
 )
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _NINO = re.compile(
     r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIOQUV])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
 )
-_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+_IPV4 = re.compile(r"(?<!\d\.)(?<!\d)\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])"
 )
@@ -68,6 +68,33 @@ def _is_card(m: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
+def _card_spans(text: str):
+    """Card numbers inside runs of digit groups: the longest Luhn-valid 13-19 digit span starting at
+    each group, scanning left to right (so cards next to other numbers are still found)."""
+    for m in _CARD.finditer(text):
+        groups = [(m.start() + g.start(), m.start() + g.end()) for g in re.finditer(r"\d+", m.group())]
+        i = 0
+        while i < len(groups):
+            for j in range(len(groups) - 1, i - 1, -1):
+                if _is_card(text[groups[i][0] : groups[j][1]]):
+                    yield groups[i][0], groups[j][1]
+                    i = j
+                    break
+            i += 1
+
+
+def _phone_spans(text: str):
+    """Phone numbers: the longest valid prefix (ending at a digit group) of each candidate. A run
+    of more than 15 digits in groups is a number of another kind (e.g. a Luhn-invalid card)."""
+    for m in _PHONE.finditer(text):
+        if len(re.sub(r"\D", "", m.group())) > 15:
+            continue
+        for g in reversed(list(re.finditer(r"\d+", m.group()))):
+            if _is_phone(m.group()[: g.end()]):
+                yield m.start(), m.start() + g.end()
+                break
+
+
 def _is_ip(m: str) -> bool:
     try:
         ipaddress.ip_address(m)
@@ -87,12 +114,12 @@ def _is_phone(m: str) -> bool:
 # Order matters: earlier kinds win overlapping spans (a card number is not also a phone number).
 _DETECTORS = (
     ("EMAIL", _EMAIL, None),
-    ("CARD", _CARD, _is_card),
+    ("CARD", _card_spans, None),
     ("NATIONAL_ID", _SSN, None),
     ("NATIONAL_ID", _NINO, None),
     ("IP", _IPV4, _is_ip),
     ("IP", _IPV6, _is_ip),
-    ("PHONE", _PHONE, _is_phone),
+    ("PHONE", _phone_spans, None),
 )
 
 
@@ -128,18 +155,19 @@ class PiiReport:
 
 
 def find_pii(text: str) -> list[Finding]:
-    """Non-overlapping PII spans in ``text``, in order of position."""
-    taken: list[tuple[int, int]] = []
+    """Non-overlapping PII spans in ``text``, in order of position.
+
+    Detectors run in priority order; each sees the text with the spans already found blanked out,
+    so a lower-priority pattern never swallows (or is blocked by) a higher-priority finding.
+    """
+    work = text
     found: list[Finding] = []
     for kind, pattern, valid in _DETECTORS:
-        for m in pattern.finditer(text):
-            s, e = m.span()
-            if valid is not None and not valid(m.group()):
-                continue
-            if any(s < te and ts < e for ts, te in taken):
-                continue
-            taken.append((s, e))
+        spans = pattern(work) if callable(pattern) else [m.span() for m in pattern.finditer(work)]
+        new = [(s, e) for s, e in spans if valid is None or valid(work[s:e])]
+        for s, e in new:
             found.append(Finding(kind, s, e))
+            work = work[:s] + "\x00" * (e - s) + work[e:]
     return sorted(found, key=lambda f: f.start)
 
 

@@ -1,0 +1,33 @@
+"""Privacy for providers: client-level DP with accounting, DP-SGD, PII scrubbing, leakage audit.
+
+- :mod:`~deai.learn.privacy.client_dp`: clip each update, add Gaussian noise (central, distributed
+  or local); :mod:`~deai.learn.privacy.adaptive`: adaptive clipping by quantile tracking.
+- :mod:`~deai.learn.privacy.accountant`: (epsilon, delta) after every round from Opacus's RDP/PRV
+  accountants for the subsampled Gaussian.
+- :mod:`~deai.learn.privacy.dpsgd`: sample-level DP-SGD for local training via Opacus.
+- :mod:`~deai.learn.privacy.pii`: scrub e-mails, phones, cards, IPs, national IDs from text and tables.
+- :mod:`~deai.learn.privacy.audit`: membership-inference attacks reporting ROC AUC.
+"""
+
+from deai.learn.privacy.accountant import MECHANISMS, PrivacyAccountant, PrivacyReport, noise_multiplier_for
+from deai.learn.privacy.adaptive import AdaptiveClipping
+from deai.learn.privacy.client_dp import MODES, ClientDP, clip_updates
+from deai.learn.privacy.errors import BudgetExceeded, PrivacyError
+from deai.learn.privacy.pii import PiiReport, find_pii, scrub_dataframe, scrub_text
+
+__all__ = [
+    "MECHANISMS",
+    "MODES",
+    "AdaptiveClipping",
+    "BudgetExceeded",
+    "ClientDP",
+    "PiiReport",
+    "PrivacyAccountant",
+    "PrivacyError",
+    "PrivacyReport",
+    "clip_updates",
+    "find_pii",
+    "noise_multiplier_for",
+    "scrub_dataframe",
+    "scrub_text",
+]
