@@ -194,7 +194,7 @@ class Coordinator:
         tx = RegisterJob(
             job=job_id,
             task=None,
-            kind=spec.kind,
+            job_type=spec.kind,
             inputs=tuple("0x" + d for d in spec.inputs),
             fee=cfg.fee,
             executors=r,

@@ -32,7 +32,7 @@ __all__ = ["Score"]
 
 @register_kind("score")
 class Score(JobKind):
-    rule = CompareRule.tolerance(rtol=1e-4, atol=1e-6)
+    rule = CompareRule.tolerance(rtol=1e-4, atol=1e-5)
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         check_model_params(params)

@@ -10,9 +10,13 @@ batches. Output: the checkpoint after T steps (same names and shapes, float32).
 hashes, and a referee that re-executes a single step. The optimizer is stateless (no momentum), so a
 step's whole state is the parameter dict and its hash is :func:`~deai.core.tensorio.tensor_digest`.
 
-Comparison: tolerance. Rounding differences between thread counts compound over steps; on one
-thread the steps are bit-reproducible on a given CPU and library build, which refereed delegation
-relies on (calibration in ``docs/verification.md``).
+Execution is pinned: the kind always runs on one intra-op thread with deterministic algorithms
+(:func:`deai.learn.training.deterministic`), whatever the executor's settings. Unpinned, rounding
+differences between thread counts compound over steps (a small CNN drifts by ~2e-3 after 100 steps,
+see ``docs/verification.md``), which no useful tolerance can absorb; pinned, the steps are
+bit-reproducible on a given CPU and library build -- what refereed delegation relies on.
+
+Comparison: tolerance, for executors on different CPUs or library builds.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from deai.learn.training import batch_schedule
+from deai.learn.training import batch_schedule, deterministic
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
 from deai.protocol.jobs.kinds.base import (
@@ -119,5 +123,6 @@ class TrainSteps(JobKind):
         return {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
-        program = StepProgram.from_job(inputs, params, seed)
-        return program.run(program.initial)
+        with deterministic(threads=1):
+            program = StepProgram.from_job(inputs, params, seed)
+            return program.run(program.initial)
