@@ -51,3 +51,38 @@ def test_load_from_yaml_file(tmp_path):
     p.write_text("- 1\n- 2\n")
     with pytest.raises(ScenarioError, match="mapping"):
         load_scenario(p)
+
+
+@pytest.mark.parametrize(
+    "doc, key",
+    [
+        ({"seed": 1, "task": {"aggregator": "nnm+krumm"}}, "task.aggregator"),
+        ({"seed": 1, "task": {"strategy": "fedsgd9"}}, "task.strategy"),
+        (
+            {"seed": 1, "adversaries": [{"role": "data_provider", "behaviour": "teleport"}]},
+            "adversaries.0.behaviour",
+        ),
+        (
+            {"seed": 1, "adversaries": [{"role": "compute_provider", "behaviour": "label_flip"}]},
+            "adversaries.0",
+        ),
+    ],
+)
+def test_names_are_checked_against_the_registries(doc, key):
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(doc)
+    assert key in str(err.value)
+
+
+def test_known_names_pass():
+    s = parse_scenario(
+        {
+            "seed": 1,
+            "task": {"aggregator": "nnm+centered_clipping", "strategy": "fedavg"},
+            "adversaries": [
+                {"role": "data_provider", "behaviour": "alie", "count": 1},
+                {"role": "compute_provider", "behaviour": "fake_result", "count": 1},
+            ],
+        }
+    )
+    assert s.adversaries[1].behaviour == "fake_result"

@@ -5,9 +5,10 @@ are refused with :class:`ScenarioError`, whose message names each bad key by its
 the value found there, e.g. ``task.rounds: must be >= 1 (got -3)``. Every key is documented in
 ``docs/scenarios.md``.
 
-Behaviour names are checked against the registries of the layers that implement them (the attack
-suite for data providers, the cheating executors for compute providers, the host behaviours for
-hosts) when those layers are installed — see :func:`behaviour_registry`.
+Names are checked against the registries of the layers that implement them: the strategy and
+aggregator registries of :mod:`deai.learn`, the attack suite for data-provider behaviours, the
+cheating executors for compute-provider behaviours, and the host behaviours registered with
+:func:`behaviour_registry` for hosts.
 """
 
 from __future__ import annotations
@@ -146,7 +147,44 @@ class Scenario(_Model):
         return self
 
 
-_REGISTRIES: dict[str, Callable[[], set[str]]] = {}
+def _attack_names() -> set[str]:
+    from deai.learn.attacks import ATTACKS
+
+    return set(ATTACKS.names())
+
+
+def _cheater_names() -> set[str]:
+    from deai.protocol.jobs.cheaters import cheater_names
+
+    return set(cheater_names())
+
+
+_REGISTRIES: dict[str, Callable[[], set[str]]] = {
+    "data_provider": _attack_names,
+    "compute_provider": _cheater_names,
+}
+
+
+def _check_names(scenario: Scenario) -> list[str]:
+    from deai.learn.aggregators import AGGREGATORS, PRE_AGGREGATORS, parse_spec
+    from deai.learn.errors import UnknownName
+    from deai.learn.strategies import STRATEGIES
+
+    bad = []
+    if scenario.task.strategy.lower() not in STRATEGIES.names():
+        bad.append(
+            f"task.strategy: unknown strategy (got {scenario.task.strategy!r});"
+            f" known: {', '.join(STRATEGIES.names())}"
+        )
+    try:
+        stages = parse_spec(scenario.task.aggregator)
+        for name, _ in stages:
+            if name not in AGGREGATORS.names() and name not in PRE_AGGREGATORS.names():
+                known = ", ".join(AGGREGATORS.names() + PRE_AGGREGATORS.names())
+                raise UnknownName(f"unknown stage {name!r}; known: {known}")
+    except UnknownName as exc:
+        bad.append(f"task.aggregator: {exc} (got {scenario.task.aggregator!r})")
+    return bad
 
 
 def behaviour_registry(role: str) -> Callable[[Callable[[], set[str]]], Callable[[], set[str]]]:
@@ -180,7 +218,7 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{source} is invalid:\n{_format(exc)}") from None
-    bad = []
+    bad = _check_names(scenario)
     for i, adv in enumerate(scenario.adversaries):
         known = _REGISTRIES.get(adv.role)
         if known is not None and adv.behaviour not in (names := known()):
