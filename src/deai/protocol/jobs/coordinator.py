@@ -169,7 +169,8 @@ class Coordinator:
             report.escalated = True
             again = replace(spec, nonce=spec.nonce + 1)
             self.store.put(again.to_bytes())
-            rounds.append(self._round(again, 1.0, cfg.r + cfg.extra, layout, report))
+            pool = len(self.ledger.eligible_executors(cfg.role, cfg.fee, exclude=self.creator.address))
+            rounds.append(self._round(again, 1.0, min(cfg.r + cfg.extra, pool), layout, report))
             decision = self._decide(rounds, rule)
         report.decision = decision
         self._resolve(rounds, decision, rule, report)
