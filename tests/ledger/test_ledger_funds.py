@@ -186,3 +186,29 @@ def test_events_cursor(net):
     assert [e.seq for e in net.ledger.events(since=1, limit=1)] == [1]
     assert net.ledger.events(since=3) == []
     assert [e.height for e in events] == [0, 1, 2]
+
+
+def test_fast_signature_path_agrees_with_core():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from deai.core.accounts import recover_signer
+    from deai.ledger.tx import _recover_fast
+
+    accounts = [Account.from_seed("fast", i) for i in range(4)]
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.binary(max_size=300), st.integers(0, 3), st.integers(0, 64 * 8 - 1))
+    def check(data, who, flip):
+        sig = accounts[who].sign(data)
+        assert "0x" + _recover_fast(data, sig).hex() == recover_signer(data, sig).lower()
+        bad = bytearray(sig)
+        bad[flip // 8] ^= 1 << (flip % 8)
+        fast = _recover_fast(data, bytes(bad))
+        try:
+            core = recover_signer(data, bytes(bad)).lower()
+        except Exception:
+            core = None
+        assert (None if fast is None else "0x" + fast.hex()) == core
+
+    check()

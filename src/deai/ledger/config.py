@@ -57,7 +57,8 @@ class NetworkConfig:
       accepted / who was slashed by a job resolution.
     - ``resolve_grace_ms``: after a job's reveal deadline plus this grace, anyone may resolve a job
       whose designated resolver stays silent (by exact majority).
-    - ``max_tx_bytes``, ``max_executors``, ``max_list``: size limits of transactions.
+    - ``max_tx_bytes``, ``max_executors``: size limits of transactions (lists in transaction bodies
+      are capped by their field kinds: 256 input hashes, 64 proof hashes or addresses).
     """
 
     minter: str
@@ -77,7 +78,6 @@ class NetworkConfig:
     resolve_grace_ms: int = 3_600_000
     max_tx_bytes: int = 65_536
     max_executors: int = 64
-    max_list: int = 256
 
     def __post_init__(self) -> None:
         try:
@@ -102,7 +102,7 @@ class NetworkConfig:
         for name in ("unbonding_delay_ms", "stake_fee_ratio_bps", "rep_step_bps", "resolve_grace_ms"):
             if getattr(self, name) < 0:
                 raise LedgerError(f"network config: {name} must be >= 0")
-        if self.max_executors < 1 or self.max_list < 1 or self.max_tx_bytes < 1024:
+        if self.max_executors < 1 or self.max_tx_bytes < 1024:
             raise LedgerError("network config: size limits too small")
 
     def role_minimum(self, role: str) -> int:

@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
+import coincurve
+
 from deai.core.accounts import Account, check_address, recover_signer
-from deai.core.encoding import canonical, from_hex, sha256_hex, to_hex
+from deai.core.encoding import canonical, from_hex, keccak256, sha256_hex, to_hex
 from deai.core.errors import BadSignature, EncodingError
 from deai.ledger.config import MAX_AMOUNT, ROLES
 from deai.ledger.errors import BadTxSignature, MalformedTx, TxTooLarge, UnknownTxKind
@@ -210,6 +212,25 @@ def tx_from_body(kind: Any, body: Any) -> Tx:
     return cls.from_body(body)
 
 
+def _recover_fast(data: bytes, signature: bytes) -> bytes | None:
+    """The 20-byte address that signed ``data`` (EIP-191), straight from libsecp256k1, or None.
+
+    Same result as :func:`deai.core.accounts.recover_signer` (a test checks it) at half the cost:
+    one keccak fewer and no checksum formatting. Any failure returns None, and the caller then
+    takes the slow path, which names the problem."""
+    try:
+        v = signature[64] - 27 if signature[64] >= 27 else signature[64]
+        if len(signature) != 65 or v not in (0, 1):
+            return None
+        digest = keccak256(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+        public = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([v]), digest, hasher=None
+        )
+        return keccak256(public.format(compressed=False)[1:])[-20:]
+    except Exception:
+        return None
+
+
 # -- signed form ------------------------------------------------------------------------------------
 
 _SIGNED_FIELDS = ("kind", "body", "sender", "nonce", "network")
@@ -260,7 +281,9 @@ class SignedTx:
 
     def verify_signature(self) -> None:
         """Raise BadTxSignature unless ``signature`` was made by ``sender`` over the signed bytes."""
-        try:
+        if _recover_fast(self.signing_bytes, self.signature) == bytes.fromhex(self.sender[2:]):
+            return
+        try:  # the slow path names what is wrong
             signer = recover_signer(self.signing_bytes, self.signature)
         except BadSignature as exc:
             raise BadTxSignature(f"transaction signature is invalid: {exc}") from exc
