@@ -1,0 +1,53 @@
+"""Contribution scoring: how much each provider's update adds to a round, on validation data.
+
+``get_scorer(name, **kwargs)`` builds one of:
+
+- ``"loo"``: leave-one-out (:class:`LeaveOneOut`), ``m + 1`` evaluations;
+- ``"gtg_shapley"``: GTG-Shapley Monte Carlo with truncation (:class:`GTGShapley`), at most
+  ``max_permutations * m`` evaluations;
+- ``"roni"``: reject on negative impact (:class:`RONI`), ``2 * references * m`` evaluations.
+
+Usage::
+
+    utility = ValidationUtility(model, val_data)             # metric="neg_loss" by default
+    result = get_scorer("gtg_shapley")(RoundUpdates(global_vec, deltas, weights), utility, seed=7)
+    result.scores, result.duplicate_of, result.evaluations
+
+Every scorer merges near-duplicate updates into one player first (``dedup``, see
+:mod:`deai.learn.scoring.base`) and is deterministic given ``seed``. See ``docs/incentives.md``.
+"""
+
+from __future__ import annotations
+
+from deai.learn._registry import Registry
+from deai.learn.scoring.base import Game, RoundUpdates, Scorer, ScoreResult, coalition_params
+from deai.learn.scoring.groups import duplicate_groups
+from deai.learn.scoring.gtg_shapley import GTGShapley
+from deai.learn.scoring.loo import LeaveOneOut
+from deai.learn.scoring.roni import RONI
+from deai.learn.scoring.utility import METRICS, ValidationUtility
+
+__all__ = [
+    "METRICS",
+    "RONI",
+    "SCORERS",
+    "GTGShapley",
+    "Game",
+    "LeaveOneOut",
+    "RoundUpdates",
+    "ScoreResult",
+    "Scorer",
+    "ValidationUtility",
+    "coalition_params",
+    "duplicate_groups",
+    "get_scorer",
+]
+
+SCORERS: Registry[Scorer] = Registry("scorer")
+for _cls in (LeaveOneOut, GTGShapley, RONI):
+    SCORERS.register(_cls.name)(_cls)
+
+
+def get_scorer(name: str, **kwargs) -> Scorer:
+    """Build a registered scorer by name (``loo``, ``gtg_shapley``, ``roni``)."""
+    return SCORERS.get(name)(**kwargs)

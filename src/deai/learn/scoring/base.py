@@ -1,0 +1,180 @@
+"""The scoring base: one round's updates, the coalition game over them, and what a scorer returns.
+
+A round is the global parameter vector ``base`` (``[d]``), the providers' updates (``[n, d]``, in
+the order they were committed) and optional aggregation weights (``[n]``, e.g. sample counts).
+The value of a coalition ``S`` is the utility (:class:`~deai.learn.scoring.utility.ValidationUtility`)
+of ``base + mean_w(S)``: the model the round would produce from ``S``'s updates alone, aggregated
+by the weighted mean (FedAvg); the empty coalition is ``base`` itself. Scorers only ever combine
+the round's updates -- nothing is retrained.
+
+**Players and duplicates.** Before scoring, updates that are near copies of an earlier update
+(cosine similarity >= ``dedup``, :func:`~deai.learn.scoring.groups.duplicate_groups`) are merged
+into one player: its update is the members' mean and its weight the heaviest member's, so k
+copies of one dataset count as one contribution in every coalition. The player's value goes to
+the member that committed first (``share="first"``) or is split equally (``share="equal"``); either
+way a group never earns more than one identity would. Zero updates stay single players.
+
+A :class:`Scorer` returns a :class:`ScoreResult` whose ``scores[i]`` is provider ``i``'s value in
+utility units (positive = helpful). Scorers are deterministic given ``seed``: the same inputs and
+seed give the same bits on the same machine and thread count.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from deai.learn.errors import BadUpdates
+from deai.learn.scoring.groups import duplicate_groups
+from deai.learn.scoring.utility import ValidationUtility
+
+__all__ = ["Game", "RoundUpdates", "ScoreResult", "Scorer", "coalition_params"]
+
+
+@dataclass(frozen=True)
+class RoundUpdates:
+    """One round: global vector ``base`` [d], ``updates`` [n, d], optional ``weights`` [n]."""
+
+    base: torch.Tensor
+    updates: torch.Tensor
+    weights: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        b, u, w = self.base, self.updates, self.weights
+        if not isinstance(u, torch.Tensor) or u.dim() != 2 or u.shape[0] < 1 or not u.is_floating_point():
+            raise BadUpdates(
+                f"updates must be a float [n, d] tensor with n >= 1, got {getattr(u, 'shape', u)}"
+            )
+        if not isinstance(b, torch.Tensor) or b.shape != (u.shape[1],) or not b.is_floating_point():
+            raise BadUpdates(f"base must be a float vector of {u.shape[1]} entries")
+        if not bool(torch.isfinite(u).all()) or not bool(torch.isfinite(b).all()):
+            bad = (~torch.isfinite(u)).any(1).nonzero().flatten().tolist()
+            raise BadUpdates(f"non-finite values in the base or in update rows {bad[:10]}")
+        if w is not None:
+            if not isinstance(w, torch.Tensor) or w.shape != (u.shape[0],):
+                raise BadUpdates(f"weights must have shape ({u.shape[0]},)")
+            if not bool(torch.isfinite(w).all()) or bool((w <= 0).any()):
+                raise BadUpdates("weights must be finite and positive")
+
+    @property
+    def n(self) -> int:
+        return int(self.updates.shape[0])
+
+
+def coalition_params(
+    base: torch.Tensor, updates: torch.Tensor, weights: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
+    """``[m, d]`` parameter vectors ``base + weighted mean of the masked updates`` (``masks`` [m, n]);
+    an empty coalition gives ``base``."""
+    mw = masks.to(updates.dtype) * weights.to(updates.dtype)
+    total = mw.sum(1, keepdim=True)
+    mean = (mw @ updates) / total.clamp_min(torch.finfo(updates.dtype).tiny)
+    return base + mean
+
+
+@dataclass
+class Game:
+    """The coalition game over the round's *players* (distinct contributions after dedup)."""
+
+    round: RoundUpdates
+    utility: ValidationUtility
+    leader: torch.Tensor  # [n] long: the player (first member) each provider belongs to
+    players: list[int]  # provider index of each player's first member, in commit order
+    updates: torch.Tensor  # [m, d] one row per player
+    weights: torch.Tensor  # [m]
+
+    @classmethod
+    def build(cls, rnd: RoundUpdates, utility: ValidationUtility, dedup: float | None) -> Game:
+        n = rnd.n
+        weights = rnd.weights if rnd.weights is not None else torch.ones(n, dtype=rnd.updates.dtype)
+        weights = weights.to(rnd.updates.dtype)
+        leader = duplicate_groups(rnd.updates, dedup) if dedup is not None else torch.arange(n)
+        players = sorted(set(leader.tolist()))
+        member = (leader[None, :] == torch.tensor(players)[:, None]).to(rnd.updates.dtype)  # [m, n]
+        updates = (member @ rnd.updates) / member.sum(1, keepdim=True)
+        pw = (member * weights).amax(1)
+        return cls(rnd, utility, leader, players, updates, pw)
+
+    @property
+    def m(self) -> int:
+        return len(self.players)
+
+    def value(self, masks: torch.Tensor) -> torch.Tensor:
+        """Utilities (float64 [k]) of the coalitions ``masks`` ([k, m] over players)."""
+        if masks.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.float64)
+        params = coalition_params(self.round.base, self.updates, self.weights, masks)
+        return self.utility(params).double()
+
+    def to_providers(self, player_values: torch.Tensor, share: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Provider scores from player values, and ``duplicate_of`` (-1 for a group's first member)."""
+        n = self.round.n
+        scores = torch.zeros(n, dtype=torch.float64)
+        dup = torch.full((n,), -1, dtype=torch.long)
+        for p, first in enumerate(self.players):
+            members = (self.leader == first).nonzero().flatten()
+            if share == "equal":
+                scores[members] = player_values[p] / len(members)
+            else:
+                scores[first] = player_values[p]
+            dup[members[members != first]] = first
+        return scores, dup
+
+
+@dataclass
+class ScoreResult:
+    """Per-provider ``scores`` (float64 [n], utility units), ``duplicate_of`` ([n], -1 if none),
+    the number of candidate models evaluated, and method-specific ``info``."""
+
+    method: str
+    scores: torch.Tensor
+    duplicate_of: torch.Tensor
+    evaluations: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rewarded(self) -> torch.Tensor:
+        """Bool [n]: providers with a positive score (only these earn anything in settlement)."""
+        return self.scores > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "scores": [float(s) for s in self.scores],
+            "duplicate_of": [int(d) for d in self.duplicate_of],
+            "evaluations": self.evaluations,
+            "info": self.info,
+        }
+
+
+class Scorer(ABC):
+    """Scores one round. ``dedup`` is the cosine threshold for merging copies (None: off);
+    ``share`` how a merged group's value is paid (``"first"`` or ``"equal"``)."""
+
+    name: ClassVar[str] = "scorer"
+
+    def __init__(self, *, dedup: float | None = 0.95, share: str = "first") -> None:
+        if dedup is not None and not 0.0 < dedup <= 1.0:
+            raise ValueError(f"{self.name}: dedup must lie in (0, 1] or be None, got {dedup}")
+        if share not in ("first", "equal"):
+            raise ValueError(f"{self.name}: share must be 'first' or 'equal', got {share!r}")
+        self.dedup, self.share = dedup, share
+
+    def __call__(self, rnd: RoundUpdates, utility: ValidationUtility, *, seed: int = 0) -> ScoreResult:
+        game = Game.build(rnd, utility, self.dedup)
+        start = utility.evaluations
+        values, info = self.player_values(game, torch.Generator().manual_seed(seed))
+        scores, dup = game.to_providers(values, self.share)
+        info = {"players": game.m, **info}
+        return ScoreResult(self.name, scores, dup, utility.evaluations - start, info)
+
+    @abstractmethod
+    def player_values(self, game: Game, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Values (float64 [m]) of the game's players and diagnostics."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
