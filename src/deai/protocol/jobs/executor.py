@@ -20,6 +20,7 @@ check that honest executors on different settings still agree).
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -82,6 +83,7 @@ class Executor:
         self.threads = threads
         self.openings: dict[str, Opening] = {}
         self.executions = 0  # jobs this executor actually computed (for overhead accounting)
+        self.compute_seconds = 0.0
 
     @property
     def address(self) -> str:
@@ -95,6 +97,7 @@ class Executor:
     def compute(self, spec: JobSpec) -> Tensors:
         """Fetch and verify the inputs, run the kind (under ``threads`` if set)."""
         kind = get_kind(spec.kind)
+        start = time.perf_counter()
         inputs = load_inputs(self.store, spec)
         prev = torch.get_num_threads()
         if self.threads is not None:
@@ -104,6 +107,7 @@ class Executor:
         finally:
             torch.set_num_threads(prev)
         self.executions += 1
+        self.compute_seconds += time.perf_counter() - start
         return out
 
     def layout(self, spec: JobSpec) -> Layout:
