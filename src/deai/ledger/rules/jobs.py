@@ -2,7 +2,7 @@
 
 Life of a job (times are ledger-clock ms):
 
-1. ``register_job`` escrows ``fee * executors`` from the creator and draws the executors among the
+1. ``register_job`` (by anyone; for a task's job, by the task's coordinator) escrows ``fee * executors`` from the creator and draws the executors among the
    staked providers of ``role`` (stake at least the role minimum and ``fee * stake_fee_ratio``, the
    creator excluded), weighted by stake times reputation factor, seeded by the head hash and the
    job id (:mod:`deai.ledger.draw`). Each drawn stake is locked (cannot be unstaked) until the job
@@ -116,7 +116,8 @@ def register_job(c: Call, tx: RegisterJob) -> None:
     if state.get("jobs", tx.job) is not None:
         raise DuplicateEntity(f"job {tx.job} exists")
     if tx.task is not None:
-        get_task(state, tx.task, open_=True)
+        task = get_task(state, tx.task, open_=True)
+        c.require_sender(task["coordinator"], f"register jobs of task {tx.task} (its coordinator)")
     if tx.model is not None and state.get("models", tx.model) is None:
         raise UnknownModel(f"no model {tx.model}")
     if tx.executors > config.max_executors:
