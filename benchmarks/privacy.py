@@ -224,7 +224,7 @@ def write_page(report: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = report["rows"]
     base = rows[0]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
     for method, style in (("dp-sgd", "o-"), ("client-dp", "s--")):
         rs = [r for r in rows if r["method"] == method]
         eps = [r["target_epsilon"] for r in rs]
@@ -238,7 +238,7 @@ def write_page(report: dict) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("epsilon (delta = 1e-5)")
         ax.set_title(title)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(out / "privacy.png", dpi=110)
     lines = [
@@ -270,6 +270,13 @@ def write_page(report: dict) -> None:
         "",
         f"DP-SGD recipe: `{json.dumps(report['dpsgd_recipe'])}`.  ",
         f"Client-level DP recipe: `{json.dumps(report['client_dp_recipe'])}`.",
+        "",
+        "Reading the audit: the logistic-regression target overfits digits only a little, so even the "
+        "non-private model leaks weakly (AUC about 0.55); with ~300 member/non-member pairs an AUC "
+        "is uncertain by about +-0.03, so values near 0.5 (including slightly below) mean "
+        "'no leakage this attack can detect'. The loss-threshold AUC moves toward 0.5 as epsilon "
+        "shrinks. Client-level DP protects a provider's whole contribution; with only 200 providers "
+        "its noise costs more accuracy than DP-SGD's at small epsilon (it needs many more providers).",
         "",
         "## Secure aggregation",
         "",
