@@ -1,0 +1,220 @@
+"""The incentive report of a task: who earned what, and why.
+
+:func:`task_report` reads everything public about a task from the ledger -- members and their
+stakes (``task_joined``), slashes (``member_slashed``), posted payouts and claims, the task's jobs
+(those registered with the task, plus ``job_ids``) with accepted, faulted and slashed executors,
+and reputations -- and joins the off-ledger *task record* (:func:`task_record`: the score book,
+the settlement document with the allocation, the scoring jobs), when given, for the "why": each
+provider's scores per round, merged copies, and its allocated amount.
+
+The report is a JSON-ready dict (:func:`task_report`) and a rich table (:func:`report_table`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.table import Table
+
+from deai.ledger.base import Ledger
+from deai.ledger.config import COMPUTE, DATA
+from deai.protocol.incentives.errors import SettlementError
+from deai.protocol.incentives.settlement import ScoreBook, Settlement
+
+__all__ = ["report_table", "task_record", "task_report"]
+
+
+def task_record(
+    task: str, book: ScoreBook | None, settlement: Settlement | None, job_ids: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The off-ledger record a coordinator publishes next to a task's payout (JSON-ready)."""
+    return {
+        "task": task,
+        "scores": book.to_json() if book is not None else None,
+        "settlement": settlement.to_json() if settlement is not None else None,
+        "jobs": list(job_ids),
+    }
+
+
+def _row(rows: dict[str, dict[str, Any]], address: str) -> dict[str, Any]:
+    return rows.setdefault(
+        address,
+        {
+            "account": address,
+            "roles": [],
+            "task_stake": 0,
+            "slashed_in_task": 0,
+            "score_total": None,
+            "rounds_scored": 0,
+            "rounds_positive": 0,
+            "copy_rounds": 0,
+            "jobs_accepted": 0,
+            "jobs_faulted": 0,
+            "fees_earned": 0,
+            "job_slashes": 0,
+            "allocated": 0,
+            "allocated_compute": 0,
+            "allocated_data": 0,
+            "claimed": 0,
+            "reputation": {},
+            "why": "",
+        },
+    )
+
+
+def _why(r: dict[str, Any]) -> str:
+    parts = []
+    if r["score_total"] is not None:
+        if r["copy_rounds"]:
+            parts.append(f"copy of an earlier update in {r['copy_rounds']} round(s)")
+        if r["score_total"] > 0:
+            parts.append(
+                f"score {r['score_total']:+.4g} ({r['rounds_positive']}/{r['rounds_scored']} rounds positive)"
+            )
+        elif not r["copy_rounds"]:
+            parts.append(f"no positive contribution (score {r['score_total']:+.4g})")
+    if r["jobs_accepted"] or r["jobs_faulted"]:
+        parts.append(f"{r['jobs_accepted']} job(s) accepted, {r['jobs_faulted']} faulted")
+    if r["slashed_in_task"] or r["job_slashes"]:
+        parts.append(f"slashed {r['slashed_in_task'] + r['job_slashes']}")
+    return "; ".join(parts) or "no recorded activity"
+
+
+def task_report(
+    ledger: Ledger, task: str, record: Mapping[str, Any] | None = None, job_ids: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The report of ``task`` (see the module docstring)."""
+    info = ledger.task(task)
+    if info is None:
+        raise SettlementError(f"no task {task} on the ledger")
+    rows: dict[str, dict[str, Any]] = {}
+    jobs = set(job_ids) | set((record or {}).get("jobs") or [])
+    payouts: dict[int, dict[str, Any]] = {}
+    for ev in ledger.events():
+        d = ev.data
+        if ev.kind == "task_joined" and d["task"] == task:
+            r = _row(rows, d["account"])
+            r["roles"].append(d["role"])
+            r["task_stake"] += d["stake"]
+        elif ev.kind == "member_slashed" and d["task"] == task:
+            _row(rows, d["account"])["slashed_in_task"] += d["amount"]
+        elif ev.kind == "payout_posted" and d["task"] == task:
+            payouts[d["epoch"]] = {"epoch": d["epoch"], "root": d["root"], "total": d["total"], "claimed": 0}
+        elif ev.kind == "claimed" and d["task"] == task:
+            _row(rows, d["account"])["claimed"] += d["amount"]
+            payouts[d["epoch"]]["claimed"] += d["amount"]
+        elif ev.kind == "job_registered" and d.get("task") == task:
+            jobs.add(d["job"])
+        elif ev.kind == "slashed" and d.get("job") in jobs:
+            _row(rows, d["account"])["job_slashes"] += d["amount"]
+    job_rows = []
+    for job_id in sorted(jobs):
+        job = ledger.job(job_id)
+        if job is None:
+            continue
+        job_rows.append(
+            {
+                "job": job_id,
+                "type": job["job_type"],
+                "status": job["status"],
+                "fee": job["fee"],
+                "replicated": job["replicated"],
+                "accepted": job["accepted"],
+                "faulted": job["faulted"],
+            }
+        )
+        for e in job["accepted"]:
+            r = _row(rows, e)
+            r["jobs_accepted"] += 1
+            r["fees_earned"] += job["fee"]
+            if COMPUTE not in r["roles"]:
+                r["roles"].append(job["role"])
+        for e in job["faulted"]:
+            r = _row(rows, e)
+            r["jobs_faulted"] += 1
+            if COMPUTE not in r["roles"]:
+                r["roles"].append(job["role"])
+    scores = (record or {}).get("scores")
+    if scores:
+        book = ScoreBook.from_json(scores)
+        copies: dict[str, int] = {}
+        for dups in book.duplicates.values():
+            for a in dups:
+                copies[a] = copies.get(a, 0) + 1
+        for a, total in book.totals().items():
+            r = _row(rows, a)
+            r["score_total"] = total
+            per_round = [s[a] for s in book.rounds.values() if a in s]
+            r["rounds_scored"], r["rounds_positive"] = len(per_round), sum(1 for s in per_round if s > 0)
+            r["copy_rounds"] = copies.get(a, 0)
+            if DATA not in r["roles"]:
+                r["roles"].append(DATA)
+    settlement = (record or {}).get("settlement")
+    if settlement:
+        alloc = settlement["allocation"]
+        for part in ("compute", "data"):
+            for a, v in alloc[part].items():
+                r = _row(rows, a)
+                r[f"allocated_{part}"] += v
+                r["allocated"] += v
+    for a, r in rows.items():
+        r["roles"] = sorted(set(r["roles"]))
+        r["reputation"] = {role: ledger.reputation(a, role) for role in (r["roles"] or [DATA])}
+        r["why"] = _why(r)
+    accounts = sorted(rows.values(), key=lambda r: (-r["allocated"], -r["claimed"], r["account"]))
+    return {
+        "task": task,
+        "status": info["status"],
+        "creator": info["creator"],
+        "coordinator": info["coordinator"],
+        "budget_left": info["budget"],
+        "members": info["members"],
+        "payouts": [payouts[e] for e in sorted(payouts)],
+        "jobs": job_rows,
+        "accounts": accounts,
+        "totals": {
+            "paid_out": sum(p["total"] for p in payouts.values()),
+            "claimed": sum(p["claimed"] for p in payouts.values()),
+            "slashed_in_task": sum(r["slashed_in_task"] for r in accounts),
+            "allocated_compute": sum(r["allocated_compute"] for r in accounts),
+            "allocated_data": sum(r["allocated_data"] for r in accounts),
+        },
+    }
+
+
+def report_table(report: Mapping[str, Any]) -> Table:
+    """The report's accounts as a rich table."""
+    t = report["totals"]
+    table = Table(
+        title=f"task {report['task'][:18]}... ({report['status']}): paid out {t['paid_out']}, "
+        f"claimed {t['claimed']}, budget left {report['budget_left']}"
+    )
+    for col, just in (
+        ("account", "left"),
+        ("role", "left"),
+        ("score", "right"),
+        ("jobs ok/fault", "right"),
+        ("allocated", "right"),
+        ("claimed", "right"),
+        ("slashed", "right"),
+        ("reputation", "right"),
+        ("why", "left"),
+    ):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in report["accounts"]:
+        score = "" if r["score_total"] is None else f"{r['score_total']:+.4g}"
+        roles = ",".join(x.replace("_provider", "") for x in r["roles"])
+        rep = ",".join(str(v) for v in r["reputation"].values())
+        table.add_row(
+            r["account"][:12] + "...",
+            roles,
+            score,
+            f"{r['jobs_accepted']}/{r['jobs_faulted']}",
+            str(r["allocated"]),
+            str(r["claimed"]),
+            str(r["slashed_in_task"] + r["job_slashes"]),
+            rep,
+            r["why"],
+        )
+    return table

@@ -1,0 +1,111 @@
+"""``contribution_score``: a round's contribution scores as a verified job.
+
+Registered in the jobs kind registry (:func:`deai.protocol.jobs.kinds.register_kind`) when this
+module is imported (importing :mod:`deai.protocol.incentives` does it), so the coordinator and
+every executor run it like any built-in kind.
+
+Inputs: ``[checkpoint, data, update_1, ..., update_n]`` -- the round's global checkpoint (the
+model's state dict), the task's validation data (``x`` float ``[N, F]``, ``y`` int64 ``[N]``) and the
+committed updates in commit order (flat deltas ``{"delta": [d]}`` or parameter dicts).
+Params: the model (``model``, ``in_features``, ``num_classes``, ``model_kwargs``, as for the
+built-in ``score`` kind), ``method`` (a name in :data:`deai.learn.scoring.SCORERS`), ``options``
+(the scorer's keyword arguments, e.g. ``{"max_permutations": 32}``), ``metric`` (``neg_loss`` or
+``accuracy``) and optional ``weights`` (one positive number per update). Randomness (Shapley
+permutations, RONI references) comes from the job seed.
+
+Output: ``scores`` (float64 ``[n]``), ``duplicate_of`` (int64 ``[n]``, -1 when not a merged copy)
+and ``evaluations`` (int64 ``[1]``). Comparison: ``duplicate_of`` and ``evaluations`` exactly, the
+scores within ``rtol=1e-4, atol=1e-6``: executors on one platform agree bit for bit; across
+platforms a truncation decision may flip on a last-bit difference, which the tolerance absorbs
+only when the flipped marginal is tiny (then the job escalates; see ``docs/incentives.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from deai.learn.data import Dataset
+from deai.learn.errors import LearnError
+from deai.learn.scoring import METRICS, SCORERS, RoundUpdates, ValidationUtility, get_scorer
+from deai.protocol.jobs.compare import CompareRule
+from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, register_kind, tensor_of
+from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model
+
+__all__ = ["KIND", "ContributionScore"]
+
+KIND = "contribution_score"
+
+
+def _scorer(params: Mapping[str, Any]):
+    try:
+        return get_scorer(params["method"], **params.get("options", {}))
+    except (LearnError, TypeError, ValueError) as exc:
+        raise BadJobSpec(f"cannot build scorer {params.get('method')!r}: {exc}") from exc
+
+
+class ContributionScore(JobKind):
+    rule = CompareRule.tolerance(rtol=1e-4, atol=1e-6)
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        check_model_params(params)
+        if params.get("method") not in SCORERS:
+            raise BadJobSpec(f"params.method must be one of {SCORERS.names()}, got {params.get('method')!r}")
+        if not isinstance(params.get("options", {}), dict):
+            raise BadJobSpec("params.options must be an object")
+        if params.get("metric", "neg_loss") not in METRICS:
+            raise BadJobSpec(f"params.metric must be one of {METRICS}")
+        w = params.get("weights")
+        if w is not None and (
+            not isinstance(w, list)
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in w)
+        ):
+            raise BadJobSpec("params.weights must be a list of positive numbers")
+        _scorer(params)
+
+    def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
+        if len(inputs) < 3:
+            raise InputMismatch("contribution_score takes [checkpoint, data, update_1, ...]")
+        x = tensor_of(inputs, 1, "x", "validation features")
+        y = tensor_of(inputs, 1, "y", "validation labels")
+        if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
+            raise InputMismatch(f"data x must be float [N, {params['in_features']}], got {tuple(x.shape)}")
+        if y.shape != (x.shape[0],) or y.dtype != torch.int64:
+            raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
+        if x.shape[0] == 0 or int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
+            raise InputMismatch("data must be non-empty with labels in [0, num_classes)")
+        n = len(inputs) - 2
+        w = params.get("weights")
+        if w is not None and len(w) != n:
+            raise InputMismatch(f"params.weights has {len(w)} entries for {n} updates")
+        return {
+            "scores": ((n,), torch.float64),
+            "duplicate_of": ((n,), torch.int64),
+            "evaluations": ((1,), torch.int64),
+        }
+
+    def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        model = load_model(params, inputs[0])
+        base = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
+        deltas = torch.stack([flat_update(model, u, i) for i, u in enumerate(inputs[2:])])
+        x, y = inputs[1]["x"].float().contiguous(), inputs[1]["y"]
+        val = Dataset(x, y, params["num_classes"], (x.shape[1],), "validation")
+        utility = ValidationUtility(model, val, metric=params.get("metric", "neg_loss"))
+        w = params.get("weights")
+        weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
+        try:
+            result = _scorer(params)(RoundUpdates(base, deltas, weights), utility, seed=seed)
+        except LearnError as exc:
+            raise InputMismatch(f"scoring refused the updates: {exc}") from exc
+        return {
+            "scores": result.scores.double().contiguous(),
+            "duplicate_of": result.duplicate_of.long().contiguous(),
+            "evaluations": torch.tensor([result.evaluations], dtype=torch.int64),
+        }
+
+
+if KIND not in KINDS:  # idempotent under module reloads
+    register_kind(KIND)(ContributionScore)
