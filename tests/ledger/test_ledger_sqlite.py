@@ -166,4 +166,17 @@ def test_crash_safety_under_sigkill(tmp_path):
 
 @pytest.mark.slow
 def test_crash_safety_many_kills(tmp_path):
-    _crash_cycles(tmp_path, cycles=4 if os.environ.get("DEAI_SMALL") == "1" else 20)
+    _crash_cycles(tmp_path, cycles=3 if os.environ.get("DEAI_SMALL") == "1" else 20)
+
+
+def test_verify_a_ledger_another_process_is_writing(tmp_path, make_config):
+    """An auditor's handle verifies the file as stored, even after the writer moved on."""
+    path = tmp_path / "live.sqlite"
+    writer = SqliteLedger(path, make_config())
+    writer.send(MINTER, txs.Mint(to=MINTER.address, amount=10))
+    auditor = SqliteLedger(path)
+    writer.send(MINTER, txs.Mint(to=MINTER.address, amount=10))
+    report = auditor.verify()
+    assert report.ok and report.entries == 2 and report.head == writer.head().hash
+    writer.close()
+    auditor.close()

@@ -407,5 +407,5 @@ def test_invariants_over_random_sequences(ledger_factory, net):
 def test_invariants_over_thousands_of_sequences(ledger_factory, net):
     small = os.environ.get("DEAI_SMALL") == "1"
     memory = net.ledger.__class__.__name__ == "MemoryLedger"
-    examples = (300 if memory else 60) if small else (2_000 if memory else 300)
+    examples = (200 if memory else 40) if small else (2_000 if memory else 300)
     _run(ledger_factory, net.accounts[:N], examples=examples, steps=40)

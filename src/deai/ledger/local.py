@@ -11,6 +11,7 @@ import copy
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from deai.core.accounts import check_address
@@ -63,6 +64,13 @@ class LocalLedger(Ledger):
     def _stored_state(self) -> State:
         """The state as persisted (the SQLite backend reads it back from its tables)."""
         return self._state
+
+    def _stored_head(self) -> Head:
+        return self._head
+
+    def _snapshot(self) -> AbstractContextManager:
+        """A consistent read view of everything stored, for the length of a verify."""
+        return nullcontext()
 
     # -- writing --------------------------------------------------------------------------------------
 
@@ -222,23 +230,23 @@ class LocalLedger(Ledger):
         return self._log_entries()
 
     def verify(self) -> VerifyReport:
-        with self._lock:
-            stored = self._stored_state()
+        with self._lock, self._snapshot():
+            stored_head, stored = self._stored_head(), self._stored_state()
             stored_root = stored.root()
             try:
                 state, head, count = replay(self.config, self._log_entries(), self._stored_events())
             except LedgerCorrupted as exc:
-                return VerifyReport(False, 0, self._head.hash, None, stored_root, str(exc))
+                return VerifyReport(False, 0, stored_head.hash, None, stored_root, str(exc))
             root = state.root()
             problem = None
-            if head != self._head.hash or count != self._head.height:
+            if head != stored_head.hash or count != stored_head.height:
                 problem = (
-                    f"the log ends at {count} entries / {head}, the ledger's head says {self._head.height}"
+                    f"the log replays to {count} entries / {head}, the stored head is {stored_head.height}"
                 )
             elif root != stored_root:
                 problem = (
                     f"the stored state (root {stored_root}) differs from the replayed state (root {root})"
                 )
-            elif stored_root != self._state.root():
+            elif stored_head == self._head and stored_root != self._state.root():
                 problem = "the in-memory state differs from the stored state"
             return VerifyReport(problem is None, count, head, root, stored_root, problem)

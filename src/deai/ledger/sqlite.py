@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from deai.core.encoding import canonical
@@ -85,13 +86,14 @@ class SqliteLedger(LocalLedger):
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
             config = self._genesis(config)
-            state = State.from_rows(config, self._state_rows())
-            head = self._read_head(config)
+            with self._read_snapshot():
+                state = State.from_rows(config, self._state_rows())
+                head = self._read_head(config)
+                events = db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM events").fetchone()[0]
             if state.meta("height") != head.height:
                 raise LedgerCorrupted(
                     f"state tables are at height {state.meta('height')}, the log at {head.height}"
                 )
-            events = db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM events").fetchone()[0]
         except BaseException:
             db.close()
             raise
@@ -110,6 +112,21 @@ class SqliteLedger(LocalLedger):
         if config is not None and config != stored:
             raise LedgerError(f"{self.path} holds a ledger of another network config")
         return stored
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """One read transaction: every SELECT inside sees the same committed state of the file."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def _snapshot(self) -> AbstractContextManager:
+        return self._read_snapshot()
+
+    def _stored_head(self) -> Head:
+        return self._read_head(self.config)
 
     def _state_rows(self) -> Iterator[tuple[str, str, object]]:
         for tbl, k, value in self._db.execute("SELECT tbl, key, value FROM state"):

@@ -2,9 +2,10 @@
 
 Life of a job (times are ledger-clock ms):
 
-1. ``register_job`` (by anyone; for a task's job, by the task's coordinator) escrows ``fee * executors`` from the creator and draws the executors among the
-   staked providers of ``role`` (stake at least the role minimum and ``fee * stake_fee_ratio``, the
-   creator excluded), weighted by stake times reputation factor, seeded by the head hash and the
+1. ``register_job`` (by anyone; for a task's job, by the task's coordinator) escrows
+   ``fee * executors`` from the creator and draws the executors among the staked providers of
+   ``role`` (stake at least the role minimum and ``fee * stake_fee_ratio``, the creator
+   excluded), weighted by stake times reputation factor, seeded by the head hash and the
    job id (:mod:`deai.ledger.draw`). Each drawn stake is locked (cannot be unstaked) until the job
    resolves. Deadlines: commits before ``commit_deadline = now + commit_window_ms``, reveals before
    ``reveal_deadline = commit_deadline + reveal_window_ms``.
@@ -174,7 +175,7 @@ def register_job(c: Call, tx: RegisterJob) -> None:
         job=tx.job,
         creator=c.sender,
         task=tx.task,
-        executors=executors,
+        executors=list(executors),
         fee=tx.fee,
         commit_deadline=commit_deadline,
         reveal_deadline=reveal_deadline,
@@ -352,8 +353,8 @@ def _settle(
         job=job_id,
         status=status,
         digest=digest,
-        accepted=winners,
-        faulted=faulted,
+        accepted=list(winners),
+        faulted=list(faulted),
         paid=job["fee"] * len(winners) - royalty_total,
         royalty=royalty_total,
         slash_reward=share,
