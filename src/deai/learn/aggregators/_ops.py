@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["pairwise_sq_dists", "reduce_sorted_columns"]
+__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns"]
 
 # Column chunk for the sort kernel: a [chunk, n] block stays in cache while it is sorted.
 _CHUNK = 4096
@@ -43,5 +43,16 @@ def pairwise_sq_dists(updates: torch.Tensor) -> torch.Tensor:
     gram = (centred @ centred.T).double()
     sq = gram.diagonal()
     dist = (sq[:, None] + sq[None, :] - 2.0 * gram).clamp_min(0.0)
+    dist = 0.5 * (dist + dist.T)  # exactly symmetric, so mutual neighbours tie exactly
     dist.fill_diagonal_(0.0)
     return dist
+
+
+def rank_rows(scores: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """Row indices by ascending score; exact ties broken by the row's total distance to all others.
+
+    Krum-type scores tie exactly for mutual nearest neighbours; breaking the tie by row index would
+    make the choice depend on the order providers were stacked in, the total distance does not.
+    """
+    by_total = torch.sort(dist.sum(1), stable=True).indices
+    return by_total[torch.sort(scores[by_total], stable=True).indices]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators._ops import pairwise_sq_dists, reduce_sorted_columns
+from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows, reduce_sorted_columns
 from deai.learn.aggregators.base import Aggregator
 from deai.learn.aggregators.krum import krum_scores
 
@@ -34,7 +34,7 @@ class Bulyan(Aggregator):
             sub = dist[remaining][:, remaining]
             # Krum among the remaining rows; it needs at least f + 3 of them, which n >= 4f + 3 keeps.
             scores = krum_scores(sub, f) if len(remaining) > f + 2 else sub.sum(1)
-            best = remaining[int(torch.sort(scores, stable=True).indices[0])]
+            best = remaining[int(rank_rows(scores, sub)[0])]
             chosen.append(best)
             remaining.remove(best)
         theta = len(chosen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators._ops import pairwise_sq_dists
+from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows
 from deai.learn.aggregators.base import Aggregator
 
 __all__ = ["Krum", "MultiKrum", "krum_scores"]
@@ -22,7 +22,7 @@ class MultiKrum(Aggregator):
     """Average of the ``m`` updates with the lowest Krum scores (``m = n - f`` by default).
 
     Cost O(n^2 d) for the pairwise distances (one Gram matrix), then O(n^2 log n).
-    Assumption ``n >= 2f + 3``. Ties in the score are broken by the lower row index.
+    Assumption ``n >= 2f + 3``. Exact ties in the score are broken by the total distance to all rows.
     """
 
     name = "multi_krum"
@@ -44,9 +44,8 @@ class MultiKrum(Aggregator):
     def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
         n = updates.shape[0]
         m = (n - self.f) if self.m is None else self.m
-        scores = krum_scores(pairwise_sq_dists(updates), self.f)
-        # Stable sort so equal scores keep row order: the choice is deterministic.
-        order = torch.sort(scores, stable=True).indices[:m]
+        dist = pairwise_sq_dists(updates)
+        order = rank_rows(krum_scores(dist, self.f), dist)[:m]
         self.selected = order.tolist()
         return updates[order].mean(0)
 

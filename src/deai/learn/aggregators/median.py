@@ -27,4 +27,4 @@ class CoordinateMedian(Aggregator):
     def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
         n = updates.shape[0]
         lo, hi = (n - 1) // 2, n // 2
-        return reduce_sorted_columns(updates, lambda s: 0.5 * (s[:, lo] + s[:, hi]))
+        return reduce_sorted_columns(updates, lambda s: 0.5 * s[:, lo] + 0.5 * s[:, hi])
