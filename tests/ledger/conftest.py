@@ -6,6 +6,7 @@ EVM one) adds its name to ``BACKENDS`` and a branch to ``_make``; the suite is u
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -99,6 +100,24 @@ class Net:
 def net(ledger_factory) -> Net:
     clock = ManualClock(1_000_000)
     return Net(ledger_factory(clock=clock), clock)
+
+
+def tamper_entry(ledger: Ledger, seq: int, **changes) -> None:
+    """Overwrite stored fields of log entry ``seq`` behind the ledger's back (tests of verify)."""
+    if isinstance(ledger, MemoryLedger):
+        ledger.tamper(seq, **changes)
+        return
+    db = sqlite3.connect(ledger.path)
+    for column, value in changes.items():
+        db.execute(f"UPDATE log SET {column} = ? WHERE seq = ?", (value, seq))
+    db.commit()
+    db.close()
+
+
+@pytest.fixture
+def tamper() -> Callable[..., None]:
+    """``tamper(ledger, seq, tx=..., hash=..., ...)``: change a stored log entry."""
+    return tamper_entry
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ a few hundred).
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -51,6 +52,7 @@ class LedgerMachine(RuleBasedStateMachine):
     """Random transactions from N accounts (account 0 is the minter)."""
 
     factory = None  # set per run
+    tamper = None
     accounts = None
 
     def __init__(self) -> None:
@@ -376,11 +378,27 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert reopened.state_root() == root and reopened.verify().ok
             finally:
                 reopened.close()
+            self.ledger = SqliteLedger(path)
+        height = self.ledger.head().height
+        if height:  # a tampered entry is found
+            seq = height * 7919 % height
+            entry = next(e for e in self.ledger.log() if e.seq == seq)
+            data = json.loads(entry.tx)
+            data["nonce"] += 1
+            type(self).tamper(
+                self.ledger, seq, tx=json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+            )
+            report = self.ledger.verify()
+            assert not report.ok and f"log entry {seq}" in report.problem
+        if isinstance(self.ledger, SqliteLedger):
+            self.ledger.close()
 
 
-def _run(ledger_factory, accounts, examples: int, steps: int) -> None:
+def _run(ledger_factory, tamper, accounts, examples: int, steps: int) -> None:
     machine = type(
-        "Machine", (LedgerMachine,), {"factory": staticmethod(ledger_factory), "accounts": accounts}
+        "Machine",
+        (LedgerMachine,),
+        {"factory": staticmethod(ledger_factory), "tamper": staticmethod(tamper), "accounts": accounts},
     )
     run_state_machine_as_test(
         machine,
@@ -394,9 +412,10 @@ def _run(ledger_factory, accounts, examples: int, steps: int) -> None:
     )
 
 
-def test_invariants_over_random_sequences(ledger_factory, net):
+def test_invariants_over_random_sequences(ledger_factory, net, tamper):
     _run(
         ledger_factory,
+        tamper,
         net.accounts[:N],
         examples=50 if net.ledger.__class__.__name__ == "MemoryLedger" else 20,
         steps=30,
@@ -404,8 +423,8 @@ def test_invariants_over_random_sequences(ledger_factory, net):
 
 
 @pytest.mark.slow
-def test_invariants_over_thousands_of_sequences(ledger_factory, net):
+def test_invariants_over_thousands_of_sequences(ledger_factory, net, tamper):
     small = os.environ.get("DEAI_SMALL") == "1"
     memory = net.ledger.__class__.__name__ == "MemoryLedger"
     examples = (200 if memory else 40) if small else (2_000 if memory else 300)
-    _run(ledger_factory, net.accounts[:N], examples=examples, steps=40)
+    _run(ledger_factory, tamper, net.accounts[:N], examples=examples, steps=40)

@@ -8,20 +8,8 @@ import sqlite3
 import pytest
 
 from deai.core.encoding import hash_value
-from deai.ledger import COMPUTE, MemoryLedger, SqliteLedger, replay, txs
+from deai.ledger import COMPUTE, SqliteLedger, replay, txs
 from deai.ledger.log import entry_hash
-
-
-def tamper(ledger, seq: int, **changes) -> None:
-    """Overwrite stored fields of log entry ``seq`` behind the ledger's back."""
-    if isinstance(ledger, MemoryLedger):
-        ledger.tamper(seq, **changes)
-        return
-    db = sqlite3.connect(ledger.path)
-    for column, value in changes.items():
-        db.execute(f"UPDATE log SET {column} = ? WHERE seq = ?", (value, seq))
-    db.commit()
-    db.close()
 
 
 @pytest.fixture
@@ -47,7 +35,7 @@ def test_clean_ledger_verifies_and_replays_to_the_same_root(busy):
     assert state.root() == ledger.state_root() and head == ledger.head().hash and count == 9
 
 
-def test_changed_transaction_bytes(busy):
+def test_changed_transaction_bytes(busy, tamper):
     entry = list(busy.ledger.log())[3]
     raw = json.loads(entry.tx)
     raw["body"]["amount"] += 1
@@ -57,7 +45,7 @@ def test_changed_transaction_bytes(busy):
     assert not report.ok and "log entry 3" in report.problem and "hash" in report.problem
 
 
-def test_rewritten_chain_still_fails_the_signature(busy):
+def test_rewritten_chain_still_fails_the_signature(busy, tamper):
     """An operator who changes a transaction and recomputes every later hash is still caught."""
     ledger = busy.ledger
     entries = list(ledger.log())
@@ -74,7 +62,7 @@ def test_rewritten_chain_still_fails_the_signature(busy):
     assert not report.ok and "log entry 3" in report.problem and "BadTxSignature" in report.problem
 
 
-def test_changed_events_hash_or_link(busy):
+def test_changed_events_hash_or_link(busy, tamper):
     entries = list(busy.ledger.log())
     e = entries[4]
     fake = hash_value("not the events")
@@ -85,7 +73,7 @@ def test_changed_events_hash_or_link(busy):
     assert not report.ok and "log entry 4" in report.problem
 
 
-def test_broken_link(busy):
+def test_broken_link(busy, tamper):
     tamper(busy.ledger, 6, prev_hash=hash_value("elsewhere"))
     report = busy.ledger.verify()
     assert not report.ok and "log entry 6" in report.problem and "link" in report.problem
