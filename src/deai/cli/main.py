@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from deai import __version__
-from deai.cli import account, blob, demo
+from deai.cli import account, blob, demo, incentives, ledger
 
 app = typer.Typer(
     name="deai",
@@ -15,6 +15,8 @@ app = typer.Typer(
 )
 app.add_typer(account.app, name="account")
 app.add_typer(blob.app, name="blob")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(incentives.app, name="incentives")
 app.command("demo")(demo.demo)
 
 
