@@ -296,6 +296,13 @@ def markdown(result: dict) -> str:
             f"{d['expected']:.2f} | "
             f"{d['compute_time_ratio']:.2f} | {d['protocol_wall_ratio']:.2f} |"
         )
+    lines += [
+        "",
+        "Executions per job is the exact compute overhead (executions counted by the executors). The "
+        "compute time ratio (executor compute time / the same jobs run once) is noisy: each job takes about "
+        "a millisecond on a shared 2-core machine. The protocol wall ratio adds ledger transactions "
+        "(signing, draw), blob uploads and checks, which dominate for jobs this small.",
+    ]
     r = result["refereed"]
     lines += [
         "",
