@@ -65,6 +65,7 @@ class JobConfig:
     commit_window_ms: int = 60_000
     reveal_window_ms: int = 60_000
     role: str = COMPUTE
+    model: str | None = None  # a registered model: each paid fee's royalty part goes to its pool
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class Coordinator:
             role=cfg.role,
             resolver=self.creator.address,
             quorum=1,
+            model=cfg.model,
         )
         self.ledger.send(self.creator, tx)
         job = self.ledger.job(job_id)
