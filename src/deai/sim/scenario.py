@@ -159,9 +159,16 @@ def _cheater_names() -> set[str]:
     return set(cheater_names())
 
 
+def _host_names() -> set[str]:
+    from deai.protocol.inference import host_behaviours
+
+    return set(host_behaviours())
+
+
 _REGISTRIES: dict[str, Callable[[], set[str]]] = {
     "data_provider": _attack_names,
     "compute_provider": _cheater_names,
+    "host": _host_names,
 }
 
 
