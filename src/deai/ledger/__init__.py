@@ -3,9 +3,9 @@
 Quick start::
 
     from deai.core import Account
-    from deai.ledger import MemoryLedger, NetworkConfig, SqliteLedger, txs
+    from deai.ledger import COMPUTE, NetworkConfig, SqliteLedger, txs
 
-    minter = Account.from_seed("net", 0)
+    minter, alice = Account.from_seed("net", 0), Account.from_seed("net", 1)  # simulations only
     ledger = SqliteLedger("ledger.sqlite", NetworkConfig(minter=minter.address, network="demo"))
     ledger.send(minter, txs.Mint(to=alice.address, amount=10_000))
     ledger.send(alice, txs.Stake(role=COMPUTE, amount=2_000))
