@@ -1,0 +1,59 @@
+"""The ``compute_provider`` role: execute the verified jobs the hosted accounts are drawn for.
+
+Each hosted account polls ``job.assignments`` (signed by itself: the activation flag is private),
+hands each assignment to its :class:`~deai.protocol.task.executor.ExecutorAgent` (honest or a named
+cheater, ``behaviours[address]``), uploads the output blobs it produced and submits its commit and
+reveal transactions. Job inputs are fetched into a local blob store under the state folder
+(verified by hash). The agents' commitments (digest and salt) are in :attr:`memory`, saved by the
+daemon, so a restarted compute provider still reveals what it committed to.
+"""
+
+from __future__ import annotations
+
+from deai.core.blobs import BlobStore
+from deai.ledger.config import COMPUTE
+from deai.node.roles import Role, register_role
+from deai.node.staking import ensure_stake
+from deai.protocol.task.executor import ExecutorAgent
+
+__all__ = ["ComputeProviderRole"]
+
+
+@register_role("compute_provider")
+class ComputeProviderRole(Role):
+    def setup(self) -> None:
+        ensure_stake(self.client, self.accounts.values(), COMPUTE, self.ctx.options.get("compute_stake"))
+        self.store = BlobStore(self.ctx.state_dir / "blobs", fsync=False)
+        self._idle = False
+        agents = self.memory.setdefault("agents", {})
+        self.agents = {
+            a: ExecutorAgent(
+                acct,
+                self.store,
+                self.ctx.behaviours.get(a, "honest"),
+                agents.setdefault(a, {"committed": {}, "revealed": []}),
+            )
+            for a, acct in self.accounts.items()
+        }
+
+    def done(self) -> bool:
+        return self._idle
+
+    def step(self) -> bool:
+        did, self._idle = False, True
+        for address, agent in self.agents.items():
+            account = self.accounts[address]
+            reply = self.client.call("job.assignments", account=account)
+            now, live, items = reply["time"], set(), []
+            self._idle &= not reply["assignments"]
+            for a in reply["assignments"]:
+                live.add(a["job"])
+                act = agent.on_assignment(a, now, lambda d: self.client.fetch_to(self.store, d))
+                for digest in act.uploads:
+                    self.client.put_blob(self.store.get(digest), expected=digest)
+                items += [(account, tx) for tx in act.txs]
+            if items:
+                self.client.submit(items, check=False)  # a late or refused message: the ledger decides
+                did = True
+            agent.forget(live)
+        return did

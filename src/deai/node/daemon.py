@@ -1,0 +1,98 @@
+"""The participant daemon: one process, several accounts, one or more roles, one hub.
+
+``Daemon(client, {role: [accounts]}, state_dir)`` builds each role from the registry
+(:mod:`deai.node.roles`), runs its one-time setup and then polls: :meth:`Daemon.step` runs one step
+of every role and saves the roles' memory (``state_dir/daemon.json``, written atomically) when
+something was done; :meth:`Daemon.run` loops until stopped. A restarted daemon reads its memory back
+and resumes its roles where it left off (joined tasks, commitments to reveal, claims to make).
+Errors talking to the hub (it may be restarting) are logged and retried at the next poll.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from deai.core.accounts import Account
+from deai.core.errors import DeaiError
+from deai.node.client import HubClient
+from deai.node.roles import Role, RoleContext, get_role
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(
+        self,
+        client: HubClient,
+        roles: Mapping[str, Sequence[Account]],
+        state_dir: str | Path,
+        *,
+        data_dir: str | Path | None = None,
+        options: Mapping | None = None,
+        behaviours: Mapping[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.state_dir / "daemon.json"
+        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        ctx = RoleContext(
+            client,
+            self.state_dir,
+            data_dir=Path(data_dir) if data_dir is not None else None,
+            options=dict(options or {}),
+            behaviours=dict(behaviours or {}),
+        )
+        self.roles: dict[str, Role] = {
+            name: get_role(name)(ctx, accounts, saved.get(name))
+            for name, accounts in roles.items()
+            if accounts
+        }
+        self._ready = False
+
+    def setup(self) -> None:
+        for role in self.roles.values():
+            role.setup()
+        self._ready = True
+        self.save()
+
+    def step(self) -> bool:
+        if not self._ready:
+            self.setup()
+        did = False
+        for role in self.roles.values():
+            did |= role.step()
+        if did:
+            self.save()
+        return did
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({n: r.memory for n, r in self.roles.items()}))
+        os.replace(tmp, self.path)
+
+    def done(self) -> bool:
+        return all(r.done() for r in self.roles.values())
+
+    def run(self, stop: threading.Event, *, interval: float = 0.1, until_done: bool = False) -> None:
+        """Poll until ``stop`` is set (or, with ``until_done``, every role is done)."""
+        while not stop.is_set():
+            try:
+                did = self.step()
+            except (DeaiError, OSError, httpx.HTTPError) as exc:  # the hub may be restarting: try again later
+                log.warning("daemon step failed: %s: %s", type(exc).__name__, exc)
+                did = False
+                stop.wait(min(1.0, interval * 5))
+            if until_done and self.done():
+                return
+            if not did:
+                stop.wait(interval)

@@ -1,0 +1,396 @@
+"""The hub: ledger service, blob relay and task coordination behind one verifying endpoint.
+
+Every request is a signed envelope (:mod:`deai.net`); the same :class:`Hub` serves an in-memory
+simulation (:class:`~deai.net.memory.MemoryTransport`) and real processes over HTTP
+(:func:`deai.net.http.make_app`). Message types (bodies are JSON objects):
+
+========================  ===========================================================================
+``hub.info``              network id, the hub's coordinator address, the ledger's network config
+``ledger.submit``         ``{"txs": [hex of signed tx bytes]}`` -> one result per tx (in one batch)
+``ledger.query``          ``{"q": name, "args": {...}}`` -> ``{"result": ...}`` (see :data:`QUERIES`)
+``ledger.events``         ``{"since": seq, "limit": n}`` -> events from the cursor, ``next`` cursor
+``ledger.entries``        ``{"since": seq, "limit": n}`` -> raw signed log entries (client-verifiable)
+``task.list``             the tasks this hub coordinates, with their phase
+``task.status``           ``{"task"}`` -> phase, round, per-round history, jobs, epsilon, model
+``task.round``            ``{"task"}`` -> what a provider needs for the current round
+``task.updates``          ``{"statements": [...]}``: signed update statements (any sender may relay)
+``task.secagg``           ``{"statements": [...]}``: signed secure-aggregation messages
+``task.inbox``            ``{"task", "providers"}`` -> the server's secure-aggregation messages
+``task.payouts``          ``{"task", "addresses"}`` -> each address's payouts with Merkle proofs
+``job.assignments``       the open jobs the *sender* was drawn for, with its private activation flag
+========================  ===========================================================================
+
+Trust: the hub holds no authority the ledger does not give it. Ledger answers can be checked by
+replaying ``ledger.entries`` (hash chain + signatures), blobs by hash, statements by signature; the
+hub's account is the coordinator of the tasks it runs, and every coordinator action is a ledger
+transaction (verified jobs for aggregation and scoring; checkpoints that anyone can recompute).
+
+State: the coordinators' state and the event cursor are saved in a :class:`~deai.node.kv.KV` after
+every change, so a restarted hub resumes every task where the ledger and its state say it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deai.core.accounts import Account, check_address
+from deai.core.blobs import BlobStore
+from deai.core.envelope import Envelope, ReplayCache
+from deai.core.errors import DeaiError, EncodingError
+from deai.ledger.base import Ledger, wall_clock_ms
+from deai.ledger.errors import LedgerError, ReplayedNonce
+from deai.net.endpoint import Endpoint, ServiceError
+from deai.node.kv import KV
+from deai.protocol.task.coordinator import TaskCoordinator
+from deai.protocol.task.errors import BadTaskSpec
+from deai.protocol.task.spec import TaskSpec
+from deai.protocol.task.statements import SecAggStatement, UpdateStatement
+
+__all__ = ["QUERIES", "Hub"]
+
+log = logging.getLogger(__name__)
+
+QUERIES = {
+    "balance": ("address",),
+    "nonce": ("address",),
+    "stake": ("address", "role"),
+    "locked": ("address", "role"),
+    "reputation": ("address", "role"),
+    "task": ("task_id",),
+    "member": ("task_id", "address"),
+    "checkpoint": ("task_id", "round"),
+    "payout": ("task_id", "epoch"),
+    "claimed": ("task_id", "epoch", "address"),
+    "job": ("job_id",),
+    "commitment": ("job_id", "executor"),
+    "revealed": ("job_id", "executor"),
+    "model": ("model_id",),
+    "head": (),
+    "supply": (),
+    "state_root": (),
+}
+MAX_BATCH = 1024
+
+
+class Hub:
+    """Serves ``ledger`` and ``store`` and coordinates tasks as ``account``.
+
+    ``clock`` is the ledger clock (ms) the coordinators read deadlines against (a ManualClock in
+    simulations); ``kv`` persists coordinator state (None: in memory only); ``replay_path`` makes
+    the envelope replay cache durable.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: BlobStore,
+        account: Account,
+        *,
+        kv: KV | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        replay_path: str | Path | None = None,
+        max_body_bytes: int = 16 << 20,
+        window_s: float = 300.0,
+    ) -> None:
+        self.ledger, self.store, self.account, self.clock = ledger, store, account, clock
+        self.network = ledger.config.network
+        self.kv = kv or KV(None)
+        self.lock = threading.RLock()
+        self.endpoint = Endpoint(
+            self.network,
+            {},
+            store,
+            replay_cache=ReplayCache(replay_path),
+            max_body_bytes=max_body_bytes,
+            window_s=window_s,
+        )
+        self.coordinators: dict[str, TaskCoordinator] = {}
+        self.rejected: dict[str, str] = self.kv.get("rejected", {})
+        self.cursor: int = self.kv.get("cursor", 0)
+        for key, value in self.kv.items("task:"):
+            spec = TaskSpec.from_bytes(store.get(value["spec"]))
+            self.coordinators[key[5:]] = TaskCoordinator.from_json(
+                spec, ledger, store, account, value["state"]
+            )
+        for name in _ROUTES:
+            self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_"))))
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """Follow new ledger events, then step every task; True if anything changed."""
+        with self.lock:
+            now = self.clock()
+            changed = self._follow(now)
+            for task_id, coord in self.coordinators.items():
+                if coord.done:
+                    continue
+                try:
+                    if coord.step(now):
+                        self._save(task_id)
+                        changed = True
+                except DeaiError as exc:  # a bad input must not stop the hub; the task waits
+                    log.warning("task %s: %s: %s", task_id, type(exc).__name__, exc)
+            return changed
+
+    def next_deadline(self) -> int | None:
+        with self.lock:
+            times = [
+                t for c in self.coordinators.values() if not c.done and (t := c.next_deadline()) is not None
+            ]
+            return min(times) if times else None
+
+    def _follow(self, now: int) -> bool:
+        events = self.ledger.events(self.cursor, 10_000)
+        if not events:
+            return False
+        touched: set[str] = set()
+        for e in events:
+            d = e.data
+            if e.kind == "task_created" and d["coordinator"] == self.account.address:
+                self._adopt(d["task"], now)
+                touched.add(d["task"])
+            elif e.kind == "task_joined" and d["task"] in self.coordinators:
+                self.coordinators[d["task"]].on_joined(d["account"])
+                touched.add(d["task"])
+        self.cursor = events[-1].seq + 1
+        items: dict[str, Any] = {"cursor": self.cursor, "rejected": self.rejected}
+        for t in touched & set(self.coordinators):
+            items["task:" + t] = self._record(t)
+        self.kv.put_many(items)
+        return True
+
+    def _adopt(self, task_id: str, now: int) -> None:
+        if task_id in self.coordinators or task_id in self.rejected:
+            return
+        record = self.ledger.task(task_id)
+        try:
+            spec = TaskSpec.from_bytes(self.store.get(record["params"].removeprefix("0x")), task_id=task_id)
+            if record["budget"] < spec.budget or record["provider_stake"] != spec.provider_stake:
+                raise BadTaskSpec("the ledger's budget or provider stake differs from the spec")
+            for digest in (spec.init, spec.validation):
+                self.store.size(digest)
+            coord = TaskCoordinator(spec, self.ledger, self.store, self.account, now=now)
+        except (DeaiError, EncodingError) as exc:
+            self.rejected[task_id] = f"{type(exc).__name__}: {exc}"
+            from deai.ledger.txs import CloseTask
+
+            try:  # refund the creator
+                self.ledger.send(self.account, CloseTask(task=task_id))
+            except LedgerError as err:
+                log.warning("cannot close rejected task %s: %s", task_id, err)
+            return
+        self.coordinators[task_id] = coord
+
+    def _record(self, task_id: str) -> dict[str, Any]:
+        coord = self.coordinators[task_id]
+        return {"spec": coord.spec.digest, "state": coord.to_json()}
+
+    def _save(self, task_id: str) -> None:
+        self.kv.put("task:" + task_id, self._record(task_id))
+
+    # -- handlers --------------------------------------------------------------------------------------
+
+    def _wrap(self, fn: Callable[[Envelope], dict]) -> Callable[[Envelope], dict]:
+        def handler(env: Envelope) -> dict:
+            body = env.body
+            with self.lock:
+                try:
+                    return fn(env, body)
+                except KeyError as exc:
+                    raise ServiceError(f"missing or unknown field {exc}") from None
+                except (TypeError, AttributeError) as exc:
+                    raise ServiceError(f"malformed request body: {exc}") from None
+
+        return handler
+
+    def _coord(self, body: dict) -> TaskCoordinator:
+        task = body["task"]
+        if not isinstance(task, str) or task.lower() not in self.coordinators:
+            raise ServiceError(f"this hub coordinates no task {task!r}", 404)
+        return self.coordinators[task.lower()]
+
+    def _hub_info(self, env: Envelope, body: dict) -> dict:
+        return {
+            "network": self.network,
+            "coordinator": self.account.address,
+            "config": self.ledger.config.to_dict(),
+            "time": self.clock(),
+        }
+
+    def _ledger_submit(self, env: Envelope, body: dict) -> dict:
+        raw = body["txs"]
+        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BATCH:
+            raise ServiceError(f"txs must be a list of 1 to {MAX_BATCH} hex strings")
+        try:
+            txs = [bytes.fromhex(t) for t in raw]
+        except (ValueError, TypeError) as exc:
+            raise ServiceError(f"txs must be hex strings: {exc}") from None
+        out = []
+        for item, result in zip(txs, self.ledger.submit_many(txs), strict=True):
+            if isinstance(result, ReplayedNonce) and (dup := self._applied(item)) is not None:
+                out.append(dup)
+            elif isinstance(result, LedgerError):
+                out.append({"ok": False, "error": type(result).__name__, "reason": str(result)})
+            else:
+                out.append(
+                    {
+                        "ok": True,
+                        "height": result.height,
+                        "tx_id": result.tx_id,
+                        "time": result.time,
+                        "events": [{"kind": e.kind, "data": e.data, "seq": e.seq} for e in result.events],
+                    }
+                )
+        return {"results": out}
+
+    def _applied(self, raw: bytes) -> dict | None:
+        """The record of an identical, already applied transaction (an idempotent retry)."""
+        from deai.ledger.tx import SignedTx
+
+        stx = SignedTx.from_bytes(raw)
+        for rec in self.ledger.history(stx.sender, limit=200):
+            if rec.nonce == stx.nonce and rec.kind == stx.kind and rec.body == stx.tx.to_body():
+                return {"ok": True, "duplicate": True, "height": rec.height, "time": rec.time, "events": []}
+        return None
+
+    def _ledger_query(self, env: Envelope, body: dict) -> dict:
+        q, args = body["q"], body.get("args", {})
+        if q not in QUERIES or not isinstance(args, dict) or set(args) != set(QUERIES[q]):
+            raise ServiceError(f"unknown query {q!r} or wrong arguments; known: {sorted(QUERIES)}")
+        for k in ("address", "executor"):
+            if k in args:
+                try:
+                    args[k] = check_address(args[k])
+                except (EncodingError, TypeError) as exc:
+                    raise ServiceError(f"argument {k}: {exc}") from None
+        try:
+            result = getattr(self.ledger, q)(*[args[k] for k in QUERIES[q]])
+        except (LedgerError, EncodingError) as exc:
+            raise ServiceError(f"query {q}: {exc}") from None
+        if q == "head":
+            result = {"height": result.height, "hash": result.hash, "time": result.time}
+        return {"result": result}
+
+    def _cursor(self, body: dict) -> tuple[int, int]:
+        since, limit = body.get("since", 0), body.get("limit", 1000)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (since, limit)):
+            raise ServiceError("since and limit must be non-negative integers")
+        return since, min(max(limit, 1), 10_000)
+
+    def _ledger_events(self, env: Envelope, body: dict) -> dict:
+        since, limit = self._cursor(body)
+        events = self.ledger.events(since, limit)
+        out = [{"seq": e.seq, "height": e.height, "kind": e.kind, "data": e.data} for e in events]
+        return {"events": out, "next": events[-1].seq + 1 if events else since}
+
+    def _ledger_entries(self, env: Envelope, body: dict) -> dict:
+        since, limit = self._cursor(body)
+        out = []
+        for entry in self.ledger.log():
+            if entry.seq >= since + limit:
+                break
+            if entry.seq >= since:
+                out.append(
+                    {
+                        "seq": entry.seq,
+                        "prev_hash": entry.prev_hash,
+                        "time": entry.time,
+                        "tx": entry.tx.hex(),
+                        "signature": entry.signature.hex(),
+                        "events_hash": entry.events_hash,
+                        "hash": entry.hash,
+                    }
+                )
+        return {"entries": out, "genesis": self.ledger.config.genesis_hash}
+
+    def _task_list(self, env: Envelope, body: dict) -> dict:
+        tasks = {t: {"phase": c.state.phase, "round": c.state.round} for t, c in self.coordinators.items()}
+        return {"tasks": tasks, "rejected": self.rejected}
+
+    def _task_status(self, env: Envelope, body: dict) -> dict:
+        task = body["task"]
+        if isinstance(task, str) and task.lower() in self.rejected:
+            return {"task": task, "phase": "rejected", "reason": self.rejected[task.lower()]}
+        return self._coord(body).status()
+
+    def _task_round(self, env: Envelope, body: dict) -> dict:
+        return self._coord(body).round_view()
+
+    def _statements(self, body: dict) -> list:
+        items = body["statements"]
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
+            raise ServiceError(f"statements must be a list of 1 to {MAX_BATCH} objects")
+        return items
+
+    def _task_updates(self, env: Envelope, body: dict) -> dict:
+        results, touched = [], set()
+        for item in self._statements(body):
+            try:
+                st = UpdateStatement.from_json(item)
+                coord = self._coord({"task": st.task})
+                results.append(coord.submit_update(st))
+                touched.add(st.task)
+            except DeaiError as exc:
+                results.append({"accepted": False, "error": type(exc).__name__, "reason": str(exc)})
+        for t in touched:
+            self._save(t)
+        return {"results": results}
+
+    def _task_secagg(self, env: Envelope, body: dict) -> dict:
+        results = []
+        for item in self._statements(body):
+            try:
+                st = SecAggStatement.from_json(item)
+                results.append(self._coord({"task": st.task}).submit_secagg(st))
+            except DeaiError as exc:
+                results.append({"accepted": False, "error": type(exc).__name__, "reason": str(exc)})
+        return {"results": results}
+
+    def _task_inbox(self, env: Envelope, body: dict) -> dict:
+        coord, providers = self._coord(body), body["providers"]
+        if not isinstance(providers, list) or len(providers) > MAX_BATCH:
+            raise ServiceError(f"providers must be a list of at most {MAX_BATCH} addresses")
+        return {"inbox": {p: coord.secagg_inbox(p) for p in providers if isinstance(p, str)}}
+
+    def _task_payouts(self, env: Envelope, body: dict) -> dict:
+        coord, addresses = self._coord(body), body["addresses"]
+        if not isinstance(addresses, list) or len(addresses) > MAX_BATCH:
+            raise ServiceError(f"addresses must be a list of at most {MAX_BATCH} addresses")
+        try:
+            addresses = [check_address(a) for a in addresses]
+        except (EncodingError, TypeError) as exc:
+            raise ServiceError(f"addresses: {exc}") from None
+        return {"payouts": {a: coord.payout_proofs(a) for a in addresses}}
+
+    def _job_assignments(self, env: Envelope, body: dict) -> dict:
+        out = []
+        for coord in self.coordinators.values():
+            out.extend(coord.assignments(env.sender))
+        for a in out:
+            a["commitments"] = {
+                e: c for e in a["executors"] if (c := self.ledger.commitment(a["job"], e)) is not None
+            }
+            a["reveals"] = {}
+        return {"assignments": out, "time": self.clock()}
+
+
+_ROUTES = (
+    "hub.info",
+    "ledger.submit",
+    "ledger.query",
+    "ledger.events",
+    "ledger.entries",
+    "task.list",
+    "task.status",
+    "task.round",
+    "task.updates",
+    "task.secagg",
+    "task.inbox",
+    "task.payouts",
+    "job.assignments",
+)

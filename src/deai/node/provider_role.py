@@ -1,0 +1,172 @@
+"""The ``data_provider`` role: join tasks, train on local data each round, claim, leave.
+
+Data: in-process runners pass ``options["datasets"]`` ({address: Dataset}); a daemon reads
+``DATA_DIR/<address>.npz`` (``x``: float [N, F], ``y``: int labels in ``0..C-1``; loaded with
+``allow_pickle=False``), as :mod:`deai.cli.up` writes them from a scenario's partition.
+
+Per poll: join the tasks in their join phase (one batched ledger submit for all hosted accounts);
+in a training phase, train every hosted account of the roster at once (cached per round, so a
+retry after a restart re-sends the same bytes), upload the update blobs and send the signed
+statements of those the hub has not recorded yet -- or, with secure aggregation, answer the
+secure-aggregation messages; once a task is over, claim every payout with its Merkle proof and
+take the task stake back (``leave_task``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deai.core.errors import DeaiError
+from deai.learn.data import Dataset
+from deai.ledger.config import DATA
+from deai.ledger.txs import ClaimPayout, JoinTask, LeaveTask
+from deai.node.roles import Role, register_role
+from deai.node.staking import ensure_stake
+from deai.protocol.task.provider import ProviderPool, TrainedUpdate
+from deai.protocol.task.spec import TaskSpec
+
+__all__ = ["DataProviderRole", "load_npz"]
+
+OVER = ("done", "failed")
+
+
+def load_npz(path: Path, num_classes: int) -> Dataset:
+    with np.load(path, allow_pickle=False) as z:
+        x = torch.as_tensor(np.asarray(z["x"], dtype=np.float32))
+        y = torch.as_tensor(np.asarray(z["y"], dtype=np.int64))
+    return Dataset(x.reshape(len(x), -1), y, num_classes, (int(x[0].numel()),), path.stem)
+
+
+@register_role("data_provider")
+class DataProviderRole(Role):
+    def setup(self) -> None:
+        ensure_stake(self.client, self.accounts.values(), DATA, self.ctx.options.get("stake"))
+        for k in ("joined", "finished"):
+            self.memory.setdefault(k, [])
+        self.specs: dict[str, TaskSpec] = {}
+        self.pools: dict[str, ProviderPool] = {}
+        self.trained: dict[tuple[str, int], list[TrainedUpdate]] = {}
+        self.secagg_sent: set[tuple] = set()
+        self._open: list[str] = []
+
+    def _spec(self, task: str) -> TaskSpec:
+        if task not in self.specs:
+            self.specs[task] = TaskSpec.from_bytes(
+                self.client.get_blob(task.removeprefix("0x")), task_id=task
+            )
+        return self.specs[task]
+
+    def _pool(self, task: str, spec: TaskSpec) -> ProviderPool:
+        if task not in self.pools:
+            given = self.ctx.options.get("datasets")
+            if given is not None:
+                data = {a: given[a] for a in self.accounts}
+            else:
+                data = {
+                    a: load_npz(Path(self.ctx.data_dir) / f"{a}.npz", spec.num_classes) for a in self.accounts
+                }
+            self.pools[task] = ProviderPool(
+                list(self.accounts.values()), data, behaviours=self.ctx.behaviours
+            )
+        return self.pools[task]
+
+    def done(self) -> bool:
+        return bool(self.memory.get("finished")) and not self._open
+
+    def step(self) -> bool:
+        tasks = self.client.call("task.list")["tasks"]
+        self._open = [t for t, i in tasks.items() if i["phase"] not in OVER]
+        did = False
+        for task, info in sorted(tasks.items()):
+            if task in self.memory["finished"]:
+                continue
+            if info["phase"] == "join" and task not in self.memory["joined"]:
+                did |= self._join(task)
+            elif info["phase"] == "train" and task in self.memory["joined"]:
+                did |= self._train(task)
+            elif info["phase"] in OVER:
+                did |= self._finish(task)
+        return did
+
+    def _join(self, task: str) -> bool:
+        self._spec(task)  # check the spec before locking stake in the task
+        results = self.client.submit(
+            [(a, JoinTask(task=task, role=DATA)) for a in self.accounts.values()], check=False
+        )
+        refused = [r for r in results if not r["ok"] and r["error"] != "AlreadyMember"]
+        if len(refused) == len(results):
+            raise DeaiError(f"join_task refused: {refused[0]['error']}: {refused[0]['reason']}")
+        self.memory["joined"].append(task)
+        return True
+
+    def _updates(self, task: str, spec: TaskSpec, view: dict[str, Any]) -> list[TrainedUpdate]:
+        key = (task, view["round"])
+        if key not in self.trained:
+            self.trained = {k: v for k, v in self.trained.items() if k[0] != task}
+            ckpt = self.client.get_blob(view["checkpoint"])
+            self.trained[key] = self._pool(task, spec).train(
+                spec, view["round"], ckpt, view["roster"], len(view["roster"])
+            )
+        return self.trained[key]
+
+    def _train(self, task: str) -> bool:
+        spec = self._spec(task)
+        view = self.client.call("task.round", {"task": task})
+        if view["phase"] != "train" or not any(a in self.accounts for a in view["roster"]):
+            return False
+        if "secagg" in view:
+            return self._secagg(task, spec, view)
+        missing = [a for a in view["roster"] if a in self.accounts and a not in view["submitted"]]
+        if not missing:
+            return False
+        updates = [u for u in self._updates(task, spec, view) if u.provider in missing]
+        for u in updates:
+            self.client.put_blob(u.blob, expected=u.digest)
+        results = self.client.call("task.updates", {"statements": [u.statement.to_json() for u in updates]})
+        return any(r.get("accepted") for r in results["results"])
+
+    def _secagg(self, task: str, spec: TaskSpec, view: dict[str, Any]) -> bool:
+        sa, r = view["secagg"], view["round"]
+        pool = self._pool(task, spec)
+        key = (task, r, sa["attempt"])
+        mine = [a for a in view["roster"] if a in self.accounts]
+        if key not in self.secagg_sent:
+            self.secagg_sent.add(key)
+            deltas = {u.provider: u.delta for u in self._updates(task, spec, view)}
+            out = pool.secagg_start(spec, r, sa, deltas)
+            if out:
+                self.client.call("task.secagg", {"statements": [s.to_json() for s in out]})
+            return True
+        inbox = self.client.call("task.inbox", {"task": task, "providers": mine})["inbox"]
+        replies = []
+        for a, msg in sorted(inbox.items()):
+            if msg is None or (key, a, msg["phase"]) in self.secagg_sent:
+                continue
+            self.secagg_sent.add((key, a, msg["phase"]))
+            try:
+                replies.append(pool.secagg_handle(spec, r, sa, a, msg))
+            except (DeaiError, KeyError, ValueError):
+                continue  # this client refuses (or lost its state): it drops out of the round
+        if replies:
+            self.client.call("task.secagg", {"statements": [s.to_json() for s in replies]})
+        return bool(replies)
+
+    def _finish(self, task: str) -> bool:
+        items = []
+        payouts = self.client.call("task.payouts", {"task": task, "addresses": sorted(self.accounts)})[
+            "payouts"
+        ]
+        for a, claims in sorted(payouts.items()):
+            for p in claims:
+                tx = ClaimPayout(task=task, epoch=p["epoch"], amount=p["amount"], proof=tuple(p["proof"]))
+                items.append((self.accounts[a], tx))
+        items += [(a, LeaveTask(task=task)) for a in self.accounts.values() if task in self.memory["joined"]]
+        if items:  # a claim already made or a stake already taken back is refused by the ledger: fine
+            self.client.submit(items, check=False)
+        self.memory["finished"].append(task)
+        self.pools.pop(task, None)
+        return True

@@ -1,0 +1,528 @@
+"""The coordinator of one federated task: a state machine over the ledger, blobs and time.
+
+Phases (``state.phase``)::
+
+    join -> train(r) -> jobs(r) -> train(r+1) ... -> jobs(R) -> done
+      \\________________ failed (too few providers joined / delivered, or a job failed)
+
+- ``join``: providers ``join_task`` on the ledger (locking the task's provider stake). The phase
+  ends when ``max_providers`` joined or at the join deadline; with fewer than ``min_providers`` the
+  task fails and the budget is refunded.
+- ``train(r)``: the round's global checkpoint (the spec's ``init`` for round 1, the ledger's
+  checkpoint of round r-1 after) is public. Providers train, upload their update blob and send a
+  signed :class:`~deai.protocol.task.statements.UpdateStatement` (their commitment to the update
+  hash), checked here for membership, round, layout and finiteness. With secure aggregation, they
+  run the bucketed SecAgg+ round instead (:mod:`~deai.protocol.task.secagg_round`). The phase ends
+  when every member delivered or at the deadline; the round proceeds with those who delivered if
+  at least ``min_providers`` did.
+- ``jobs(r)``: two verified jobs at once (:class:`~deai.protocol.task.jobrun.JobRun`): the robust
+  aggregation of the committed updates and their scoring on the validation data. When both are
+  accepted the coordinator applies the strategy, posts the new checkpoint and the round's payout
+  root (:mod:`~deai.protocol.task.settlement`) on the ledger.
+- after the last round, the model is registered with its provenance and the task is closed (the
+  rest of the budget goes back to the creator).
+
+Every ledger write checks the ledger first, so re-running a step after a crash (the state is saved
+by the caller after each step, :meth:`TaskCoordinator.to_json`) never posts anything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from deai.core.accounts import Account
+from deai.core.blobs import BlobStore
+from deai.core.encoding import canonical
+from deai.core.errors import DeaiError
+from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.strategies import get_strategy
+from deai.learn.training import evaluate
+from deai.ledger.base import Ledger
+from deai.ledger.merkle import payout_tree, shares_tree
+from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot, RegisterModel
+from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
+from deai.protocol.task.jobrun import JobRun
+from deai.protocol.task.jobspecs import aggregate_job, score_job
+from deai.protocol.task.model import (
+    apply_flat,
+    checkpoint_bytes,
+    flat_of,
+    load_update,
+    param_count,
+    parse_data,
+)
+from deai.protocol.task.secagg_round import SecAggRound
+from deai.protocol.task.settlement import provenance_shares, round_payout
+from deai.protocol.task.spec import TaskSpec
+from deai.protocol.task.statements import SecAggStatement, UpdateStatement
+
+__all__ = ["HOST_BPS", "TaskCoordinator", "TaskState"]
+
+HOST_BPS = 5_000  # hosts' part of each inference fee of the registered model; the rest is royalties
+
+
+@dataclass
+class TaskState:
+    task: str
+    phase: str = "join"
+    join_deadline: int = 0
+    members: list[str] = field(default_factory=list)
+    round: int = 0
+    roster: list[str] = field(default_factory=list)
+    deadline: int = 0
+    checkpoint: str = ""  # the current global checkpoint digest
+    strategy_state: str | None = None
+    updates: dict[str, dict] = field(default_factory=dict)  # provider -> signed statement
+    secagg_attempt: int = 0
+    jobs: dict[str, dict] = field(default_factory=dict)  # purpose -> JobRun
+    rounds: list[dict] = field(default_factory=list)
+    payouts: dict[str, dict[str, int]] = field(default_factory=dict)  # epoch -> allocation
+    earned: dict[str, int] = field(default_factory=dict)
+    dp_steps: list[list[float]] = field(default_factory=list)  # [noise multiplier, sample rate]
+    epsilon: float | None = None
+    stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
+    model: str | None = None
+    reason: str | None = None
+
+
+class TaskCoordinator:
+    """Coordinates the task of ``spec`` as ``account`` (the task's ledger coordinator)."""
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        ledger: Ledger,
+        store: BlobStore,
+        account: Account,
+        *,
+        state: TaskState | None = None,
+        now: int = 0,
+    ) -> None:
+        self.spec, self.ledger, self.store, self.account = spec, ledger, store, account
+        self.state = state or TaskState(
+            spec.task_id, join_deadline=now + spec.windows.join_ms, checkpoint=spec.init
+        )
+        self.dim = param_count(spec)
+        self.jobs = {k: JobRun.from_json(v) for k, v in self.state.jobs.items()}
+        self.secagg: SecAggRound | None = None
+        self._validation = None
+        self._trees: dict = {}
+
+    # -- persistence ---------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        self.state.jobs = {k: j.to_json() for k, j in self.jobs.items()}
+        return asdict(self.state)
+
+    @classmethod
+    def from_json(cls, spec: TaskSpec, ledger: Ledger, store: BlobStore, account: Account, data: dict):
+        return cls(spec, ledger, store, account, state=TaskState(**data))
+
+    @property
+    def task(self) -> str:
+        return self.state.task
+
+    @property
+    def over(self) -> bool:
+        """The task itself is finished (done or failed)."""
+        return self.state.phase in ("done", "failed")
+
+    @property
+    def done(self) -> bool:
+        """Finished, and every failed job attempt resolved on the ledger (nothing left to do)."""
+        return self.over and not self.state.stale
+
+    # -- inputs from participants -----------------------------------------------------------------
+
+    def on_joined(self, address: str) -> None:
+        """A ``task_joined`` event of this task (idempotent)."""
+        if address not in self.state.members:
+            self.state.members.append(address)
+
+    def submit_update(self, st: UpdateStatement) -> dict[str, Any]:
+        """Take a provider's signed update statement; raises a TaskError naming what is wrong."""
+        s = self.state
+        if st.task != self.task:
+            raise BadStatement(f"statement is for task {st.task}, not {self.task}")
+        if s.phase != "train" or st.round != s.round or self.spec.secure_aggregation:
+            raise WrongPhase(f"task is in phase {s.phase} of round {s.round}; no update for round {st.round}")
+        if st.provider not in s.roster:
+            raise BadStatement(f"{st.provider} is not in the roster of round {s.round}")
+        previous = s.updates.get(st.provider)
+        if previous is not None:
+            if previous["update"] == st.update:
+                return {"accepted": True, "duplicate": True}
+            raise BadStatement(f"{st.provider} already committed update {previous['update'][:12]} this round")
+        try:
+            data = self.store.get(st.update)
+        except DeaiError as exc:
+            raise BadUpdate(f"update blob {st.update[:12]} is not available: {exc}") from exc
+        load_update(data, self.dim)  # layout, dtype and finiteness
+        s.updates[st.provider] = st.to_json()
+        return {"accepted": True}
+
+    def submit_secagg(self, st: SecAggStatement) -> dict[str, Any]:
+        if st.task != self.task or self.secagg is None or st.round != self.state.round:
+            raise WrongPhase(f"no secure aggregation open for round {st.round} of task {st.task}")
+        self.secagg.receive(st)
+        return {"accepted": True}
+
+    # -- public views -----------------------------------------------------------------------------
+
+    def round_view(self) -> dict[str, Any]:
+        s = self.state
+        view = {
+            "task": self.task,
+            "phase": s.phase,
+            "round": s.round,
+            "rounds": self.spec.rounds,
+            "checkpoint": s.checkpoint,
+            "deadline": s.deadline,
+            "roster": s.roster,
+            "submitted": sorted(s.updates),
+            "members": s.members,
+        }
+        if self.secagg is not None and s.phase == "train":
+            view["secagg"] = self.secagg.view()
+        return view
+
+    def secagg_inbox(self, provider: str) -> dict[str, Any] | None:
+        return None if self.secagg is None else self.secagg.inbox(provider)
+
+    def assignments(self, executor: str) -> list[dict[str, Any]]:
+        """The open jobs ``executor`` was drawn for, with its private activation flag."""
+        out = []
+        for run in self.jobs.values():
+            for att in run.attempts:
+                job = self.ledger.job(att["job"])
+                if job is None or job["status"] != "open" or executor not in job["executors"]:
+                    continue
+                index = job["executors"].index(executor)
+                out.append(
+                    {
+                        "job": att["job"],
+                        "task": self.task,
+                        "executors": job["executors"],
+                        "active": index in run.active(self.account, att["job"]),
+                        "commit_deadline": job["commit_deadline"],
+                        "reveal_deadline": job["reveal_deadline"],
+                        "commits": job["commits"],
+                    }
+                )
+        return out
+
+    def status(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "task": self.task,
+            "phase": s.phase,
+            "round": s.round,
+            "rounds": self.spec.rounds,
+            "members": len(s.members),
+            "delivered": len(s.updates),
+            "roster": len(s.roster),
+            "deadline": s.deadline,
+            "checkpoint": s.checkpoint,
+            "history": s.rounds,
+            "jobs": {k: {"status": j.status, "attempts": len(j.attempts)} for k, j in self.jobs.items()},
+            "epsilon": s.epsilon,
+            "model": s.model,
+            "reason": s.reason,
+        }
+
+    def payout_proofs(self, address: str) -> list[dict[str, Any]]:
+        """Claimable payouts of ``address``: epoch, amount and Merkle proof (checked by the ledger)."""
+        out = []
+        for epoch, amounts in self.state.payouts.items():
+            if address in amounts:
+                if epoch not in self._trees:
+                    self._trees[epoch] = payout_tree(amounts)
+                tree = self._trees[epoch]
+                out.append({"epoch": int(epoch), "amount": amounts[address], "proof": tree.proof(address)})
+        return out
+
+    def next_deadline(self) -> int | None:
+        """The earliest time at which waiting alone will let the task progress (for simulations)."""
+        s = self.state
+        times = []
+        if s.phase == "join":
+            times.append(s.join_deadline)
+        elif s.phase == "train":
+            times.append(self.secagg.deadline if self.secagg is not None else s.deadline)
+        for run in self.jobs.values():
+            att = run.current
+            job = None if att is None or run.done else self.ledger.job(att["job"])
+            if job is not None and job["status"] == "open":
+                times.append(job["commit_deadline"] if job["replicated"] is None else job["reveal_deadline"])
+        for stale in [*s.stale, *(j for run in self.jobs.values() for j in run.stale)]:
+            j = self.ledger.job(stale)
+            if j is not None and j["status"] == "open":
+                times.append(j["reveal_deadline"] + self.ledger.config.resolve_grace_ms)
+        return min(times) if times else None
+
+    # -- driving ----------------------------------------------------------------------------------
+
+    def step(self, now: int) -> bool:
+        """Take every action due at ``now``; True if anything changed (then save :meth:`to_json`)."""
+        changed = self._resolve_stale(now)
+        while True:
+            handler = getattr(self, f"_on_{self.state.phase}", None)
+            if handler is None or not handler(now):
+                return changed
+            changed = True
+
+    def _resolve_stale(self, now: int) -> bool:
+        """Failed attempts are resolved by the ledger's own rule once the grace period has passed
+        (silent executors slashed, the fee refunded to the coordinator)."""
+        from deai.ledger.errors import LedgerError
+        from deai.ledger.txs import ResolveJob
+
+        s, did = self.state, False
+        for run in self.jobs.values():
+            s.stale += [j for j in run.stale if j not in s.stale]
+            run.stale = []
+        for job_id in list(s.stale):
+            job = self.ledger.job(job_id)
+            if job is not None and job["status"] == "open":
+                if now < job["reveal_deadline"] + self.ledger.config.resolve_grace_ms:
+                    continue
+                try:
+                    self.ledger.send(self.account, ResolveJob(job=job_id))
+                except LedgerError:
+                    continue
+            s.stale.remove(job_id)
+            did = True
+        return did
+
+    def _on_join(self, now: int) -> bool:
+        s, spec = self.state, self.spec
+        if len(s.members) < spec.max_providers and now < s.join_deadline:
+            return False
+        if len(s.members) < spec.min_providers:
+            return self._fail(f"only {len(s.members)} providers joined, the task needs {spec.min_providers}")
+        self._start_round(1, now)
+        return True
+
+    def _start_round(self, r: int, now: int) -> None:
+        s = self.state
+        s.phase, s.round, s.roster, s.updates = "train", r, sorted(s.members), {}
+        s.deadline = now + self.spec.windows.train_ms
+        self.jobs = {}
+        self.secagg = None
+
+    def _on_train(self, now: int) -> bool:
+        s, spec = self.state, self.spec
+        if spec.secure_aggregation:
+            return self._secagg_step(now)
+        if len(s.updates) < len(s.roster) and now < s.deadline:
+            return False
+        if len(s.updates) < spec.min_providers:
+            return self._fail(
+                f"round {s.round}: {len(s.updates)} providers delivered, need {spec.min_providers}"
+            )
+        contributors = sorted(s.updates)
+        digests = [s.updates[a]["update"] for a in contributors]
+        samples = [s.updates[a]["samples"] for a in contributors]
+        self._start_jobs(now, digests, samples, len(s.roster))
+        return True
+
+    def _secagg_step(self, now: int) -> bool:
+        s, spec = self.state, self.spec
+        if self.secagg is None:
+            if len(s.roster) < 2:
+                return self._fail("secure aggregation needs at least 2 providers")
+            s.secagg_attempt += 1
+            clip = spec.dp.clip if spec.dp is not None else 1.0
+            self.secagg = SecAggRound(
+                self.task, s.round, s.secagg_attempt, s.roster, self.dim, clip, spec.bucket_size, s.deadline
+            )
+            return True
+        sa = self.secagg
+        if not sa.ready(now):
+            return False
+        sa.close(now, spec.windows.secagg_ms)
+        if not sa.done:
+            return True
+        included = [a for b in sorted(sa.included) for a in sa.included[b]]
+        if len(included) < spec.min_providers or not sa.means:
+            return self._fail(f"round {s.round}: secure aggregation kept {len(included)} providers")
+        s.updates = {}
+        digests = []
+        for b in sorted(sa.means):
+            digest = self.store.put(to_safetensors({"delta": sa.means[b]}))
+            digests.append(digest)
+            s.updates[f"bucket{b}"] = {"update": digest, "members": sa.included[b]}
+        self._start_jobs(now, digests, None, len(s.roster))
+        return True
+
+    def _start_jobs(self, now: int, digests: list[str], samples: list[int] | None, expected: int) -> None:
+        s, spec, w = self.state, self.spec, self.spec.windows
+        common = dict(
+            r=spec.redundancy,
+            p=spec.sample_rate,
+            fee=spec.job_fee,
+            commit_ms=w.commit_ms,
+            reveal_ms=w.reveal_ms,
+            task=self.task,
+        )
+        self.jobs = {
+            "aggregate": JobRun(
+                aggregate_job(spec, s.round, digests, samples, expected), "aggregate", **common
+            ),
+            "score": JobRun(score_job(spec, s.round, s.checkpoint, digests), "score", **common),
+        }
+        s.phase = "jobs"
+
+    def _on_jobs(self, now: int) -> bool:
+        changed = False
+        for run in self.jobs.values():
+            while run.step(self.ledger, self.store, self.account, now):
+                changed = True
+        if any(run.status == "failed" for run in self.jobs.values()):
+            failed = [k for k, r in self.jobs.items() if r.status == "failed"]
+            return self._fail(f"round {self.state.round}: verified job(s) {failed} found no majority")
+        if all(run.status == "accepted" for run in self.jobs.values()):
+            self._finish_round(now)
+            return True
+        return changed
+
+    def _finish_round(self, now: int) -> None:
+        s, spec, ledger = self.state, self.spec, self.ledger
+        agg, score = self.jobs["aggregate"], self.jobs["score"]
+        base = self.store.get(s.checkpoint)
+        delta = load_update(self.store.get(agg.output), self.dim)
+        strategy = get_strategy(spec.strategy, **spec.strategy_kwargs)
+        if s.strategy_state:
+            strategy.load_state(from_safetensors(self.store.get(s.strategy_state)))
+        model = apply_flat(spec, base, strategy(flat_of(spec, base), delta))
+        ckpt = self.store.put(checkpoint_bytes(model))
+        state = strategy.state()
+        s.strategy_state = self.store.put(to_safetensors(state)) if state else None
+        scores = from_safetensors(self.store.get(score.output))["scores"].tolist()
+        contributors, per = self._attribute(scores)
+        amounts = round_payout(
+            spec.round_pool(), {self.account.address: agg.fees_paid() + score.fees_paid()}, contributors, per
+        )
+        if ledger.checkpoint(self.task, s.round) is None:
+            ledger.send(self.account, PostCheckpoint(task=self.task, round=s.round, checkpoint="0x" + ckpt))
+        if amounts and ledger.payout(self.task, s.round) is None:
+            tree = payout_tree(amounts)
+            ledger.send(
+                self.account, PostPayoutRoot(task=self.task, epoch=s.round, root=tree.root, total=tree.total)
+            )
+        if amounts:
+            s.payouts[str(s.round)] = amounts
+            for a, v in amounts.items():
+                if a in contributors:
+                    s.earned[a] = s.earned.get(a, 0) + v
+        self._account_privacy(len(contributors))
+        metrics = evaluate(model, self._validation_data())
+        s.rounds.append(
+            {
+                "round": s.round,
+                "checkpoint": ckpt,
+                "contributors": contributors,
+                "updates": {k: v["update"] for k, v in s.updates.items()},
+                "scores": dict(zip(contributors, per, strict=True)),
+                "aggregate_job": agg.current["job"],
+                "score_job": score.current["job"],
+                "executors": {"aggregate": agg.accepted, "score": score.accepted},
+                "faulted": sorted(set(agg.faulted) | set(score.faulted)),
+                "payout": sum(amounts.values()),
+                "val_accuracy": metrics["accuracy"],
+                "val_loss": metrics["loss"],
+                "epsilon": s.epsilon,
+                "time": now,
+            }
+        )
+        s.checkpoint = ckpt
+        if s.round < spec.rounds:
+            self._start_round(s.round + 1, now)
+        else:
+            s.phase = "finish"
+
+    def _attribute(self, scores: list[float]) -> tuple[list[str], list[float]]:
+        """Contributors and their scores (a bucket's score is shared by its members)."""
+        s = self.state
+        if not self.spec.secure_aggregation:
+            return sorted(s.updates), scores
+        people, per = [], []
+        for (_, info), sc in zip(
+            sorted(s.updates.items(), key=lambda kv: int(kv[0][6:])), scores, strict=True
+        ):
+            for a in info["members"]:
+                people.append(a)
+                per.append(sc / len(info["members"]))
+        return people, per
+
+    def _account_privacy(self, contributors: int) -> None:
+        dp, s = self.spec.dp, self.state
+        if dp is None or dp.noise_multiplier <= 0:
+            return
+        from deai.learn.privacy.accountant import PrivacyAccountant
+
+        rate = 1.0 if dp.mode == "local" else min(1.0, contributors / max(len(s.members), 1))
+        s.dp_steps.append([dp.noise_multiplier, rate])
+        acc = PrivacyAccountant(dp.delta)
+        for z, q in s.dp_steps:
+            acc.step(z, q)
+        s.epsilon = acc.epsilon
+
+    def _validation_data(self):
+        if self._validation is None:
+            self._validation = parse_data(
+                self.store.get(self.spec.validation), self.spec.in_features, self.spec.num_classes
+            )
+        return self._validation
+
+    def _on_finish(self, now: int) -> bool:
+        s, ledger = self.state, self.ledger
+        if s.rounds:
+            model_id = "0x" + s.checkpoint
+            contributors = sorted({a for r in s.rounds for a in r["contributors"]})
+            shares = provenance_shares(s.earned, contributors)
+            doc = {
+                "task": self.task,
+                "spec": self.spec.task_id,
+                "checkpoint": s.checkpoint,
+                "model": self.spec.model,
+                "in_features": self.spec.in_features,
+                "num_classes": self.spec.num_classes,
+                "model_kwargs": self.spec.model_kwargs,
+                "rounds": [{k: r[k] for k in ("round", "checkpoint", "contributors")} for r in s.rounds],
+                "shares": shares,
+                "epsilon": s.epsilon,
+            }
+            document = self.store.put(canonical(doc))
+            if ledger.model(model_id) is None:
+                ledger.send(
+                    self.account,
+                    RegisterModel(
+                        model=model_id,
+                        task=self.task,
+                        provenance=shares_tree(shares).root,
+                        document="0x" + document,
+                        total_shares=sum(shares.values()),
+                        host_bps=HOST_BPS,
+                    ),
+                )
+            s.model = model_id
+        me = self.account.address
+        for epoch, amounts in s.payouts.items():  # the coordinator's own reimbursements
+            if me in amounts and not ledger.claimed(self.task, int(epoch), me):
+                proof = tuple(payout_tree(amounts).proof(me))
+                ledger.send(
+                    self.account,
+                    ClaimPayout(task=self.task, epoch=int(epoch), amount=amounts[me], proof=proof),
+                )
+        task = ledger.task(self.task)
+        if task is not None and task["status"] == "open":
+            ledger.send(self.account, CloseTask(task=self.task))
+        s.phase = "failed" if s.reason else "done"
+        return True
+
+    def _fail(self, reason: str) -> bool:
+        self.state.reason = reason
+        self.state.phase = "finish"
+        return True

@@ -1,0 +1,46 @@
+"""The verified jobs of a round: which kind, inputs, params and seed (pure functions of the round).
+
+Seeds derive from the task id, the round and the job's purpose, so every party recomputes the same
+job ids; the job spec (the job id's preimage) lists every input, so registering it commits the
+coordinator to exactly the round's committed updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from deai.core.encoding import sha256
+from deai.protocol.jobs.spec import JobSpec
+from deai.protocol.task import kinds  # noqa: F401  (registers dp_aggregate)
+from deai.protocol.task.model import model_params
+from deai.protocol.task.spec import TaskSpec
+
+__all__ = ["aggregate_job", "job_seed", "score_job"]
+
+
+def job_seed(task: str, round: int, purpose: str) -> int:
+    return int.from_bytes(sha256(f"{task}:{round}:{purpose}".encode())[:8], "big") & (2**53 - 1)
+
+
+def aggregate_job(
+    spec: TaskSpec, round: int, updates: Sequence[str], samples: Sequence[int] | None, expected: int
+) -> JobSpec:
+    """The aggregation job over ``updates`` (blob digests, in contributor order)."""
+    seed = job_seed(spec.task_id, round, "aggregate")
+    if spec.dp is not None and spec.dp.mode == "central":
+        params = {
+            "clip": spec.dp.clip,
+            "noise_multiplier": spec.dp.noise_multiplier,
+            "expected_count": max(expected, 1),
+        }
+        return JobSpec("dp_aggregate", tuple(updates), params, seed)
+    params: dict = {"aggregator": spec.aggregator, "f": spec.f}
+    if samples is not None:
+        params["weights"] = [int(s) for s in samples]
+    return JobSpec("aggregate", tuple(updates), params, seed)
+
+
+def score_job(spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str]) -> JobSpec:
+    """Each update's validation-loss improvement of the round's starting checkpoint."""
+    seed = job_seed(spec.task_id, round, "score")
+    return JobSpec("score", (checkpoint, spec.validation, *updates), model_params(spec), seed)

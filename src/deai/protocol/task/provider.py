@@ -1,0 +1,187 @@
+"""Data providers: local training with the task's privacy settings, as a sans-IO pool.
+
+A :class:`ProviderPool` holds the accounts and private datasets of the data providers that one
+process hosts (one in a small deployment, thousands in a simulation). For a round it trains all
+of its providers in the roster at once (:func:`deai.learn.training.train_many`: one vectorized
+call, the same schedule as :func:`~deai.learn.training.local_train`), applies the task's client DP
+(clip, and the provider's share of the noise in ``local``/``distributed`` mode) and returns, per
+provider, the update blob and its signed :class:`~deai.protocol.task.statements.UpdateStatement`.
+With secure aggregation it drives one :class:`~deai.protocol.secagg.client.SecAggClient` per
+provider instead, message by message (:meth:`ProviderPool.secagg_start`, :meth:`secagg_handle`).
+
+Seeds: a provider's batch order is seeded by (task, round, address), its DP noise by its own
+signature over (task, round) -- reproducible by the provider, unpredictable to everyone else.
+
+Adversarial providers (``behaviours``: names from :mod:`deai.learn.attacks`) poison their data
+and/or craft their update from what the pool's honest providers computed (a colluding pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from deai.core.accounts import Account
+from deai.core.encoding import sha256
+from deai.learn.data import Dataset
+from deai.learn.privacy.client_dp import ClientDP
+from deai.learn.strategies import get_strategy
+from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
+from deai.protocol.secagg.client import SecAggClient
+from deai.protocol.secagg.messages import decode, encode
+from deai.protocol.task.model import load_checkpoint, update_bytes
+from deai.protocol.task.secagg_round import secagg_config
+from deai.protocol.task.spec import TaskSpec
+from deai.protocol.task.statements import SecAggStatement, UpdateStatement
+
+__all__ = ["ProviderPool", "TrainedUpdate", "provider_seed"]
+
+
+def provider_seed(task: str, round: int, address: str) -> int:
+    return int.from_bytes(sha256(f"{task}:{round}:{address}".encode())[:8], "big") & (2**31 - 1)
+
+
+@dataclass(frozen=True)
+class TrainedUpdate:
+    provider: str
+    blob: bytes  # safetensors {"delta": [d]}
+    digest: str
+    delta: torch.Tensor
+    statement: UpdateStatement
+
+
+class ProviderPool:
+    def __init__(
+        self,
+        accounts: Sequence[Account],
+        data: Mapping[str, Dataset],
+        *,
+        behaviours: Mapping[str, str] | None = None,
+        threads: int = 1,
+    ) -> None:
+        self.accounts = {a.address: a for a in accounts}
+        missing = [a for a in self.accounts if a not in data]
+        if missing:
+            raise ValueError(f"no data for provider(s) {missing}")
+        self.data = dict(data)
+        self.behaviours = {a: b for a, b in (behaviours or {}).items() if b != "honest"}
+        self.threads = threads
+        self.secagg: dict[tuple[str, int, int], SecAggClient] = {}  # (address, round, attempt)
+
+    @property
+    def addresses(self) -> list[str]:
+        return sorted(self.accounts)
+
+    def behaviour(self, address: str) -> str:
+        return self.behaviours.get(address, "honest")
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def train(
+        self, spec: TaskSpec, round: int, checkpoint: bytes, providers: Sequence[str], expected: int
+    ) -> list[TrainedUpdate]:
+        """Train and privatize the updates of ``providers`` (those of this pool) for ``round``."""
+        from deai.learn.attacks import get_attack
+
+        mine = sorted(p for p in providers if p in self.accounts)
+        if not mine:
+            return []
+        task = spec.task_id
+        model = load_checkpoint(spec, checkpoint)
+        start = get_flat(model)
+        prox = get_strategy(spec.strategy, **spec.strategy_kwargs).prox_mu
+        config = TrainConfig(
+            epochs=spec.local_epochs,
+            batch_size=spec.batch_size,
+            lr=spec.lr,
+            momentum=spec.momentum,
+            prox_mu=prox,
+        )
+        attacks = {a: get_attack(self.behaviours[a]) for a in mine if a in self.behaviours}
+        datasets = []
+        for a in mine:
+            d = self.data[a]
+            if a in attacks:
+                d = attacks[a].poison(d, torch.Generator().manual_seed(provider_seed(task, 0, a)))
+            datasets.append(d)
+        trainees = [i for i, a in enumerate(mine) if a not in attacks or attacks[a].trains]
+        deltas = torch.zeros(len(mine), start.numel())
+        with deterministic(self.threads):
+            if trainees:
+                out, _ = train_many(
+                    model,
+                    start,
+                    [datasets[i] for i in trainees],
+                    config,
+                    [provider_seed(task, round, mine[i]) for i in trainees],
+                )
+                deltas[trainees] = out
+            honest = [i for i, a in enumerate(mine) if a not in attacks]
+            for i, a in enumerate(mine):
+                if a in attacks:
+                    gen = torch.Generator().manual_seed(provider_seed(task, round, a) + 1)
+                    own = deltas[i : i + 1] if attacks[a].trains else None
+                    ref = deltas[honest] if honest else deltas[i : i + 1]
+                    deltas[i] = attacks[a].craft(ref, own, 1, gen)[0].to(deltas.dtype)
+            out = []
+            for i, a in enumerate(mine):
+                delta = self._privatize(spec, round, a, deltas[i], expected)
+                blob = update_bytes(delta)
+                digest = sha256(blob).hex()
+                st = UpdateStatement.sign(self.accounts[a], task, round, digest, len(self.data[a]))
+                out.append(TrainedUpdate(a, blob, digest, delta, st))
+        return out
+
+    def _privatize(self, spec: TaskSpec, round: int, address: str, delta: torch.Tensor, expected: int):
+        if spec.dp is None:
+            return delta
+        dp = ClientDP(spec.dp.clip, spec.dp.noise_multiplier, spec.dp.mode, max(expected, 1))
+        secret = sha256(self.accounts[address].sign(f"deai-dp:{spec.task_id}:{round}".encode()))
+        gen = torch.Generator().manual_seed(int.from_bytes(secret[:8], "big") & (2**63 - 1))
+        return dp.privatize(delta, gen)
+
+    # -- secure aggregation --------------------------------------------------------------------------
+
+    def secagg_start(
+        self, spec: TaskSpec, round: int, view: dict, updates: Mapping[str, torch.Tensor]
+    ) -> list[SecAggStatement]:
+        """The first message (advertise keys) of each of our providers in the round's buckets."""
+        out = []
+        for b, members in enumerate(view["buckets"]):
+            if b in view.get("aborted", []):
+                continue
+            config = secagg_config(view, b)
+            for u, a in enumerate(members):
+                key = (a, round, view["attempt"])
+                if a not in self.accounts or a not in updates or key in self.secagg:
+                    continue
+                client = SecAggClient(config, u, self.accounts[a])
+                self.secagg[key] = client
+                msg = client.start(updates[a].double().numpy())
+                out.append(
+                    SecAggStatement.sign(
+                        self.accounts[a], spec.task_id, round, view["attempt"], b, encode(msg, config)
+                    )
+                )
+        return out
+
+    def secagg_handle(
+        self, spec: TaskSpec, round: int, view: dict, address: str, inbox: dict
+    ) -> SecAggStatement:
+        """Answer the server's message ``inbox`` ({bucket, phase, data}) for ``address``."""
+        client = self.secagg[(address, round, view["attempt"])]
+        config = client.config
+        reply = client.handle(decode(bytes.fromhex(inbox["data"]), config))
+        return SecAggStatement.sign(
+            self.accounts[address],
+            spec.task_id,
+            round,
+            view["attempt"],
+            inbox["bucket"],
+            encode(reply, config),
+        )
+
+    def forget_secagg(self, round: int) -> None:
+        self.secagg = {k: v for k, v in self.secagg.items() if k[1] >= round}

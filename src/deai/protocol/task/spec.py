@@ -1,0 +1,225 @@
+"""The task spec: everything a federated task fixes before its first round, hashed into its id.
+
+A spec is canonical JSON (RFC 8785) stored as a blob; the **task id** is ``0x`` + its SHA-256, the
+``task`` of the ledger's ``create_task`` (whose ``params`` is the same hash). Anyone holding the id
+fetches the spec, re-hashes it and knows exactly what the task promised: the model and its initial
+checkpoint (a blob digest), the validation data the scores are computed on (a blob digest), the
+recipe, the strategy and robust aggregator, the privacy settings, the verification parameters, the
+budget and the deadlines of each phase (milliseconds of the ledger clock).
+
+Only model names from :data:`deai.learn.models.MODELS` are accepted (an import path would make every
+participant import code chosen by the task creator).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from deai.core.blobs import check_digest
+from deai.core.encoding import canonical, sha256_hex
+from deai.core.errors import EncodingError
+from deai.protocol.task.errors import BadTaskSpec
+
+__all__ = ["DP_MODES", "MAX_SPEC_BYTES", "DPSettings", "TaskSpec", "Windows"]
+
+MAX_SPEC_BYTES = 64 * 1024
+DP_MODES = ("local", "distributed", "central")
+
+
+def _num(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if integer:
+        ok = ok and isinstance(value, int)
+    if not ok or not lo <= value <= hi:
+        kind = "an integer" if integer else "a number"
+        raise BadTaskSpec(f"task spec: {name} must be {kind} in [{lo}, {hi}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """Client-level DP: each update clipped to L2 ``clip``; noise ``noise_multiplier * clip`` on the
+    sum, added by each provider (``local``: all of it; ``distributed``: its 1/sqrt(m) share) or by
+    the aggregation job (``central``, seeded by the job seed)."""
+
+    mode: str = "local"
+    clip: float = 1.0
+    noise_multiplier: float = 1.0
+    delta: float = 1e-5
+
+    def check(self) -> None:
+        if self.mode not in DP_MODES:
+            raise BadTaskSpec(f"task spec: dp.mode must be one of {DP_MODES}, got {self.mode!r}")
+        _num("dp.clip", self.clip, 1e-9, 1e9)
+        _num("dp.noise_multiplier", self.noise_multiplier, 0.0, 1e6)
+        _num("dp.delta", self.delta, 1e-30, 0.999)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Phase deadlines, in ms of the ledger clock: joining, local training (update upload), each
+    secure-aggregation phase, and the commit and reveal windows of each verified job."""
+
+    join_ms: int = 30_000
+    train_ms: int = 60_000
+    secagg_ms: int = 15_000
+    commit_ms: int = 30_000
+    reveal_ms: int = 30_000
+
+    def check(self) -> None:
+        for f in fields(self):
+            _num(f"windows.{f.name}", getattr(self, f.name), 1, 2**40, integer=True)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One federated task. Build it, store :meth:`to_bytes` as a blob, use :attr:`task_id`."""
+
+    init: str  # digest of the initial checkpoint (safetensors state dict of the model)
+    validation: str  # digest of the validation data (safetensors {"x": float [N, F], "y": int64 [N]})
+    in_features: int
+    num_classes: int
+    model: str = "mlp"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    rounds: int = 3
+    local_epochs: float = 1.0
+    lr: float = 0.1
+    batch_size: int = 32
+    momentum: float = 0.0
+    strategy: str = "fedavg"
+    strategy_kwargs: dict[str, Any] = field(default_factory=dict)
+    aggregator: str = "mean"
+    f: int = 0
+    dp: DPSettings | None = None
+    secure_aggregation: bool = False
+    bucket_size: int = 3
+    redundancy: int = 3
+    sample_rate: float = 0.1
+    job_fee: int = 10
+    budget: int = 10_000
+    provider_stake: int = 0
+    min_providers: int = 2
+    max_providers: int = 10_000
+    windows: Windows = field(default_factory=Windows)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "init", check_digest(self.init))
+            object.__setattr__(self, "validation", check_digest(self.validation))
+        except EncodingError as exc:
+            raise BadTaskSpec(f"task spec: {exc}") from exc
+        if isinstance(self.dp, dict):
+            object.__setattr__(self, "dp", DPSettings(**self.dp))
+        if isinstance(self.windows, dict):
+            object.__setattr__(self, "windows", Windows(**self.windows))
+        self.check()
+
+    def check(self) -> None:
+        from deai.learn.aggregators import get_aggregator
+        from deai.learn.errors import LearnError
+        from deai.learn.models import MODELS
+        from deai.learn.strategies import STRATEGIES
+
+        if self.model not in MODELS.names():
+            raise BadTaskSpec(f"task spec: model must be one of {MODELS.names()}, got {self.model!r}")
+        if self.strategy not in STRATEGIES.names():
+            raise BadTaskSpec(
+                f"task spec: strategy must be one of {STRATEGIES.names()}, got {self.strategy!r}"
+            )
+        for name in ("model_kwargs", "strategy_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise BadTaskSpec(f"task spec: {name} must be an object")
+        _num("in_features", self.in_features, 1, 1 << 24, integer=True)
+        _num("num_classes", self.num_classes, 2, 1 << 20, integer=True)
+        _num("rounds", self.rounds, 1, 100_000, integer=True)
+        _num("local_epochs", self.local_epochs, 0.0, 10_000)
+        _num("lr", self.lr, 1e-12, 1e6)
+        _num("batch_size", self.batch_size, 1, 1 << 20, integer=True)
+        _num("momentum", self.momentum, 0.0, 0.999999)
+        _num("f", self.f, 0, 1 << 20, integer=True)
+        _num("bucket_size", self.bucket_size, 2, 1 << 20, integer=True)
+        _num("redundancy", self.redundancy, 1, 64, integer=True)
+        _num("sample_rate", self.sample_rate, 0.0, 1.0)
+        _num("job_fee", self.job_fee, 0, 2**53 - 1, integer=True)
+        _num("budget", self.budget, 0, 2**53 - 1, integer=True)
+        _num("provider_stake", self.provider_stake, 0, 2**53 - 1, integer=True)
+        _num("min_providers", self.min_providers, 1, 1 << 20, integer=True)
+        _num("max_providers", self.max_providers, self.min_providers, 1 << 20, integer=True)
+        _num("seed", self.seed, 0, 2**53 - 1, integer=True)
+        if self.dp is not None:
+            if not isinstance(self.dp, DPSettings):
+                raise BadTaskSpec("task spec: dp must be an object or null")
+            self.dp.check()
+            if self.secure_aggregation and self.dp.mode == "central":
+                raise BadTaskSpec(
+                    "task spec: central DP needs single updates; use distributed with secure aggregation"
+                )
+        if not isinstance(self.windows, Windows):
+            raise BadTaskSpec("task spec: windows must be an object")
+        self.windows.check()
+        try:
+            get_aggregator(self.aggregator, f=self.f)
+        except (LearnError, TypeError, ValueError) as exc:
+            raise BadTaskSpec(f"task spec: aggregator {self.aggregator!r}: {exc}") from exc
+
+    # -- wire form -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["v"] = 1
+        return json.loads(canonical(out))
+
+    def to_bytes(self) -> bytes:
+        return canonical(self.to_json())
+
+    @property
+    def digest(self) -> str:
+        return sha256_hex(self.to_bytes())
+
+    @property
+    def task_id(self) -> str:
+        """``0x`` + SHA-256 of the canonical spec: the task's id on the ledger."""
+        return "0x" + self.digest
+
+    @classmethod
+    def from_json(cls, value: Any) -> TaskSpec:
+        if not isinstance(value, dict):
+            raise BadTaskSpec("a task spec must be a JSON object")
+        value = dict(value)
+        if value.pop("v", None) != 1:
+            raise BadTaskSpec("task spec: unsupported or missing version field v (expected 1)")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise BadTaskSpec(f"task spec: unknown field(s) {', '.join(unknown)}")
+        try:
+            if isinstance(value.get("dp"), dict):
+                value["dp"] = DPSettings(**value["dp"])
+            if isinstance(value.get("windows"), dict):
+                value["windows"] = Windows(**value["windows"])
+            return cls(**value)
+        except TypeError as exc:
+            raise BadTaskSpec(f"task spec: {exc}") from exc
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, task_id: str | None = None) -> TaskSpec:
+        """Parse spec bytes; with ``task_id``, check they hash to it (and are canonical)."""
+        if len(data) > MAX_SPEC_BYTES:
+            raise BadTaskSpec(f"task spec is {len(data)} bytes, over {MAX_SPEC_BYTES}")
+        try:
+            spec = cls.from_json(json.loads(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadTaskSpec(f"task spec is not JSON: {exc}") from exc
+        if spec.to_bytes() != bytes(data):
+            raise BadTaskSpec("task spec bytes are not in canonical form")
+        if task_id is not None and spec.task_id != task_id.lower():
+            raise BadTaskSpec(f"task spec hashes to {spec.task_id}, not the task id {task_id}")
+        return spec
+
+    # -- derived ---------------------------------------------------------------------------------
+
+    def round_pool(self) -> int:
+        """What each round may pay out (compute reimbursement plus data rewards)."""
+        return self.budget // self.rounds
