@@ -136,9 +136,11 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         f"({100 * meta['byzantine'] // meta['providers']}%), MLP 64-64-10, {meta['rounds']} rounds, local "
         f"training {meta['local']}, provider momentum {meta['client_momentum']}, seeds {meta['seeds']}. "
         "Test accuracy in percent, mean ± std over seeds. Byzantine providers are drawn at random per seed. "
-        "'refused' = the aggregator's assumption does not hold at this n and f (it raises instead of running).",
+        "'refused' = the aggregator's assumption does not hold at this n and f "
+        "(it raises instead of running).",
         "",
-        f"Attack-free FedAvg baseline: IID {meta['baseline']['iid']}, Dirichlet(0.5) {meta['baseline']['dirichlet']}.",
+        f"Attack-free FedAvg baseline: IID {meta['baseline']['iid']}, "
+        f"Dirichlet(0.5) {meta['baseline']['dirichlet']}.",
         f"Recommended default `{DEFAULT_DEFENSE}`: worst drop vs the baseline over all attacks: "
         + ", ".join(f"{p} {v:.1f} points" for p, v in meta["default_worst_drop"].items())
         + " (target: within 3 points).",

@@ -14,10 +14,7 @@ aggregator's assumption and cost.
 
 from __future__ import annotations
 
-import ast
-import re
-
-from deai.learn._registry import Registry
+from deai.learn._registry import Registry, parse_call
 from deai.learn.aggregators.base import Aggregator, PreAggregator, check_finite_rows, validate_updates
 from deai.learn.aggregators.bucketing import Bucketing
 from deai.learn.aggregators.bulyan import Bulyan
@@ -75,8 +72,6 @@ for _cls, _names in [
 PRE_AGGREGATORS.register("nnm")(NNM)
 PRE_AGGREGATORS.register("bucketing")(Bucketing)
 
-_STAGE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
-
 
 def _split_plus(spec: str) -> list[str]:
     """Split on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
@@ -94,23 +89,7 @@ def _split_plus(spec: str) -> list[str]:
 
 def parse_spec(spec: str) -> list[tuple[str, dict]]:
     """``"bucketing(s=2)+trimmed_mean"`` -> ``[("bucketing", {"s": 2}), ("trimmed_mean", {})]``."""
-    stages = []
-    for part in _split_plus(spec):
-        m = _STAGE.match(part)
-        if not m:
-            raise UnknownName(f"cannot parse aggregator stage {part!r} in {spec!r}")
-        name, args = m.group(1).lower(), m.group(2)
-        kwargs: dict = {}
-        if args and args.strip():
-            try:
-                call = ast.parse(f"f({args})", mode="eval").body
-                if not isinstance(call, ast.Call) or call.args:
-                    raise ValueError("only keyword arguments are allowed")
-                kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-            except (SyntaxError, ValueError) as exc:
-                raise UnknownName(f"bad arguments {args!r} for {name!r}: {exc}") from exc
-        stages.append((name, kwargs))
-    return stages
+    return [parse_call(part) for part in _split_plus(spec)]
 
 
 def get_aggregator(spec: str, f: int = 0, **kwargs) -> Aggregator:

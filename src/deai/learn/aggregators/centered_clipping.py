@@ -15,22 +15,25 @@ class CenteredClipping(Aggregator):
 
     Stateful: the centre carries over between rounds (call :meth:`reset` for a new task); it works
     best on momentum-averaged updates, as in the paper. ``tau=None`` picks, at every iteration, the
-    median distance of the rows to the centre: with ``2f < n`` that median is an honest distance, so
-    the radius needs no tuning to the update scale. Assumption ``2f < n``.
+    ``quantile`` q (default: the median) of the rows' distances to the centre: with
+    ``f < min(q, 1 - q) n`` it lies between honest distances, so the radius needs no tuning to
+    the update scale. A smaller
+    quantile clips harder: less Byzantine pull (at most ``f / (n - f) * tau`` at the fixed point),
+    slower honest progress. Assumption ``2f < n`` (and ``f < q n`` for an adaptive radius).
     """
 
     name = "centered_clipping"
-    assumption = "2f < n"
+    assumption = "2f < n (and f < quantile * n when tau is adaptive)"
 
-    def __init__(self, f: int = 0, tau: float | None = None, iters: int = 1) -> None:
+    def __init__(self, f: int = 0, tau: float | None = None, iters: int = 1, quantile: float = 0.5) -> None:
         super().__init__(f)
-        if (tau is not None and tau <= 0) or iters < 1:
-            raise ValueError("centered_clipping: need tau > 0 (or None) and iters >= 1")
-        self.tau, self.iters = tau, iters
+        if (tau is not None and tau <= 0) or iters < 1 or not 0 < quantile <= 0.5:
+            raise ValueError("centered_clipping: need tau > 0 (or None), iters >= 1, 0 < quantile <= 0.5")
+        self.tau, self.iters, self.quantile = tau, iters, quantile
         self.center: torch.Tensor | None = None
 
     def check(self, n: int, f: int) -> None:
-        if 2 * f >= n:
+        if 2 * f >= n or (self.tau is None and f >= self.quantile * n):
             self._violated(n, f)
 
     def reset(self) -> None:
@@ -44,7 +47,7 @@ class CenteredClipping(Aggregator):
         for _ in range(self.iters):
             diff = updates - v
             norms = diff.norm(dim=1)
-            tau = float(norms.median()) if self.tau is None else self.tau
+            tau = float(torch.quantile(norms.double(), self.quantile)) if self.tau is None else self.tau
             scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
             v = v + (scale / updates.shape[0]) @ diff
         self.center = v.clone()

@@ -17,7 +17,8 @@ class FoolsGold(Aggregator):
     logit rescaling with confidence ``kappa``. Stateful: histories are keyed by ``client_ids``
     (``[n]`` integer tensor passed at call time; default ``0..n-1``); :meth:`reset` forgets them.
     Assumption: honest providers' data differ (non-IID); with IID data honest histories converge and
-    get down-weighted too. Needs ``n >= 2``; no bound on ``f``.
+    get down-weighted too. Needs ``n >= 2``; no bound on ``f``. If every weight comes out 0 (all
+    providers alike) the plain mean is returned. Cost O(n^2 d) (one Gram matrix of the histories).
     """
 
     name = "foolsgold"
@@ -50,9 +51,11 @@ class FoolsGold(Aggregator):
         for i, cid in enumerate(ids):
             prev = self.history.get(cid)
             self.history[cid] = updates[i].clone() if prev is None else prev + updates[i]
-        h = torch.stack([self.history[c] for c in ids]).double()
-        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        cs = h @ h.T
+        h = torch.stack([self.history[c] for c in ids])
+        # Cosine similarity from one Gram matrix (O(n^2 d)); normalize the small [n, n] result.
+        gram = (h @ h.T).double()
+        norms = gram.diagonal().clamp_min(1e-24).sqrt()
+        cs = gram / norms[:, None] / norms[None, :]
         cs.fill_diagonal_(-float("inf"))
         maxcs = cs.max(1).values
         # Pardoning: scale similarity down when the other provider is itself more suspicious.
@@ -68,5 +71,7 @@ class FoolsGold(Aggregator):
         wv = torch.nan_to_num(wv, nan=0.0)
         self.weights = wv.float()
         if float(wv.sum()) == 0.0:
-            return torch.zeros(updates.shape[1], dtype=updates.dtype)
+            # Every provider is maximally similar to another: none can be told apart, so no one is
+            # singled out; the plain mean is returned (for identical inputs, that input).
+            return updates.mean(0)
         return (wv / wv.sum()).to(updates.dtype) @ updates

@@ -1,13 +1,14 @@
 """The Byzantine attack suite (for evaluation) and its registry.
 
-``get_attack(name, **kwargs)``: ``label_flip``, ``sign_flip`` (``scale``), ``gaussian_noise``
-(``sigma``), ``alie`` (``z``), ``ipm`` (``epsilon``), ``backdoor`` (``target``, ``trigger``,
-``value``, ``fraction``, ``boost``), ``free_rider`` (``mode``), ``sybil_clones`` (``poison``).
+``get_attack(name, **kwargs)``, or a spec string such as ``get_attack("alie(z=1.5)")``:
+``label_flip``, ``sign_flip`` (``scale``), ``gaussian_noise`` (``sigma``), ``alie`` (``z``),
+``ipm`` (``epsilon``), ``backdoor`` (``target``, ``trigger``, ``value``, ``fraction``, ``boost``),
+``free_rider`` (``mode``), ``sybil_clones`` (``poison``).
 """
 
 from __future__ import annotations
 
-from deai.learn._registry import Registry
+from deai.learn._registry import Registry, parse_call
 from deai.learn.attacks.alie import ALIE, alie_z
 from deai.learn.attacks.backdoor import Backdoor
 from deai.learn.attacks.base import Attack
@@ -38,6 +39,7 @@ for _cls in (LabelFlip, SignFlip, GaussianNoise, ALIE, IPM, Backdoor, FreeRider,
     ATTACKS.register(_cls.name)(_cls)
 
 
-def get_attack(name: str, **kwargs) -> Attack:
-    """Build a registered attack by name."""
-    return ATTACKS.get(name)(**kwargs)
+def get_attack(spec: str, **kwargs) -> Attack:
+    """Build a registered attack by name, or ``"name(key=value, ...)"`` such as ``"alie(z=1.5)"``."""
+    name, spec_kwargs = parse_call(spec)
+    return ATTACKS.get(name)(**spec_kwargs, **kwargs)
