@@ -1,0 +1,40 @@
+"""``deai hub``: run a hub (ledger service, blob relay, task coordination) over HTTP(S)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from deai.ledger.config import NetworkConfig
+
+__all__ = ["app", "hub"]
+
+
+def hub(
+    folder: Path = typer.Option(
+        ..., "--dir", help="The hub's folder: ledger, blobs, state (created if new)."
+    ),
+    account: str = typer.Option(
+        ..., "--account", help="The hub's coordinator account: seed:NAME:I or a keystore."
+    ),
+    genesis: Path | None = typer.Option(None, "--genesis", help="Network config JSON for a new ledger."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8700, "--port", help="0 picks a free port (written to DIR/hub.url)."),
+    tls_cert: str | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate file."),
+    tls_key: str | None = typer.Option(None, "--tls-key", help="The certificate's private key file."),
+) -> None:
+    """Serve a hub until interrupted (SIGINT/SIGTERM); restart it on the same folder to resume."""
+    from deai.node.process import parse_accounts, serve_hub
+
+    (acct,) = parse_accounts([account])
+    config = NetworkConfig.from_dict(json.loads(genesis.read_text())) if genesis is not None else None
+    serve_hub(folder, acct, genesis=config, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
+
+
+app = typer.Typer(add_completion=False)
+app.command()(hub)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

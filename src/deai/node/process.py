@@ -1,0 +1,239 @@
+"""Hub and daemon processes: what ``deai hub`` and ``deai node`` run, and how to launch them.
+
+- :func:`serve_hub` opens (or creates) the hub's folder -- ``ledger.sqlite`` (the durable ledger),
+  ``blobs/``, ``hub.kv`` (coordinator state), ``replay.sqlite`` (envelope replay cache) -- serves
+  it over HTTP(S) and ticks the coordinators on a background thread until SIGTERM/SIGINT. Its URL is
+  written to ``DIR/hub.url`` once it listens (``port=0`` picks a free port).
+- :func:`serve_node` runs a :class:`~deai.node.daemon.Daemon` against a hub URL until stopped.
+- :func:`spawn_hub` / :func:`spawn_node` start those as child processes
+  (``python -m deai.cli.hub`` / ``python -m deai.cli.node``) for ``deai up`` and the tests.
+- :func:`parse_accounts` reads account specs: ``seed:NAME:I`` or ``seed:NAME:I-J`` (deterministic
+  development keys, :meth:`Account.from_seed`) or a keystore file (password from
+  ``$DEAI_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from deai.core.accounts import Account
+from deai.core.blobs import BlobStore
+from deai.ledger.config import NetworkConfig
+from deai.ledger.sqlite import SqliteLedger
+from deai.net.http import HttpTransport, ServerThread, make_app
+from deai.node.client import HubClient
+from deai.node.daemon import Daemon
+from deai.node.hub import Hub
+from deai.node.kv import KV
+
+__all__ = [
+    "hub_client",
+    "parse_accounts",
+    "serve_hub",
+    "serve_node",
+    "spawn_hub",
+    "spawn_node",
+    "wait_for_url",
+]
+
+
+def parse_accounts(specs: Sequence[str]) -> list[Account]:
+    out: list[Account] = []
+    for spec in specs:
+        if spec.startswith("seed:"):
+            name, _, idx = spec[5:].rpartition(":")
+            lo, _, hi = idx.partition("-")
+            if not name or not lo.isdigit() or not (hi or lo).isdigit():
+                raise ValueError(f"account spec {spec!r} must look like seed:NAME:I or seed:NAME:I-J")
+            out += [Account.from_seed(name, i) for i in range(int(lo), int(hi or lo) + 1)]
+        else:
+            out.append(Account.load(spec, os.environ.get("DEAI_PASSWORD", "")))
+    return out
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def serve_hub(
+    folder: str | Path,
+    account: Account,
+    *,
+    genesis: NetworkConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tick_s: float = 0.02,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    max_blob_bytes: int = 256 << 20,
+    stop: threading.Event | None = None,
+) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ledger = SqliteLedger(folder / "ledger.sqlite", genesis)
+    hub = Hub(
+        ledger,
+        BlobStore(folder / "blobs", max_bytes=max_blob_bytes),
+        account,
+        kv=KV(folder / "hub.kv"),
+        replay_path=folder / "replay.sqlite",
+    )
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        _stop_on_signals(stop)
+    server = ServerThread(
+        make_app(hub.endpoint, title="deai hub"),
+        host,
+        port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
+    server.start()
+    (folder / "hub.url.tmp").write_text(server.url)
+    os.replace(folder / "hub.url.tmp", folder / "hub.url")
+    try:
+        while not stop.is_set():
+            try:
+                busy = hub.tick()
+            except Exception:  # keep serving; the error is in the log and the task waits
+                import logging
+
+                logging.getLogger(__name__).exception("hub tick failed")
+                busy = False
+            if not busy:
+                stop.wait(tick_s)
+    finally:
+        server.stop()
+        ledger.close()
+
+
+def probe_network(url: str, verify: bool | str = True) -> str:
+    """The network id a hub serves (``GET /v1/health``), retried while it starts."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(f"{url}/v1/health", verify=verify, timeout=5).json()["network"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def hub_client(url: str, signer: Account, *, verify: bool | str = True) -> HubClient:
+    network = probe_network(url, verify)
+    return HubClient(HttpTransport(url, verify=verify, retries=6, backoff=0.1), network, signer)
+
+
+def serve_node(
+    url: str,
+    roles: Mapping[str, Sequence[Account]],
+    state_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    behaviours: Mapping[str, str] | None = None,
+    options: Mapping | None = None,
+    interval: float = 0.05,
+    verify: bool | str = True,
+    stop: threading.Event | None = None,
+) -> None:
+    signer = next(a for accts in roles.values() for a in accts)
+    client = hub_client(url, signer, verify=verify)
+    daemon = Daemon(client, roles, state_dir, data_dir=data_dir, behaviours=behaviours, options=options)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        _stop_on_signals(stop)
+    while not stop.is_set():  # the hub may still be starting: set up once it answers
+        try:
+            daemon.setup()
+            break
+        except Exception as exc:
+            print(f"node setup failed, retrying: {type(exc).__name__}: {exc}", file=sys.stderr)
+            stop.wait(0.5)
+    daemon.run(stop, interval=interval)
+
+
+# -- launching child processes ---------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def spawn_hub(
+    folder: str | Path,
+    account: str,
+    *,
+    genesis: str | Path | None = None,
+    port: int = 0,
+    log: Path | None = None,
+) -> subprocess.Popen:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hub.url").unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "deai.cli.hub",
+        "--dir",
+        str(folder),
+        "--account",
+        account,
+        "--port",
+        str(port),
+    ]
+    if genesis is not None:
+        cmd += ["--genesis", str(genesis)]
+    out = open(log or folder / "hub.log", "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+
+
+def wait_for_url(folder: str | Path, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> str:
+    path = Path(folder) / "hub.url"
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"the hub exited with status {proc.returncode}; see {Path(folder) / 'hub.log'}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError("the hub did not start")
+        time.sleep(0.05)
+    return path.read_text().strip()
+
+
+def spawn_node(
+    url: str,
+    roles: Sequence[str],
+    accounts: Sequence[str],
+    state_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    behaviours: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "deai.cli.node", "--hub", url, "--state", str(state_dir)]
+    for r in roles:
+        cmd += ["--role", r]
+    for a in accounts:
+        cmd += ["--accounts", a]
+    if data_dir is not None:
+        cmd += ["--data", str(data_dir)]
+    for address, name in (behaviours or {}).items():
+        cmd += ["--behaviour", f"{address}={name}"]
+    out = open(log or state_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
