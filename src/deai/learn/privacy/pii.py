@@ -42,9 +42,10 @@ _IPV4 = re.compile(r"(?<!\d\.)(?<!\d)\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])"
 )
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])"
-)
+_PHONE_GROUP = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}"
+# A candidate takes a whole run of digit groups (several numbers written side by side included);
+# _phone_spans then cuts it into phone numbers.
+_PHONE = re.compile(rf"(?<![\w+]){_PHONE_GROUP}(?:[ .-]?{_PHONE_GROUP}){{1,12}}(?![\w])")
 
 
 _DATE = re.compile(r"\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
@@ -83,11 +84,31 @@ def _card_spans(text: str):
             i += 1
 
 
+def _split_phones(start: int, candidate: str) -> list[tuple[int, int]]:
+    """Split a run of more than 15 digits at whitespace into complete phone numbers (10-15 digits
+    each), e.g. two numbers written side by side. A run with no such split (a Luhn-invalid card
+    number, an account number) is a number of another kind: no spans."""
+    cuts = [0] + [w.end() for w in re.finditer(r"\s+", candidate)] + [len(candidate) + 1]
+    best: dict[int, list[tuple[int, int]] | None] = {len(cuts) - 1: []}
+    for i in range(len(cuts) - 2, -1, -1):
+        best[i] = None
+        for j in range(i + 1, len(cuts)):
+            piece = candidate[cuts[i] : cuts[j] - 1].strip() if j < len(cuts) - 1 else candidate[cuts[i] :]
+            digits = len(re.sub(r"\D", "", piece))
+            if digits > 15:
+                break
+            if digits >= 10 and _is_phone(piece) and best[j] is not None:
+                best[i] = [(start + cuts[i], start + cuts[i] + len(piece)), *best[j]]
+                break
+    return best[0] or []
+
+
 def _phone_spans(text: str):
     """Phone numbers: the longest valid prefix (ending at a digit group) of each candidate. A run
-    of more than 15 digits in groups is a number of another kind (e.g. a Luhn-invalid card)."""
+    of more than 15 digits is split into whole phone numbers when it can be (see _split_phones)."""
     for m in _PHONE.finditer(text):
         if len(re.sub(r"\D", "", m.group())) > 15:
+            yield from _split_phones(m.start(), m.group())
             continue
         for g in reversed(list(re.finditer(r"\d+", m.group()))):
             if _is_phone(m.group()[: g.end()]):
