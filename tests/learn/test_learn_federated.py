@@ -1,7 +1,3 @@
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -10,8 +6,6 @@ from deai.learn.data import prepare
 from deai.learn.federated import run_federated
 from deai.learn.partition import partition
 from deai.learn.training import TrainConfig, deterministic
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +68,3 @@ def test_strategies_and_momentum_run(setup):
         with deterministic():
             res = run_federated(parts, s.test, rounds=3, local=LOCAL, strategy=strategy, client_momentum=0.5)
         assert res.accuracy > 0.3, strategy
-
-
-@pytest.mark.slow
-def test_robustness_benchmark_small_form(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEAI_SMALL", "1")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import robustness
-
-    out = robustness.main(["--out", str(tmp_path), "--workers", "1"])
-    assert (tmp_path / "robustness_quick.md").exists() and (tmp_path / "robustness_quick.png").exists()
-    assert out["baseline_fedavg"]["iid"]["mean"] > 85
-    assert {c["attack"] for c in out["cells"]} >= {"alie", "ipm", "backdoor"}
-    assert os.environ["DEAI_SMALL"] == "1"

@@ -179,16 +179,19 @@ def train_many(
     sizes = [p.numel() for _, p in model.named_parameters()]
     steps = [num_steps(len(d), config) for d in datasets]
     smax, b = max(steps), min(config.batch_size, max(len(d) for d in datasets))
-    # Gather every provider's batches up front: x [n, S, b, F], y [n, S, b], mask [n, S, b].
-    feat = datasets[0].in_features
-    xs = torch.zeros(n, smax, b, feat)
-    ys = torch.zeros(n, smax, b, dtype=torch.long)
+    # All providers' samples in one tensor; the schedules become global row indices [n, S, b] and
+    # each step gathers its [n, b, F] batch (memory stays O(total samples), not O(steps)).
+    x_all = torch.cat([d.x for d in datasets])
+    y_all = torch.cat([d.y for d in datasets])
+    offsets = [0]
+    for d in datasets[:-1]:
+        offsets.append(offsets[-1] + len(d))
+    idx = torch.zeros(n, smax, b, dtype=torch.long)
     mask = torch.zeros(n, smax, b)
     for i, (d, s) in enumerate(zip(datasets, seeds, strict=True)):
         sched = batch_schedule(len(d), steps[i], config.batch_size, torch.Generator().manual_seed(s))
         bi = sched.shape[1]
-        xs[i, : steps[i], :bi] = d.x[sched]
-        ys[i, : steps[i], :bi] = d.y[sched]
+        idx[i, : steps[i], :bi] = sched + offsets[i]
         mask[i, : steps[i], :bi] = 1.0
 
     def loss_fn(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -203,7 +206,7 @@ def train_many(
     model.train()
     for s in range(smax):
         active = (mask[:, s, 0] > 0).float().unsqueeze(1)  # providers still training at step s
-        g, loss = step_fn(w, xs[:, s], ys[:, s], mask[:, s])
+        g, loss = step_fn(w, x_all[idx[:, s]], y_all[idx[:, s]], mask[:, s])
         # Same order of terms as torch.optim.SGD with the proximal gradient added to p.grad first.
         if config.prox_mu:
             g = g + config.prox_mu * (w - start)
