@@ -133,6 +133,16 @@ class TaskCoordinator:
         """Finished, and every failed job attempt resolved on the ledger (nothing left to do)."""
         return self.over and not self.state.stale
 
+    def resume(self, now: int) -> None:
+        """After a restart of the coordinator: providers could not deliver while it was down, so
+        an open join or training phase gets a fresh window (a secure aggregation in progress starts
+        over as a new attempt, its server state being lost)."""
+        s, w = self.state, self.spec.windows
+        if s.phase == "join":
+            s.join_deadline = max(s.join_deadline, now + w.join_ms)
+        elif s.phase == "train":
+            s.deadline = max(s.deadline, now + w.train_ms)
+
     # -- inputs from participants -----------------------------------------------------------------
 
     def on_joined(self, address: str) -> None:
@@ -229,6 +239,7 @@ class TaskCoordinator:
             "epsilon": s.epsilon,
             "model": s.model,
             "reason": s.reason,
+            "stale": len(s.stale),
         }
 
     def payout_proofs(self, address: str) -> list[dict[str, Any]]:
