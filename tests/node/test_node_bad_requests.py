@@ -107,7 +107,7 @@ def test_blob_hash_and_size_refusals(served):
 
 
 def test_bad_transactions_and_statements_are_named(served):
-    hub, url = served
+    _hub, url = served
     client = HubClient(HttpTransport(url, retries=1), NET, ALICE)
     client.submit([(MINTER, Mint(to=ALICE.address, amount=50))])
     results = client.submit([(ALICE, Transfer(to=MINTER.address, amount=10**6))], check=False)

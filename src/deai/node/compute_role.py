@@ -13,7 +13,7 @@ from __future__ import annotations
 from deai.core.blobs import BlobStore
 from deai.ledger.config import COMPUTE
 from deai.node.roles import Role, register_role
-from deai.node.staking import ensure_stake
+from deai.node.staking import claim_payouts, ensure_stake
 from deai.protocol.task.executor import ExecutorAgent
 
 __all__ = ["ComputeProviderRole"]
@@ -24,7 +24,7 @@ class ComputeProviderRole(Role):
     def setup(self) -> None:
         ensure_stake(self.client, self.accounts.values(), COMPUTE, self.ctx.options.get("compute_stake"))
         self.store = BlobStore(self.ctx.state_dir / "blobs", fsync=False)
-        self._idle = False
+        self._idle, self._unclaimed = False, True
         agents = self.memory.setdefault("agents", {})
         self.agents = {
             a: ExecutorAgent(
@@ -37,10 +37,21 @@ class ComputeProviderRole(Role):
         }
 
     def done(self) -> bool:
-        return self._idle
+        return self._idle and not self._unclaimed
+
+    def _claim(self) -> bool:
+        """Claim the compute-pool payouts of tasks that are over (once per task)."""
+        tasks = self.client.call("task.list")["tasks"]
+        claimed = self.memory.setdefault("claimed", [])
+        over = [t for t, i in tasks.items() if i["phase"] in ("done", "failed") and t not in claimed]
+        self._unclaimed = bool(over)
+        for task in over:
+            claim_payouts(self.client, task, self.accounts.values())
+            claimed.append(task)
+        return bool(over)
 
     def step(self) -> bool:
-        did, self._idle = False, True
+        did, self._idle = self._claim(), True
         for address, agent in self.agents.items():
             account = self.accounts[address]
             reply = self.client.call("job.assignments", account=account)

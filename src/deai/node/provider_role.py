@@ -23,9 +23,9 @@ import torch
 from deai.core.errors import DeaiError
 from deai.learn.data import Dataset
 from deai.ledger.config import DATA
-from deai.ledger.txs import ClaimPayout, JoinTask, LeaveTask
+from deai.ledger.txs import JoinTask, LeaveTask
 from deai.node.roles import Role, register_role
-from deai.node.staking import ensure_stake
+from deai.node.staking import claim_payouts, ensure_stake
 from deai.protocol.task.provider import ProviderPool, TrainedUpdate
 from deai.protocol.task.spec import TaskSpec
 
@@ -156,17 +156,9 @@ class DataProviderRole(Role):
         return bool(replies)
 
     def _finish(self, task: str) -> bool:
-        items = []
-        payouts = self.client.call("task.payouts", {"task": task, "addresses": sorted(self.accounts)})[
-            "payouts"
-        ]
-        for a, claims in sorted(payouts.items()):
-            for p in claims:
-                tx = ClaimPayout(task=task, epoch=p["epoch"], amount=p["amount"], proof=tuple(p["proof"]))
-                items.append((self.accounts[a], tx))
-        items += [(a, LeaveTask(task=task)) for a in self.accounts.values() if task in self.memory["joined"]]
-        if items:  # a claim already made or a stake already taken back is refused by the ledger: fine
-            self.client.submit(items, check=False)
+        """Claim the task's payouts and take the task stake back (refused harmlessly if done)."""
+        leave = [(a, LeaveTask(task=task)) for a in self.accounts.values() if task in self.memory["joined"]]
+        claim_payouts(self.client, task, self.accounts.values(), extra=leave)
         self.memory["finished"].append(task)
         self.pools.pop(task, None)
         return True

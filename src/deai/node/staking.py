@@ -1,14 +1,14 @@
-"""Make sure each hosted account holds a role stake (idempotent: tops up only what is missing)."""
+"""Money chores of every role: hold a role stake (idempotent), claim a finished task's payouts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from deai.core.accounts import Account
-from deai.ledger.txs import Stake
+from deai.ledger.txs import ClaimPayout, Stake
 from deai.node.client import HubClient
 
-__all__ = ["ensure_stake"]
+__all__ = ["claim_payouts", "ensure_stake"]
 
 
 def ensure_stake(client: HubClient, accounts: Iterable[Account], role: str, amount: int | None) -> None:
@@ -22,3 +22,17 @@ def ensure_stake(client: HubClient, accounts: Iterable[Account], role: str, amou
             items.append((a, Stake(role=role, amount=want - have)))
     if items:
         client.submit(items)
+
+
+def claim_payouts(client: HubClient, task: str, accounts: Iterable[Account], *, extra=()) -> list[dict]:
+    """Claim every payout of ``task`` owed to ``accounts`` (proofs from the hub, checked by the
+    ledger), plus the ``(account, tx)`` pairs in ``extra``, in one batch. A claim already made is
+    refused by the ledger, which is fine: claiming is idempotent."""
+    accounts = {a.address: a for a in accounts}
+    payouts = client.call("task.payouts", {"task": task, "addresses": sorted(accounts)})["payouts"]
+    items = list(extra)
+    for address, claims in sorted(payouts.items()):
+        for p in claims:
+            tx = ClaimPayout(task=task, epoch=p["epoch"], amount=p["amount"], proof=tuple(p["proof"]))
+            items.append((accounts[address], tx))
+    return client.submit(items, check=False) if items else []

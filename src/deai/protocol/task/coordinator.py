@@ -39,8 +39,10 @@ from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.learn.strategies import get_strategy
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
-from deai.ledger.merkle import payout_tree, shares_tree
-from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot, RegisterModel
+from deai.ledger.merkle import payout_tree
+from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot
+from deai.protocol.incentives.royalties import Provenance
+from deai.protocol.incentives.settlement import ScoreBook, verified_work
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
 from deai.protocol.task.jobrun import JobRun
 from deai.protocol.task.jobspecs import aggregate_job, score_job
@@ -53,13 +55,13 @@ from deai.protocol.task.model import (
     parse_data,
 )
 from deai.protocol.task.secagg_round import SecAggRound
-from deai.protocol.task.settlement import provenance_shares, round_payout
+from deai.protocol.task.settlement import model_shares, round_allocation
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
 __all__ = ["HOST_BPS", "TaskCoordinator", "TaskState"]
 
-HOST_BPS = 5_000  # hosts' part of each inference fee of the registered model; the rest is royalties
+HOST_BPS = 3_000  # hosts' part of each inference fee of the registered model; the rest is royalties
 
 
 @dataclass
@@ -79,6 +81,7 @@ class TaskState:
     rounds: list[dict] = field(default_factory=list)
     payouts: dict[str, dict[str, int]] = field(default_factory=dict)  # epoch -> allocation
     earned: dict[str, int] = field(default_factory=dict)
+    scorebook: dict = field(default_factory=dict)  # deai.protocol.incentives.ScoreBook
     dp_steps: list[list[float]] = field(default_factory=list)  # [noise multiplier, sample rate]
     epsilon: float | None = None
     stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
@@ -240,7 +243,16 @@ class TaskCoordinator:
             "model": s.model,
             "reason": s.reason,
             "stale": len(s.stale),
+            "scores": s.scorebook or None,
+            "job_ids": self.job_ids(),
         }
+
+    def job_ids(self) -> list[str]:
+        """Every verified job this task registered (all attempts), for reports and settlement."""
+        ids = [r[k] for r in self.state.rounds for k in ("aggregate_job", "score_job")]
+        for run in self.jobs.values():
+            ids += [a["job"] for a in run.attempts if a["job"] not in ids]
+        return ids
 
     def payout_proofs(self, address: str) -> list[dict[str, Any]]:
         """Claimable payouts of ``address``: epoch, amount and Merkle proof (checked by the ledger)."""
@@ -410,10 +422,20 @@ class TaskCoordinator:
         ckpt = self.store.put(checkpoint_bytes(model))
         state = strategy.state()
         s.strategy_state = self.store.put(to_safetensors(state)) if state else None
-        scores = from_safetensors(self.store.get(score.output))["scores"].tolist()
-        contributors, per = self._attribute(scores)
-        amounts = round_payout(
-            spec.round_pool(), {self.account.address: agg.fees_paid() + score.fees_paid()}, contributors, per
+        out = from_safetensors(self.store.get(score.output))
+        contributors, per = self._attribute(out["scores"].tolist())
+        book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
+        if s.round not in book.rounds:
+            dup = None if spec.secure_aggregation else out["duplicate_of"]
+            book.add(s.round, contributors, per, duplicate_of=dup, job=score.current["job"])
+            s.scorebook = book.to_json()
+        work, _ = verified_work(ledger, [agg.current["job"], score.current["job"]])
+        amounts, alloc = round_allocation(
+            spec.round_pool(),
+            {self.account.address: agg.fees_paid() + score.fees_paid()},
+            spec.split_rule(),
+            book.rounds[s.round],
+            work,
         )
         if ledger.checkpoint(self.task, s.round) is None:
             ledger.send(self.account, PostCheckpoint(task=self.task, round=s.round, checkpoint="0x" + ckpt))
@@ -441,6 +463,7 @@ class TaskCoordinator:
                 "executors": {"aggregate": agg.accepted, "score": score.accepted},
                 "faulted": sorted(set(agg.faulted) | set(score.faulted)),
                 "payout": sum(amounts.values()),
+                "allocation": alloc.to_json(),
                 "val_accuracy": metrics["accuracy"],
                 "val_loss": metrics["loss"],
                 "epsilon": s.epsilon,
@@ -492,32 +515,12 @@ class TaskCoordinator:
         if s.rounds:
             model_id = "0x" + s.checkpoint
             contributors = sorted({a for r in s.rounds for a in r["contributors"]})
-            shares = provenance_shares(s.earned, contributors)
-            doc = {
-                "task": self.task,
-                "spec": self.spec.task_id,
-                "checkpoint": s.checkpoint,
-                "model": self.spec.model,
-                "in_features": self.spec.in_features,
-                "num_classes": self.spec.num_classes,
-                "model_kwargs": self.spec.model_kwargs,
-                "rounds": [{k: r[k] for k in ("round", "checkpoint", "contributors")} for r in s.rounds],
-                "shares": shares,
-                "epsilon": s.epsilon,
-            }
-            document = self.store.put(canonical(doc))
+            book = ScoreBook.from_json(s.scorebook)
+            shares = model_shares(book.totals(), contributors)
+            prov = Provenance(model_id, self.task, shares, self.spec.scoring, len(s.rounds))
+            self.store.put(canonical(prov.to_json()), expected=prov.document.removeprefix("0x"))
             if ledger.model(model_id) is None:
-                ledger.send(
-                    self.account,
-                    RegisterModel(
-                        model=model_id,
-                        task=self.task,
-                        provenance=shares_tree(shares).root,
-                        document="0x" + document,
-                        total_shares=sum(shares.values()),
-                        host_bps=HOST_BPS,
-                    ),
-                )
+                prov.register(ledger, self.account, host_bps=HOST_BPS)
             s.model = model_id
         me = self.account.address
         for epoch, amounts in s.payouts.items():  # the coordinator's own reimbursements

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deai.core.encoding import sha256
+from deai.protocol.incentives.scoring_job import KIND as SCORE_KIND
 from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task import kinds  # noqa: F401  (registers dp_aggregate)
 from deai.protocol.task.model import model_params
@@ -41,6 +42,14 @@ def aggregate_job(
 
 
 def score_job(spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str]) -> JobSpec:
-    """Each update's validation-loss improvement of the round's starting checkpoint."""
+    """The updates' contribution scores (the task's scorer: LOO, GTG-Shapley or RONI) on the
+    validation data, from the round's starting checkpoint: the incentives layer's
+    ``contribution_score`` kind."""
     seed = job_seed(spec.task_id, round, "score")
-    return JobSpec("score", (checkpoint, spec.validation, *updates), model_params(spec), seed)
+    params = {
+        **model_params(spec),
+        "method": spec.scoring,
+        "options": spec.scoring_options,
+        "metric": "neg_loss",
+    }
+    return JobSpec(SCORE_KIND, (checkpoint, spec.validation, *updates), params, seed)

@@ -1,39 +1,39 @@
-"""Settlement of a round and provenance of the final model (the interim rule, documented).
+"""Settlement of a round and provenance of the final model, by the incentives layer's rules.
 
 **Per round** (one ``post_payout_root`` per round, whatever the number of providers): the round's
-pool is ``budget // rounds``. First the coordinator is reimbursed what it paid the executors of the
-round's accepted jobs (``fee`` per accepted executor, visible on the ledger); the rest goes to the
-contributors in proportion to their positive verified score (the ``score`` job: validation loss of
-the checkpoint minus that of checkpoint + update, so a harmful or useless update earns nothing --
-reject-on-negative-impact). Amounts are floored; what is not paid stays in the task budget and is
-refunded to the creator when the task closes. The allocation is a Merkle tree of (address, amount)
-leaves; each participant claims its own leaf with a proof.
+pool is ``budget // rounds``. First the coordinator is reimbursed the fees it paid the executors of
+the round's accepted jobs (``fee`` per accepted executor, visible on the ledger). The rest is split
+by the task's :class:`~deai.protocol.incentives.split.SplitRule`
+(:func:`~deai.protocol.incentives.split.allocate`): a compute pool shared by the accepted
+executors in proportion to their verified work (on top of the job fees), and a data pool shared by
+positive contribution scores (the round's ``contribution_score`` job). What is not allocated
+stays in the task budget and returns to the creator at ``close_task``.
 
-**Provenance**: the model's contributors and their shares (basis points summing to 10,000, by the
-largest-remainder method over what each data provider earned in all rounds; equal shares if nobody
-earned anything) form the ``shares_tree`` whose root ``register_model`` records.
-
-This rule is what the incentives layer (Shapley estimates, reputation) replaces.
+**Provenance**: the model's shares (basis points summing to 10,000) are proportional to each data
+provider's positive total score over all rounds
+(:func:`~deai.protocol.incentives.royalties.provenance_shares`); if no contributor scored
+positively, the shares are equal among the contributors (a registered model needs a share).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from deai.ledger.config import BPS
+from deai.protocol.incentives.errors import BadScores
+from deai.protocol.incentives.royalties import provenance_shares
+from deai.protocol.incentives.split import Allocation, SplitRule, allocate, apportion
 
-__all__ = ["provenance_shares", "round_payout"]
+__all__ = ["model_shares", "round_allocation"]
 
 
-def round_payout(
+def round_allocation(
     pool: int,
     reimburse: Mapping[str, int],
-    contributors: Sequence[str],
-    scores: Sequence[float],
-) -> dict[str, int]:
-    """{address: amount} for one round; the total never exceeds ``pool``."""
-    if len(contributors) != len(scores):
-        raise ValueError("one score per contributor")
+    rule: SplitRule,
+    scores: Mapping[str, float],
+    work: Mapping[str, int],
+) -> tuple[dict[str, int], Allocation]:
+    """({address: amount}, the split of what is left after reimbursement); total <= ``pool``."""
     out: dict[str, int] = {}
     left = pool
     for address, amount in sorted(reimburse.items()):
@@ -41,28 +41,17 @@ def round_payout(
         if paid > 0:
             out[address] = out.get(address, 0) + paid
             left -= paid
-    positive = [max(float(s), 0.0) for s in scores]
-    total = sum(positive)
-    if left > 0 and total > 0:
-        for address, s in zip(contributors, positive, strict=True):
-            amount = int(left * (s / total))
-            if amount > 0:
-                out[address] = out.get(address, 0) + amount
-    return out
+    alloc = allocate(left, rule, scores, work)
+    for address, amount in alloc.amounts.items():
+        out[address] = out.get(address, 0) + amount
+    return out, alloc
 
 
-def provenance_shares(earned: Mapping[str, int], contributors: Sequence[str]) -> dict[str, int]:
-    """Basis-point shares summing to exactly 10,000 (largest remainder), by ``earned``."""
-    people = sorted(set(contributors) | {a for a, v in earned.items() if v > 0})
-    if not people:
-        raise ValueError("a model needs at least one contributor")
-    weights = {a: max(int(earned.get(a, 0)), 0) for a in people}
-    total = sum(weights.values())
-    if total == 0:
-        weights, total = {a: 1 for a in people}, len(people)
-    exact = {a: BPS * w / total for a, w in weights.items()}
-    shares = {a: int(v) for a, v in exact.items()}
-    rest = BPS - sum(shares.values())
-    for a in sorted(people, key=lambda a: (-(exact[a] - shares[a]), a))[:rest]:
-        shares[a] += 1
-    return {a: s for a, s in shares.items() if s > 0}
+def model_shares(scores: Mapping[str, float], contributors: Sequence[str]) -> dict[str, int]:
+    try:
+        return provenance_shares(scores)
+    except BadScores:
+        people = sorted(set(contributors))
+        if not people:
+            raise
+        return apportion(10_000, dict.fromkeys(people, 1.0))

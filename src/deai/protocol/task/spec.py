@@ -94,6 +94,9 @@ class TaskSpec:
     dp: DPSettings | None = None
     secure_aggregation: bool = False
     bucket_size: int = 3
+    scoring: str = "gtg_shapley"
+    scoring_options: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
     redundancy: int = 3
     sample_rate: float = 0.1
     job_fee: int = 10
@@ -128,7 +131,17 @@ class TaskSpec:
             raise BadTaskSpec(
                 f"task spec: strategy must be one of {STRATEGIES.names()}, got {self.strategy!r}"
             )
-        for name in ("model_kwargs", "strategy_kwargs"):
+        from deai.learn.scoring import SCORERS
+        from deai.protocol.incentives.errors import BadSplit
+        from deai.protocol.incentives.split import SplitRule
+
+        if self.scoring not in SCORERS.names():
+            raise BadTaskSpec(f"task spec: scoring must be one of {SCORERS.names()}, got {self.scoring!r}")
+        try:
+            SplitRule.from_json(self.split)
+        except (BadSplit, TypeError) as exc:
+            raise BadTaskSpec(f"task spec: split: {exc}") from exc
+        for name in ("model_kwargs", "strategy_kwargs", "scoring_options"):
             if not isinstance(getattr(self, name), dict):
                 raise BadTaskSpec(f"task spec: {name} must be an object")
         _num("in_features", self.in_features, 1, 1 << 24, integer=True)
@@ -219,6 +232,11 @@ class TaskSpec:
         return spec
 
     # -- derived ---------------------------------------------------------------------------------
+
+    def split_rule(self):
+        from deai.protocol.incentives.split import SplitRule
+
+        return SplitRule.from_json(self.split)
 
     def round_pool(self) -> int:
         """What each round may pay out (compute reimbursement plus data rewards)."""

@@ -1,0 +1,78 @@
+"""``deai up SCENARIO``: a whole local network of processes on loopback, and its task.
+
+Starts a hub and the participant daemons the scenario describes (data providers split over a few
+processes, one process per compute provider and per host), funds every account, submits the
+scenario's task and follows it live. With ``--keep`` the network stays up after the task (Ctrl-C
+stops it); otherwise every process is stopped cleanly (SIGTERM, then SIGKILL after a timeout).
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+import typer
+
+from deai.cli.common import console
+
+__all__ = ["app", "up"]
+
+
+def up(
+    scenario: Path = typer.Argument(..., help="Scenario YAML file."),
+    folder: Path | None = typer.Option(
+        None, "--dir", help="Where the network keeps its files (default: a temp dir)."
+    ),
+    port: int = typer.Option(0, "--port", help="Hub port (0: any free port)."),
+    data_processes: int = typer.Option(
+        2, "--data-processes", help="Daemons the data providers are split over."
+    ),
+    no_task: bool = typer.Option(False, "--no-task", help="Start the network only; submit tasks yourself."),
+    keep: bool = typer.Option(
+        False, "--keep", help="Keep the network running after the task (Ctrl-C stops it)."
+    ),
+    timeout: float = typer.Option(
+        600.0, "--timeout", help="Give up following the task after this many seconds."
+    ),
+) -> None:
+    """Launch the scenario's network on 127.0.0.1, run its task, and stop cleanly."""
+    from deai.cli.task import watch_task
+    from deai.node.plan import NetworkPlan
+    from deai.node.tasks import submit_task
+    from deai.sim.scenario import load_scenario
+
+    plan = NetworkPlan.from_scenario(load_scenario(scenario))
+    root = folder or Path(tempfile.mkdtemp(prefix="deai-up-"))
+    console.print(f"starting the network in {root}")
+    net = plan.processes(root, data_processes=data_processes, port=port)
+    ok = True
+    try:
+        console.print(
+            f"hub [bold]{net.url}[/]  data providers {len(plan.providers)}  compute {len(plan.computes)}"
+            f"  hosts {len(plan.hosts)}  processes {1 + len(net.nodes)}"
+        )
+        if not no_task:
+            client = net.client(plan.creator)
+            task = submit_task(client, plan.creator, plan.bundle)
+            console.print(f"task [bold]{task}[/]")
+            final = watch_task(client, task, timeout=timeout)
+            ok = final["phase"] == "done"
+        if keep or no_task:
+            console.print("network running; Ctrl-C to stop")
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    finally:
+        console.print("stopping the network")
+        net.stop()
+    raise typer.Exit(0 if ok else 1)
+
+
+app = typer.Typer(add_completion=False)
+app.command()(up)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,181 @@
+"""A scenario turned into a concrete network: parties, their data, their behaviours and the task.
+
+:class:`NetworkPlan` reads a scenario object (``deai.sim.scenario.Scenario``; used by attribute, so
+this layer does not import the one above it) and fixes everything a run needs, deterministically
+from the scenario's seed: the dataset splits and the partition, the accounts (development keys from
+the seed), which accounts are adversarial, and the task bundle. Then either transport runs it:
+
+- :meth:`NetworkPlan.memory` builds a :class:`~deai.node.network.LocalNetwork` (one process);
+- :meth:`NetworkPlan.processes` starts a :class:`~deai.node.localnet.ProcessNetwork` (hub and
+  daemons as processes on loopback; ``deai up``).
+
+Both use the same task bundle, so the same scenario gives the same task id and, for the same
+grouping of providers into daemons, the same checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deai.core.accounts import Account
+from deai.learn.data import Dataset, Splits, prepare
+from deai.learn.partition import partition
+from deai.node.tasks import TaskBundle, make_task
+from deai.protocol.task.spec import DPSettings, Windows
+
+__all__ = ["NetworkPlan"]
+
+FUNDS = 1_000_000
+
+
+def _dp(scenario: Any, n: int) -> DPSettings | None:
+    dp = scenario.task.dp
+    if dp is None:
+        return None
+    if dp.mode == "dpsgd":
+        raise ValueError("task.dp.mode 'dpsgd' is not supported by the network yet; use 'local' or 'central'")
+    z = dp.noise_multiplier
+    if z is None:
+        from deai.learn.privacy.accountant import noise_multiplier_for
+
+        z = noise_multiplier_for(dp.epsilon, dp.delta, 1.0, scenario.task.rounds)
+    mode = "distributed" if scenario.task.secure_aggregation and dp.mode == "central" else dp.mode
+    return DPSettings(mode=mode, clip=dp.clip, noise_multiplier=float(z), delta=dp.delta)
+
+
+@dataclass
+class NetworkPlan:
+    seed: int
+    splits: Splits
+    providers: list[Account]
+    computes: list[Account]
+    hosts: list[Account]
+    creator: Account
+    datasets: dict[str, Dataset]
+    bundle: TaskBundle
+    behaviours: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    tag: str = "net"
+
+    @classmethod
+    def from_scenario(cls, scenario: Any, *, windows: Windows | None = None) -> NetworkPlan:
+        seed, net, t = scenario.seed, scenario.network, scenario.task
+        ds = scenario.dataset
+        splits = prepare(
+            ds.name, label=ds.label, val=ds.validation_fraction, test=ds.test_fraction, seed=seed
+        )
+        p = scenario.partition
+        options = {"dirichlet": {"alpha": p.alpha}, "quantity": {"alpha": p.alpha}}.get(p.kind, {})
+        if p.kind == "shards":
+            options = {"classes_per_provider": p.shards_per_provider}
+        parts = partition(splits.train.y, net.data_providers, p.kind, seed=seed, **options)
+        tag = f"s{seed}"
+        providers = [Account.from_seed(f"{tag}p", i) for i in range(net.data_providers)]
+        computes = [Account.from_seed(f"{tag}c", i) for i in range(net.compute_providers)]
+        hosts = [Account.from_seed(f"{tag}h", i) for i in range(net.hosts)]
+        creator = Account.from_seed(f"{tag}creator", 0)
+        datasets = {a.address: splits.train.subset(parts[i]) for i, a in enumerate(providers)}
+        behaviours, roles = {}, {}
+        pools = {"data_provider": providers, "compute_provider": computes, "host": hosts}
+        used = {k: 0 for k in pools}
+        for adv in scenario.adversaries:  # adversaries take the last accounts of their role
+            pool = pools[adv.role]
+            for _ in range(adv.count):
+                used[adv.role] += 1
+                behaviours[pool[-used[adv.role]].address] = adv.behaviour
+        for role, pool in pools.items():
+            for a in pool:
+                roles[a.address] = role
+        n = net.data_providers
+        minimum = t.min_providers or max(1, min(n, math.ceil(n / 2)))
+        windows = windows or Windows(join_ms=120_000, train_ms=60_000, commit_ms=20_000, reveal_ms=20_000)
+        f = sum(a.count for a in scenario.adversaries if a.role == "data_provider")
+        bundle = make_task(
+            splits.val,
+            model_seed=seed,
+            model=scenario.model.name,
+            model_kwargs=dict(scenario.model.options),
+            rounds=t.rounds,
+            local_epochs=t.local_epochs,
+            lr=t.lr,
+            batch_size=t.batch_size,
+            strategy=t.strategy,
+            aggregator=t.aggregator,
+            f=f,
+            dp=_dp(scenario, n),
+            secure_aggregation=t.secure_aggregation,
+            bucket_size=max(2, min(n, 3)) if t.secure_aggregation else 3,
+            redundancy=min(t.verification.redundancy, max(1, net.compute_providers)),
+            sample_rate=t.verification.sample_rate,
+            budget=t.budget,
+            min_providers=minimum,
+            max_providers=n,
+            windows=windows,
+            seed=seed,
+        )
+        return cls(
+            seed, splits, providers, computes, hosts, creator, datasets, bundle, behaviours, roles, tag
+        )
+
+    def everyone(self) -> list[Account]:
+        return [*self.providers, *self.computes, *self.hosts, self.creator]
+
+    # -- in one process -----------------------------------------------------------------------------------
+
+    def memory(self, root: str | Path):
+        """A :class:`LocalNetwork` with every party funded and its daemons added (task not submitted)."""
+        from deai.node.network import LocalNetwork
+
+        net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
+        net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
+        net.add_daemon(
+            "data",
+            {"data_provider": self.providers},
+            behaviours=self.behaviours,
+            options={"datasets": self.datasets},
+        )
+        net.add_daemon("compute", {"compute_provider": self.computes}, behaviours=self.behaviours)
+        return net
+
+    # -- as processes -------------------------------------------------------------------------------------
+
+    def processes(self, root: str | Path, *, data_processes: int = 2, port: int = 0, with_hosts: bool = True):
+        """Start a hub and daemons on loopback: the data providers split over ``data_processes``
+        daemons, one daemon per compute provider (so each can be killed alone), one per host."""
+        from deai.node.localnet import ProcessNetwork
+        from deai.node.roles import get_role
+
+        net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
+        net.start_hub(port=port)
+        net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
+        k = max(1, min(data_processes, len(self.providers)))
+        size = math.ceil(len(self.providers) / k)
+        for g in range(k):
+            lo, hi = g * size, min(len(self.providers), (g + 1) * size) - 1
+            if lo > hi:
+                continue
+            group = self.providers[lo : hi + 1]
+            net.start_node(
+                f"data{g}",
+                ["data_provider"],
+                [f"seed:{self.tag}p:{lo}-{hi}"],
+                data={a.address: self.datasets[a.address] for a in group},
+                behaviours={
+                    a.address: self.behaviours[a.address] for a in group if a.address in self.behaviours
+                },
+            )
+        for i, a in enumerate(self.computes):
+            b = {a.address: self.behaviours[a.address]} if a.address in self.behaviours else {}
+            net.start_node(f"compute{i}", ["compute_provider"], [f"seed:{self.tag}c:{i}"], behaviours=b)
+        if with_hosts and self.hosts:
+            try:
+                get_role("host")
+            except (ImportError, ValueError):
+                return net  # hosting is not installed in this build: no host daemons
+            for i, a in enumerate(self.hosts):
+                b = {a.address: self.behaviours[a.address]} if a.address in self.behaviours else {}
+                net.start_node(f"host{i}", ["host"], [f"seed:{self.tag}h:{i}"], behaviours=b)
+        return net
