@@ -141,7 +141,10 @@ def test_hub_killed_and_restarted_resumes_the_task(tmp_path, parties):
     net = start(tmp_path, parties)
     try:
         client = net.client(parties.creator)
-        task = submit_task(client, parties.creator, parties.bundle(rounds=rounds, windows=FAST))
+        # a training window long enough for providers to find the restarted hub (their HTTP client
+        # backs off while it is down); the round does not wait for it when everyone delivers
+        windows = Windows(join_ms=60_000, train_ms=20_000, commit_ms=10_000, reveal_ms=10_000)
+        task = submit_task(client, parties.creator, parties.bundle(rounds=rounds, windows=windows))
         wait_for(client, task, lambda s: len(s["history"]) >= 1)
         net.kill("hub")  # SIGKILL mid-task
         net.restart("hub")
