@@ -7,8 +7,11 @@ Prints JSON with three parts:
   aggregator, checkpoint and payout root on the ledger), on the in-memory transport and over HTTP
   between processes on loopback, each as a **ratio** of the same round's training and aggregation
   done as a plain PyTorch loop in one process (``train_many`` + the aggregator + the strategy), timed
-  in the same run. Two workloads: ``light`` (digits, MLP 64, 1 local epoch: protocol overhead
-  dominates) and ``heavy`` (MLP 256x256, 5 local epochs: training dominates, as in real tasks).
+  in the same run. The protocol's cost is mostly a fixed cost per round (messages, ledger writes,
+  blob moves, job execution and scoring, poll latency), so the ratio depends on how long local
+  training takes: ``light`` (digits, MLP 64, 1 local epoch, a few ms: overhead dominates),
+  ``heavy`` (MLP 256x256, 5 epochs, ~0.1 s) and ``long`` (MLP 512x512, 25 epochs, seconds).
+  ``overhead_seconds`` is the protocol round minus the plain round.
 - ``simulation``: in-memory networks of 100 and 1,000 providers (synthetic data, 40 samples each):
   seconds per round and peak resident memory (each size in a fresh subprocess,
   ``resource.getrusage``), and the per-provider growth, to show it is linear.
@@ -35,6 +38,7 @@ SMALL = os.environ.get("DEAI_SMALL") == "1"
 WORKLOADS = {
     "light": {"model_kwargs": {"hidden": [64]}, "local_epochs": 1},
     "heavy": {"model_kwargs": {"hidden": [256, 256]}, "local_epochs": 5},
+    "long": {"model_kwargs": {"hidden": [512, 512]}, "local_epochs": 25},
 }
 
 
@@ -200,6 +204,8 @@ def main() -> None:
             "plain_seconds": round(plain, 4),
             "memory_seconds": round(mem, 4),
             "http_seconds": round(http, 4),
+            "memory_overhead_seconds": round(mem - plain, 3),
+            "http_overhead_seconds": round(http - plain, 3),
             "memory_ratio": round(mem / plain, 2),
             "http_ratio": round(http / plain, 2),
             "goal": {"memory": 1.2, "http": 1.5},

@@ -16,14 +16,19 @@ from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
 from deai.protocol.task.executor import ExecutorAgent
 
-__all__ = ["ComputeProviderRole"]
+__all__ = ["CLAIM_EVERY", "ComputeProviderRole"]
+
+CLAIM_EVERY = 10
 
 
 @register_role("compute_provider")
 class ComputeProviderRole(Role):
     def setup(self) -> None:
         ensure_stake(self.client, self.accounts.values(), COMPUTE, self.ctx.options.get("compute_stake"))
-        self.store = BlobStore(self.ctx.state_dir / "blobs", fsync=False)
+        # In one process with the hub (simulations) the executors may read the hub's own store:
+        # nothing to copy, and every read still re-hashes the bytes.
+        self.shared = self.ctx.options.get("shared_store")
+        self.store = self.shared or BlobStore(self.ctx.state_dir / "blobs", fsync=False)
         self._idle, self._unclaimed = False, True
         agents = self.memory.setdefault("agents", {})
         self.agents = {
@@ -37,21 +42,27 @@ class ComputeProviderRole(Role):
         }
 
     def done(self) -> bool:
+        """Idle at the last poll, and no finished task left to claim from."""
         return self._idle and not self._unclaimed
 
     def _claim(self) -> bool:
-        """Claim the compute-pool payouts of tasks that are over (once per task)."""
+        """Claim the compute-pool payouts of tasks that are over (once per task). Checked when
+        idle, and every ``CLAIM_EVERY`` polls while busy, not to load the hub."""
+        self._polls = getattr(self, "_polls", -1) + 1
+        if not self._idle and self._polls % CLAIM_EVERY:
+            self._unclaimed = True
+            return False
         tasks = self.client.call("task.list")["tasks"]
         claimed = self.memory.setdefault("claimed", [])
         over = [t for t, i in tasks.items() if i["phase"] in ("done", "failed") and t not in claimed]
-        self._unclaimed = bool(over)
+        self._unclaimed = any(i["phase"] not in ("done", "failed") for i in tasks.values())
         for task in over:
             claim_payouts(self.client, task, self.accounts.values())
             claimed.append(task)
         return bool(over)
 
     def step(self) -> bool:
-        did, self._idle = self._claim(), True
+        did, self._idle = False, True
         for address, agent in self.agents.items():
             account = self.accounts[address]
             reply = self.client.call("job.assignments", account=account)
@@ -60,11 +71,11 @@ class ComputeProviderRole(Role):
             for a in reply["assignments"]:
                 live.add(a["job"])
                 act = agent.on_assignment(a, now, lambda d: self.client.fetch_to(self.store, d))
-                for digest in act.uploads:
+                for digest in act.uploads if self.shared is None else ():
                     self.client.put_blob(self.store.get(digest), expected=digest)
                 items += [(account, tx) for tx in act.txs]
             if items:
                 self.client.submit(items, check=False)  # a late or refused message: the ledger decides
                 did = True
             agent.forget(live)
-        return did
+        return self._claim() or did
