@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.core.errors import TensorError
+from deai.core.errors import DeaiError, TensorError
 from deai.core.tensorio import to_safetensors
 from deai.ledger.base import Ledger, ManualClock
 from deai.ledger.config import HOST
@@ -35,9 +35,13 @@ from deai.protocol.jobs.executor import Executor
 from deai.protocol.jobs.kinds.model import check_model_params
 from deai.protocol.jobs.spec import JobSpec
 
-__all__ = ["MAX_BATCH", "Answer", "ServedModel", "VerifiedInference"]
+__all__ = ["MAX_BATCH", "Answer", "NoHosts", "ServedModel", "VerifiedInference"]
 
 MAX_BATCH = 4096
+
+
+class NoHosts(DeaiError):
+    """No staked host is eligible to serve a request (stakes below the minimum for the fee)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,14 @@ class VerifiedInference:
             # re-registers the same computation with nonce + 1.
             nonce=self._count << 8,
         )
+        # Hosts slashed below the minimum stake for the fee drop out of the draw: ask for at most
+        # as many as are eligible (the ledger refuses a job it cannot staff).
+        eligible = len(self.ledger.eligible_executors(HOST, self.config.fee, exclude=user.address))
+        if eligible == 0:
+            raise NoHosts(f"no host holds the stake a fee of {self.config.fee} requires")
+        config = replace(self.config, r=min(self.config.r, eligible))
         coordinator = Coordinator(
-            self.ledger, self.clock, self.store, user, self.hosts, rng=self.rng, config=self.config
+            self.ledger, self.clock, self.store, user, self.hosts, rng=self.rng, config=config
         )
         report: JobReport = coordinator.run(spec)
         logits = None if report.output is None else report.output["logits"]
@@ -134,5 +144,5 @@ class VerifiedInference:
             hosts=list(report.executors),
             accepted=list(report.accepted),
             slashed=dict(report.slashed),
-            fee_escrowed=self.config.fee * self.config.r,
+            fee_escrowed=config.fee * config.r,
         )
