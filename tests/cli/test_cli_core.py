@@ -40,8 +40,8 @@ def test_blob_put_get_verify(tmp_path):
     assert runner.invoke(app, ["blob", "get", "xyz", "-o", str(out)], env=env).exit_code == 1
 
 
-def test_demo_runs_real_operations(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--participants", "3"])
+def test_selfcheck_runs_real_operations(tmp_path):
+    result = runner.invoke(app, ["selfcheck", "--out", str(tmp_path / "check"), "--participants", "3"])
     assert result.exit_code == 0, result.output
     assert "3/3 signed envelopes verified" in result.output
     assert "(bug)" not in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from deai import __version__
-from deai.cli import account, blob, demo, incentives, ledger
+from deai.cli import account, blob, hub, incentives, ledger, node, selfcheck, simulate, task, up
 
 app = typer.Typer(
     name="deai",
@@ -17,7 +17,13 @@ app.add_typer(account.app, name="account")
 app.add_typer(blob.app, name="blob")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(incentives.app, name="incentives")
-app.command("demo")(demo.demo)
+app.command("demo")(simulate.demo)
+app.command("simulate")(simulate.simulate)
+app.command("selfcheck")(selfcheck.selfcheck)
+app.command("hub")(hub.hub)
+app.command("node")(node.node)
+app.command("up")(up.up)
+app.add_typer(task.app, name="task")
 
 
 @app.command()

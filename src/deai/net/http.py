@@ -6,7 +6,7 @@ Routes (all answers are JSON; refusals are ``{"error": <exception name>, "reason
 ``POST /v1/envelope``          a signed envelope's wire bytes -> the handler's answer
 ``PUT  /v1/blobs/{digest}``    streaming upload; refused unless the bytes hash to ``digest``
 ``GET  /v1/blobs/{digest}``    streaming download (the client re-hashes what it receives)
-``GET  /v1/health``            ``{"network": ..., "requests": ...}``
+``GET  /v1/health``            ``{"network", "requests", "bytes_in", "bytes_out"}``
 =============================  ===========================================================
 
 The client retries connection failures and 5xx answers with exponential backoff. Retrying is
@@ -95,7 +95,13 @@ def make_app(endpoint: Endpoint, *, title: str = "deai") -> FastAPI:
 
     @app.get("/v1/health")
     async def health() -> dict[str, Any]:
-        return {"network": endpoint.network, "requests": endpoint.stats.requests}
+        stats = endpoint.stats
+        return {
+            "network": endpoint.network,
+            "requests": stats.requests,
+            "bytes_in": stats.bytes_in,
+            "bytes_out": stats.bytes_out,
+        }
 
     return app
 

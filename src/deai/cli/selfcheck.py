@@ -1,9 +1,9 @@
-"""``deai demo``: run the real operations of a deai network and report what happened.
+"""``deai selfcheck``: exercise this machine's foundation for real and report what happened.
 
-Today the network's foundation is what exists, so the demo exercises it for real: accounts and
-encrypted keystores, signed envelopes and every way the verifier refuses a bad one, the
-content-addressed blob store (including a corrupted blob being caught), and a model checkpoint's
-safetensors round trip. Later layers grow this into the full scenario.
+Accounts and encrypted keystores, signed envelopes and every way the verifier refuses a bad one,
+the content-addressed blob store (including a corrupted blob being caught), and a model
+checkpoint's safetensors round trip — a quick check that an installation works before joining a
+network.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from deai.core.envelope import Envelope, EnvelopeVerifier, ReplayCache
 from deai.core.errors import BlobCorrupted, EnvelopeError
 from deai.core.tensorio import flatten, from_safetensors, tensor_digest, to_safetensors, unflatten
 
-NETWORK = "deai-demo"
+NETWORK = "deai-selfcheck"
 
 
-def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for the demo's files."),
+def selfcheck(
+    out: Path = typer.Option(Path("runs/selfcheck"), "--out", help="Folder for the check's files."),
     seed: int = typer.Option(0, "--seed", help="Seed of every account and model in the run."),
     participants: int = typer.Option(8, "--participants", min=2, max=10_000),
 ) -> None:
-    """Run a short, real session of the network's foundation and print a summary."""
+    """Check accounts, envelopes, blobs and tensor I/O on this machine; print what happened."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str]] = []
     t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def demo(
     except BlobCorrupted as exc:
         rows.append(("corrupted blob", f"[green]BlobCorrupted[/]: quarantined {str(exc)[:60]}…"))
 
-    table = Table(title=f"deai demo — network {NETWORK!r}, seed {seed}", show_lines=False)
+    table = Table(title=f"deai selfcheck — network {NETWORK!r}, seed {seed}", show_lines=False)
     table.add_column("step")
     table.add_column("result")
     for step, result in rows:

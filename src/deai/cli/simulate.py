@@ -1,0 +1,120 @@
+"""``deai simulate SCENARIO`` and ``deai demo``: run a whole network and report on it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import deai
+from deai.cli.common import console
+from deai.core.errors import DeaiError
+
+__all__ = ["demo", "find_bundled", "simulate"]
+
+
+def find_bundled(name: str) -> Path:
+    """A bundled scenario by name (``scenarios/NAME.yaml`` next to the package's source tree)."""
+    for root in (Path.cwd(), Path(deai.__file__).resolve().parents[2]):
+        path = root / "scenarios" / f"{name}.yaml"
+        if path.is_file():
+            return path
+    raise typer.BadParameter(f"no bundled scenario {name!r} (looked for scenarios/{name}.yaml)")
+
+
+def _run(scenario_path: Path, transport: str | None, out: Path) -> dict:
+    from deai.sim.report import write_report
+    from deai.sim.runner import run_scenario
+    from deai.sim.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        bars = {
+            "training": bar.add_task("rounds", total=scenario.task.rounds),
+            "inference": bar.add_task("inference", total=max(1, scenario.inference.requests)),
+        }
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(bars[stage], completed=done, total=max(1, total))
+
+        report = run_scenario(scenario, out, transport=transport, progress=progress)
+    report["inference"]["jobs"] = list(report["inference"]["jobs"])
+    json_path, html_path = write_report(report, out)
+    _summary(report, json_path, html_path)
+    return report
+
+
+def _summary(report: dict, json_path: Path, html_path: Path) -> None:
+    table = Table(title=f"participants — {report['scenario']} ({report['transport']})")
+    for col in ("role", "behaviour", "address", "earned", "slashed", "score"):
+        table.add_column(col, justify="right" if col in ("earned", "slashed", "score") else "left")
+    for p in report["participants"]:
+        colour = "green" if p["behaviour"] == "honest" else "red"
+        score = "" if p["score"] is None else f"{p['score']:+.3f}"
+        table.add_row(
+            p["role"],
+            f"[{colour}]{p['behaviour']}[/]",
+            p["address"][:10] + "…",
+            str(p["earned"]),
+            str(p["slashed"]),
+            score,
+        )
+    console.print(table)
+    inf = report["inference"]
+    eps = (
+        "none (no DP)" if report["epsilon"] is None else f"{report['epsilon']:.2f} (delta {report['delta']})"
+    )
+    lines = [
+        f"test accuracy      {report['test_accuracy']:.4f} after {report['rounds_completed']} rounds",
+        f"privacy            epsilon {eps}",
+        f"inference          {inf['answered']}/{inf['requests']} answered,"
+        f" {inf['correct']} equal to the model's own answer",
+        f"bytes sent         {report['bytes_sent']:,}",
+        f"ledger             {report['ledger_entries']} entries, replayed from genesis: "
+        + (
+            "[green]verified[/]"
+            if report["ledger_verified"]
+            else f"[red]FAILED[/] {report['ledger_problem']}"
+        ),
+        f"wall time          {report['wall_seconds']:.1f} s",
+        f"report             {json_path}  {html_path}",
+    ]
+    console.print("\n".join(lines))
+
+
+def simulate(
+    scenario: Path = typer.Argument(..., help="Scenario YAML file (see docs/scenarios.md)."),
+    transport: str | None = typer.Option(
+        None, "--transport", help="memory or http (default: the scenario's network.transport)."
+    ),
+    out: Path = typer.Option(Path("runs/simulate"), "--out", help="Where report.json and report.html go."),
+) -> None:
+    """Run a scenario: train through the protocol, serve verified inference, write the report."""
+    if transport not in (None, "memory", "http"):
+        raise typer.BadParameter("--transport must be memory or http")
+    try:
+        _run(scenario, transport, out)
+    except DeaiError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where report.json and report.html go."),
+    transport: str = typer.Option("http", "--transport", help="http (processes on loopback) or memory."),
+) -> None:
+    """The default scenario over HTTP on loopback with real processes: a network with one cheater
+    per role is trained, hosted and queried; prints who was paid and slashed, and the report paths."""
+    t0 = time.perf_counter()
+    path = find_bundled("demo")
+    console.print(f"[bold]deai demo[/]: {path} over {transport}")
+    try:
+        _run(path, transport, out)
+    except DeaiError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"demo finished in {time.perf_counter() - t0:.1f} s")

@@ -1,0 +1,64 @@
+"""The ``http`` transport of :func:`deai.sim.runner.run_scenario`: real processes on loopback.
+
+The hub and the participant daemons run as separate processes (``deai hub`` / ``deai node``)
+talking HTTP on 127.0.0.1; this process submits the task as its creator and follows it. When the
+task is done and the daemons have claimed their payouts, the network is stopped cleanly and the
+hub's durable state (its SQLite ledger and blob store) is opened for serving and for the report.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deai.core.blobs import BlobStore
+from deai.ledger.base import ManualClock
+from deai.ledger.sqlite import SqliteLedger
+from deai.node.plan import NetworkPlan
+from deai.node.tasks import submit_task
+
+__all__ = ["run_http"]
+
+QUIET_S = 2.0  # the ledger is considered settled after this long without a new event
+
+
+def _settle(client, since: int, timeout: float) -> None:
+    """Wait until the ledger stops moving (daemons claiming their payouts), at most ``timeout``."""
+    end, last_change = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < end and time.monotonic() - last_change < QUIET_S:
+        events, since_next = client.events(since)
+        if events:
+            since, last_change = since_next, time.monotonic()
+        time.sleep(0.2)
+
+
+def run_http(
+    plan: NetworkPlan, root: Path, progress, *, timeout: float = 900.0
+) -> tuple[SqliteLedger, ManualClock, BlobStore, dict[str, Any], int]:
+    """Train the plan's task over HTTP; return the hub's ledger, a clock for it, its store, the
+    final task status and the bytes all parties sent to the hub."""
+    net = plan.processes(root, with_hosts=False)
+    try:
+        client = net.client(plan.creator)
+        task = submit_task(client, plan.creator, plan.bundle)
+        rounds, start = plan.bundle.spec.rounds, time.monotonic()
+        while True:
+            status = client.call("task.status", {"task": task})
+            progress("training", min(status["round"], rounds), rounds)
+            if status["phase"] in ("done", "failed", "rejected"):
+                break
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"task still {status['phase']} after {timeout:.0f} s")
+            time.sleep(0.25)
+        progress("training", rounds, rounds)
+        _settle(client, 0, timeout=30.0)
+        bytes_sent = int(httpx.get(f"{net.url}/v1/health", timeout=10).json()["bytes_in"])
+    finally:
+        net.stop()
+    clock = ManualClock(0)
+    ledger = SqliteLedger(net.hub_dir / "ledger.sqlite", clock=clock)
+    clock.now = ledger.head().time + 1  # serving continues the ledger's own clock
+    return ledger, clock, BlobStore(net.hub_dir / "blobs", fsync=False), status, bytes_sent
