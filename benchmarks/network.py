@@ -23,6 +23,7 @@ Prints JSON with three parts:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -92,7 +93,7 @@ def plain_round(splits, data, bundle, repeats: int) -> float:
     agg, strategy = get_aggregator(spec.aggregator, f=spec.f), get_strategy(spec.strategy)
     addresses = sorted(data)
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(repeats + 1):  # the first run warms up
         t0 = time.perf_counter()
         deltas, _ = train_many(
             model,
@@ -106,10 +107,15 @@ def plain_round(splits, data, bundle, repeats: int) -> float:
     return best
 
 
+def _median_gap(times: list[float]) -> float:
+    """The median time between consecutive round ends (round 1, with joining and warm-up, is only
+    a start mark); the median resists the other work on a shared machine."""
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    return gaps[len(gaps) // 2]
+
+
 def _per_round(history: list[dict], key: str = "time") -> float:
-    """Seconds per round from the rounds' finishing times (ms), skipping round 1 (joining, warm-up)."""
-    times = [h[key] for h in history]
-    return (times[-1] - times[0]) / 1000 / (len(times) - 1)
+    return _median_gap([h[key] / 1000 for h in history])
 
 
 def memory_round(splits, parties, bundle) -> float:
@@ -131,7 +137,7 @@ def memory_round(splits, parties, bundle) -> float:
             stamps.append(time.perf_counter())
 
     net.run(net.task_done(task), on_step=stamp)
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+    return _median_gap(stamps)
 
 
 def http_round(splits, parties, bundle, tag: str) -> float:

@@ -62,20 +62,30 @@ class ComputeProviderRole(Role):
         return bool(over)
 
     def step(self) -> bool:
+        """Poll every hosted account's assignments, then act: cheap actions first (standby decoy
+        commits, reveals), the executions after, so one busy executor does not hold back the
+        commit phase of the others' jobs."""
         did, self._idle = False, True
-        for address, agent in self.agents.items():
-            account = self.accounts[address]
-            reply = self.client.call("job.assignments", account=account)
-            now, live, items = reply["time"], set(), []
+        polled = []
+        for address in self.agents:
+            reply = self.client.call("job.assignments", account=self.accounts[address])
             self._idle &= not reply["assignments"]
-            for a in reply["assignments"]:
-                live.add(a["job"])
-                act = agent.on_assignment(a, now, lambda d: self.client.fetch_to(self.store, d))
-                for digest in act.uploads if self.shared is None else ():
-                    self.client.put_blob(self.store.get(digest), expected=digest)
-                items += [(account, tx) for tx in act.txs]
-            if items:
-                self.client.submit(items, check=False)  # a late or refused message: the ledger decides
-                did = True
-            agent.forget(live)
+            polled.append((address, reply))
+        for costly in (False, True):
+            for address, reply in polled:
+                agent, account = self.agents[address], self.accounts[address]
+                items = []
+                for a in reply["assignments"]:
+                    executes = a["active"] and a["job"] not in agent.memory["committed"]
+                    if executes != costly:
+                        continue
+                    act = agent.on_assignment(a, reply["time"], lambda d: self.client.fetch_to(self.store, d))
+                    for digest in act.uploads if self.shared is None else ():
+                        self.client.put_blob(self.store.get(digest), expected=digest)
+                    items += [(account, tx) for tx in act.txs]
+                if items:
+                    self.client.submit(items, check=False)  # a late or refused message: the ledger decides
+                    did = True
+        for address, reply in polled:
+            self.agents[address].forget({a["job"] for a in reply["assignments"]})
         return self._claim() or did
