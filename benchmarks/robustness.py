@@ -181,8 +181,10 @@ def write_heatmap(path: Path, cells: dict, aggregators, attacks) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(PARTITIONS), figsize=(7 * len(PARTITIONS), 0.45 * len(aggregators) + 2))
-    for ax, p in zip(np.atleast_1d(axes), PARTITIONS, strict=True):
+    fig, axes = plt.subplots(
+        1, len(PARTITIONS), figsize=(6 * len(PARTITIONS) + 2, 0.45 * len(aggregators) + 2), sharey=True
+    )
+    for col, (ax, p) in enumerate(zip(np.atleast_1d(axes), PARTITIONS, strict=True)):
         grid = np.full((len(aggregators), len(attacks)), np.nan)
         for i, a in enumerate(aggregators):
             for j, k in enumerate(attacks):
@@ -191,16 +193,12 @@ def write_heatmap(path: Path, cells: dict, aggregators, attacks) -> None:
         im = ax.imshow(grid, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
         for i in range(grid.shape[0]):
             for j in range(grid.shape[1]):
-                ax.text(
-                    j,
-                    i,
-                    "—" if np.isnan(grid[i, j]) else f"{grid[i, j]:.0f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                )
+                refused = "refused" in cells.get((p, aggregators[i], attacks[j]), {})
+                text = "refused" if refused else ("" if np.isnan(grid[i, j]) else f"{grid[i, j]:.0f}")
+                ax.text(j, i, text, ha="center", va="center", fontsize=6 if refused else 7)
         ax.set_xticks(range(len(attacks)), attacks, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(aggregators)), aggregators, fontsize=8)
+        if col == 0:
+            ax.set_yticks(range(len(aggregators)), aggregators, fontsize=8)
         ax.set_title(f"digits, {p}: test accuracy (%)")
     fig.colorbar(im, ax=axes, shrink=0.8)
     fig.savefig(path, dpi=120, bbox_inches="tight")
