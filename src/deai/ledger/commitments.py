@@ -6,20 +6,29 @@
   ``replicated`` says whether every drawn executor runs the job (else only the one at index
   ``primary``); revealed only after the commits, so an executor cannot tell if it is checked.
 
-Salts are 32 random bytes (``new_salt``), digests 32-byte 0x-hex.
+Salts are 32 bytes, digests 32-byte 0x-hex. A salt must be unpredictable to everyone but its
+owner: ``new_salt`` draws one at random; ``derived_salt`` derives one from the owner's own signature
+(deterministic under RFC 6979), which is just as secret and lets a seeded run reproduce the ledger
+bit for bit.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from deai.core.encoding import from_hex, keccak256, to_hex
+from deai.core.accounts import Account
+from deai.core.encoding import canonical, from_hex, keccak256, sha256, to_hex
 
-__all__ = ["new_salt", "replication_commitment", "result_commitment"]
+__all__ = ["derived_salt", "new_salt", "replication_commitment", "result_commitment"]
 
 
 def new_salt() -> str:
     return to_hex(secrets.token_bytes(32))
+
+
+def derived_salt(account: Account, *parts: str) -> str:
+    """SHA-256 of ``account``'s signature over ``parts``: secret (needs the key), reproducible."""
+    return to_hex(sha256(account.sign(canonical(["deai-salt", *parts]))))
 
 
 def result_commitment(job: str, executor: str, digest: str, salt: str) -> str:

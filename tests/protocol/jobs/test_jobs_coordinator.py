@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import STAKE, make_net
+from jobs_helpers import STAKE, make_net
 
 from deai.core.tensorio import to_safetensors
 from deai.ledger.config import COMPUTE

@@ -19,7 +19,6 @@ check that honest executors on different settings still agree).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ import torch
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.core.encoding import to_hex
 from deai.core.tensorio import to_safetensors
+from deai.ledger.commitments import derived_salt
 from deai.protocol.jobs.commit_reveal import Opening, commit_output
 from deai.protocol.jobs.kinds.base import Layout, Tensors, get_kind, load_inputs
 from deai.protocol.jobs.spec import JobSpec
@@ -124,10 +123,13 @@ class Executor:
     # -- the protocol -----------------------------------------------------------------------------
 
     def commit(self, view: JobView) -> CommitMsg | None:
-        if not view.active:
-            return CommitMsg(to_hex(secrets.token_bytes(32)), view.now)  # decoy: hides the sampling
+        if not view.active:  # a decoy commitment hides the sampling; salts are derived, not drawn,
+            # so they stay secret to this executor yet a seeded run reproduces the ledger exactly
+            return CommitMsg(derived_salt(self.account, "decoy", view.job_id), view.now)
         digest = self.upload(self.produce(view))
-        opening = commit_output(view.job_id, self.address, digest)
+        opening = commit_output(
+            view.job_id, self.address, digest, salt=derived_salt(self.account, "salt", view.job_id, digest)
+        )
         self.openings[view.job_id] = opening
         return CommitMsg(opening.commitment, view.now)
 

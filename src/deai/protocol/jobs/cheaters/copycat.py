@@ -9,9 +9,7 @@ reveal is refused, it counts as silent, and it is slashed.
 
 from __future__ import annotations
 
-import secrets
-
-from deai.core.encoding import to_hex
+from deai.ledger.commitments import derived_salt
 from deai.protocol.jobs.cheaters.base import register_cheater
 from deai.protocol.jobs.executor import CommitMsg, Executor, JobView, RevealMsg
 
@@ -26,7 +24,7 @@ class Copycat(Executor):
             return CommitMsg(others[0], view.now)
         if view.now < view.commit_deadline - 1:
             return None  # wait for someone to commit
-        return CommitMsg(to_hex(secrets.token_bytes(32)), view.now)
+        return CommitMsg(derived_salt(self.account, "decoy", view.job_id), view.now)
 
     def reveal(self, view: JobView) -> RevealMsg | None:
         others = [r for a, r in view.reveals.items() if a != self.address]
