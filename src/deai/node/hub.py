@@ -20,6 +20,9 @@ simulation (:class:`~deai.net.memory.MemoryTransport`) and real processes over H
 ``job.assignments``       the open jobs the *sender* was drawn for, with its private activation flag
 ========================  ===========================================================================
 
+Plugins add message types, tick work and job assignments (:meth:`Hub.add_plugin`); the default
+one, :mod:`deai.node.inference`, adds ``infer.request`` / ``infer.result`` / ``infer.models``.
+
 Trust: the hub holds no authority the ledger does not give it. Ledger answers can be checked by
 replaying ``ledger.entries`` (hash chain + signatures), blobs by hash, statements by signature; the
 hub's account is the coordinator of the tasks it runs, and every coordinator action is a ledger
@@ -31,9 +34,10 @@ every change, so a restarted hub resumes every task where the ledger and its sta
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +54,7 @@ from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
-__all__ = ["QUERIES", "Hub"]
+__all__ = ["DEFAULT_PLUGINS", "QUERIES", "Hub"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ QUERIES = {
     "state_root": (),
 }
 MAX_BATCH = 1024
+# Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
+DEFAULT_PLUGINS = ("deai.node.inference",)
 
 
 class Hub:
@@ -95,6 +101,7 @@ class Hub:
         replay_path: str | Path | None = None,
         max_body_bytes: int = 16 << 20,
         window_s: float = 300.0,
+        plugins: Sequence[str | Any] = DEFAULT_PLUGINS,
     ) -> None:
         self.ledger, self.store, self.account, self.clock = ledger, store, account, clock
         self.network = ledger.config.network
@@ -118,6 +125,19 @@ class Hub:
             )
         for name in _ROUTES:
             self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_"))))
+        self.plugins: list[Any] = []
+        for plugin in plugins:
+            if isinstance(plugin, str):
+                plugin = importlib.import_module(plugin).plugin(self)
+            self.add_plugin(plugin)
+
+    def add_plugin(self, plugin: Any) -> None:
+        """Install a plugin: ``plugin.routes()`` -> {type: fn(env, body)} (handled like the built-in
+        types), and optionally ``tick(now) -> bool``, ``next_deadline() -> int | None`` and
+        ``assignments(executor) -> list`` (merged into ``job.assignments``)."""
+        for name, fn in plugin.routes().items():
+            self.endpoint.route(name)(self._wrap(fn))
+        self.plugins.append(plugin)
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -135,6 +155,9 @@ class Hub:
                         changed = True
                 except DeaiError as exc:  # a bad input must not stop the hub; the task waits
                     log.warning("task %s: %s: %s", task_id, type(exc).__name__, exc)
+            for plugin in self.plugins:
+                if hasattr(plugin, "tick"):
+                    changed |= bool(plugin.tick(now))
             return changed
 
     def next_deadline(self) -> int | None:
@@ -142,6 +165,9 @@ class Hub:
             times = [
                 t for c in self.coordinators.values() if not c.done and (t := c.next_deadline()) is not None
             ]
+            for p in self.plugins:
+                if hasattr(p, "next_deadline") and (t := p.next_deadline()) is not None:
+                    times.append(t)
             return min(times) if times else None
 
     def _follow(self, now: int) -> bool:
@@ -371,6 +397,9 @@ class Hub:
         out = []
         for coord in self.coordinators.values():
             out.extend(coord.assignments(env.sender))
+        for plugin in self.plugins:
+            if hasattr(plugin, "assignments"):
+                out.extend(plugin.assignments(env.sender))
         for a in out:
             a["commitments"] = {
                 e: c for e in a["executors"] if (c := self.ledger.commitment(a["job"], e)) is not None

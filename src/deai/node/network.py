@@ -101,18 +101,24 @@ class LocalNetwork:
         for steps in range(max_steps):
             if until():
                 return steps
-            did = self.hub.tick()
-            for d in self.daemons:
-                did |= d.step()
+            self.step()
             if on_step is not None:
                 on_step()
-            if not did:
-                deadline = self.hub.next_deadline()
-                if deadline is None or deadline <= self.clock.now:
-                    self.clock.advance(1_000)
-                else:
-                    self.clock.now = deadline
         raise TimeoutError(f"the network did not finish within {max_steps} steps")
+
+    def step(self) -> bool:
+        """One hub tick and one step of every daemon; when nobody did anything, the clock moves to
+        the next deadline (or 1 s on). True if something was done."""
+        did = self.hub.tick()
+        for d in self.daemons:
+            did |= d.step()
+        if not did:
+            deadline = self.hub.next_deadline()
+            if deadline is None or deadline <= self.clock.now:
+                self.clock.advance(1_000)
+            else:
+                self.clock.now = deadline
+        return did
 
     def task_done(self, task: str) -> Callable[[], bool]:
         def check() -> bool:

@@ -67,6 +67,7 @@ class JobRun:
     task: str | None = None
     max_attempts: int = 4
     role: str = COMPUTE
+    model: str | None = None  # a registered model the job serves: royalties flow to it
     attempts: list[dict[str, Any]] = field(default_factory=list)  # {job, nonce, r, p}
     status: str = "pending"  # pending | running | accepted | failed
     output: str | None = None  # accepted output digest (hex, no 0x)
@@ -86,7 +87,7 @@ class JobRun:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobRun:
-        return cls(JobSpec.from_json(data["spec"]), **{k: data[k] for k in _FIELDS})
+        return cls(JobSpec.from_json(data["spec"]), **{k: data[k] for k in _FIELDS if k in data})
 
     # -- views -----------------------------------------------------------------------------------------
 
@@ -136,19 +137,22 @@ class JobRun:
         if job["replicated"] is None:
             if job["commits"] < len(job["executors"]) and now < job["commit_deadline"]:
                 return False
-            choice = self.choice(creator, att)
-            ledger.send(
-                creator,
-                RevealReplication(
-                    job=att["job"], replicated=choice.replicated, primary=choice.primary, salt=choice.salt
-                ),
-            )
+            self._reveal_choice(ledger, creator, att)
             return True
         required = required_executors(job)
         revealed = {e: d for e in required if (d := ledger.revealed(att["job"], e)) is not None}
         if len(revealed) < len(required) and now < job["reveal_deadline"]:
             return False
         return self._decide(ledger, store, creator, att, required, revealed)
+
+    def _reveal_choice(self, ledger: Ledger, creator: Account, att: dict[str, Any]) -> None:
+        choice = self.choice(creator, att)
+        ledger.send(
+            creator,
+            RevealReplication(
+                job=att["job"], replicated=choice.replicated, primary=choice.primary, salt=choice.salt
+            ),
+        )
 
     def _new_attempt(self, nonce: int, r: int, p: float) -> None:
         spec = JobSpec(self.spec.kind, self.spec.inputs, self.spec.params, self.spec.seed, nonce)
@@ -180,6 +184,7 @@ class JobRun:
                 role=self.role,
                 resolver=creator.address,
                 quorum=1,
+                model=self.model,
             ),
         )
         self.status = "running"
@@ -247,6 +252,7 @@ _FIELDS = (
     "task",
     "max_attempts",
     "role",
+    "model",
     "attempts",
     "status",
     "output",

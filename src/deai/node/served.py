@@ -1,0 +1,153 @@
+"""What a served model is, and how anyone finds it from the ledger alone.
+
+A registered model's **id is its checkpoint's digest** (``0x`` + SHA-256 of the safetensors
+checkpoint blob): a task's model is registered that way by its coordinator, and
+:func:`publish_model` does the same for a model registered directly. What architecture the
+checkpoint belongs to is public too:
+
+- a task's model: the task's spec (the blob named by the ledger's task record, hashing to the task
+  id) names the model, its features and classes;
+- a model registered directly: its provenance ``document`` blob (hashing to the ledger's
+  ``document``) is the :class:`~deai.protocol.incentives.royalties.Provenance` record plus a
+  ``"params"`` object ``{"model", "in_features", "num_classes", "model_kwargs"}``.
+
+:func:`resolve_model` rebuilds a :class:`~deai.protocol.inference.ServedModel` from the ledger and
+blobs, checking every hash and the checkpoint's layout against the architecture; hub, hosts and
+users each call it, so none has to trust another's word for what is served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from deai.core.accounts import Account
+from deai.core.blobs import BlobStore
+from deai.core.encoding import canonical
+from deai.core.errors import DeaiError, TensorError
+from deai.core.tensorio import from_safetensors
+from deai.ledger.base import Ledger
+from deai.ledger.txs import RegisterModel
+from deai.protocol.incentives.royalties import Provenance
+from deai.protocol.inference.service import MAX_BATCH, ServedModel
+from deai.protocol.jobs.kinds.model import load_model
+from deai.protocol.task.model import model_params
+from deai.protocol.task.spec import TaskSpec
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_BATCH_BYTES",
+    "UnknownServedModel",
+    "check_batch",
+    "load_served",
+    "model_document",
+    "publish_model",
+    "resolve_model",
+]
+
+MAX_BATCH_BYTES = 8 << 20
+
+
+class UnknownServedModel(DeaiError):
+    """The model is not registered, or what the ledger says of it cannot be served."""
+
+
+def _blob(store: BlobStore, digest: str, what: str) -> bytes:
+    try:
+        return store.get(digest.removeprefix("0x"))
+    except DeaiError as exc:
+        raise UnknownServedModel(f"{what} {digest[:14]}... is not available: {exc}") from None
+
+
+def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedModel:
+    """The served model behind a registered ``model_id`` (see the module docstring)."""
+    if not isinstance(model_id, str) or not model_id.startswith("0x") or len(model_id) != 66:
+        raise UnknownServedModel(f"a model id is 0x + 64 hex digits, got {str(model_id)[:80]!r}")
+    model_id = model_id.lower()
+    record = ledger.model(model_id)
+    if record is None:
+        raise UnknownServedModel(f"no model {model_id} is registered on the ledger")
+    if record["task"] is not None:
+        task = ledger.task(record["task"])
+        spec = TaskSpec.from_bytes(_blob(store, task["params"], "task spec"), task_id=record["task"])
+        params = model_params(spec)
+    else:
+        try:
+            doc = json.loads(_blob(store, record["document"], "provenance document"))
+            params = doc["params"]
+        except (ValueError, KeyError, TypeError):
+            raise UnknownServedModel(
+                f"model {model_id}: its provenance document names no params to serve it with"
+            ) from None
+    try:
+        return ServedModel(model_id, model_id[2:], dict(params))
+    except DeaiError as exc:
+        raise UnknownServedModel(f"model {model_id} cannot be served: {exc}") from None
+
+
+def load_served(served: ServedModel, store: BlobStore) -> torch.nn.Module:
+    """Build the model and load its checkpoint (hash re-checked on read; exact layout, finite)."""
+    data = _blob(store, served.checkpoint, "checkpoint")
+    return load_model(served.params, from_safetensors(data), what=f"checkpoint of {served.model_id}")
+
+
+def check_batch(data: bytes, in_features: int) -> torch.Tensor:
+    """An inference batch blob: safetensors ``{"x": float32 [B, in_features]}``, 1 <= B <=
+    :data:`MAX_BATCH`, finite. Raises :class:`~deai.core.errors.TensorError` naming the fault."""
+    if len(data) > MAX_BATCH_BYTES:
+        raise TensorError(f"the batch is {len(data)} bytes, over the limit of {MAX_BATCH_BYTES}")
+    tensors = from_safetensors(data, require_finite=False)
+    if set(tensors) != {"x"}:
+        raise TensorError(f"a batch holds exactly one tensor 'x', got {sorted(tensors)}")
+    x = tensors["x"]
+    if x.dtype != torch.float32 or x.dim() != 2:
+        raise TensorError(f"batch x must be float32 [B, F], got {x.dtype} {tuple(x.shape)}")
+    if x.shape[1] != in_features:
+        raise TensorError(f"the batch has {x.shape[1]} features, the model takes {in_features}")
+    if not 1 <= x.shape[0] <= MAX_BATCH:
+        raise TensorError(f"a batch holds 1..{MAX_BATCH} rows, got {x.shape[0]}")
+    if not bool(torch.isfinite(x).all()):
+        raise TensorError("the batch holds non-finite values")
+    return x
+
+
+def model_document(provenance: Provenance, params: Mapping[str, Any]) -> bytes:
+    """The document blob of a directly registered model: its provenance record and params."""
+    return canonical({**provenance.to_json(), "params": dict(params)})
+
+
+def publish_model(
+    client: Any,
+    owner: Account,
+    checkpoint: bytes,
+    params: Mapping[str, Any],
+    shares: Mapping[str, int | float],
+    *,
+    host_bps: int = 3_000,
+) -> str:
+    """Register a model directly through a hub (``client``: a :class:`~deai.node.client.HubClient`):
+    upload the checkpoint and the document, send ``register_model``; returns the model id.
+    ``shares`` are the contributors' provenance scores (normalised to shares)."""
+    from deai.core.encoding import sha256_hex
+
+    model_id = "0x" + sha256_hex(checkpoint)
+    ServedModel(model_id, model_id[2:], dict(params))  # refuse bad params before any upload
+    provenance = Provenance.from_scores(model_id, None, {a: float(s) for a, s in shares.items()})
+    doc = model_document(provenance, params)
+    client.put_blob(checkpoint, expected=model_id[2:])
+    document = client.put_blob(doc, expected=sha256_hex(doc))
+    client.send_tx(
+        owner,
+        RegisterModel(
+            model=model_id,
+            task=None,
+            provenance=provenance.tree.root,
+            document="0x" + document.removeprefix("0x"),
+            total_shares=provenance.total,
+            host_bps=host_bps,
+        ),
+    )
+    return model_id
