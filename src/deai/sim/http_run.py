@@ -2,20 +2,20 @@
 
 The hub and the participant daemons run as separate processes (``deai hub`` / ``deai node``)
 talking HTTP on 127.0.0.1; this process submits the task as its creator and follows it. When the
-task is done and the daemons have claimed their payouts, the network is stopped cleanly and the
-hub's durable state (its SQLite ledger and blob store) is opened for serving and for the report.
+task is done, host daemons are started and the creator sends its verified inference requests
+through the hub (``serve``). Once the daemons have claimed their payouts, the network is stopped
+cleanly and the hub's durable ledger is opened for the report and replayed from genesis.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from deai.core.blobs import BlobStore
-from deai.ledger.base import ManualClock
 from deai.ledger.sqlite import SqliteLedger
 from deai.node.plan import NetworkPlan
 from deai.node.tasks import submit_task
@@ -36,10 +36,11 @@ def _settle(client, since: int, timeout: float) -> None:
 
 
 def run_http(
-    plan: NetworkPlan, root: Path, progress, *, timeout: float = 900.0
-) -> tuple[SqliteLedger, ManualClock, BlobStore, dict[str, Any], int]:
-    """Train the plan's task over HTTP; return the hub's ledger, a clock for it, its store, the
-    final task status and the bytes all parties sent to the hub."""
+    plan: NetworkPlan, root: Path, progress, serve: Callable[..., tuple[Any, dict]], *, timeout: float = 900.0
+) -> tuple[SqliteLedger, dict[str, Any], Any, dict[str, Any], int]:
+    """Train the plan's task over HTTP and serve it with ``serve(net, status, checkpoint_bytes)``;
+    return the hub's ledger, the final task status, the model and inference results ``serve``
+    returned, and the bytes all parties sent to the hub."""
     net = plan.processes(root, with_hosts=False)
     try:
         client = net.client(plan.creator)
@@ -54,11 +55,10 @@ def run_http(
                 raise TimeoutError(f"task still {status['phase']} after {timeout:.0f} s")
             time.sleep(0.25)
         progress("training", rounds, rounds)
+        checkpoint = client.get_blob(status["checkpoint"]) if status.get("checkpoint") else b""
+        model, inference = serve(net, status, checkpoint)
         _settle(client, 0, timeout=30.0)
         bytes_sent = int(httpx.get(f"{net.url}/v1/health", timeout=10).json()["bytes_in"])
     finally:
         net.stop()
-    clock = ManualClock(0)
-    ledger = SqliteLedger(net.hub_dir / "ledger.sqlite", clock=clock)
-    clock.now = ledger.head().time + 1  # serving continues the ledger's own clock
-    return ledger, clock, BlobStore(net.hub_dir / "blobs", fsync=False), status, bytes_sent
+    return SqliteLedger(net.hub_dir / "ledger.sqlite"), status, model, inference, bytes_sent

@@ -26,11 +26,8 @@ import torch
 from deai.core.tensorio import from_safetensors
 from deai.learn.models import build_model
 from deai.learn.training import evaluate
-from deai.ledger.base import Ledger, ManualClock
-from deai.ledger.config import HOST
-from deai.ledger.txs import Stake
+from deai.ledger.base import Ledger
 from deai.node.plan import NetworkPlan
-from deai.protocol.inference import ServedModel, VerifiedInference, make_host
 from deai.sim.accounting import earnings
 from deai.sim.scenario import Scenario
 
@@ -63,50 +60,50 @@ def _load_model(params: dict[str, Any], data: bytes) -> torch.nn.Module:
 def _serve(
     scenario: Scenario,
     plan: NetworkPlan,
-    ledger: Ledger,
-    clock: ManualClock,
-    store,
+    net: Any,
     model_id: str,
-    checkpoint: str,
     model: torch.nn.Module,
     progress: Progress,
+    *,
+    pump: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """Verified inference against the registered model; returns the report's ``inference``."""
+    """Verified inference through the hub: host daemons fetch and verify the registered model and
+    serve ``infer`` jobs; the creator pays for each request and checks every answer it gets."""
+    from deai.node.host import ensure_hosts
+    from deai.node.infer_client import remote_model, request_inference
+
     inf = scenario.inference
-    hosts = {}
-    for a in plan.hosts:
-        if ledger.stake(a.address, HOST) < HOST_STAKE:
-            ledger.send(a, Stake(role=HOST, amount=HOST_STAKE))
-        hosts[a.address] = make_host(plan.behaviours.get(a.address, "honest"), a, store)
     result = {"requests": inf.requests, "answered": 0, "correct": 0, "label_accuracy": None, "jobs": []}
-    if inf.requests == 0 or not hosts:
+    if inf.requests == 0 or not plan.hosts:
         return result
-    service = VerifiedInference(
-        ledger,
-        clock,
-        store,
-        ServedModel(model_id, checkpoint, _model_params(plan)),
-        hosts,
-        fee=inf.fee,
-        r=min(inf.redundancy, len(hosts)),
-        p=inf.sample_rate,
-        seed=scenario.seed,
-    )
+    ensure_hosts(net, plan.hosts, tag=plan.tag, behaviours=plan.behaviours, stake=HOST_STAKE)
+    client = net.client(plan.creator)
+    served = remote_model(client, model_id)
     test = plan.splits.test
     gen = torch.Generator().manual_seed(scenario.seed)
     right = seen = 0
     for i in range(inf.requests):
         rows = torch.randint(0, len(test), (inf.batch_size,), generator=gen)
         x = test.x[rows]
-        answer = service.infer(plan.creator, x)
-        if answer.answered:
-            result["answered"] += 1
-            with torch.no_grad():
-                truth = model(x).argmax(dim=1)
-            result["correct"] += int(torch.equal(answer.labels, truth))
-            right += int((answer.labels == test.y[rows]).sum())
-            seen += len(rows)
-        result["jobs"].append(answer.job_id)
+        answer = request_inference(
+            client,
+            plan.creator,
+            model_id,
+            x,
+            fee=inf.fee,
+            r=min(inf.redundancy, len(plan.hosts)),
+            p=inf.sample_rate,
+            pump=pump,
+            served=served,
+            seed=scenario.seed,
+        )
+        labels = torch.as_tensor(answer["labels"])
+        result["answered"] += 1
+        with torch.no_grad():
+            result["correct"] += int(torch.equal(labels, model(x).argmax(dim=1)))
+        right += int((labels == test.y[rows]).sum())
+        seen += len(rows)
+        result["jobs"].append(answer["job"])
         progress("inference", i + 1, inf.requests)
     result["label_accuracy"] = right / seen if seen else None
     return result
@@ -153,7 +150,9 @@ def _rounds(status: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _run_memory(plan: NetworkPlan, root: Path, progress: Progress) -> tuple[Any, dict[str, Any]]:
+def _run_memory(
+    scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress
+) -> tuple[Ledger, dict[str, Any], bytes, dict[str, Any], int]:
     net = plan.memory(root)
     task = net.submit(plan.creator, plan.bundle)
     rounds = plan.bundle.spec.rounds
@@ -162,7 +161,18 @@ def _run_memory(plan: NetworkPlan, root: Path, progress: Progress) -> tuple[Any,
         progress("training", min(net.status(task)["round"], rounds), rounds)
 
     net.run(net.task_done(task), on_step=step)
-    return net, net.status(task)
+    status = net.status(task)
+    checkpoint = net.store.get(status["checkpoint"]) if status.get("checkpoint") else b""
+
+    def serve(model: torch.nn.Module) -> dict[str, Any]:
+        return _serve(scenario, plan, net, status["model"], model, progress, pump=net.step)
+
+    return net.ledger, status, checkpoint, serve, net
+
+
+def check_done(status: dict[str, Any]) -> None:
+    if status["phase"] != "done" or status.get("model") is None:
+        raise RuntimeError(f"the task did not finish: phase {status['phase']}, reason {status.get('reason')}")
 
 
 def run_scenario(
@@ -180,22 +190,24 @@ def run_scenario(
     plan = NetworkPlan.from_scenario(scenario)
     root = Path(out) / "network" if out is not None else Path(tempfile.mkdtemp(prefix="deai-sim-"))
     if transport == "memory":
-        net, status = _run_memory(plan, root, progress)
-        ledger, clock, store, bytes_sent = net.ledger, net.clock, net.store, net.bytes_sent
+        ledger, status, checkpoint_bytes, serve, net = _run_memory(scenario, plan, root, progress)
+        check_done(status)
+        model = _load_model(_model_params(plan), checkpoint_bytes)
+        inference = serve(model)
+        bytes_sent = net.bytes_sent
     elif transport == "http":
         from deai.sim.http_run import run_http
 
-        ledger, clock, store, status, bytes_sent = run_http(plan, root, progress)
+        def serve(net: Any, status: dict[str, Any], checkpoint_bytes: bytes) -> tuple[torch.nn.Module, dict]:
+            check_done(status)
+            model = _load_model(_model_params(plan), checkpoint_bytes)
+            return model, _serve(scenario, plan, net, status["model"], model, progress)
+
+        ledger, status, model, inference, bytes_sent = run_http(plan, root, progress, serve)
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
-    if status["phase"] != "done" or status.get("model") is None:
-        raise RuntimeError(f"the task did not finish: phase {status['phase']}, reason {status.get('reason')}")
     model_id = status["model"]
-    checkpoint = status["checkpoint"]
-    params = _model_params(plan)
-    model = _load_model(params, store.get(checkpoint))
     test_accuracy = evaluate(model, plan.splits.test)["accuracy"]
-    inference = _serve(scenario, plan, ledger, clock, store, model_id, checkpoint, model, progress)
     verified = ledger.verify()
     ledger.check_invariants()
     return {
