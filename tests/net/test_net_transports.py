@@ -154,3 +154,17 @@ def test_tls(endpoint_factory, tmp_path, alice):
         transport.close()
         with pytest.raises(httpx.ConnectError):  # an unknown certificate is refused
             HttpTransport(server.url, retries=0).send(Envelope.seal(alice, "add", {"amount": 1}, NET))
+
+
+def test_typed_alias_route_takes_only_its_message_type(endpoint_factory, alice):
+    endpoint = endpoint_factory()
+    with (
+        ServerThread(make_app(endpoint, routes={"/v1/add": "add"})) as server,
+        httpx.Client(base_url=server.url) as c,
+    ):
+        ok = c.post("/v1/add", content=Envelope.seal(alice, "add", {"amount": 3}, NET).to_bytes())
+        assert ok.status_code == 200 and ok.json()["counter"] == 3
+        wrong = c.post("/v1/add", content=Envelope.seal(alice, "crash", {}, NET).to_bytes())
+        assert wrong.status_code == 400 and "takes 'add' envelopes" in wrong.json()["reason"]
+        garbage = c.post("/v1/add", content=b"{")
+        assert garbage.status_code == 400 and garbage.json()["error"] == "MalformedEnvelope"

@@ -7,6 +7,7 @@ Routes (all answers are JSON; refusals are ``{"error": <exception name>, "reason
 ``PUT  /v1/blobs/{digest}``    streaming upload; refused unless the bytes hash to ``digest``
 ``GET  /v1/blobs/{digest}``    streaming download (the client re-hashes what it receives)
 ``GET  /v1/health``            ``{"network", "requests", "bytes_in", "bytes_out"}``
+``POST <alias>``               typed aliases of ``/v1/envelope`` (``routes=``), e.g. ``/v1/infer``
 =============================  ===========================================================
 
 The client retries connection failures and 5xx answers with exponential backoff. Retrying is
@@ -34,7 +35,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from deai.core.blobs import check_digest
 from deai.core.envelope import Envelope
 from deai.core.errors import BlobNotFound, BlobTooLarge, BodyTooLarge, DeaiError, EncodingError
-from deai.net.endpoint import Endpoint, Reply
+from deai.net.endpoint import Endpoint, Reply, ServiceError
 from deai.net.transport import RemoteError, Transport, verified
 
 __all__ = ["HttpTransport", "ServerThread", "make_app"]
@@ -44,13 +45,16 @@ def _json(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=reply.status)
 
 
-def make_app(endpoint: Endpoint, *, title: str = "deai") -> FastAPI:
-    """A FastAPI app serving ``endpoint`` over HTTP."""
+def make_app(endpoint: Endpoint, *, title: str = "deai", routes: dict[str, str] | None = None) -> FastAPI:
+    """A FastAPI app serving ``endpoint`` over HTTP.
+
+    ``routes`` adds typed aliases of ``POST /v1/envelope``: ``{"/v1/infer": "infer.request"}``
+    serves ``POST /v1/infer``, which accepts only envelopes of that message type.
+    """
     app = FastAPI(title=title, docs_url=None, redoc_url=None)
     max_envelope = endpoint.verifier.max_body_bytes + 4096
 
-    @app.post("/v1/envelope")
-    async def envelope(request: Request) -> JSONResponse:
+    async def read_body(request: Request) -> bytes | JSONResponse:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_envelope:
             return _json(endpoint._refuse(BodyTooLarge(f"request is {declared} bytes, over {max_envelope}")))
@@ -59,7 +63,33 @@ def make_app(endpoint: Endpoint, *, title: str = "deai") -> FastAPI:
             body.extend(chunk)
             if len(body) > max_envelope:
                 return _json(endpoint._refuse(BodyTooLarge(f"request is over {max_envelope} bytes")))
-        return _json(await run_in_threadpool(endpoint.dispatch, bytes(body)))
+        return bytes(body)
+
+    @app.post("/v1/envelope")
+    async def envelope(request: Request) -> JSONResponse:
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        return _json(await run_in_threadpool(endpoint.dispatch, body))
+
+    def typed(message_type: str):
+        async def handler(request: Request) -> JSONResponse:
+            body = await read_body(request)
+            if isinstance(body, JSONResponse):
+                return body
+            try:
+                env = Envelope.from_bytes(body, max_bytes=max_envelope)
+            except DeaiError as exc:
+                return _json(endpoint._refuse(exc))
+            if env.type != message_type:
+                reason = f"this route takes {message_type!r} envelopes, got {env.type!r}"
+                return _json(endpoint._refuse(ServiceError(reason)))
+            return _json(await run_in_threadpool(endpoint.dispatch, body))
+
+        return handler
+
+    for path, message_type in (routes or {}).items():
+        app.post(path)(typed(message_type))
 
     @app.put("/v1/blobs/{digest}")
     async def put_blob(digest: str, request: Request) -> JSONResponse:

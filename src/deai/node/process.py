@@ -92,7 +92,7 @@ def serve_hub(
     if threading.current_thread() is threading.main_thread():
         _stop_on_signals(stop)
     server = ServerThread(
-        make_app(hub.endpoint, title="deai hub"),
+        make_app(hub.endpoint, title="deai hub", routes={"/v1/infer": "infer.request"}),
         host,
         port,
         ssl_certfile=ssl_certfile,
