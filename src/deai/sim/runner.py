@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from deai.core.tensorio import from_safetensors
-from deai.learn.models import build_model
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
 from deai.node.plan import NetworkPlan
+from deai.protocol.jobs.kinds.model import load_model
 from deai.sim.accounting import earnings
 from deai.sim.scenario import Scenario
 
@@ -49,12 +49,8 @@ def _model_params(plan: NetworkPlan) -> dict[str, Any]:
 
 
 def _load_model(params: dict[str, Any], data: bytes) -> torch.nn.Module:
-    model = build_model(
-        params["model"], params["in_features"], params["num_classes"], seed=0, **params["model_kwargs"]
-    )
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
-    model.load_state_dict(from_safetensors(data, expected=expected))
-    return model.eval()
+    """The registered checkpoint, refused unless its names, shapes and dtypes are the model's."""
+    return load_model(params, from_safetensors(data)).eval()
 
 
 def _serve(
