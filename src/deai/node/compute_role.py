@@ -16,30 +16,38 @@ from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
 from deai.protocol.task.executor import ExecutorAgent
 
-__all__ = ["CLAIM_EVERY", "ComputeProviderRole"]
+__all__ = ["CLAIM_EVERY", "ComputeProviderRole", "setup_executors"]
 
 CLAIM_EVERY = 10
+
+
+def setup_executors(role: Role) -> None:
+    """Give ``role`` a blob store and one :class:`ExecutorAgent` per hosted account (honest or its
+    named behaviour), remembering the agents' commitments in the role's memory across restarts.
+
+    In one process with the hub (simulations) the executors may read the hub's own store: nothing
+    to copy, and every read still re-hashes the bytes.
+    """
+    role.shared = role.ctx.options.get("shared_store")
+    role.store = role.shared or BlobStore(role.ctx.state_dir / "blobs", fsync=False)
+    agents = role.memory.setdefault("agents", {})
+    role.agents = {
+        a: ExecutorAgent(
+            acct,
+            role.store,
+            role.ctx.behaviours.get(a, "honest"),
+            agents.setdefault(a, {"committed": {}, "revealed": []}),
+        )
+        for a, acct in role.accounts.items()
+    }
 
 
 @register_role("compute_provider")
 class ComputeProviderRole(Role):
     def setup(self) -> None:
         ensure_stake(self.client, self.accounts.values(), COMPUTE, self.ctx.options.get("compute_stake"))
-        # In one process with the hub (simulations) the executors may read the hub's own store:
-        # nothing to copy, and every read still re-hashes the bytes.
-        self.shared = self.ctx.options.get("shared_store")
-        self.store = self.shared or BlobStore(self.ctx.state_dir / "blobs", fsync=False)
+        setup_executors(self)
         self._idle, self._unclaimed = False, True
-        agents = self.memory.setdefault("agents", {})
-        self.agents = {
-            a: ExecutorAgent(
-                acct,
-                self.store,
-                self.ctx.behaviours.get(a, "honest"),
-                agents.setdefault(a, {"committed": {}, "revealed": []}),
-            )
-            for a, acct in self.accounts.items()
-        }
 
     def done(self) -> bool:
         """Idle at the last poll, and no finished task left to claim from."""

@@ -21,16 +21,15 @@ from typing import Any
 
 import deai.protocol.inference.hosts  # noqa: F401 - registers the wrong_answer behaviour
 from deai.core.accounts import Account
-from deai.core.blobs import BlobStore
 from deai.core.encoding import canonical, sha256_hex
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors
 from deai.ledger.config import HOST
+from deai.node.compute_role import setup_executors
 from deai.node.roles import Role, register_role
 from deai.node.staking import ensure_stake
 from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task.executor import ExecutorAgent
 
 __all__ = ["HostRole", "ensure_hosts"]
 
@@ -41,20 +40,9 @@ log = logging.getLogger(__name__)
 class HostRole(Role):
     def setup(self) -> None:
         ensure_stake(self.client, self.accounts.values(), HOST, self.ctx.options.get("host_stake"))
-        self.shared = self.ctx.options.get("shared_store")
-        self.store = self.shared or BlobStore(self.ctx.state_dir / "blobs", fsync=False)
+        setup_executors(self)
         self.verified: dict[str, Any] = self.memory.setdefault("models", {})  # key -> checkpoint
         self.refused: set[str] = set()
-        agents = self.memory.setdefault("agents", {})
-        self.agents = {
-            a: ExecutorAgent(
-                acct,
-                self.store,
-                self.ctx.behaviours.get(a, "honest"),
-                agents.setdefault(a, {"committed": {}, "revealed": []}),
-            )
-            for a, acct in self.accounts.items()
-        }
 
     def _fetch(self, digest: str) -> None:
         self.client.fetch_to(self.store, digest)
