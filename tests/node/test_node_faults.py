@@ -179,6 +179,11 @@ def test_restarted_participants_resume_from_disk(tmp_path, parties):
         while client.query("member", task_id=task, address=parties.providers[0].address) is not None:
             assert time.monotonic() < deadline, "providers did not take their task stake back"
             time.sleep(0.2)
+        # every daemon claims its own payouts once it sees the task over (the compute daemon on its
+        # next idle poll): wait for all of them rather than race the last claim
+        while client.query("supply")["unclaimed_payouts"]:
+            assert time.monotonic() < deadline, "some payouts were never claimed"
+            time.sleep(0.2)
     finally:
         supply, _ = audit(net)
     assert supply["unclaimed_payouts"] == 0
