@@ -151,7 +151,10 @@ class ServerThread:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
     ) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+        # listening socket says it is TCP; with proto 0 every answer waits ~40 ms for a delayed ACK
+        # (Nagle: uvicorn writes the response head and body separately).
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
@@ -202,7 +205,12 @@ class HttpTransport(Transport):
             if cert is not None:
                 ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
             verify, cert = ctx, None
-        self.client = httpx.Client(base_url=base_url, verify=verify, cert=cert, timeout=timeout)
+        # One client, one kept-alive connection; TCP_NODELAY so a request's head and body (written
+        # separately) are not held back by Nagle's algorithm waiting for a delayed ACK.
+        transport = httpx.HTTPTransport(
+            verify=verify, cert=cert, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+        self.client = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
         self.retries, self.backoff = retries, backoff
         self.bytes_sent = 0
         self.bytes_received = 0
