@@ -220,10 +220,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="a small form: few aggregators/attacks, 1 seed")
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     ap.add_argument("--no-write", action="store_true", help="print JSON only")
+    ap.add_argument("--aggregators", nargs="+", help="only these registry names (default: the table's)")
+    ap.add_argument("--attacks", nargs="+", help="only these attacks (default: the table's)")
+    ap.add_argument("--partitions", nargs="+", choices=list(PARTITIONS), default=list(PARTITIONS))
     args = ap.parse_args(argv)
     if os.environ.get("DEAI_SMALL") == "1":
         args.quick = True
     aggregators, attacks = (QUICK_AGGREGATORS, QUICK_ATTACKS) if args.quick else (AGGREGATORS, ATTACKS)
+    aggregators, attacks = args.aggregators or aggregators, args.attacks or attacks
     if args.quick:
         args.seeds, args.rounds = 1, min(args.rounds, 25)
     byzantine = args.providers // 4 if args.byzantine is None else args.byzantine
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     base["client_momentum"] = args.client_momentum
     jobs = [
         {**base, "partition": p, "aggregator": a, "attack": k, "seed": s}
-        for p in PARTITIONS
+        for p in args.partitions
         for a in aggregators
         for k in attacks
         for s in range(args.seeds)
@@ -248,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seed": s,
             "baseline": True,
         }
-        for p in PARTITIONS
+        for p in args.partitions
         for s in range(args.seeds)
     ]
     t0 = time.perf_counter()
@@ -264,16 +268,16 @@ def main(argv: list[str] | None = None) -> dict:
     cells = summarize(table_rows, aggregators, attacks)
     baseline = {
         p: _stats([100 * r["accuracy"] for r in rows if r["baseline"] and r["partition"] == p])
-        for p in PARTITIONS
+        for p in args.partitions
     }
-    worst = {}
-    for p in PARTITIONS:
+
+    def worst_drop(aggregator: str, p: str) -> float:
         accs = [
-            cells[(p, DEFAULT_DEFENSE, k)]["mean"]
-            for k in attacks
-            if "mean" in cells.get((p, DEFAULT_DEFENSE, k), {})
+            cells[(p, aggregator, k)]["mean"] for k in attacks if "mean" in cells.get((p, aggregator, k), {})
         ]
-        worst[p] = baseline[p][0] - min(accs) if accs else float("nan")
+        return baseline[p][0] - min(accs) if accs else float("nan")
+
+    worst = {p: worst_drop(DEFAULT_DEFENSE, p) for p in args.partitions}
     cmd = "python benchmarks/robustness.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = {
         **base,
@@ -291,6 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline_fedavg": {p: {"mean": m, "std": s} for p, (m, s) in baseline.items()},
         "default_defense": DEFAULT_DEFENSE,
         "default_worst_drop_points": worst,
+        "worst_drop_points": {a: {p: worst_drop(a, p) for p in args.partitions} for a in aggregators},
         "cells": [{"partition": p, "aggregator": a, "attack": k, **c} for (p, a, k), c in cells.items()],
         "wall_seconds": wall,
     }

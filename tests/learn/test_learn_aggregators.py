@@ -17,6 +17,7 @@ from deai.learn.aggregators import (
     Krum,
     Mean,
     MultiKrum,
+    RootGate,
     TrimmedMean,
     get_aggregator,
     parse_spec,
@@ -38,11 +39,12 @@ SPECS = [
     ("nnm+median", 3),
     ("bucketing(s=2)+median", 2),
     ("nnm+centered_clipping", 3),
+    ("root_gate+centered_clipping", 2),
 ]
 
 
 def call(agg, x, **ctx):
-    if "fltrust" in repr(agg).lower():
+    if "fltrust" in repr(agg).lower() or "rootgate" in repr(agg).lower():
         ctx.setdefault("root_update", x[0])
     return agg(x, **ctx)
 
@@ -110,6 +112,44 @@ def test_fltrust_rule_by_hand():
         FLTrust()(x)
     with pytest.raises(BadUpdates, match="zero"):
         FLTrust()(x, root_update=torch.zeros(2))
+
+
+def test_root_gate_rule_by_hand():
+    g0 = torch.tensor([1.0, 0.0])
+    x = torch.tensor([[2.0, 0.0], [0.0, 5.0], [-3.0, 0.0], [1.0, 1.0]])
+    # cosines 1, 0, -1, 1/sqrt2: two rows point along g0, but n - f = 3 rows are always kept, so the
+    # best of the rest (row 1, cosine 0) joins them; the row stepping away from g0 (row 2) is dropped.
+    gate = RootGate(CoordinateMedian(f=1))
+    assert torch.equal(gate(x, root_update=g0), torch.tensor([1.0, 1.0]))  # median of rows 0, 1, 3
+    assert gate.kept.tolist() == [0, 1, 3]
+    with pytest.raises(AssumptionViolated, match="root update"):
+        gate(x)
+    with pytest.raises(BadUpdates, match="zero"):
+        gate(x, root_update=torch.zeros(2))
+    with pytest.raises(BadUpdates, match="shape"):
+        gate(x, root_update=torch.zeros(3))
+    with pytest.raises(BadUpdates, match="finite"):
+        gate(x, root_update=torch.tensor([1.0, float("nan")]))
+
+
+def test_root_gate_drops_sign_flipped_rows_and_keeps_all_when_no_attack():
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.randn(500, generator=gen)
+    honest = mean + 0.5 * torch.randn(20, 500, generator=gen)
+    root = mean + 0.5 * torch.randn(500, generator=gen)
+    gate = get_aggregator("root_gate+centered_clipping", f=5)
+    gate(torch.cat([-honest[:5], honest[5:]]), root_update=root)
+    assert gate.kept.tolist() == list(range(5, 20))
+    gate.reset()
+    gate(honest, root_update=root)  # all rows agree with the root: none is dropped
+    assert gate.kept.tolist() == list(range(20))
+
+
+def test_root_gate_checks_the_inner_assumption_at_n_minus_f():
+    x = torch.randn(8, 4)
+    get_aggregator("root_gate+centered_clipping", f=2)(x, root_update=x.mean(0))  # inner (6, 2)
+    with pytest.raises(AssumptionViolated, match="centered_clipping"):
+        get_aggregator("root_gate+centered_clipping", f=3)(x, root_update=x.mean(0))  # inner (5, 3)
 
 
 def test_foolsgold_downweights_sybils_and_keeps_distinct_providers():

@@ -52,8 +52,9 @@ def test_backdoor_success_is_measured_and_fltrust_needs_root(setup):
             parts, s.test, rounds=4, local=LOCAL, f=0, byzantine=[0, 1, 2], attack="backdoor(boost=2.0)"
         )
     assert res.backdoor_success is not None and 0.0 <= res.backdoor_success <= 1.0
-    with pytest.raises(ValueError, match="root_data"):
-        run_federated(parts, s.test, rounds=1, aggregator="fltrust", byzantine=[0], attack="ipm")
+    for spec in ("fltrust", "root_gate+centered_clipping"):
+        with pytest.raises(ValueError, match="root_data"):
+            run_federated(parts, s.test, rounds=1, aggregator=spec, byzantine=[0], attack="ipm")
     agg = get_aggregator("nnm+fltrust", f=1)
     with deterministic():
         ok = run_federated(

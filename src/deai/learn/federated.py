@@ -48,9 +48,12 @@ class FederatedResult:
 
 
 def _needs_root(agg: Aggregator) -> bool:
+    """Whether any stage (FLTrust, the root gate) compares updates with the server's root update."""
     while isinstance(agg, PreAggregator):
+        if getattr(agg, "needs_root", False):
+            return True
         agg = agg.inner
-    return isinstance(agg, FLTrust)
+    return isinstance(agg, FLTrust) or getattr(agg, "needs_root", False)
 
 
 def _round_seeds(seed: int, rnd: int, count: int) -> list[int]:
@@ -111,7 +114,7 @@ def run_federated(
         m = evaluate(net, test)
         return FederatedResult(m["accuracy"], m["loss"], global_vec, refused=str(exc))
     if _needs_root(agg) and root_data is None:
-        raise ValueError("an FLTrust aggregator needs root_data")
+        raise ValueError(f"{agg!r} compares updates with a root update: pass root_data")
 
     poison_gen = torch.Generator().manual_seed(seed + 7919)
     data = [atk.poison(p, poison_gen) if (i in byz and atk is not None) else p for i, p in enumerate(parts)]
@@ -121,6 +124,8 @@ def run_federated(
     weights = torch.tensor([float(len(p)) for p in parts]) if weighted else None
     local = TrainConfig(**{**local.__dict__, "prox_mu": local.prox_mu or strat.prox_mu})
     momentum: torch.Tensor | None = None
+    root_momentum: torch.Tensor | None = None
+    beta = client_momentum
     history: list[dict] = []
     ids = torch.arange(n)
     for rnd in range(rounds):
@@ -129,7 +134,6 @@ def run_federated(
             net, global_vec, [data[i] for i in trainees], local, [seeds[i] for i in trainees]
         )
         if client_momentum:
-            beta = client_momentum
             momentum = deltas if momentum is None else beta * momentum + (1 - beta) * deltas
             deltas = momentum
         sent = torch.empty(n, global_vec.numel())
@@ -142,7 +146,15 @@ def run_federated(
         context = {"client_ids": ids}
         if _needs_root(agg):
             root, _ = train_many(net, global_vec, [root_data], local, [seeds[n + 1]])
-            context["root_update"] = root[0]
+            # the server's root update gets the providers' momentum too: FLTrust compares directions,
+            # and a raw one-round update against momentum-averaged rows is a noisier reference
+            if client_momentum:
+                root_momentum = (
+                    root[0] if root_momentum is None else beta * root_momentum + (1 - beta) * root[0]
+                )
+                context["root_update"] = root_momentum
+            else:
+                context["root_update"] = root[0]
         global_vec = strat(global_vec, agg(sent, weights, **context))
         if eval_every and ((rnd + 1) % eval_every == 0 or rnd == rounds - 1):
             set_flat(net, global_vec)

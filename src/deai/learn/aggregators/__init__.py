@@ -26,6 +26,7 @@ from deai.learn.aggregators.krum import Krum, MultiKrum
 from deai.learn.aggregators.mean import Mean
 from deai.learn.aggregators.median import CoordinateMedian
 from deai.learn.aggregators.nnm import NNM
+from deai.learn.aggregators.root_gate import RootGate
 from deai.learn.aggregators.trimmed_mean import TrimmedMean
 from deai.learn.errors import UnknownName
 
@@ -45,6 +46,7 @@ __all__ = [
     "Mean",
     "MultiKrum",
     "PreAggregator",
+    "RootGate",
     "TrimmedMean",
     "check_finite_rows",
     "get_aggregator",
@@ -71,6 +73,7 @@ for _cls, _names in [
         AGGREGATORS.register(_name)(_cls)
 PRE_AGGREGATORS.register("nnm")(NNM)
 PRE_AGGREGATORS.register("bucketing")(Bucketing)
+PRE_AGGREGATORS.register("root_gate")(RootGate)
 
 
 def _split_plus(spec: str) -> list[str]:

@@ -1,0 +1,75 @@
+"""Root gate: drop the updates that point away from the server's own update on clean root data.
+
+FLTrust (Cao et al., NDSS 2021) weights each update by ``relu(cos(x_i, g0))`` against the server's
+update ``g0`` on a small clean root dataset, and rescales every row to ``||g0||``. Under label skew
+that weighting also discounts honest providers whose data differs from the root data, and the
+rescaling throws away the honest magnitudes. The gate keeps only FLTrust's sign test — a row whose
+cosine with ``g0`` is not positive is a step up the root loss — and leaves magnitudes and
+weighting to the inner aggregator (e.g. centered clipping), which bounds what any kept row can do.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from deai.learn.aggregators.base import Aggregator, PreAggregator
+from deai.learn.errors import AssumptionViolated, BadUpdates
+
+__all__ = ["RootGate"]
+
+
+class RootGate(PreAggregator):
+    """Keep the rows with ``cos(x_i, g0) > 0``, and never fewer than the ``n - f`` most aligned.
+
+    Pass the server's update on its root data as ``root_update=g0`` (``[d]``) on every call (the
+    federated loop does so when ``root_data`` is given). The inner aggregator sees between ``n - f``
+    and ``n`` rows, at most ``f`` of them Byzantine, in their original order; its assumption is
+    checked at ``(n - f, f)``, the fewest rows it can get. A zero row (a free rider) has cosine 0
+    and is dropped unless it is needed to reach ``n - f``. Assumption: ``f < n``, a clean root
+    update, plus the inner aggregator's on ``(n - f, f)``.
+    """
+
+    name = "root_gate"
+    assumption = "f < n and a clean root update"
+    needs_root = True
+
+    def inner_shape(self, n: int, f: int) -> tuple[int, int]:
+        return n - f, f
+
+    def check(self, n: int, f: int) -> None:
+        if f >= n:
+            self._violated(n, f)
+        self.inner.check(*self.inner_shape(n, f))
+
+    def transform(self, updates: torch.Tensor) -> torch.Tensor:
+        raise AssumptionViolated("root_gate needs the server's root update: call it with root_update=")
+
+    def select(self, updates: torch.Tensor, root_update: torch.Tensor) -> torch.Tensor:
+        """Indices (ascending) of the rows the gate keeps."""
+        n = updates.shape[0]
+        g0 = root_update.to(updates.dtype)
+        if g0.shape != (updates.shape[1],) or not bool(torch.isfinite(g0).all()):
+            raise BadUpdates(f"root_gate: root_update must be finite with shape ({updates.shape[1]},)")
+        g0_norm = g0.norm()
+        if float(g0_norm) == 0.0:
+            raise BadUpdates("root_gate: the root update is zero; it cannot tell directions apart")
+        cos = (updates @ g0) / (updates.norm(dim=1).clamp_min(1e-12) * g0_norm)
+        self.cosine = cos
+        keep = max(n - self.f, int((cos > 0).sum()))
+        # stable sort: equal cosines keep row order, so the choice is deterministic
+        order = torch.sort(-cos, stable=True).indices[:keep]
+        return torch.sort(order).values
+
+    def aggregate(
+        self,
+        updates: torch.Tensor,
+        weights: torch.Tensor | None,
+        root_update: torch.Tensor | None = None,
+        **context: torch.Tensor,
+    ) -> torch.Tensor:
+        if root_update is None:
+            raise AssumptionViolated("root_gate needs the server's root update: call it with root_update=")
+        kept = self.select(updates, root_update)
+        self.kept = kept
+        inner: Aggregator = self.inner
+        return inner.aggregate(updates[kept], None, root_update=root_update, **context)
