@@ -28,9 +28,10 @@ from deai.learn.federated import run_federated
 from deai.learn.partition import partition
 from deai.learn.training import TrainConfig, deterministic
 
-# The project's recommended default defense (see docs/learn.md): centered clipping with an adaptive
+# The project's recommended default defense (see docs/learn.md): the root gate (drop rows pointing
+# away from the server's update on 100 clean samples) before centered clipping with an adaptive
 # radius, on provider-momentum updates (--client-momentum, default 0.9).
-DEFAULT_DEFENSE = "centered_clipping"
+DEFAULT_DEFENSE = "root_gate+centered_clipping"
 AGGREGATORS = [
     "mean",
     "median",
@@ -45,6 +46,7 @@ AGGREGATORS = [
     "bucketing(s=2)+centered_clipping",
     "nnm+trimmed_mean",
     "nnm+centered_clipping",
+    "root_gate+centered_clipping",
 ]
 ATTACKS = [
     "none",
@@ -156,7 +158,9 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         "`ipm` sends -0.1 x the honest mean, `ipm(epsilon=0.5)` -0.5 x; `gaussian_noise` sigma = 1; "
         "`free_rider` sends zeros; `sybil_clones` sends one label-flipped update from all five; "
         "`backdoor` stamps 4 pixels on half of each attacker's samples (target class 0); its success "
-        "rate is the share of stamped non-target test images classified 0.",
+        "rate is the share of stamped non-target test images classified 0. `fltrust` and `root_gate` "
+        "compare rows with the server's own update on 100 clean validation samples (the root data), "
+        "with the same momentum as the providers'.",
         "",
     ]
     for p in PARTITIONS:

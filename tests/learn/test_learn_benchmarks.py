@@ -22,7 +22,7 @@ def test_robustness_benchmark_small_form(tmp_path, monkeypatch):
     # Krum selects the colluding IPM rows under label skew: far below the defended run.
     assert (
         cells[("dirichlet", "krum", "ipm")]["mean"]
-        < cells[("dirichlet", "centered_clipping", "ipm")]["mean"] - 20
+        < cells[("dirichlet", robustness.DEFAULT_DEFENSE, "ipm")]["mean"] - 20
     )
     assert 0 <= cells[("iid", "mean", "backdoor")]["backdoor_mean"] <= 100
 
