@@ -100,7 +100,8 @@ class Endpoint:
     """Verifies and dispatches envelopes to handlers; stores and serves blobs.
 
     Handlers run one at a time (a lock serializes them), so a handler may change node state
-    without its own locking. Time comes from ``clock`` (milliseconds) so tests can drive it.
+    without its own locking -- except those routed with ``exclusive=False`` (long polls). Time
+    comes from ``clock`` (milliseconds) so tests can drive it.
     """
 
     def __init__(
@@ -128,14 +129,24 @@ class Endpoint:
         self.clock = clock
         self.stats = EndpointStats()
         self._lock = threading.Lock()
+        self._shared: set[str] = set()  # message types whose handlers run outside the lock
         self._answers: OrderedDict[str, Reply] = OrderedDict()
         self._answer_cache_size = answer_cache_size
 
-    def route(self, type: str) -> Callable[[Handler], Handler]:
-        """Decorator: register ``fn`` as the handler of message ``type``."""
+    def route(self, type: str, *, exclusive: bool = True) -> Callable[[Handler], Handler]:
+        """Decorator: register ``fn`` as the handler of message ``type``.
+
+        ``exclusive=False`` runs the handler outside the endpoint's lock (the envelope is still
+        verified under it): for handlers that block, e.g. a long poll waiting for a change, which
+        must not hold back every other request. Such a handler does its own locking.
+        """
 
         def register(fn: Handler) -> Handler:
             self.handlers[type] = fn
+            if exclusive:
+                self._shared.discard(type)
+            else:
+                self._shared.add(type)
             self.verifier.accepted_types = frozenset(self.handlers)
             return fn
 
@@ -155,26 +166,35 @@ class Endpoint:
                 env = Envelope.from_bytes(raw, max_bytes=self.verifier.max_body_bytes + 4096)
             except EnvelopeError as exc:
                 return self._refuse(exc)
-            key = env.id
             try:
                 self.verifier.verify(env, now=self.clock())
             except ReplayedNonce as exc:
-                cached = self._answers.get(key)
+                cached = self._answers.get(env.id)
                 return cached if cached is not None else self._refuse(exc)
             except EnvelopeError as exc:
                 return self._refuse(exc)
-            try:
-                body = self.handlers[env.type](env)
-                reply = Reply(200, body if body is not None else {})
-            except (DeaiError, EncodingError) as exc:
-                reply = self._refuse(exc)
-            except Exception as exc:  # a handler bug must not take the node down
-                log.exception("handler for %s failed", env.type)
-                reply = self._refuse(ServiceError(f"internal error in {env.type}: {type(exc).__name__}", 500))
-            self._answers[key] = reply
-            if len(self._answers) > self._answer_cache_size:
-                self._answers.popitem(last=False)
-            return reply
+            if env.type not in self._shared:
+                return self._remember(env, self._handle(env))
+        reply = self._handle(env)  # verified and recorded as seen; the handler runs unlocked
+        with self._lock:
+            return self._remember(env, reply)
+
+    def _handle(self, env: Envelope) -> Reply:
+        try:
+            body = self.handlers[env.type](env)
+            return Reply(200, body if body is not None else {})
+        except (DeaiError, EncodingError) as exc:
+            return self._refuse(exc)
+        except Exception as exc:  # a handler bug must not take the node down
+            log.exception("handler for %s failed", env.type)
+            return self._refuse(ServiceError(f"internal error in {env.type}: {type(exc).__name__}", 500))
+
+    def _remember(self, env: Envelope, reply: Reply) -> Reply:
+        """Keep the answer so that an identical envelope sent again (a retry) gets it back."""
+        self._answers[env.id] = reply
+        if len(self._answers) > self._answer_cache_size:
+            self._answers.popitem(last=False)
+        return reply
 
     # -- blobs ---------------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ from deai.net.transport import RemoteError, Transport, verified
 
 __all__ = ["HttpTransport", "ServerThread", "make_app"]
 
+CHUNK = 1 << 20  # blob bytes move between the network and the store in pieces of this size
+
 
 def _json(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=reply.status)
@@ -105,9 +107,15 @@ def make_app(endpoint: Endpoint, *, title: str = "deai", routes: dict[str, str] 
         size = 0
         with writer:
             try:
+                buf = bytearray()  # hand the store big pieces, not every ~64 KiB network read
                 async for chunk in request.stream():
                     size += len(chunk)
-                    await run_in_threadpool(writer.write, chunk)
+                    buf += chunk
+                    if len(buf) >= CHUNK:
+                        await run_in_threadpool(writer.write, bytes(buf))
+                        buf.clear()
+                if buf:
+                    await run_in_threadpool(writer.write, bytes(buf))
                 stored = await run_in_threadpool(writer.finish)
             except (DeaiError, EncodingError) as exc:
                 return _json(endpoint._refuse(exc))
@@ -188,7 +196,9 @@ class ServerThread:
 
 
 class HttpTransport(Transport):
-    """An httpx client for one endpoint, with retries and backoff."""
+    """An httpx client for one endpoint, with retries and backoff. Thread-safe (a connection pool)."""
+
+    concurrent = True
 
     def __init__(
         self,
@@ -212,8 +222,14 @@ class HttpTransport(Transport):
         )
         self.client = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
         self.retries, self.backoff = retries, backoff
+        self._lock = threading.Lock()  # the byte counters, updated from several threads
         self.bytes_sent = 0
         self.bytes_received = 0
+
+    def _count(self, sent: int, received: int) -> None:
+        with self._lock:
+            self.bytes_sent += sent
+            self.bytes_received += received
 
     def _request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         for attempt in range(self.retries + 1):
@@ -238,9 +254,8 @@ class HttpTransport(Transport):
 
     def send(self, envelope: Envelope) -> dict[str, Any]:
         raw = envelope.to_bytes()
-        self.bytes_sent += len(raw)
         response = self._request("POST", "/v1/envelope", content=raw)
-        self.bytes_received += len(response.content)
+        self._count(len(raw), len(response.content))
         if response.status_code >= 400:
             self._raise(response)
         return response.json()
@@ -252,7 +267,7 @@ class HttpTransport(Transport):
             expected = hashlib.sha256(data).hexdigest()
         content = bytes(data) if isinstance(data, bytes | bytearray) else data
         if isinstance(content, bytes):
-            self.bytes_sent += len(content)
+            self._count(len(content), 0)
         response = self._request("PUT", f"/v1/blobs/{check_digest(expected)}", content=content)
         if response.status_code >= 400:
             self._raise(response)
@@ -266,8 +281,8 @@ class HttpTransport(Transport):
                 self._raise(response)
 
             def chunks() -> Iterator[bytes]:
-                for chunk in response.iter_bytes():
-                    self.bytes_received += len(chunk)
+                for chunk in response.iter_bytes(CHUNK):
+                    self._count(0, len(chunk))
                     yield chunk
 
             yield from verified(digest, chunks())

@@ -43,6 +43,9 @@ class Transport(ABC):
 
     bytes_sent: int = 0
     bytes_received: int = 0
+    # Whether requests may be sent from several threads at once and gain from it (a network
+    # client); the in-memory transport says no, so simulations stay single-threaded.
+    concurrent: bool = False
 
     @abstractmethod
     def send(self, envelope: Envelope) -> dict[str, Any]:

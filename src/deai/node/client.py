@@ -9,7 +9,8 @@ replay after a hub restart is re-sealed and sent again (every hub handler is ide
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from deai.core.accounts import Account
@@ -21,6 +22,7 @@ from deai.net.transport import RemoteError, Transport
 __all__ = ["HubClient", "TxFailed"]
 
 CHUNK = 1024
+PARALLEL = 4  # blob transfers at once (put_blobs, fetch_many) over a concurrent transport
 
 
 class TxFailed(RemoteError):
@@ -31,6 +33,7 @@ class HubClient:
     def __init__(self, transport: Transport, network: str, signer: Account) -> None:
         self.transport, self.network, self.signer = transport, network, signer
         self.nonces: dict[str, int] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- requests ------------------------------------------------------------------------------------
 
@@ -43,6 +46,11 @@ class HubClient:
             if exc.status != 409:
                 raise
             return self.transport.send(Envelope.seal(acct, type, body or {}, self.network))
+
+    def call_many(self, requests: Sequence[tuple[str, dict[str, Any] | None, Account | None]]) -> list[dict]:
+        """Several :meth:`call` ``(type, body, account)`` at once (over a network transport);
+        answers in order."""
+        return self._map(lambda r: self.call(r[0], r[1], account=r[2]), requests)
 
     def info(self) -> dict:
         return self.call("hub.info")
@@ -95,6 +103,10 @@ class HubClient:
     def put_blob(self, data: bytes, expected: str | None = None) -> str:
         return self.transport.put_blob(data, expected=expected)
 
+    def put_blobs(self, blobs: Sequence[tuple[bytes, str]]) -> list[str]:
+        """Upload ``(data, expected digest)`` pairs, several at once over a network transport."""
+        return self._map(lambda item: self.put_blob(*item), blobs)
+
     def get_blob(self, digest: str) -> bytes:
         return self.transport.get_blob(digest)
 
@@ -102,3 +114,17 @@ class HubClient:
         """Bring a blob into ``store`` (verified by hash on the way) unless it is already there."""
         if digest not in store:
             store.put_stream(self.transport.iter_blob(digest), expected=digest)
+
+    def fetch_many(self, store: BlobStore, digests: Iterable[str]) -> None:
+        """:meth:`fetch_to` for several blobs, several at once over a network transport."""
+        missing = [d for d in dict.fromkeys(digests) if d not in store]
+        self._map(lambda d: self.fetch_to(store, d), missing)
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``fn`` over ``items`` in order; on a concurrent transport (HTTP) on a few threads, so
+        transfers overlap (hashing and socket I/O release the GIL). Errors are raised as usual."""
+        if len(items) < 2 or not self.transport.concurrent:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="deai-transfer")
+        return list(self._pool.map(fn, items))

@@ -11,9 +11,11 @@ daemon, so a restarted compute provider still reveals what it committed to.
 from __future__ import annotations
 
 from deai.core.blobs import BlobStore
+from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
 from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
+from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.executor import ExecutorAgent
 
 __all__ = ["CLAIM_EVERY", "ComputeProviderRole", "setup_executors"]
@@ -70,30 +72,61 @@ class ComputeProviderRole(Role):
         return bool(over)
 
     def step(self) -> bool:
-        """Poll every hosted account's assignments, then act: cheap actions first (standby decoy
-        commits, reveals), the executions after, so one busy executor does not hold back the
-        commit phase of the others' jobs."""
-        did, self._idle = False, True
-        polled = []
-        for address in self.agents:
-            reply = self.client.call("job.assignments", account=self.accounts[address])
-            self._idle &= not reply["assignments"]
-            polled.append((address, reply))
-        for costly in (False, True):
-            for address, reply in polled:
-                agent, account = self.agents[address], self.accounts[address]
-                items = []
-                for a in reply["assignments"]:
-                    executes = a["active"] and a["job"] not in agent.memory["committed"]
-                    if executes != costly:
-                        continue
-                    act = agent.on_assignment(a, reply["time"], lambda d: self.client.fetch_to(self.store, d))
-                    for digest in act.uploads if self.shared is None else ():
-                        self.client.put_blob(self.store.get(digest), expected=digest)
-                    items += [(account, tx) for tx in act.txs]
-                if items:
-                    self.client.submit(items, check=False)  # a late or refused message: the ledger decides
-                    did = True
+        """Poll every hosted account's assignments (at once), then act: the cheap actions of all
+        accounts first (standby decoy commits, reveals) in one ledger submit, then the executions,
+        their inputs fetched together beforehand and each commit sent as soon as its job ran, so
+        one busy executor does not hold back the commit phase of the others' jobs."""
+        addresses = list(self.agents)
+        replies = self.client.call_many([("job.assignments", None, self.accounts[a]) for a in addresses])
+        polled = list(zip(addresses, replies, strict=True))
+        self._idle = not any(reply["assignments"] for _, reply in polled)
+        cheap, costly = [], []
+        for address, reply in polled:
+            memory = self.agents[address].memory
+            for a in reply["assignments"]:
+                executes = a["active"] and a["job"] not in memory["committed"]
+                (costly if executes else cheap).append((address, reply["time"], a))
+        specs = [  # the job specs (their ids are their digests), fetched together
+            a["job"].removeprefix("0x")
+            for address, _, a in cheap + costly
+            if a["job"] not in self.agents[address].memory["revealed"]
+        ]
+        self._fetch_many(specs)
+        did = self._act(cheap)
+        if costly:
+            self._prefetch([a for _, _, a in costly])
+        for item in costly:
+            did |= self._act([item])
         for address, reply in polled:
             self.agents[address].forget({a["job"] for a in reply["assignments"]})
         return self._claim() or did
+
+    def _act(self, items: list[tuple[str, int, dict]]) -> bool:
+        """Hand each ``(address, now, assignment)`` to its agent; upload what they produced, then
+        submit their transactions in one batch. True if anything was sent."""
+        txs, uploads = [], []
+        for address, now, a in items:
+            act = self.agents[address].on_assignment(
+                a, now, lambda d: self.client.fetch_to(self.store, d), self._fetch_many
+            )
+            uploads += act.uploads
+            txs += [(self.accounts[address], tx) for tx in act.txs]
+        if uploads and self.shared is None:
+            self.client.put_blobs([(self.store.get(d), d) for d in dict.fromkeys(uploads)])
+        if txs:
+            self.client.submit(txs, check=False)  # a late or refused message: the ledger decides
+        return bool(txs)
+
+    def _fetch_many(self, digests: list[str]) -> None:
+        self.client.fetch_many(self.store, digests)
+
+    def _prefetch(self, assignments: list[dict]) -> None:
+        """Fetch the inputs of every job about to run at once (they often share the updates)."""
+        inputs: list[str] = []
+        for a in assignments:
+            job = a["job"]
+            try:
+                inputs += JobSpec.from_bytes(self.store.get(job.removeprefix("0x")), job_id=job).inputs
+            except DeaiError:  # a bad spec: its agent refuses it when it gets there
+                continue
+        self._fetch_many(inputs)

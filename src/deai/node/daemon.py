@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import httpx
 
 from deai.core.accounts import Account
 from deai.core.errors import DeaiError
+from deai.net.transport import RemoteError
 from deai.node.client import HubClient
 from deai.node.roles import Role, RoleContext, get_role
 
@@ -83,16 +85,46 @@ class Daemon:
     def done(self) -> bool:
         return all(r.done() for r in self.roles.values())
 
-    def run(self, stop: threading.Event, *, interval: float = 0.1, until_done: bool = False) -> None:
-        """Poll until ``stop`` is set (or, with ``until_done``, every role is done)."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 0.1,
+        until_done: bool = False,
+        long_poll: float | None = None,
+    ) -> None:
+        """Step until ``stop`` is set (or, with ``until_done``, every role is done).
+
+        After a step with nothing to do the daemon waits: with ``long_poll`` (seconds) it asks the
+        hub to answer when its state changes (``hub.wait``; at most ``long_poll`` later, so actions
+        due at a time, e.g. after a deadline, still happen), else it sleeps ``interval``. A hub
+        without ``hub.wait`` is polled every ``interval``.
+        """
+        since, boot = -1, None
         while not stop.is_set():
             try:
                 did = self.step()
+                if until_done and self.done():
+                    return
+                if not did and long_poll:
+                    # since is the version seen before the step: a change during it answers at once
+                    since, boot = self._wait(since, boot, long_poll, interval)
+                elif not did:
+                    stop.wait(interval)
             except (DeaiError, OSError, httpx.HTTPError) as exc:  # the hub may be restarting: try again later
                 log.warning("daemon step failed: %s: %s", type(exc).__name__, exc)
-                did = False
                 stop.wait(min(1.0, interval * 5))
-            if until_done and self.done():
-                return
-            if not did:
-                stop.wait(interval)
+
+    def _wait(
+        self, since: int, boot: str | None, long_poll: float, interval: float
+    ) -> tuple[int, str | None]:
+        try:
+            reply = self.client.call(
+                "hub.wait", {"since": since, "boot": boot, "timeout_ms": round(long_poll * 1000)}
+            )
+        except RemoteError as exc:
+            if exc.status != 404:  # 404: an older hub without long polls
+                raise
+            time.sleep(interval)
+            return since, boot
+        return reply["version"], reply["boot"]

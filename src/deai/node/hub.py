@@ -18,6 +18,8 @@ simulation (:class:`~deai.net.memory.MemoryTransport`) and real processes over H
 ``task.inbox``            ``{"task", "providers"}`` -> the server's secure-aggregation messages
 ``task.payouts``          ``{"task", "addresses"}`` -> each address's payouts with Merkle proofs
 ``job.assignments``       the open jobs the *sender* was drawn for, with its private activation flag
+``hub.wait``              ``{"since", "boot", "timeout_ms"}`` -> ``{"version", "boot"}`` once the hub's
+                          state changed past ``since`` (a long poll, :mod:`deai.node.notify`)
 ========================  ===========================================================================
 
 Plugins add message types, tick work and job assignments (:meth:`Hub.add_plugin`); the default
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +52,7 @@ from deai.ledger.base import Ledger, wall_clock_ms
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.net.endpoint import Endpoint, ServiceError
 from deai.node.kv import KV
+from deai.node.notify import MAX_WAIT_MS, Changes
 from deai.protocol.task.coordinator import TaskCoordinator
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.spec import TaskSpec
@@ -80,6 +84,21 @@ QUERIES = {
 MAX_BATCH = 1024
 # Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
 DEFAULT_PLUGINS = ("deai.node.inference",)
+# Message types that change nothing: every other handled request wakes the tick loop and long polls.
+READ_ONLY = frozenset(
+    {
+        "hub.info",
+        "ledger.query",
+        "ledger.events",
+        "ledger.entries",
+        "task.list",
+        "task.status",
+        "task.round",
+        "task.inbox",
+        "task.payouts",
+        "job.assignments",
+    }
+)
 
 
 class Hub:
@@ -115,6 +134,8 @@ class Hub:
             max_body_bytes=max_body_bytes,
             window_s=window_s,
         )
+        self.changes = Changes()
+        self.boot = secrets.token_hex(8)  # this run of the hub: versions restart with it
         self.coordinators: dict[str, TaskCoordinator] = {}
         self.rejected: dict[str, str] = self.kv.get("rejected", {})
         self.cursor: int = self.kv.get("cursor", 0)
@@ -124,7 +145,8 @@ class Hub:
                 spec, ledger, store, account, value["state"]
             )
         for name in _ROUTES:
-            self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_"))))
+            self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_")), name))
+        self.endpoint.route("hub.wait", exclusive=False)(self._hub_wait)  # holds no lock while waiting
         self.plugins: list[Any] = []
         for plugin in plugins:
             if isinstance(plugin, str):
@@ -136,7 +158,7 @@ class Hub:
         types), and optionally ``tick(now) -> bool``, ``next_deadline() -> int | None`` and
         ``assignments(executor) -> list`` (merged into ``job.assignments``)."""
         for name, fn in plugin.routes().items():
-            self.endpoint.route(name)(self._wrap(fn))
+            self.endpoint.route(name)(self._wrap(fn, name))
         self.plugins.append(plugin)
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -158,7 +180,17 @@ class Hub:
             for plugin in self.plugins:
                 if hasattr(plugin, "tick"):
                     changed |= bool(plugin.tick(now))
+            if changed:
+                self.changes.bump()
             return changed
+
+    def prepare(self) -> None:
+        """Idle-time work outside the lock (requests keep flowing): each running job reads its
+        inputs ahead of the reveals (:meth:`TaskCoordinator.prepare`). Call it from the thread
+        that ticks, so a tick never replaces a job while it is being prepared."""
+        for coord in list(self.coordinators.values()):
+            if not coord.over:
+                coord.prepare()
 
     def next_deadline(self) -> int | None:
         with self.lock:
@@ -184,10 +216,11 @@ class Hub:
                 self.coordinators[d["task"]].on_joined(d["account"])
                 touched.add(d["task"])
         self.cursor = events[-1].seq + 1
-        items: dict[str, Any] = {"cursor": self.cursor, "rejected": self.rejected}
-        for t in touched & set(self.coordinators):
-            items["task:" + t] = self._record(t)
-        self.kv.put_many(items)
+        if touched:  # persist what changed with its cursor (others only move the cursor: saved later)
+            items: dict[str, Any] = {"cursor": self.cursor, "rejected": self.rejected}
+            for t in touched & set(self.coordinators):
+                items["task:" + t] = self._record(t)
+            self.kv.put_many(items)
         return True
 
     def _adopt(self, task_id: str, now: int) -> None:
@@ -217,11 +250,14 @@ class Hub:
         return {"spec": coord.spec.digest, "state": coord.to_json()}
 
     def _save(self, task_id: str) -> None:
-        self.kv.put("task:" + task_id, self._record(task_id))
+        # The cursor rides along: events that changed nothing may be followed again after a restart.
+        self.kv.put_many({"task:" + task_id: self._record(task_id), "cursor": self.cursor})
 
     # -- handlers --------------------------------------------------------------------------------------
 
-    def _wrap(self, fn: Callable[[Envelope], dict]) -> Callable[[Envelope], dict]:
+    def _wrap(self, fn: Callable[[Envelope], dict], name: str) -> Callable[[Envelope], dict]:
+        changes = name not in READ_ONLY
+
         def handler(env: Envelope) -> dict:
             body = env.body
             with self.lock:
@@ -231,8 +267,24 @@ class Hub:
                     raise ServiceError(f"missing or unknown field {exc}") from None
                 except (TypeError, AttributeError) as exc:
                     raise ServiceError(f"malformed request body: {exc}") from None
+                finally:
+                    if changes:  # the tick loop acts on it now, and long polls wake
+                        self.changes.bump()
 
         return handler
+
+    def _hub_wait(self, env: Envelope) -> dict:
+        """Long poll: answer once the hub's state changed past ``since`` (of this ``boot``) or after
+        ``timeout_ms`` (at most MAX_WAIT_MS). Runs outside the endpoint's and the hub's locks."""
+        body = env.body
+        since, boot, timeout = body.get("since"), body.get("boot"), body.get("timeout_ms")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (since, timeout)):
+            raise ServiceError("since and timeout_ms must be integers")
+        if not 0 <= timeout <= MAX_WAIT_MS:
+            raise ServiceError(f"timeout_ms must be between 0 and {MAX_WAIT_MS}")
+        if boot != self.boot:  # another run of the hub (or a first call): its versions are unrelated
+            timeout = 0
+        return {"version": self.changes.wait(since, timeout / 1000), "boot": self.boot}
 
     def _coord(self, body: dict) -> TaskCoordinator:
         task = body["task"]
@@ -256,13 +308,14 @@ class Hub:
             txs = [bytes.fromhex(t) for t in raw]
         except (ValueError, TypeError) as exc:
             raise ServiceError(f"txs must be hex strings: {exc}") from None
-        out = []
+        out, follow = [], False
         for item, result in zip(txs, self.ledger.submit_many(txs), strict=True):
             if isinstance(result, ReplayedNonce) and (dup := self._applied(item)) is not None:
                 out.append(dup)
             elif isinstance(result, LedgerError):
                 out.append({"ok": False, "error": type(result).__name__, "reason": str(result)})
             else:
+                follow |= any(e.kind in ("task_created", "task_joined") for e in result.events)
                 out.append(
                     {
                         "ok": True,
@@ -272,6 +325,8 @@ class Hub:
                         "events": [{"kind": e.kind, "data": e.data, "seq": e.seq} for e in result.events],
                     }
                 )
+        if follow:  # adopt a new task (or count a join) before answering: the creator may ask at once
+            self._follow(self.clock())
         return {"results": out}
 
     def _applied(self, raw: bytes) -> dict | None:

@@ -105,13 +105,15 @@ def serve_hub(
         while not stop.is_set():
             try:
                 busy = hub.tick()
+                if not busy:  # nothing due: prepare what it can (outside the lock) before sleeping
+                    hub.prepare()
             except Exception:  # keep serving; the error is in the log and the task waits
                 import logging
 
                 logging.getLogger(__name__).exception("hub tick failed")
                 busy = False
-            if not busy:
-                stop.wait(tick_s)
+            if not busy:  # until the next change (a request that changed something) or tick_s
+                hub.changes.wait_tick(tick_s)
     finally:
         server.stop()
         ledger.close()
@@ -143,9 +145,12 @@ def serve_node(
     behaviours: Mapping[str, str] | None = None,
     options: Mapping | None = None,
     interval: float = 0.05,
+    long_poll: float | None = 0.25,
     verify: bool | str = True,
     stop: threading.Event | None = None,
 ) -> None:
+    """Run a daemon for ``roles`` against the hub at ``url`` until stopped. With nothing to do it
+    long-polls the hub (``hub.wait``, up to ``long_poll`` seconds; None: sleep ``interval``)."""
     signer = next(a for accts in roles.values() for a in accts)
     client = hub_client(url, signer, verify=verify)
     daemon = Daemon(client, roles, state_dir, data_dir=data_dir, behaviours=behaviours, options=options)
@@ -159,7 +164,7 @@ def serve_node(
         except Exception as exc:
             print(f"node setup failed, retrying: {type(exc).__name__}: {exc}", file=sys.stderr)
             stop.wait(0.5)
-    daemon.run(stop, interval=interval)
+    daemon.run(stop, interval=interval, long_poll=long_poll)
 
 
 # -- launching child processes ---------------------------------------------------------------------------

@@ -124,8 +124,7 @@ class DataProviderRole(Role):
         if not missing:
             return False
         updates = [u for u in self._updates(task, spec, view) if u.provider in missing]
-        for u in updates:
-            self.client.put_blob(u.blob, expected=u.digest)
+        self.client.put_blobs([(u.blob, u.digest) for u in updates])
         results = self.client.call("task.updates", {"statements": [u.statement.to_json() for u in updates]})
         return any(r.get("accepted") for r in results["results"])
 

@@ -284,6 +284,12 @@ class TaskCoordinator:
                 times.append(j["reveal_deadline"] + self.ledger.config.resolve_grace_ms)
         return min(times) if times else None
 
+    def prepare(self) -> None:
+        """Work that can be done ahead while waiting (see :meth:`JobRun.prepare`); it changes no
+        state, so a runner may call it outside its lock while the executors compute."""
+        for run in list(self.jobs.values()):
+            run.prepare(self.store)
+
     # -- driving ----------------------------------------------------------------------------------
 
     def step(self, now: int) -> bool:

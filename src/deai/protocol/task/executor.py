@@ -63,8 +63,15 @@ class ExecutorAgent:
             reveals,
         )
 
-    def on_assignment(self, a: dict[str, Any], now: int, fetch: Callable[[str], None]) -> Action:
-        """The actions due at ``now`` for assignment ``a`` (see the module docstring)."""
+    def on_assignment(
+        self,
+        a: dict[str, Any],
+        now: int,
+        fetch: Callable[[str], None],
+        fetch_many: Callable[[list[str]], None] | None = None,
+    ) -> Action:
+        """The actions due at ``now`` for assignment ``a`` (see the module docstring).
+        ``fetch_many`` (optional) brings several blobs at once (the job's inputs)."""
         job = a["job"]
         act = Action()
         if job in self._pending and now >= self._pending[job][0]:
@@ -77,7 +84,9 @@ class ExecutorAgent:
         if job not in mem["committed"]:
             if now >= a["commit_deadline"]:
                 return act
-            if a["active"]:
+            if a["active"] and fetch_many is not None:
+                fetch_many(list(spec.inputs))
+            elif a["active"]:
                 for digest in spec.inputs:
                     fetch(digest)
             msg = self.executor.commit(self._view(a, spec, now, {}))

@@ -24,6 +24,7 @@ accepts twice. The state is plain JSON (:meth:`to_json`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,15 @@ class JobRun:
         if len(revealed) < len(required) and now < job["reveal_deadline"]:
             return False
         return self._decide(ledger, store, creator, att, required, revealed)
+
+    def prepare(self, store: BlobStore) -> None:
+        """Optional, while the executors work: learn the output layout now (it reads every input),
+        so that checking their uploads after the reveals does not wait for it. Touches nothing but
+        that cache, so a runner may call it outside its lock. A failure is left for :meth:`_decide`."""
+        if self.done or self._layout is not None:
+            return
+        with contextlib.suppress(DeaiError):
+            self._layout_of(store)
 
     def _reveal_choice(self, ledger: Ledger, creator: Account, att: dict[str, Any]) -> None:
         choice = self.choice(creator, att)
