@@ -34,6 +34,7 @@ SPECS = [
     "foolsgold",
     "nnm+centered_clipping",
     "bucketing(s=2)+trimmed_mean",
+    "root_gate+centered_clipping",
 ]
 
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for spec in SPECS:
         agg = get_aggregator(spec, f=0 if spec == "mean" else args.f)
-        ctx = {"root_update": root} if spec == "fltrust" else {}
+        ctx = {"root_update": root} if spec.startswith(("fltrust", "root_gate")) else {}
         t = best_time(lambda agg=agg, ctx=ctx: agg(x, **ctx), args.repeats)
         results[spec] = {"seconds": t, "ratio_to_mean": t / base}
         if spec == "geometric_median":

@@ -72,4 +72,5 @@ class RootGate(PreAggregator):
         kept = self.select(updates, root_update)
         self.kept = kept
         inner: Aggregator = self.inner
-        return inner.aggregate(updates[kept], None, root_update=root_update, **context)
+        rows = updates if kept.numel() == updates.shape[0] else updates[kept]  # no copy when none dropped
+        return inner.aggregate(rows, None, root_update=root_update, **context)
