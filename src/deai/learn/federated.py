@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from deai.learn.aggregators import Aggregator, FLTrust, get_aggregator
-from deai.learn.aggregators.base import PreAggregator
+from deai.learn.aggregators import Aggregator, get_aggregator, needs_root_update
 from deai.learn.attacks import Attack, Backdoor, get_attack
 from deai.learn.data import Dataset
 from deai.learn.errors import AssumptionViolated
@@ -45,15 +44,6 @@ class FederatedResult:
     history: list[dict] = field(default_factory=list)
     backdoor_success: float | None = None
     refused: str | None = None  # the aggregator's assumption error, if it refused to run
-
-
-def _needs_root(agg: Aggregator) -> bool:
-    """Whether any stage (FLTrust, the root gate) compares updates with the server's root update."""
-    while isinstance(agg, PreAggregator):
-        if getattr(agg, "needs_root", False):
-            return True
-        agg = agg.inner
-    return isinstance(agg, FLTrust) or getattr(agg, "needs_root", False)
 
 
 def _round_seeds(seed: int, rnd: int, count: int) -> list[int]:
@@ -113,7 +103,7 @@ def run_federated(
         set_flat(net, global_vec)
         m = evaluate(net, test)
         return FederatedResult(m["accuracy"], m["loss"], global_vec, refused=str(exc))
-    if _needs_root(agg) and root_data is None:
+    if needs_root_update(agg) and root_data is None:
         raise ValueError(f"{agg!r} compares updates with a root update: pass root_data")
 
     poison_gen = torch.Generator().manual_seed(seed + 7919)
@@ -144,7 +134,7 @@ def run_federated(
             gen = torch.Generator().manual_seed(seeds[n])
             sent[byz] = atk.craft(hon, own, len(byz), gen).to(sent.dtype)
         context = {"client_ids": ids}
-        if _needs_root(agg):
+        if needs_root_update(agg):
             root, _ = train_many(net, global_vec, [root_data], local, [seeds[n + 1]])
             # the server's root update gets the providers' momentum too: FLTrust compares directions,
             # and a raw one-round update against momentum-averaged rows is a noisier reference

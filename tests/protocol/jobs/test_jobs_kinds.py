@@ -45,6 +45,43 @@ def test_aggregate_refuses_mixed_layouts_and_bad_params():
         kind.execute([{"w": torch.zeros(3)}], {"aggregator": "mean", "weights": [-1]}, 0)
 
 
+def test_aggregate_with_a_root_update_trains_on_the_root_data():
+    from deai.learn.data import Dataset
+    from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
+
+    ck, root_data = checkpoint(), data(30, seed=5)
+    model = build_model("mlp", 6, 3, seed=1, hidden=[8])
+    recipe = {"epochs": 1.0, "lr": 0.1, "batch_size": 8, "momentum": 0.0}
+    with deterministic(1):
+        g0, _ = train_many(
+            model,
+            get_flat(model),
+            [Dataset(root_data["x"], root_data["y"], 3, (6,))],
+            TrainConfig(**recipe),
+            [4],
+        )
+    g = torch.Generator().manual_seed(1)
+    honest = g0[0] + 0.01 * torch.randn(7, g0.shape[1], generator=g)
+    ups = [{"delta": row} for row in torch.cat([-honest[:2], honest[2:]])]  # two sign-flipped rows
+    params = {"aggregator": "root_gate+centered_clipping", "f": 2, "root": {**P, **recipe}}
+    kind = get_kind("aggregate")
+    out = kind.execute([ck, root_data, *ups], params, 4)
+    agg = get_aggregator("root_gate+centered_clipping", f=2)
+    expect = agg(torch.stack([u["delta"] for u in ups]), root_update=g0[0])
+    assert agg.kept.tolist() == [2, 3, 4, 5, 6]
+    assert torch.equal(out["delta"], expect)
+    with pytest.raises(InputMismatch, match="labels"):
+        kind.execute([ck, {"x": root_data["x"], "y": root_data["y"] + 3}, *ups], params, 4)
+    with pytest.raises(InputMismatch, match="root data x"):
+        kind.execute([ck, {"x": root_data["x"][:, :5], "y": root_data["y"]}, *ups], params, 4)
+    with pytest.raises(InputMismatch, match="model has"):
+        kind.execute([ck, root_data, {"delta": torch.zeros(3)}] * 1, params, 4)
+    with pytest.raises(BadJobSpec, match="lr"):
+        kind.execute([ck, root_data, *ups], {**params, "root": {**P, **recipe, "lr": -1}}, 4)
+    with pytest.raises(InputMismatch, match="root update"):  # no root: refused, never a crash
+        kind.execute(ups, {"aggregator": "root_gate+centered_clipping", "f": 2}, 4)
+
+
 def test_infer_is_the_models_forward_pass():
     ck, batch = checkpoint(), data(5)
     out = get_kind("infer").execute([ck, {"x": batch["x"]}], P, 0)

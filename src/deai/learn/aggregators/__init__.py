@@ -50,6 +50,7 @@ __all__ = [
     "TrimmedMean",
     "check_finite_rows",
     "get_aggregator",
+    "needs_root_update",
     "parse_spec",
     "validate_updates",
 ]
@@ -74,6 +75,15 @@ for _cls, _names in [
 PRE_AGGREGATORS.register("nnm")(NNM)
 PRE_AGGREGATORS.register("bucketing")(Bucketing)
 PRE_AGGREGATORS.register("root_gate")(RootGate)
+
+
+def needs_root_update(agg: Aggregator) -> bool:
+    """Whether any stage of ``agg`` (FLTrust, the root gate) wants ``root_update=`` on every call."""
+    while isinstance(agg, PreAggregator):
+        if getattr(agg, "needs_root", False):
+            return True
+        agg = agg.inner
+    return isinstance(agg, FLTrust) or getattr(agg, "needs_root", False)
 
 
 def _split_plus(spec: str) -> list[str]:

@@ -6,6 +6,13 @@ registry), ``f`` (Byzantine inputs to tolerate, default 0), ``kwargs`` (extra ag
 and optional ``weights`` (one non-negative number per input). Output: the aggregate, in the layout
 of the inputs (float32). Any randomness in the aggregator (e.g. bucketing) is seeded by the job seed.
 
+Root update (for ``fltrust`` and ``root_gate+...``, which compare every update with the server's
+own update on clean data): params ``root`` = the model params plus the recipe (``epochs``, ``lr``,
+``batch_size``, ``momentum``), and the inputs become ``[checkpoint, data, update_1, ...]``. Each
+executor trains the checkpoint on ``data`` (``x``/``y``, as for ``score``) with the recipe,
+deterministically on one thread from the job seed, and hands the flat delta to the aggregator as
+``root_update``; the updates must be flat deltas in the model's parameter order.
+
 Comparison: tolerance. Means and sorts over the provider axis are bit-exact on one machine but a
 weighted sum may be reduced in another order by another BLAS or thread count; the calibrated
 worst case is in ``docs/verification.md``.
@@ -22,9 +29,38 @@ from deai.core.tensorio import FlatSpec, flatten, unflatten
 from deai.learn.errors import LearnError
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import JobKind, Layout, Tensors, int_param, register_kind
+from deai.protocol.jobs.kinds.base import JobKind, Layout, Tensors, float_param, int_param, register_kind
+from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
 __all__ = ["Aggregate"]
+
+
+def _check_root(root: Any) -> None:
+    if not isinstance(root, dict):
+        raise BadJobSpec("params.root must be an object (model params and training recipe)")
+    check_model_params(root)
+    float_param(root, "epochs", 0.0, 1000.0)
+    float_param(root, "lr", 1e-9, 100.0)
+    int_param(root, "batch_size", 1, 1 << 20)
+    float_param(root, "momentum", 0.0, 0.999999, default=0.0)
+
+
+def _root_update(root: Mapping[str, Any], checkpoint: Tensors, data: Tensors, seed: int) -> torch.Tensor:
+    """The server-side update: the checkpoint trained on the root data with the job's recipe."""
+    from deai.learn.data import Dataset
+    from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
+
+    model = load_model(root, checkpoint)
+    config = TrainConfig(
+        epochs=float(root["epochs"]),
+        lr=float(root["lr"]),
+        batch_size=int(root["batch_size"]),
+        momentum=float(root.get("momentum", 0.0)),
+    )
+    dataset = Dataset(data["x"].float(), data["y"], int(root["num_classes"]), (int(root["in_features"]),))
+    with deterministic(1):
+        deltas, _ = train_many(model, get_flat(model), [dataset], config, [seed])
+    return deltas[0]
 
 
 def _aggregator(params: Mapping[str, Any]):
@@ -52,8 +88,15 @@ class Aggregate(JobKind):
             not isinstance(w, list) or not all(isinstance(x, int | float) and x >= 0 for x in w)
         ):
             raise BadJobSpec("params.weights must be a list of non-negative numbers")
+        if "root" in params:
+            _check_root(params["root"])
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
+        if "root" in params:
+            if len(inputs) < 3:
+                raise InputMismatch("aggregate with a root update takes [checkpoint, data, update_1, ...]")
+            self._check_root_inputs(inputs, params["root"])
+            inputs = inputs[2:]
         if not inputs:
             raise InputMismatch("aggregate needs at least one update")
         spec = FlatSpec.of(inputs[0])
@@ -65,13 +108,36 @@ class Aggregate(JobKind):
             raise InputMismatch(f"params.weights has {len(w)} entries for {len(inputs)} updates")
         return {name: (shape, torch.float32) for name, shape, _ in spec.entries}
 
+    @staticmethod
+    def _check_root_inputs(inputs: Sequence[Tensors], root: Mapping[str, Any]) -> None:
+        model_layout(root)
+        data = inputs[1]
+        if set(data) != {"x", "y"}:
+            raise InputMismatch(f"root data must hold exactly x and y, got {sorted(data)}")
+        x, y = data["x"], data["y"]
+        f, c = root["in_features"], root["num_classes"]
+        if x.dim() != 2 or x.shape[1] != f or not x.is_floating_point() or x.shape[0] == 0:
+            raise InputMismatch(f"root data x must be float [N >= 1, {f}], got {tuple(x.shape)}")
+        if y.shape != (x.shape[0],) or y.dtype != torch.int64 or int(y.min()) < 0 or int(y.max()) >= c:
+            raise InputMismatch(f"root data y must be int64 [{x.shape[0]}] with labels in [0, {c})")
+        if not bool(torch.isfinite(x).all()):
+            raise InputMismatch("root data x holds NaN or infinity")
+
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        context = {}
+        if "root" in params:
+            context["root_update"] = _root_update(params["root"], inputs[0], inputs[1], seed)
+            inputs = inputs[2:]
         vecs, spec = zip(*(flatten(u) for u in inputs), strict=True)
         stacked = torch.stack(vecs)
+        if "root_update" in context and context["root_update"].numel() != stacked.shape[1]:
+            raise InputMismatch(
+                f"updates hold {stacked.shape[1]} values, the model has {context['root_update'].numel()}"
+            )
         w = params.get("weights")
         weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
         try:
-            out = _aggregator(params)(stacked, weights)
+            out = _aggregator(params)(stacked, weights, **context)
         except LearnError as exc:
             raise InputMismatch(f"aggregation refused the updates: {exc}") from exc
         float_spec = FlatSpec(tuple((n, s, "float32") for n, s, _ in spec[0].entries))
