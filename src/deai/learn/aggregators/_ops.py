@@ -1,4 +1,5 @@
-"""Shared kernels: sorted columns (for median-type rules) and pairwise squared distances."""
+"""Shared kernels: sorted columns (for median-type rules), pairwise squared distances, and the
+cosines against a server root update (FLTrust, the root gate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns"]
+__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns", "root_cosines"]
 
 # Column chunk for the sort kernel: a [chunk, n] block stays in cache while it is sorted.
 _CHUNK = 4096
@@ -56,3 +57,22 @@ def rank_rows(scores: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     """
     by_total = torch.sort(dist.sum(1), stable=True).indices
     return by_total[torch.sort(scores[by_total], stable=True).indices]
+
+
+def root_cosines(
+    name: str, updates: torch.Tensor, root_update: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Check the server's ``root_update`` against ``updates`` and return ``(g0, ||g0||, row norms,
+    cos(row, g0))``; refuses a missing, wrong-shape, non-finite or zero root update, naming ``name``."""
+    from deai.learn.errors import AssumptionViolated, BadUpdates
+
+    if root_update is None:
+        raise AssumptionViolated(f"{name} needs the server's root update: call it with root_update=")
+    g0 = root_update.to(updates.dtype)
+    if g0.shape != (updates.shape[1],) or not bool(torch.isfinite(g0).all()):
+        raise BadUpdates(f"{name}: root_update must be finite with shape ({updates.shape[1]},)")
+    g0_norm = g0.norm()
+    if float(g0_norm) == 0.0:
+        raise BadUpdates(f"{name}: the root update is zero; it cannot anchor trust")
+    norms = updates.norm(dim=1).clamp_min(1e-12)
+    return g0, g0_norm, norms, (updates @ g0) / (norms * g0_norm)

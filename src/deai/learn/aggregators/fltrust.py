@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from deai.learn.aggregators._ops import root_cosines
 from deai.learn.aggregators.base import Aggregator
-from deai.learn.errors import AssumptionViolated, BadUpdates
 
 __all__ = ["FLTrust"]
 
@@ -29,16 +29,8 @@ class FLTrust(Aggregator):
         root_update: torch.Tensor | None = None,
         **context,
     ) -> torch.Tensor:
-        if root_update is None:
-            raise AssumptionViolated("fltrust needs the server's root update: call it with root_update=")
-        g0 = root_update.to(updates.dtype)
-        if g0.shape != (updates.shape[1],) or not bool(torch.isfinite(g0).all()):
-            raise BadUpdates(f"fltrust: root_update must be finite with shape ({updates.shape[1]},)")
-        g0_norm = g0.norm()
-        if float(g0_norm) == 0.0:
-            raise BadUpdates("fltrust: the root update is zero; it cannot anchor trust")
-        norms = updates.norm(dim=1).clamp_min(1e-12)
-        trust = torch.relu((updates @ g0) / (norms * g0_norm))
+        g0, g0_norm, norms, cos = root_cosines(self.name, updates, root_update)
+        trust = torch.relu(cos)
         if float(trust.sum()) == 0.0:
             return torch.zeros_like(g0)
         coef = trust * g0_norm / norms / trust.sum()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from deai.learn.aggregators._ops import root_cosines
 from deai.learn.aggregators.base import Aggregator, PreAggregator
-from deai.learn.errors import AssumptionViolated, BadUpdates
+from deai.learn.errors import AssumptionViolated
 
 __all__ = ["RootGate"]
 
@@ -44,16 +45,10 @@ class RootGate(PreAggregator):
     def transform(self, updates: torch.Tensor) -> torch.Tensor:
         raise AssumptionViolated("root_gate needs the server's root update: call it with root_update=")
 
-    def select(self, updates: torch.Tensor, root_update: torch.Tensor) -> torch.Tensor:
+    def select(self, updates: torch.Tensor, root_update: torch.Tensor | None) -> torch.Tensor:
         """Indices (ascending) of the rows the gate keeps."""
         n = updates.shape[0]
-        g0 = root_update.to(updates.dtype)
-        if g0.shape != (updates.shape[1],) or not bool(torch.isfinite(g0).all()):
-            raise BadUpdates(f"root_gate: root_update must be finite with shape ({updates.shape[1]},)")
-        g0_norm = g0.norm()
-        if float(g0_norm) == 0.0:
-            raise BadUpdates("root_gate: the root update is zero; it cannot tell directions apart")
-        cos = (updates @ g0) / (updates.norm(dim=1).clamp_min(1e-12) * g0_norm)
+        *_, cos = root_cosines(self.name, updates, root_update)
         self.cosine = cos
         keep = max(n - self.f, int((cos > 0).sum()))
         # stable sort: equal cosines keep row order, so the choice is deterministic
@@ -67,8 +62,6 @@ class RootGate(PreAggregator):
         root_update: torch.Tensor | None = None,
         **context: torch.Tensor,
     ) -> torch.Tensor:
-        if root_update is None:
-            raise AssumptionViolated("root_gate needs the server's root update: call it with root_update=")
         kept = self.select(updates, root_update)
         self.kept = kept
         inner: Aggregator = self.inner
