@@ -72,7 +72,7 @@ def serve_hub(
     genesis: NetworkConfig | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
-    tick_s: float = 0.02,
+    tick_s: float = 0.05,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     max_blob_bytes: int = 256 << 20,
@@ -145,7 +145,7 @@ def serve_node(
     behaviours: Mapping[str, str] | None = None,
     options: Mapping | None = None,
     interval: float = 0.05,
-    long_poll: float | None = 0.25,
+    long_poll: float | None = 1.0,
     verify: bool | str = True,
     stop: threading.Event | None = None,
 ) -> None:
