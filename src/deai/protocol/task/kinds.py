@@ -15,8 +15,6 @@ from typing import Any
 
 import torch
 
-from deai.learn.privacy.client_dp import ClientDP
-from deai.learn.privacy.errors import PrivacyError
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
 from deai.protocol.jobs.kinds.base import (
@@ -52,6 +50,10 @@ class DPAggregate(JobKind):
         return {"delta": (tuple(d), torch.float32)}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        # Imported here: deai.learn.privacy loads Opacus (~1.5 s), which a node needs only for DP.
+        from deai.learn.privacy.client_dp import ClientDP
+        from deai.learn.privacy.errors import PrivacyError
+
         stacked = torch.stack([u["delta"].float() for u in inputs])
         dp = ClientDP(params["clip"], params["noise_multiplier"], "central", params["expected_count"])
         try:

@@ -26,7 +26,6 @@ import torch
 from deai.core.accounts import Account
 from deai.core.encoding import sha256
 from deai.learn.data import Dataset
-from deai.learn.privacy.client_dp import ClientDP
 from deai.learn.strategies import get_strategy
 from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
 from deai.protocol.secagg.client import SecAggClient
@@ -137,6 +136,8 @@ class ProviderPool:
     def _privatize(self, spec: TaskSpec, round: int, address: str, delta: torch.Tensor, expected: int):
         if spec.dp is None:
             return delta
+        from deai.learn.privacy.client_dp import ClientDP  # loads Opacus: only for DP tasks
+
         dp = ClientDP(spec.dp.clip, spec.dp.noise_multiplier, spec.dp.mode, max(expected, 1))
         secret = sha256(self.accounts[address].sign(f"deai-dp:{spec.task_id}:{round}".encode()))
         gen = torch.Generator().manual_seed(int.from_bytes(secret[:8], "big") & (2**63 - 1))
