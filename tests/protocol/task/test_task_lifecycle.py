@@ -67,3 +67,18 @@ def test_cheating_executor_is_slashed_and_the_round_stands(small_net):
     for c in net.computes:
         now = ledger.stake(c.address, "compute_provider")
         assert (now < stakes[c.address]) == (c.address in faulted)
+
+
+def test_root_gate_task_verifies_its_root_update_in_the_aggregation_job(small_net):
+    from deai.protocol.jobs.spec import JobSpec
+
+    net = small_net(provider_behaviours={0: "sign_flip"})
+    bundle = net.bundle(rounds=2, aggregator="root_gate+centered_clipping", f=1)
+    _task, status = net.run(bundle)
+    assert status["phase"] == "done", status["reason"]
+    first, second = status["history"]
+    job_id = second["aggregate_job"]
+    job = JobSpec.from_bytes(net.net.store.get(job_id.removeprefix("0x")), job_id=job_id)
+    # the executors trained the round's starting checkpoint on the task's validation data
+    assert job.params["root"]["lr"] == 0.1 and job.inputs[:2] == (first["checkpoint"], bundle.spec.validation)
+    assert second["val_accuracy"] > 0.5

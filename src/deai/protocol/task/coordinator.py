@@ -397,7 +397,7 @@ class TaskCoordinator:
         )
         self.jobs = {
             "aggregate": JobRun(
-                aggregate_job(spec, s.round, digests, samples, expected), "aggregate", **common
+                aggregate_job(spec, s.round, digests, samples, expected, s.checkpoint), "aggregate", **common
             ),
             "score": JobRun(score_job(spec, s.round, s.checkpoint, digests), "score", **common),
         }

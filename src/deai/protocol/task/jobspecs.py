@@ -16,17 +16,36 @@ from deai.protocol.task import kinds  # noqa: F401  (registers dp_aggregate)
 from deai.protocol.task.model import model_params
 from deai.protocol.task.spec import TaskSpec
 
-__all__ = ["aggregate_job", "job_seed", "score_job"]
+__all__ = ["aggregate_job", "job_seed", "needs_root", "score_job"]
 
 
 def job_seed(task: str, round: int, purpose: str) -> int:
     return int.from_bytes(sha256(f"{task}:{round}:{purpose}".encode())[:8], "big") & (2**53 - 1)
 
 
+def needs_root(spec: TaskSpec) -> bool:
+    """Whether the task's aggregator compares updates with a root update (``fltrust``, ``root_gate``)."""
+    from deai.learn.aggregators import get_aggregator, needs_root_update
+
+    return needs_root_update(get_aggregator(spec.aggregator, f=spec.f))
+
+
 def aggregate_job(
-    spec: TaskSpec, round: int, updates: Sequence[str], samples: Sequence[int] | None, expected: int
+    spec: TaskSpec,
+    round: int,
+    updates: Sequence[str],
+    samples: Sequence[int] | None,
+    expected: int,
+    checkpoint: str | None = None,
 ) -> JobSpec:
-    """The aggregation job over ``updates`` (blob digests, in contributor order)."""
+    """The aggregation job over ``updates`` (blob digests, in contributor order).
+
+    If the aggregator needs a root update, the job also takes the round's starting ``checkpoint``
+    and the task's validation data as root data: every executor trains the checkpoint on it with
+    the task's local recipe (see the ``aggregate`` kind), so the root update is verified like the
+    aggregate itself. The validation data is public to the task, so providers can see the root
+    data; the gate is a filter against blind attacks, not against one that trains on it.
+    """
     seed = job_seed(spec.task_id, round, "aggregate")
     if spec.dp is not None and spec.dp.mode == "central":
         params = {
@@ -38,6 +57,17 @@ def aggregate_job(
     params: dict = {"aggregator": spec.aggregator, "f": spec.f}
     if samples is not None:
         params["weights"] = [int(s) for s in samples]
+    if needs_root(spec):
+        if checkpoint is None:
+            raise ValueError(f"aggregator {spec.aggregator!r}: its root update needs the round checkpoint")
+        params["root"] = {
+            **model_params(spec),
+            "epochs": spec.local_epochs,
+            "lr": spec.lr,
+            "batch_size": spec.batch_size,
+            "momentum": spec.momentum,
+        }
+        return JobSpec("aggregate", (checkpoint, spec.validation, *updates), params, seed)
     return JobSpec("aggregate", tuple(updates), params, seed)
 
 
