@@ -8,7 +8,7 @@ Prints JSON with three parts:
   between processes on loopback, each as a **ratio** of the same round's training and aggregation
   done as a plain PyTorch loop in one process (``train_many`` + the aggregator + the strategy), timed
   in the same run. The protocol's cost is mostly a fixed cost per round (messages, ledger writes,
-  blob moves, job execution and scoring, poll latency), so the ratio depends on how long local
+  blob moves, job execution and scoring, request hops), so the ratio depends on how long local
   training takes: ``light`` (digits, MLP 64, 1 local epoch, a few ms: overhead dominates),
   ``heavy`` (MLP 256x256, 5 epochs, ~0.1 s) and ``long`` (MLP 512x512, 25 epochs, seconds).
   ``overhead_seconds`` is the protocol round minus the plain round.

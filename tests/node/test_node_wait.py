@@ -38,9 +38,9 @@ def served(tmp_path):
 
 def test_a_long_poll_wakes_when_the_hub_changes(served, monkeypatch):
     hub, alice, minter = served
-    monkeypatch.setattr("deai.node.hub.MAX_WAIT_MS", 120_000)  # a poll that cannot end by itself here
+    monkeypatch.setattr("deai.node.notify.MAX_WAIT_MS", 120_000)  # a poll that cannot end by itself here
     first = alice.call("hub.wait", {"since": -1, "boot": None, "timeout_ms": 120_000})
-    assert first["boot"] == hub.boot  # another boot (here: none yet) answers at once
+    assert first["boot"] == hub.changes.boot  # another boot (here: none yet) answers at once
     answer = {}
     body = {"since": first["version"], "boot": first["boot"], "timeout_ms": 120_000}
     waiter = threading.Thread(target=lambda: answer.update(alice.call("hub.wait", body)), daemon=True)
@@ -53,7 +53,7 @@ def test_a_long_poll_wakes_when_the_hub_changes(served, monkeypatch):
     assert answer["version"] > first["version"]
     # Read-only requests change nothing: a zero-timeout poll sees the same version.
     alice.query("balance", address=ALICE.address)
-    again = alice.call("hub.wait", {"since": answer["version"], "boot": hub.boot, "timeout_ms": 0})
+    again = alice.call("hub.wait", {"since": answer["version"], "boot": hub.changes.boot, "timeout_ms": 0})
     assert again["version"] == answer["version"]
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,7 +51,7 @@ from deai.ledger.base import Ledger, wall_clock_ms
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.net.endpoint import Endpoint, ServiceError
 from deai.node.kv import KV
-from deai.node.notify import MAX_WAIT_MS, Changes
+from deai.node.notify import Changes
 from deai.protocol.task.coordinator import TaskCoordinator
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.spec import TaskSpec
@@ -85,20 +84,9 @@ MAX_BATCH = 1024
 # Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
 DEFAULT_PLUGINS = ("deai.node.inference",)
 # Message types that change nothing: every other handled request wakes the tick loop and long polls.
-READ_ONLY = frozenset(
-    {
-        "hub.info",
-        "ledger.query",
-        "ledger.events",
-        "ledger.entries",
-        "task.list",
-        "task.status",
-        "task.round",
-        "task.inbox",
-        "task.payouts",
-        "job.assignments",
-    }
-)
+_LEDGER_READS = ("hub.info", "ledger.query", "ledger.events", "ledger.entries", "job.assignments")
+_TASK_READS = ("task.list", "task.status", "task.round", "task.inbox", "task.payouts")
+READ_ONLY = frozenset(_LEDGER_READS + _TASK_READS)
 
 
 class Hub:
@@ -135,7 +123,6 @@ class Hub:
             window_s=window_s,
         )
         self.changes = Changes()
-        self.boot = secrets.token_hex(8)  # this run of the hub: versions restart with it
         self.coordinators: dict[str, TaskCoordinator] = {}
         self.rejected: dict[str, str] = self.kv.get("rejected", {})
         self.cursor: int = self.kv.get("cursor", 0)
@@ -146,7 +133,8 @@ class Hub:
             )
         for name in _ROUTES:
             self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_")), name))
-        self.endpoint.route("hub.wait", exclusive=False)(self._hub_wait)  # holds no lock while waiting
+        # The long poll holds no lock while it waits (Changes.serve checks its body).
+        self.endpoint.route("hub.wait", exclusive=False)(lambda env: self.changes.serve(env.body))
         self.plugins: list[Any] = []
         for plugin in plugins:
             if isinstance(plugin, str):
@@ -272,19 +260,6 @@ class Hub:
                         self.changes.bump()
 
         return handler
-
-    def _hub_wait(self, env: Envelope) -> dict:
-        """Long poll: answer once the hub's state changed past ``since`` (of this ``boot``) or after
-        ``timeout_ms`` (at most MAX_WAIT_MS). Runs outside the endpoint's and the hub's locks."""
-        body = env.body
-        since, boot, timeout = body.get("since"), body.get("boot"), body.get("timeout_ms")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (since, timeout)):
-            raise ServiceError("since and timeout_ms must be integers")
-        if not 0 <= timeout <= MAX_WAIT_MS:
-            raise ServiceError(f"timeout_ms must be between 0 and {MAX_WAIT_MS}")
-        if boot != self.boot:  # another run of the hub (or a first call): its versions are unrelated
-            timeout = 0
-        return {"version": self.changes.wait(since, timeout / 1000), "boot": self.boot}
 
     def _coord(self, body: dict) -> TaskCoordinator:
         task = body["task"]

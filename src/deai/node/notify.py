@@ -18,7 +18,11 @@ hub (with signed requests) what concerns it.
 
 from __future__ import annotations
 
+import secrets
 import threading
+from typing import Any
+
+from deai.net.endpoint import ServiceError
 
 __all__ = ["MAX_WAIT_MS", "Changes"]
 
@@ -28,6 +32,7 @@ MAX_WAIT_MS = 5_000
 class Changes:
     def __init__(self, *, max_waiters: int = 16) -> None:
         self.version = 0
+        self.boot = secrets.token_hex(8)  # this run of the hub: versions restart with it
         self.max_waiters = max_waiters
         self._cond = threading.Condition()
         self._tick = threading.Event()
@@ -51,6 +56,18 @@ class Changes:
             finally:
                 self._waiters -= 1
             return self.version
+
+    def serve(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The ``hub.wait`` handler: ``{"since", "boot", "timeout_ms"}`` -> ``{"version", "boot"}``
+        once the version passed ``since`` of this ``boot``, or after ``timeout_ms`` (at most
+        :data:`MAX_WAIT_MS`). Another boot (a restarted hub, or a first call) is answered at once."""
+        since, boot, timeout = body.get("since"), body.get("boot"), body.get("timeout_ms")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (since, timeout)):
+            raise ServiceError("since and timeout_ms must be integers")
+        if not 0 <= timeout <= MAX_WAIT_MS:
+            raise ServiceError(f"timeout_ms must be between 0 and {MAX_WAIT_MS}")
+        wait_s = timeout / 1000 if boot == self.boot else 0.0
+        return {"version": self.wait(since, wait_s), "boot": self.boot}
 
     def wait_tick(self, timeout_s: float) -> None:
         """The hub's tick loop: sleep until a change or ``timeout_s``."""
