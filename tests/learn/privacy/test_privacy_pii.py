@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from deai.learn.privacy.pii import find_pii, luhn_valid, scrub_dataframe, scrub_text
@@ -63,6 +63,8 @@ pii = st.one_of(emails, cards, phones, ipv4, ipv6, ssns)
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.one_of(words, pii), min_size=1, max_size=12), st.lists(pii, min_size=1, max_size=3))
+# a card followed by an ID whose first group makes a longer Luhn-valid span (found by hypothesis)
+@example(tokens=["4003791244777879", "203-01-0001"], planted=["(200) 200-1000"])
 def test_scrubbed_text_contains_no_detectable_pii(tokens, planted):
     text = " ".join(tokens + planted) + "."
     clean, report = scrub_text(text)

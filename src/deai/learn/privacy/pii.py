@@ -4,8 +4,9 @@ Detected and replaced by a placeholder (``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``
 ``[NATIONAL_ID]``):
 
 - e-mail addresses;
-- card numbers: 13-19 digits, optionally grouped by spaces or dashes, that pass the Luhn check
-  (a number failing it is not a card and is left alone);
+- card numbers: 13-19 digits that pass the Luhn check (a number failing it is not a card and is
+  left alone), written as one run or as cards are printed: groups of four (the last one shorter),
+  4-6-5 or 4-6-4, separated by spaces or by dashes;
 - IPv4 and IPv6 addresses (validated by :mod:`ipaddress`, so ``999.1.1.1`` is not one);
 - national-ID-like patterns: US social security numbers (``123-45-6789``, excluding the ranges the
   SSA never issues) and UK national insurance numbers;
@@ -33,7 +34,7 @@ KINDS = ("EMAIL", "CARD", "NATIONAL_ID", "IP", "PHONE")
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
 )
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}")
+_CARD = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,}")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _NINO = re.compile(
     r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIOQUV])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
@@ -69,15 +70,30 @@ def _is_card(m: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
+def _card_layout(text: str, groups: list[tuple[int, int]]) -> bool:
+    """Whether digit groups are written the way card numbers are printed: one run of 13-19 digits,
+    or groups of four (the last one shorter) or 4-6-5 / 4-6-4, with one separator used throughout."""
+    sizes = [e - s for s, e in groups]
+    seps = {text[groups[k][1] : groups[k + 1][0]] for k in range(len(groups) - 1)}
+    if len(sizes) == 1:
+        return 13 <= sizes[0] <= 19
+    if len(seps) != 1:
+        return False
+    return sizes in ([4, 6, 5], [4, 6, 4]) or (all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4)
+
+
 def _card_spans(text: str):
-    """Card numbers inside runs of digit groups: the longest Luhn-valid 13-19 digit span starting at
-    each group, scanning left to right (so cards next to other numbers are still found)."""
+    """Card numbers inside runs of digit groups, scanning left to right: at each group, the span of
+    groups in a card layout (see _card_layout) that passes the Luhn check. The layout matters: a
+    loose run of groups is Luhn-valid one time in ten by chance, and taking a phone number or the
+    first group of an ID for a card would cut that finding in half."""
     for m in _CARD.finditer(text):
         groups = [(m.start() + g.start(), m.start() + g.end()) for g in re.finditer(r"\d+", m.group())]
         i = 0
         while i < len(groups):
             for j in range(len(groups) - 1, i - 1, -1):
-                if _is_card(text[groups[i][0] : groups[j][1]]):
+                span = groups[i : j + 1]
+                if _card_layout(text, span) and _is_card(text[groups[i][0] : groups[j][1]]):
                     yield groups[i][0], groups[j][1]
                     i = j
                     break
