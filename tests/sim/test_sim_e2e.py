@@ -83,10 +83,12 @@ def test_private_reports_its_privacy_budget(tmp_path):
     assert all(r["epsilon"] is not None for r in report["rounds"])
 
 
-def test_same_seed_same_model(tmp_path):
+def test_same_seed_same_model_and_a_rerun_starts_from_genesis(tmp_path):
     a = run_scenario(parse_scenario(small("clean", rounds=2)), tmp_path / "a", transport="memory")
-    b = run_scenario(parse_scenario(small("clean", rounds=2)), tmp_path / "b", transport="memory")
+    # the same out folder again: the run must not inherit the first run's ledger (mints, stakes, jobs)
+    b = run_scenario(parse_scenario(small("clean", rounds=2)), tmp_path / "a", transport="memory")
     assert a["model"] == b["model"] and a["participants"] == b["participants"]
+    assert a["ledger_entries"] == b["ledger_entries"]
 
 
 def test_malformed_scenario_is_refused_naming_key_and_value(tmp_path):

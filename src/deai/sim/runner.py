@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -185,6 +186,10 @@ def run_scenario(
     torch.manual_seed(scenario.seed)
     plan = NetworkPlan.from_scenario(scenario)
     root = Path(out) / "network" if out is not None else Path(tempfile.mkdtemp(prefix="deai-sim-"))
+    # Every run starts from genesis: a network folder left by an earlier run into the same ``out``
+    # would otherwise hand this run its ledger (old mints, stakes, jobs) and mix both in the report.
+    if root.exists():
+        shutil.rmtree(root)
     if transport == "memory":
         ledger, status, checkpoint_bytes, serve, net = _run_memory(scenario, plan, root, progress)
         check_done(status)
