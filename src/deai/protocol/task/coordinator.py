@@ -33,15 +33,12 @@ from typing import Any
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.core.encoding import canonical
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.learn.strategies import get_strategy
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
 from deai.ledger.merkle import payout_tree
-from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot
-from deai.protocol.incentives.royalties import Provenance
 from deai.protocol.incentives.settlement import ScoreBook, verified_work
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
 from deai.protocol.task.jobrun import JobRun
@@ -54,14 +51,18 @@ from deai.protocol.task.model import (
     param_count,
     parse_data,
 )
-from deai.protocol.task.secagg_round import SecAggRound
-from deai.protocol.task.settlement import model_shares, round_allocation
+from deai.protocol.task.secagg_round import SecAggRound, bucket_members_scores
+from deai.protocol.task.settlement import (
+    HOST_BPS,
+    close_out,
+    post_round,
+    register_model,
+    round_allocation,
+)
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
 __all__ = ["HOST_BPS", "TaskCoordinator", "TaskState"]
-
-HOST_BPS = 3_000  # hosts' part of each inference fee of the registered model; the rest is royalties
 
 
 @dataclass
@@ -429,7 +430,10 @@ class TaskCoordinator:
         state = strategy.state()
         s.strategy_state = self.store.put(to_safetensors(state)) if state else None
         out = from_safetensors(self.store.get(score.output))
-        contributors, per = self._attribute(out["scores"].tolist())
+        scores = out["scores"].tolist()
+        contributors, per = (sorted(s.updates), scores)
+        if spec.secure_aggregation:  # scores are per bucket: its members share it
+            contributors, per = bucket_members_scores(s.updates, scores)
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
         if s.round not in book.rounds:
             dup = None if spec.secure_aggregation else out["duplicate_of"]
@@ -443,19 +447,16 @@ class TaskCoordinator:
             book.rounds[s.round],
             work,
         )
-        if ledger.checkpoint(self.task, s.round) is None:
-            ledger.send(self.account, PostCheckpoint(task=self.task, round=s.round, checkpoint="0x" + ckpt))
-        if amounts and ledger.payout(self.task, s.round) is None:
-            tree = payout_tree(amounts)
-            ledger.send(
-                self.account, PostPayoutRoot(task=self.task, epoch=s.round, root=tree.root, total=tree.total)
-            )
+        post_round(ledger, self.account, self.task, s.round, ckpt, amounts)
         if amounts:
             s.payouts[str(s.round)] = amounts
             for a, v in amounts.items():
                 if a in contributors:
                     s.earned[a] = s.earned.get(a, 0) + v
-        self._account_privacy(len(contributors))
+        dp = spec.dp
+        if dp is not None and dp.noise_multiplier > 0:
+            s.dp_steps.append([dp.noise_multiplier, dp.sample_rate(len(contributors), len(s.members))])
+            s.epsilon = dp.epsilon(s.dp_steps)
         metrics = evaluate(model, self._validation_data())
         s.rounds.append(
             {
@@ -482,33 +483,6 @@ class TaskCoordinator:
         else:
             s.phase = "finish"
 
-    def _attribute(self, scores: list[float]) -> tuple[list[str], list[float]]:
-        """Contributors and their scores (a bucket's score is shared by its members)."""
-        s = self.state
-        if not self.spec.secure_aggregation:
-            return sorted(s.updates), scores
-        people, per = [], []
-        for (_, info), sc in zip(
-            sorted(s.updates.items(), key=lambda kv: int(kv[0][6:])), scores, strict=True
-        ):
-            for a in info["members"]:
-                people.append(a)
-                per.append(sc / len(info["members"]))
-        return people, per
-
-    def _account_privacy(self, contributors: int) -> None:
-        dp, s = self.spec.dp, self.state
-        if dp is None or dp.noise_multiplier <= 0:
-            return
-        from deai.learn.privacy.accountant import PrivacyAccountant
-
-        rate = 1.0 if dp.mode == "local" else min(1.0, contributors / max(len(s.members), 1))
-        s.dp_steps.append([dp.noise_multiplier, rate])
-        acc = PrivacyAccountant(dp.delta)
-        for z, q in s.dp_steps:
-            acc.step(z, q)
-        s.epsilon = acc.epsilon
-
     def _validation_data(self):
         if self._validation is None:
             self._validation = parse_data(
@@ -517,28 +491,21 @@ class TaskCoordinator:
         return self._validation
 
     def _on_finish(self, now: int) -> bool:
-        s, ledger = self.state, self.ledger
+        s = self.state
         if s.rounds:
-            model_id = "0x" + s.checkpoint
             contributors = sorted({a for r in s.rounds for a in r["contributors"]})
-            book = ScoreBook.from_json(s.scorebook)
-            shares = model_shares(book.totals(), contributors)
-            prov = Provenance(model_id, self.task, shares, self.spec.scoring, len(s.rounds))
-            self.store.put(canonical(prov.to_json()), expected=prov.document.removeprefix("0x"))
-            if ledger.model(model_id) is None:
-                prov.register(ledger, self.account, host_bps=HOST_BPS)
-            s.model = model_id
-        me = self.account.address
-        for epoch, amounts in s.payouts.items():  # the coordinator's own reimbursements
-            if me in amounts and not ledger.claimed(self.task, int(epoch), me):
-                proof = tuple(payout_tree(amounts).proof(me))
-                ledger.send(
-                    self.account,
-                    ClaimPayout(task=self.task, epoch=int(epoch), amount=amounts[me], proof=proof),
-                )
-        task = ledger.task(self.task)
-        if task is not None and task["status"] == "open":
-            ledger.send(self.account, CloseTask(task=self.task))
+            s.model = register_model(
+                self.ledger,
+                self.store,
+                self.account,
+                self.task,
+                s.checkpoint,
+                ScoreBook.from_json(s.scorebook).totals(),
+                contributors,
+                self.spec.scoring,
+                len(s.rounds),
+            )
+        close_out(self.ledger, self.account, self.task, s.payouts)
         s.phase = "failed" if s.reason else "done"
         return True
 

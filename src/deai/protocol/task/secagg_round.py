@@ -30,7 +30,7 @@ from deai.protocol.secagg.server import SecAggServer
 from deai.protocol.task.errors import BadStatement, WrongPhase
 from deai.protocol.task.statements import SecAggStatement
 
-__all__ = ["PHASES", "SecAggRound", "secagg_config"]
+__all__ = ["PHASES", "SecAggRound", "bucket_members_scores", "secagg_config"]
 
 PHASES = ("advertise", "share", "masked", "consistency", "unmask")
 
@@ -144,3 +144,16 @@ class SecAggRound:
                 self.included[b] = [self.buckets[b][u] for u in res.included]
         self.phase += 1
         self.deadline = now + phase_ms
+
+
+def bucket_members_scores(
+    updates: dict[str, dict[str, Any]], scores: list[float]
+) -> tuple[list[str], list[float]]:
+    """Contributors and their scores when the scored updates are bucket sums (``bucket0``, ...):
+    a bucket's score is shared equally by its members."""
+    people, per = [], []
+    for (_, info), sc in zip(sorted(updates.items(), key=lambda kv: int(kv[0][6:])), scores, strict=True):
+        for a in info["members"]:
+            people.append(a)
+            per.append(sc / len(info["members"]))
+    return people, per

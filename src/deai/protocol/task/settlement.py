@@ -9,6 +9,11 @@ executors in proportion to their verified work (on top of the job fees), and a d
 positive contribution scores (the round's ``contribution_score`` job). What is not allocated
 stays in the task budget and returns to the creator at ``close_task``.
 
+The coordinator posts the round's checkpoint and payout root with :func:`post_round`; after the
+last round :func:`register_model` registers the model and :func:`close_out` claims the
+coordinator's own reimbursements and closes the task. Each checks the ledger before writing, so a
+step re-run after a crash never posts twice.
+
 **Provenance**: the model's shares (basis points summing to 10,000) are proportional to each data
 provider's positive total score over all rounds
 (:func:`~deai.protocol.incentives.royalties.provenance_shares`); if no contributor scored
@@ -19,11 +24,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from deai.core.accounts import Account
+from deai.core.blobs import BlobStore
+from deai.core.encoding import canonical
+from deai.ledger.base import Ledger
+from deai.ledger.merkle import payout_tree
+from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot
 from deai.protocol.incentives.errors import BadScores
-from deai.protocol.incentives.royalties import provenance_shares
+from deai.protocol.incentives.royalties import Provenance, provenance_shares
 from deai.protocol.incentives.split import Allocation, SplitRule, allocate, apportion
 
-__all__ = ["model_shares", "round_allocation"]
+__all__ = [
+    "HOST_BPS",
+    "close_out",
+    "model_shares",
+    "post_round",
+    "register_model",
+    "round_allocation",
+]
+
+HOST_BPS = 3_000  # hosts' part of each inference fee of the registered model; the rest is royalties
 
 
 def round_allocation(
@@ -55,3 +75,48 @@ def model_shares(scores: Mapping[str, float], contributors: Sequence[str]) -> di
         if not people:
             raise
         return apportion(10_000, dict.fromkeys(people, 1.0))
+
+
+def post_round(
+    ledger: Ledger, account: Account, task: str, round: int, checkpoint: str, amounts: Mapping[str, int]
+) -> None:
+    """Post the round's checkpoint (a blob digest) and, if anyone is paid, its payout root."""
+    if ledger.checkpoint(task, round) is None:
+        ledger.send(account, PostCheckpoint(task=task, round=round, checkpoint="0x" + checkpoint))
+    if amounts and ledger.payout(task, round) is None:
+        tree = payout_tree(dict(amounts))
+        ledger.send(account, PostPayoutRoot(task=task, epoch=round, root=tree.root, total=tree.total))
+
+
+def register_model(
+    ledger: Ledger,
+    store: BlobStore,
+    account: Account,
+    task: str,
+    checkpoint: str,
+    scores: Mapping[str, float],
+    contributors: Sequence[str],
+    scoring: str,
+    rounds: int,
+) -> str:
+    """Register the final checkpoint as a model with its provenance document; returns the model id
+    (``0x`` + the checkpoint digest)."""
+    model_id = "0x" + checkpoint
+    prov = Provenance(model_id, task, model_shares(scores, contributors), scoring, rounds)
+    store.put(canonical(prov.to_json()), expected=prov.document.removeprefix("0x"))
+    if ledger.model(model_id) is None:
+        prov.register(ledger, account, host_bps=HOST_BPS)
+    return model_id
+
+
+def close_out(ledger: Ledger, account: Account, task: str, payouts: Mapping[str, Mapping[str, int]]) -> None:
+    """Claim the coordinator's own reimbursements from every posted round, then close the task
+    (what is left of the budget goes back to the creator)."""
+    me = account.address
+    for epoch, amounts in payouts.items():
+        if me in amounts and not ledger.claimed(task, int(epoch), me):
+            proof = tuple(payout_tree(dict(amounts)).proof(me))
+            ledger.send(account, ClaimPayout(task=task, epoch=int(epoch), amount=amounts[me], proof=proof))
+    info = ledger.task(task)
+    if info is not None and info["status"] == "open":
+        ledger.send(account, CloseTask(task=task))

@@ -55,6 +55,21 @@ class DPSettings:
         _num("dp.noise_multiplier", self.noise_multiplier, 0.0, 1e6)
         _num("dp.delta", self.delta, 1e-30, 0.999)
 
+    def sample_rate(self, contributors: int, members: int) -> float:
+        """A round's sampling rate for the accountant: local noise protects every update alone (1);
+        central and distributed noise cover the contributors among the task's members."""
+        return 1.0 if self.mode == "local" else min(1.0, contributors / max(members, 1))
+
+    def epsilon(self, steps: list[list[float]]) -> float:
+        """The privacy budget spent by the rounds so far (``[noise multiplier, sample rate]`` each),
+        at :attr:`delta`, from the RDP accountant."""
+        from deai.learn.privacy.accountant import PrivacyAccountant  # loads Opacus: only for DP tasks
+
+        acc = PrivacyAccountant(self.delta)
+        for z, q in steps:
+            acc.step(z, q)
+        return acc.epsilon
+
 
 @dataclass(frozen=True)
 class Windows:
