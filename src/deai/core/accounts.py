@@ -10,6 +10,7 @@ Install ``coincurve`` (a dependency of deai) so that signing and recovery run in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -44,6 +45,13 @@ def check_address(address: str) -> str:
     """Return the checksummed form of ``address``; raise if it is not a 20-byte hex address."""
     if not isinstance(address, str) or len(address) != 42 or not address.startswith("0x"):
         raise EncodingError(f"not an address: {str(address)[:50]!r}")
+    return _checksummed(address)
+
+
+# Every message and transaction checks a few addresses, and a network has few distinct ones: the
+# Keccak of an EIP-55 checksum is computed once per address (refusals raise and are not cached).
+@functools.lru_cache(maxsize=1 << 16)
+def _checksummed(address: str) -> str:
     try:
         checksummed = to_checksum_address(address)
     except ValueError as exc:
