@@ -58,6 +58,7 @@ def test_load_from_yaml_file(tmp_path):
     [
         ({"seed": 1, "task": {"aggregator": "nnm+krumm"}}, "task.aggregator"),
         ({"seed": 1, "task": {"strategy": "fedsgd9"}}, "task.strategy"),
+        ({"seed": 1, "task": {"scoring": "vibes"}}, "task.scoring"),
         (
             {"seed": 1, "adversaries": [{"role": "data_provider", "behaviour": "teleport"}]},
             "adversaries.0.behaviour",
@@ -86,3 +87,10 @@ def test_known_names_pass():
         }
     )
     assert s.adversaries[1].behaviour == "fake_result"
+
+
+def test_the_scorer_reaches_the_task_spec():
+    from deai.node.plan import NetworkPlan
+
+    plan = NetworkPlan.from_scenario(parse_scenario({"seed": 1, "task": {"scoring": "loo"}}))
+    assert plan.bundle.spec.scoring == "loo"

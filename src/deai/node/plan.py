@@ -104,6 +104,7 @@ class NetworkPlan:
             batch_size=t.batch_size,
             strategy=t.strategy,
             aggregator=t.aggregator,
+            scoring=t.scoring,
             f=f,
             dp=_dp(scenario, n),
             secure_aggregation=t.secure_aggregation,

@@ -104,6 +104,7 @@ class TaskSpec(_Model):
     batch_size: Annotated[int, Field(ge=1)] = 32
     strategy: str = "fedavg"
     aggregator: str = "mean"
+    scoring: str = "gtg_shapley"
     dp: DPSpec | None = None
     secure_aggregation: bool = False
     verification: VerificationSpec = VerificationSpec()
@@ -191,6 +192,11 @@ def _check_names(scenario: Scenario) -> list[str]:
                 raise UnknownName(f"unknown stage {name!r}; known: {known}")
     except UnknownName as exc:
         bad.append(f"task.aggregator: {exc} (got {scenario.task.aggregator!r})")
+    from deai.learn.scoring import SCORERS
+
+    if scenario.task.scoring not in SCORERS.names():
+        known = ", ".join(SCORERS.names())
+        bad.append(f"task.scoring: unknown scorer (got {scenario.task.scoring!r}); known: {known}")
     return bad
 
 
