@@ -62,3 +62,21 @@ def test_hex_round_trip_and_errors():
         from_hex("0xzz")
     with pytest.raises(EncodingError, match="must be 4 bytes"):
         from_hex("0x00", length=4)
+
+
+def test_decode_canonical_refuses_oversized_non_json_and_non_canonical_bytes():
+    from deai.core.encoding import decode_canonical
+
+    class Bad(Exception):
+        pass
+
+    def parse(data: bytes):
+        return decode_canonical(data, dict, canonical, what="thing", error=Bad, max_bytes=64)
+
+    assert parse(canonical({"b": 1, "a": [1, 2]})) == {"a": [1, 2], "b": 1}
+    with pytest.raises(Bad, match="over 64"):
+        parse(b"[" + b"1," * 40 + b"1]")
+    with pytest.raises(Bad, match="not JSON"):
+        parse(b"{nope")
+    with pytest.raises(Bad, match="canonical"):
+        parse(b'{"b": 1, "a": 2}')  # same value, other bytes: another hash for one object

@@ -18,7 +18,9 @@ the interoperable range are refused with :class:`~deai.core.errors.EncodingError
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import rfc8785
 from eth_hash.auto import keccak as _keccak
@@ -27,6 +29,7 @@ from deai.core.errors import EncodingError
 
 __all__ = [
     "canonical",
+    "decode_canonical",
     "from_hex",
     "hash_value",
     "keccak256",
@@ -60,6 +63,34 @@ def canonical(value: Any) -> bytes:
         raise
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise EncodingError(f"cannot canonicalize value: {exc}") from exc
+
+
+T = TypeVar("T")
+
+
+def decode_canonical(
+    data: bytes,
+    build: Callable[[Any], T],
+    encode: Callable[[T], bytes],
+    *,
+    what: str,
+    error: type[Exception],
+    max_bytes: int,
+) -> T:
+    """Parse canonical JSON ``data`` from another party into ``build(value)``, refusing (with
+    ``error``, naming ``what``) bytes over ``max_bytes``, bytes that are not JSON, and bytes that
+    are not the canonical form of what they parse to (``encode(result) != data``): a signed or
+    hashed object has exactly one byte form, so its hash is its identity."""
+    if len(data) > max_bytes:
+        raise error(f"{what} is {len(data)} bytes, over {max_bytes}")
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} is not JSON: {exc}") from exc
+    obj = build(value)
+    if encode(obj) != bytes(data):
+        raise error(f"{what} bytes are not in canonical form")
+    return obj
 
 
 def sha256(data: bytes) -> bytes:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deai.core.blobs import check_digest
-from deai.core.encoding import canonical, sha256_hex
+from deai.core.encoding import canonical, decode_canonical, sha256_hex
 from deai.core.errors import EncodingError
 from deai.protocol.jobs.errors import BadJobSpec
 
@@ -117,14 +117,9 @@ class JobSpec:
     @classmethod
     def from_bytes(cls, data: bytes, *, job_id: str | None = None) -> JobSpec:
         """Parse spec bytes (e.g. fetched by id) and, with ``job_id``, check they are that job's."""
-        if len(data) > MAX_SPEC_BYTES:
-            raise BadJobSpec(f"job spec exceeds {MAX_SPEC_BYTES} bytes")
-        try:
-            spec = cls.from_json(json.loads(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadJobSpec(f"job spec is not JSON: {exc}") from exc
-        if spec.to_bytes() != bytes(data):
-            raise BadJobSpec("job spec bytes are not in canonical form")
+        spec = decode_canonical(
+            data, cls.from_json, cls.to_bytes, what="job spec", error=BadJobSpec, max_bytes=MAX_SPEC_BYTES
+        )
         if job_id is not None and spec.job_id != job_id.lower():
             raise BadJobSpec(f"job spec hashes to {spec.job_id}, not the job id {job_id}")
         return spec

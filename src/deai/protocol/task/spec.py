@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from deai.core.blobs import check_digest
-from deai.core.encoding import canonical, sha256_hex
+from deai.core.encoding import canonical, decode_canonical, sha256_hex
 from deai.core.errors import EncodingError
 from deai.protocol.task.errors import BadTaskSpec
 
@@ -234,14 +234,9 @@ class TaskSpec:
     @classmethod
     def from_bytes(cls, data: bytes, *, task_id: str | None = None) -> TaskSpec:
         """Parse spec bytes; with ``task_id``, check they hash to it (and are canonical)."""
-        if len(data) > MAX_SPEC_BYTES:
-            raise BadTaskSpec(f"task spec is {len(data)} bytes, over {MAX_SPEC_BYTES}")
-        try:
-            spec = cls.from_json(json.loads(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadTaskSpec(f"task spec is not JSON: {exc}") from exc
-        if spec.to_bytes() != bytes(data):
-            raise BadTaskSpec("task spec bytes are not in canonical form")
+        spec = decode_canonical(
+            data, cls.from_json, cls.to_bytes, what="task spec", error=BadTaskSpec, max_bytes=MAX_SPEC_BYTES
+        )
         if task_id is not None and spec.task_id != task_id.lower():
             raise BadTaskSpec(f"task spec hashes to {spec.task_id}, not the task id {task_id}")
         return spec
