@@ -79,11 +79,9 @@ PRE_AGGREGATORS.register("root_gate")(RootGate)
 
 def needs_root_update(agg: Aggregator) -> bool:
     """Whether any stage of ``agg`` (FLTrust, the root gate) wants ``root_update=`` on every call."""
-    while isinstance(agg, PreAggregator):
-        if getattr(agg, "needs_root", False):
-            return True
+    while isinstance(agg, PreAggregator) and not agg.needs_root:
         agg = agg.inner
-    return isinstance(agg, FLTrust) or getattr(agg, "needs_root", False)
+    return agg.needs_root
 
 
 def _split_plus(spec: str) -> list[str]:

@@ -74,6 +74,8 @@ class Aggregator(ABC):
     # Linear aggregators propagate any NaN/inf to their output, so checking the (small) output
     # replaces a full pass over the inputs; robust ones could hide a NaN and must check inputs.
     checks_output_only: ClassVar[bool] = False
+    # Whether it wants the server's update on clean root data as ``root_update=`` on every call.
+    needs_root: ClassVar[bool] = False
 
     def __init__(self, f: int = 0) -> None:
         if not isinstance(f, int) or f < 0:

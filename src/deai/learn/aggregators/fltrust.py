@@ -21,6 +21,7 @@ class FLTrust(Aggregator):
 
     name = "fltrust"
     assumption = "f < n and a clean root update"
+    needs_root = True
 
     def aggregate(
         self,
