@@ -20,7 +20,7 @@ from deai.core.encoding import canonical, sha256, to_hex
 from deai.core.errors import EncodingError
 from deai.ledger.errors import LedgerError
 
-__all__ = ["BPS", "COMPUTE", "DATA", "HOST", "MAX_AMOUNT", "ROLES", "NetworkConfig"]
+__all__ = ["BPS", "COMPUTE", "DATA", "HOST", "MAX_AMOUNT", "MAX_DURATION_MS", "ROLES", "NetworkConfig"]
 
 DATA = "data_provider"
 COMPUTE = "compute_provider"
@@ -29,6 +29,10 @@ ROLES = (DATA, COMPUTE, HOST)
 
 BPS = 10_000  # basis points: the denominator of every fraction
 MAX_AMOUNT = 2**53 - 1  # canonical JSON integers stay within +-2**53
+# The longest a job window or the resolve grace may be: a job locks its committed executors' stakes
+# for at most two windows plus the grace, so these bound how long anyone's stake can be frozen.
+MAX_DURATION_MS = 86_400_000
+MAX_RESOLVERS = 16
 
 
 def _default_min_stake() -> dict[str, int]:
@@ -56,7 +60,12 @@ class NetworkConfig:
     - ``rep_job_win`` / ``rep_job_fault``: reputation change of an executor whose result was
       accepted / who was slashed by a job resolution.
     - ``resolve_grace_ms``: after a job's reveal deadline plus this grace, anyone may resolve a job
-      whose designated resolver stays silent (by exact majority).
+      whose designated resolver stays silent (by exact majority). At most one day.
+    - ``min_job_fee``: the least fee per executor of a job (> 0): a job is never free to create.
+    - ``max_job_window_ms``: the longest commit or reveal window of a job (at most one day), so a
+      committed executor's stake is locked for at most ``2 * max_job_window_ms + resolve_grace_ms``.
+    - ``resolvers``: accounts (at most 16; e.g. the hub serving inference) that any job creator may
+      name as the ``resolver`` of a job outside a task, besides the creator itself.
     - ``max_tx_bytes``, ``max_executors``: size limits of transactions (lists in transaction bodies
       are capped by their field kinds: 256 input hashes, 64 proof hashes or addresses).
     """
@@ -76,6 +85,9 @@ class NetworkConfig:
     rep_job_win: int = 1
     rep_job_fault: int = -5
     resolve_grace_ms: int = 3_600_000
+    min_job_fee: int = 1
+    max_job_window_ms: int = 600_000
+    resolvers: tuple[str, ...] = ()
     max_tx_bytes: int = 65_536
     max_executors: int = 64
 
@@ -85,6 +97,9 @@ class NetworkConfig:
             for name in ("reputation_oracle", "slasher"):
                 value = getattr(self, name)
                 object.__setattr__(self, name, self.minter if value is None else check_address(value))
+            if not isinstance(self.resolvers, (list, tuple)) or len(self.resolvers) > MAX_RESOLVERS:
+                raise LedgerError(f"network config: resolvers must list at most {MAX_RESOLVERS} addresses")
+            object.__setattr__(self, "resolvers", tuple(check_address(a) for a in self.resolvers))
         except EncodingError as exc:
             raise LedgerError(f"network config: {exc}") from exc
         if not isinstance(self.network, str) or not 0 < len(self.network) <= 64:
@@ -102,6 +117,14 @@ class NetworkConfig:
         for name in ("unbonding_delay_ms", "stake_fee_ratio_bps", "rep_step_bps", "resolve_grace_ms"):
             if getattr(self, name) < 0:
                 raise LedgerError(f"network config: {name} must be >= 0")
+        grace, window = self.resolve_grace_ms, self.max_job_window_ms
+        if not 0 <= grace <= MAX_DURATION_MS or not 0 < window <= MAX_DURATION_MS:
+            raise LedgerError(
+                f"network config: resolve_grace_ms must lie in [0, {MAX_DURATION_MS}] and"
+                f" max_job_window_ms in [1, {MAX_DURATION_MS}]"
+            )
+        if not 0 < self.min_job_fee <= MAX_AMOUNT:
+            raise LedgerError("network config: min_job_fee must be a positive amount (a job is never free)")
         if self.max_executors < 1 or self.max_tx_bytes < 1024:
             raise LedgerError("network config: size limits too small")
 

@@ -31,6 +31,7 @@ TABLES: dict[str, str] = {
     "stakes": "address|role -> staked amount",
     "unbonding": "address|role -> {amount, release}",
     "locks": "address|role -> number of unresolved jobs the stake backs",
+    "memberships": "address|role -> number of tasks the account joined as role and has not left",
     "reputation": "address|role -> integer score",
     "tasks": "task -> {creator, coordinator, budget, params, provider_stake, round, members, status}",
     "members": "task|address -> {role, stake}",
@@ -43,7 +44,9 @@ TABLES: dict[str, str] = {
     "models": "model -> {owner, task, provenance, document, total_shares, host_bps, index, carry, pool}",
     "royalty_index": "model|address -> royalty index at the contributor's last claim",
 }
-INT_TABLES = frozenset({"balances", "nonces", "stakes", "locks", "reputation", "checkpoints", "claims"})
+INT_TABLES = frozenset(
+    {"balances", "nonces", "stakes", "locks", "memberships", "reputation", "checkpoints", "claims"}
+)
 _MISSING = object()
 
 
@@ -169,7 +172,7 @@ class State:
     def check_invariants(self) -> dict[str, int]:
         """Raise InvariantViolation unless conservation and non-negativity hold; return the breakdown."""
         t = self.tables
-        for table in ("balances", "stakes", "locks", "claims", "nonces"):
+        for table in ("balances", "stakes", "locks", "memberships", "claims", "nonces"):
             for k, v in t[table].items():
                 if not isinstance(v, int) or v <= 0:
                     raise InvariantViolation(f"{table}[{k}] = {v!r} is not a positive integer")
