@@ -30,6 +30,7 @@ BACKENDS = ["memory", "sqlite"]
 
 ACCOUNTS = [Account.from_seed("ledger-tests", i) for i in range(12)]
 MINTER = ACCOUNTS[0]
+RESOLVER = ACCOUNTS[10]  # a network resolver (genesis ``resolvers``), like a hub serving inference
 
 
 def test_config(**overrides) -> NetworkConfig:
@@ -40,6 +41,7 @@ def test_config(**overrides) -> NetworkConfig:
         "unbonding_delay_ms": 10_000,
         "stake_fee_ratio_bps": 10_000,
         "resolve_grace_ms": 5_000,
+        "resolvers": (RESOLVER.address,),
     }
     return NetworkConfig(**{**base, **overrides})
 

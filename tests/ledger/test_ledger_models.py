@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from deai.core.accounts import Account
 from deai.core.encoding import hash_value
-from deai.ledger import COMPUTE, HOST, errors, replication_commitment, result_commitment, shares_tree, txs
+from deai.ledger import (
+    COMPUTE,
+    HOST,
+    errors,
+    model_id,
+    replication_commitment,
+    result_commitment,
+    shares_tree,
+    txs,
+)
 
-MODEL = hash_value("model")
+DOC = hash_value("doc")
+OWNER = Account.from_seed("ledger-tests", 1)  # net.accounts[1] (see conftest)
+MODEL = model_id(OWNER.address, None, DOC)  # the id the ledger derives for its registrant
 
 
 @pytest.fixture
@@ -23,7 +35,7 @@ def mnet(net):
             model=MODEL,
             task=None,
             provenance=tree.root,
-            document=hash_value("doc"),
+            document=DOC,
             total_shares=10_000,
             host_bps=4_000,
         ),
@@ -83,9 +95,9 @@ def test_refusals(mnet):
         mnet.send(user, txs.PayInferenceFee(model=MODEL, amount=1, hosts=()))
     with pytest.raises(errors.DuplicateEntity):
         mnet.send(
-            user,
+            mnet.accounts[1],
             txs.RegisterModel(
-                model=MODEL, task=None, provenance=MODEL, document=MODEL, total_shares=1, host_bps=0
+                model=MODEL, task=None, provenance=MODEL, document=DOC, total_shares=1, host_bps=0
             ),
         )
     task = hash_value("task")

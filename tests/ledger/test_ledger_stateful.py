@@ -11,6 +11,7 @@ a few hundred).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -34,6 +35,7 @@ from deai.ledger import (
     LedgerError,
     ManualClock,
     SqliteLedger,
+    model_id,
     payout_tree,
     replication_commitment,
     result_commitment,
@@ -74,11 +76,15 @@ class LedgerMachine(RuleBasedStateMachine):
         before = ledger.state_root(), ledger.head()
         nonce = ledger.nonce(self.acct(i).address) + nonce_shift
         try:
-            return ledger.submit(ledger.sign(self.acct(i), tx, nonce=nonce))
+            receipt = ledger.submit(ledger.sign(self.acct(i), tx, nonce=nonce))
         except LedgerError:
             self.refused += 1
             assert (ledger.state_root(), ledger.head()) == before, f"refused {tx} changed the state"
             return None
+        for ev in receipt.events:  # a job slashes only executors that committed to it
+            if ev.kind == "slashed" and ev.data["job"] is not None:
+                assert ledger.commitment(ev.data["job"], ev.data["account"]) is not None, ev
+        return receipt
 
     @initialize()
     def genesis(self):
@@ -190,13 +196,16 @@ class LedgerMachine(RuleBasedStateMachine):
         rep=st.booleans(),
         primary=st.integers(0, 3),
         resolver=st.booleans(),
+        task=st.integers(-1, 10),
     )
-    def register_job(self, i, label, r, fee, rep, primary, resolver):
+    def register_job(self, i, label, r, fee, rep, primary, resolver, task):
+        """A job of the sender's own, or of a task (escrowed from its budget, by its coordinator)."""
         job = hash_value(f"job{label}")
         salt = hash_value(f"salt{label}")
+        task_id = self.tasks[task % len(self.tasks)] if task >= 0 and self.tasks else None
         tx = txs.RegisterJob(
             job=job,
-            task=None,
+            task=task_id,
             job_type="t",
             inputs=(),
             fee=fee,
@@ -204,7 +213,7 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=5_000,
             reveal_window_ms=5_000,
-            resolver=self.acct(0).address if resolver else None,
+            resolver=self.acct(i).address if resolver else None,
         )
         if self.do(i, tx):
             self.jobs[job] = {"creator": i, "salt": salt, "rep": rep, "primary": primary, "salts": {}}
@@ -248,9 +257,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.jobs)
     @rule(k=st.integers(0, 10), i=actor, accept=st.integers(1, 3))
     def resolve(self, k, i, accept):
-        job, _, record = self._job(k)
+        job, info, record = self._job(k)
         self.do(i, txs.ResolveJob(job=job))
-        self.do(0, txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
+        self.do(info["creator"], txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
 
     @rule(
         i=actor,
@@ -275,7 +284,7 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=1_000,
             reveal_window_ms=1_000,
-            resolver=self.acct(0).address if resolver else None,
+            resolver=self.acct(i).address if resolver else None,
         )
         if not self.do(i, tx):
             return
@@ -295,7 +304,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock.advance(1_000)
         if resolver:
             honest = tuple(e for e, d, _ in plan if d == DIGESTS[0])
-            self.do(0, txs.AcceptResult(job=job, accepted=honest))
+            self.do(i, txs.AcceptResult(job=job, accepted=honest))
         self.do(i, txs.ResolveJob(job=job))
 
     @rule(
@@ -324,18 +333,21 @@ class LedgerMachine(RuleBasedStateMachine):
         host_bps=st.integers(0, 10_000),
     )
     def register_model(self, i, label, shares, host_bps):
-        model = hash_value(f"model{label}")
+        document = hash_value(f"model{label}")
+        model = model_id(self.acct(i).address, None, document)
         tree = shares_tree({self.acct(j).address: s for j, s in enumerate(shares)}, total=sum(shares))
         tx = txs.RegisterModel(
             model=model,
             task=None,
             provenance=tree.root,
-            document=model,
+            document=document,
             total_shares=tree.total,
             host_bps=host_bps,
         )
         if self.do(i, tx):
             self.models[model] = tree
+        squatter = (i + 1) % N  # the same id from anyone else is refused
+        assert self.do(squatter, dataclasses.replace(tx)) is None
 
     @precondition(lambda self: self.models)
     @rule(

@@ -25,7 +25,7 @@ See ``docs/ledger.md`` for the transaction set, the state, the invariants and th
 
 from deai.ledger import errors, txs
 from deai.ledger.base import Head, Ledger, ManualClock, Receipt, TxRecord, VerifyReport
-from deai.ledger.commitments import new_salt, replication_commitment, result_commitment
+from deai.ledger.commitments import model_id, new_salt, replication_commitment, result_commitment
 from deai.ledger.config import BPS, COMPUTE, DATA, HOST, MAX_AMOUNT, ROLES, NetworkConfig
 from deai.ledger.draw import draw_executors, draw_seed, draw_weight
 from deai.ledger.errors import LedgerError
@@ -70,6 +70,7 @@ __all__ = [
     "draw_weight",
     "errors",
     "leaf_hash",
+    "model_id",
     "new_salt",
     "payout_tree",
     "replay",

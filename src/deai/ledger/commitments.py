@@ -6,6 +6,11 @@
   ``replicated`` says whether every drawn executor runs the job (else only the one at index
   ``primary``); revealed only after the commits, so an executor cannot tell if it is checked.
 
+And the id of a registered model, ``model_id(registrant, task, document)`` = ``0x`` + SHA-256 of
+the canonical JSON of the three: the ledger derives it from who registers, so nobody can register
+a model under an id another party will use (the id of a task's model depends on the task's
+coordinator; a copy of the same document registered by someone else gets a different id).
+
 Salts are 32 bytes, digests 32-byte 0x-hex. A salt must be unpredictable to everyone but its
 owner: ``new_salt`` draws one at random; ``derived_salt`` derives one from the owner's own signature
 (deterministic under RFC 6979), which is just as secret and lets a seeded run reproduce the ledger
@@ -16,10 +21,10 @@ from __future__ import annotations
 
 import secrets
 
-from deai.core.accounts import Account
+from deai.core.accounts import Account, check_address
 from deai.core.encoding import canonical, from_hex, keccak256, sha256, to_hex
 
-__all__ = ["derived_salt", "new_salt", "replication_commitment", "result_commitment"]
+__all__ = ["derived_salt", "model_id", "new_salt", "replication_commitment", "result_commitment"]
 
 
 def new_salt() -> str:
@@ -53,3 +58,16 @@ def replication_commitment(job: str, replicated: bool, primary: int, salt: str) 
             + from_hex(salt, length=32, what="salt")
         )
     )
+
+
+def model_id(registrant: str, task: str | None, document: str) -> str:
+    """The id a model registered by ``registrant`` (a task's coordinator for a task's model) for
+    ``task`` (or None) with provenance ``document`` (0x-hex hash of the document blob) must have."""
+    record = {
+        "deai-model": {
+            "registrant": check_address(registrant),
+            "task": None if task is None else task.lower(),
+            "document": document.lower(),
+        }
+    }
+    return to_hex(sha256(canonical(record)))

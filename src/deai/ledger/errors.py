@@ -13,6 +13,7 @@ from deai.core.errors import DeaiError
 __all__ = [
     "AlreadyMember",
     "BadAcceptance",
+    "BadModelId",
     "BadNonce",
     "BadProof",
     "BadRound",
@@ -108,6 +109,10 @@ class ReplayedNonce(BadNonce):
 
 class NotAuthorized(LedgerError):
     """The sender may not do this (not the minter, the task coordinator, the job creator, ...)."""
+
+
+class BadModelId(NotAuthorized):
+    """A model id must be ``model_id(sender, task, document)``: nobody registers another's id."""
 
 
 # -- funds ------------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ Tasks: ``create_task`` (escrows a budget), ``join_task`` (locks the task's provi
 into a Merkle-rooted payout), ``claim`` (one participant's share, with a proof), ``slash_member``,
 ``close_task`` (refunds the rest of the budget), ``leave_task`` (returns a member's task stake).
 
-Jobs (verified computation): ``register_job`` (escrows the fee, draws executors), ``commit``,
+Jobs (verified computation): ``register_job`` (escrows the fee, draws executors), ``commit`` (a
+drawn executor accepts the job; its stake is locked until resolution),
 ``reveal``, ``reveal_replication`` (the creator's hidden-sampling choice), ``resolve_job`` (exact
 majority, anyone), ``accept_result`` (the job's resolver names the accepted executors, for outputs
 compared within a tolerance).
 
-Models: ``register_model`` (provenance as a Merkle root of contributor shares),
+Models: ``register_model`` (id bound to the registrant, provenance as a Merkle root of shares),
 ``pay_inference_fee`` (split between hosts and the model's royalty pool), ``claim_royalty``.
 """
 
@@ -213,12 +214,17 @@ class LeaveTask(Tx):
 @register("register_job")
 @dataclass(frozen=True)
 class RegisterJob(Tx):
-    """A verified job. ``job`` is its id (the hash of its spec); ``fee`` is paid per accepted executor.
+    """A verified job. ``job`` is its id (the hash of its spec); ``fee`` (at least the network's
+    ``min_job_fee``) is paid per accepted executor, escrowed from the creator, or from the task's
+    budget for a task's job (then only the task's coordinator may register it).
 
-    ``executors`` are drawn at registration; ``replication`` commits to the hidden-sampling choice
-    (see :func:`deai.ledger.commitments.replication_commitment`). ``resolver`` (optional) may accept
-    results compared within a tolerance, needing ``quorum`` accepted executors (0: a strict
-    majority). ``model`` (optional) routes royalties of each paid fee to a registered model.
+    ``executors`` are drawn at registration among the staked ``role`` providers (``compute_provider``
+    or ``host``; a host job names its ``model``); a drawn executor takes the duty only by committing.
+    Windows are at most the network's ``max_job_window_ms``. ``replication`` commits to the
+    hidden-sampling choice (see :func:`deai.ledger.commitments.replication_commitment`).
+    ``resolver`` (optional: the task's coordinator, or the creator or a network resolver) may accept
+    results compared within a tolerance; ``quorum`` is 0 (a strict majority) or a strict majority
+    of ``executors``. ``model`` (optional) routes royalties of each paid fee to a registered model.
     """
 
     job: Hash

@@ -59,6 +59,11 @@ def unstake(c: Call, tx: Unstake) -> None:
     locks = c.state.num("locks", k)
     if locks:
         raise StakeLocked(f"the {tx.role} stake of {c.sender} backs {locks} unresolved job(s)")
+    tasks = c.state.num("memberships", k)
+    if tasks:
+        raise StakeLocked(
+            f"{c.sender} is a {tx.role} member of {tasks} task(s); leave them (once closed) to unstake"
+        )
     rest, minimum = have - tx.amount, c.config.min_stake[tx.role]
     if 0 < rest < minimum:
         raise StakeBelowMinimum(

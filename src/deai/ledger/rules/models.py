@@ -1,6 +1,8 @@
 """Rules for models: provenance, inference fees and royalties without loops over contributors.
 
-A model's provenance is the Merkle root of (contributor, shares) leaves summing to
+A model's id is ``model_id(registrant, task, document)`` (:mod:`deai.ledger.commitments`): derived
+from who registers it, so an id cannot be squatted. A model's provenance is the Merkle root of
+(contributor, shares) leaves summing to
 ``total_shares``. Every fee's royalty part goes into the model's pool and raises a per-share index
 (integer units per share; the remainder is carried to the next fee, so nothing is lost to
 rounding). A contributor claims ``shares * (index - index at its last claim)`` with a proof of its
@@ -9,8 +11,10 @@ leaf: one transaction per claim, whatever the number of contributors (the stakin
 
 from __future__ import annotations
 
+from deai.ledger.commitments import model_id
 from deai.ledger.config import BPS, HOST
 from deai.ledger.errors import (
+    BadModelId,
     BadProof,
     DuplicateEntity,
     MalformedTx,
@@ -62,6 +66,11 @@ def register_model(c: Call, tx: RegisterModel) -> None:
     if tx.task is not None:
         task = get_task(c.state, tx.task)
         c.require_sender(task["coordinator"], f"register a model of task {tx.task} (its coordinator)")
+    # The id is bound to its registrant, so nobody can take an id another party is about to use
+    # (a public checkpoint digest, say) and collect its royalties.
+    expected = model_id(c.sender, tx.task, tx.document)
+    if tx.model != expected:
+        raise BadModelId(f"a model registered by {c.sender} with this task and document has id {expected}")
     c.state.put(
         "models",
         tx.model,

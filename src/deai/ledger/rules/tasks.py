@@ -1,5 +1,9 @@
 """Rules for tasks: escrowed budgets, members, round checkpoints, Merkle payouts and claims.
 
+Joining needs a role stake of at least the role minimum, and that stake cannot be unstaked until
+the member has left every task it joined in that role (``leave_task``, once the task is closed):
+a per-(account, role) membership count, O(1).
+
 No rule loops over a task's members: a round's payouts are one ``post_payout_root`` (moving
 ``total`` from the budget into a payout bucket) plus one ``claim`` per participant with a proof.
 """
@@ -94,6 +98,8 @@ def join_task(c: Call, tx: JoinTask) -> None:
         )
     debit(c.state, c.sender, task["provider_stake"], "lock the task's provider stake")
     c.state.put("members", mk, {"role": tx.role, "stake": task["provider_stake"]})
+    # the role stake that entitled it to join stays put while it is a member (see funds.unstake)
+    c.state.add("memberships", key(c.sender, tx.role), 1)
     c.state.put("tasks", tx.task, {**task, "members": task["members"] + 1})
     c.emit("task_joined", task=tx.task, account=c.sender, role=tx.role, stake=task["provider_stake"])
 
@@ -186,5 +192,6 @@ def leave_task(c: Call, tx: LeaveTask) -> None:
     if member is None:
         raise NotAMember(f"{c.sender} is not a member of task {tx.task}")
     c.state.put("members", mk, None)
+    c.state.add("memberships", key(c.sender, member["role"]), -1)
     credit(c.state, c.sender, member["stake"])
     c.emit("task_left", task=tx.task, account=c.sender, refund=member["stake"])
