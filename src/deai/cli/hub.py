@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from deai.ledger.config import NetworkConfig
+from deai.ledger.errors import LedgerError
 
 __all__ = ["app", "hub"]
 
@@ -25,12 +26,22 @@ def hub(
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate file."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="The certificate's private key file."),
 ) -> None:
-    """Serve a hub until interrupted (SIGINT/SIGTERM); restart it on the same folder to resume."""
+    """Serve a hub until interrupted (SIGINT/SIGTERM); restart it on the same folder to resume.
+
+    The hub signs a checkpoint of its ledger with its account after every batch and refuses to
+    start on a ledger file that does not match it (edited, rewritten, truncated): it exits 1 with
+    one line naming the fault."""
     from deai.node.process import parse_accounts, serve_hub
 
     (acct,) = parse_accounts([account])
     config = NetworkConfig.from_dict(json.loads(genesis.read_text())) if genesis is not None else None
-    serve_hub(folder, acct, genesis=config, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
+    try:
+        serve_hub(
+            folder, acct, genesis=config, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key
+        )
+    except LedgerError as exc:  # a ledger it must not serve: one line, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 app = typer.Typer(add_completion=False)

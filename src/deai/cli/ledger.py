@@ -1,4 +1,4 @@
-"""``deai ledger init|status|verify|tx``: create, inspect and audit a SQLite ledger.
+"""``deai ledger init|status|verify|seal|tx``: create, inspect and audit a SQLite ledger.
 
 Mounted in the main CLI as ``app.add_typer(ledger.app, name="ledger")``. The ledger file defaults
 to ``$DEAI_HOME/ledger.sqlite``.
@@ -34,12 +34,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _open(path: Path | None) -> SqliteLedger:
+def _open(path: Path | None, *, audit: bool = False) -> SqliteLedger:
+    """Open the ledger file; ``audit``: also one that fails the start-up check (read-only)."""
     path = _path(path)
     if not path.exists():
         raise _fail(f"no ledger at {path} (create one with `deai ledger init`)")
     try:
-        return SqliteLedger(path)
+        return SqliteLedger(path, audit=audit)
     except DeaiError as exc:
         raise _fail(str(exc)) from exc
 
@@ -111,13 +112,16 @@ def status(path: Path | None = PathOption) -> None:
 
 @app.command("verify")
 def verify(path: Path | None = PathOption) -> None:
-    """Replay the log from genesis: hash links, signatures, events and the final state root."""
-    ledger = _open(path)
+    """Replay the log from genesis: hash links, signatures, events and the final state root; and
+    check the signed checkpoint (who signed it, and that the file still matches it)."""
+    ledger = _open(path, audit=True)
     try:
         report = ledger.verify()
+        checkpoint = _checkpoint_line(ledger)
     finally:
         ledger.close()
     table = Table(title="ledger verification", show_header=False)
+    table.add_row("signed checkpoint", checkpoint)
     table.add_row("entries replayed", str(report.entries))
     table.add_row("head", report.head)
     table.add_row("replayed state root", str(report.state_root))
@@ -126,6 +130,43 @@ def verify(path: Path | None = PathOption) -> None:
     console.print(table)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _checkpoint_line(ledger: SqliteLedger) -> str:
+    try:
+        cp = ledger.checkpoint_record()
+    except DeaiError as exc:
+        return f"unusable: {exc}"
+    return "none" if cp is None else f"height {cp.height}, signed by {cp.signer}"
+
+
+@app.command("seal")
+def seal(
+    account: str = typer.Option(
+        ..., "--account", help="The operator (the hub's account): seed:NAME:I or a keystore."
+    ),
+    path: Path | None = PathOption,
+) -> None:
+    """Replay the whole log, then sign a checkpoint of the file as it is, as the operator.
+
+    For a ledger written before checkpoints existed or by another account. The signature vouches
+    for the file: a hub refuses to start on a ledger whose checkpoint is missing or signed by
+    another key, so seal only a file you trust (a truncated log replays fine)."""
+    from deai.node.process import parse_accounts
+
+    try:
+        (operator,) = parse_accounts([account])
+    except (DeaiError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    ledger = _open(path, audit=True)
+    try:
+        report = ledger.verify()
+        if not report.ok:
+            raise _fail(f"not sealed: {report.problem}")
+        cp = ledger.seal(operator)
+    finally:
+        ledger.close()
+    console.print(f"sealed: checkpoint at height {cp.height} (head {cp.head}) signed by {cp.signer}")
 
 
 @app.command("tx")

@@ -52,11 +52,15 @@ class LocalLedger(Ledger):
     # -- persistence hooks ----------------------------------------------------------------------------
 
     @abstractmethod
-    def _persist(self, entries: list[LogEntry], events: list[Event], dirty: set[tuple[str, str]]) -> None:
-        """Make a batch durable, all or nothing (raise to refuse the whole batch)."""
+    def _persist(
+        self, entries: list[LogEntry], events: list[Event], before: dict[tuple[str, str], Any]
+    ) -> None:
+        """Make a batch durable, all or nothing (raise to refuse the whole batch). ``before`` maps
+        each (table, key) the batch put to its value before the batch (None: absent)."""
 
     @abstractmethod
-    def _log_entries(self) -> Iterator[LogEntry]: ...
+    def _log_entries(self, since: int = 0, limit: int | None = None) -> Iterator[LogEntry]:
+        """Log entries with ``seq >= since`` in order, at most ``limit`` of them."""
 
     @abstractmethod
     def _stored_events(self) -> Iterator[Event]: ...
@@ -131,7 +135,7 @@ class LocalLedger(Ledger):
                 head = Head(head.height + 1, h, now)
             if entries:
                 try:
-                    self._persist(entries, batch_events, state.dirty(start_mark))
+                    self._persist(entries, batch_events, state.changes(start_mark))
                 except BaseException:
                     state.rollback(start_mark)
                     self._event_count = start_events
@@ -225,9 +229,14 @@ class LocalLedger(Ledger):
     @abstractmethod
     def history(self, address: str, limit: int = 50) -> Sequence[TxRecord]: ...
 
-    def log(self) -> Iterator[LogEntry]:
-        """Every log entry from genesis (for auditors and the verify command)."""
-        return self._log_entries()
+    def log(self, since: int = 0, limit: int | None = None) -> Iterator[LogEntry]:
+        """Log entries from ``since`` on (from genesis by default), at most ``limit`` of them: a
+        range read (an index seek, not a walk from genesis). With a ``limit`` the entries are read
+        at once under the lock; without one they stream (for auditors and the verify command)."""
+        if limit is None:
+            return self._log_entries(since)
+        with self._lock:
+            return iter(list(self._log_entries(since, limit)))
 
     def verify(self) -> VerifyReport:
         with self._lock, self._snapshot():

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deai.core.encoding import canonical, from_hex, sha256, to_hex
+from deai.core.errors import DeaiError
 from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerCorrupted, LedgerError
 from deai.ledger.machine import apply
@@ -24,7 +25,7 @@ from deai.ledger.rules.base import Context, Event
 from deai.ledger.state import State
 from deai.ledger.tx import SignedTx
 
-__all__ = ["LogEntry", "entry_hash", "events_hash", "replay"]
+__all__ = ["LogEntry", "check_chain", "check_link", "entry_hash", "events_hash", "replay"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,37 @@ def entry_hash(prev_hash: str, seq: int, time: int, tx: bytes, signature: bytes,
     )
 
 
+def check_link(entry: LogEntry, seq: int, prev_hash: str) -> None:
+    """Raise LedgerCorrupted unless ``entry`` is entry ``seq``, links to ``prev_hash`` and its hash
+    matches its content (hashes only: no signature, no state machine)."""
+    where = f"log entry {entry.seq}"
+    if entry.seq != seq:
+        raise LedgerCorrupted(f"{where}: expected sequence number {seq}")
+    if entry.prev_hash != prev_hash:
+        raise LedgerCorrupted(f"{where}: prev_hash does not link to the previous entry")
+    try:
+        content = entry_hash(entry.prev_hash, seq, entry.time, entry.tx, entry.signature, entry.events_hash)
+    except (DeaiError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # wrong type or size
+        raise LedgerCorrupted(f"{where}: unreadable entry ({exc})") from exc
+    if content != entry.hash:
+        raise LedgerCorrupted(f"{where}: the entry hash does not match its content")
+
+
+def check_chain(genesis_hash: str, entries: Iterable[LogEntry], at: int = 0) -> tuple[str, int, str | None]:
+    """Walk the hash chain from ``genesis_hash``: every entry numbered in order, linked to the one
+    before and hashing to its stored hash. Returns (head hash, entries, the head after the first
+    ``at`` entries or None when the log is shorter). O(log) sha256 calls and no signature
+    recovery (~10x cheaper than :func:`replay`): it proves the stored log is the one that a
+    signed checkpoint's head hash commits to."""
+    head, count, head_at = genesis_hash, 0, genesis_hash if at == 0 else None
+    for entry in entries:
+        check_link(entry, count, head)
+        head, count = entry.hash, count + 1
+        if count == at:
+            head_at = head
+    return head, count, head_at
+
+
 def replay(
     config: NetworkConfig,
     entries: Iterable[LogEntry],
@@ -69,15 +101,7 @@ def replay(
     stored = iter(stored_events) if stored_events is not None else None
     for entry in entries:
         where = f"log entry {entry.seq}"
-        if entry.seq != count:
-            raise LedgerCorrupted(f"{where}: expected sequence number {count}")
-        if entry.prev_hash != head:
-            raise LedgerCorrupted(f"{where}: prev_hash does not link to the previous entry")
-        if (
-            entry_hash(entry.prev_hash, entry.seq, entry.time, entry.tx, entry.signature, entry.events_hash)
-            != entry.hash
-        ):
-            raise LedgerCorrupted(f"{where}: the entry hash does not match its content")
+        check_link(entry, count, head)
         try:
             stx = SignedTx.from_signed_bytes(entry.tx, entry.signature)
             stx.verify_signature()

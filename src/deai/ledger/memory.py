@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from deai.ledger.base import Head, TxRecord
 from deai.ledger.config import NetworkConfig
@@ -25,15 +26,17 @@ class MemoryLedger(LocalLedger):
         self._event_list: list[Event] = []
         self._by_sender: dict[str, list[int]] = {}
 
-    def _persist(self, entries: list[LogEntry], events: list[Event], dirty: set[tuple[str, str]]) -> None:
+    def _persist(
+        self, entries: list[LogEntry], events: list[Event], before: dict[tuple[str, str], Any]
+    ) -> None:
         for entry in entries:
             sender = json.loads(entry.tx)["sender"]
             self._by_sender.setdefault(sender, []).append(entry.seq)
         self._entries.extend(entries)
         self._event_list.extend(events)
 
-    def _log_entries(self) -> Iterator[LogEntry]:
-        return iter(list(self._entries))
+    def _log_entries(self, since: int = 0, limit: int | None = None) -> Iterator[LogEntry]:
+        return iter(self._entries[since : None if limit is None else since + limit])
 
     def _stored_events(self) -> Iterator[Event]:
         return iter(list(self._event_list))

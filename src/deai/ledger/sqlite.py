@@ -16,6 +16,16 @@ either the whole batch or none of it; on open the state is loaded from the table
 sit at the log's head. ``synchronous=FULL`` (default) makes a returned receipt survive power loss;
 ``NORMAL`` only process crashes (faster). One process writes a ledger file at a time: a writer that
 finds the log moved under it refuses the batch.
+
+**Tampering.** Opened with its ``operator`` account (the hub's), the ledger signs a
+:class:`~deai.ledger.checkpoint.Checkpoint` of the head, the state and the events with every batch
+(``meta`` row ``checkpoint``, same SQLite transaction) and refuses to open a file that does not
+match its checkpoint: an edited state or event row, a rewritten or truncated log, a deleted
+checkpoint or one signed by another key raise :class:`LedgerCorrupted` naming the fault. The check
+walks the log's hash chain and hashes the state and the events (~1 s per 100k entries); the full
+replay (:meth:`verify`) runs at open only when entries were appended without the operator's key.
+Without an ``operator`` the same checks run against whoever signed the stored checkpoint (a file
+without one opens as before); ``audit=True`` opens a damaged file anyway, read-only, for ``verify``.
 """
 
 from __future__ import annotations
@@ -24,14 +34,19 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from deai.core.accounts import Account
 from deai.core.encoding import canonical
-from deai.ledger.base import Head, TxRecord
+from deai.core.errors import DeaiError
+from deai.ledger.base import Head, TxRecord, VerifyReport
+from deai.ledger.checkpoint import EVENTS_GENESIS, Checkpoint, event_link, row_point, rows_total, state_digest
 from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerCorrupted, LedgerError
 from deai.ledger.local import LocalLedger
-from deai.ledger.log import LogEntry
+from deai.ledger.log import LogEntry, check_chain
 from deai.ledger.rules.base import Event
 from deai.ledger.state import State
 
@@ -62,9 +77,24 @@ CREATE VIEW IF NOT EXISTS models AS SELECT key AS model, value AS record FROM st
 _dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 
+def _state_total(state: State) -> int:
+    return rows_total((t, k, _dumps(v)) for t, rows in state.tables.items() for k, v in rows.items())
+
+
+def _blob(value: object) -> bytes:
+    """A stored BLOB column (an edited file may hold text or a number there: refused, not crashed)."""
+    if isinstance(value, bytes):
+        return value
+    raise LedgerCorrupted(f"a log column holds {type(value).__name__}, not bytes")
+
+
 class SqliteLedger(LocalLedger):
-    """``SqliteLedger(path, config)`` creates or opens a ledger file; ``config`` may be omitted when
-    opening an existing one (it must match when given)."""
+    """``SqliteLedger(path, config, operator=account)`` creates or opens a ledger file; ``config``
+    may be omitted when opening an existing one (it must match when given). ``operator``: the
+    account that signs a checkpoint with every batch and must have signed the stored one (a hub
+    passes its own); a file that fails the start-up check raises :class:`LedgerCorrupted` with one
+    line naming the fault and the fix. ``audit=True`` opens such a file anyway, refusing writes,
+    and :meth:`verify` reports the fault (``problem`` holds it)."""
 
     def __init__(
         self,
@@ -73,11 +103,15 @@ class SqliteLedger(LocalLedger):
         *,
         clock: Callable[[], int] | None = None,
         synchronous: str = "FULL",
+        operator: Account | None = None,
+        audit: bool = False,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise LedgerError("synchronous must be FULL, EXTRA or NORMAL")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._operator = operator
+        self.problem: str | None = None
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db = db
         try:
@@ -87,17 +121,138 @@ class SqliteLedger(LocalLedger):
             db.executescript(_SCHEMA)
             config = self._genesis(config)
             with self._read_snapshot():
-                state = State.from_rows(config, self._state_rows())
+                state, self._total = self._load_state(config)
                 head = self._read_head(config)
-                events = db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM events").fetchone()[0]
-            if state.meta("height") != head.height:
-                raise LedgerCorrupted(
-                    f"state tables are at height {state.meta('height')}, the log at {head.height}"
-                )
+                events, self._events_head = self._events_chain()
+                try:
+                    covered = self._check_stored(config, state, head, events)
+                except LedgerCorrupted as exc:
+                    if not audit:
+                        raise LedgerCorrupted(
+                            f"{self.path}: {exc}. Inspect it with `deai ledger verify --path {self.path}` and"
+                            " restore it from a backup (if it verifies and is as you left it,"
+                            " `deai ledger seal` signs a new checkpoint)"
+                        ) from None
+                    self.problem, covered = str(exc), True
+        except sqlite3.DatabaseError as exc:  # not a database, or a table edited out of shape
+            db.close()
+            raise LedgerCorrupted(f"{self.path}: unreadable ledger file ({exc})") from None
         except BaseException:
             db.close()
             raise
         super().__init__(config, state, head, event_count=events, clock=clock)
+        if operator is not None and not covered and not audit:
+            # a new ledger, or entries appended without the operator's key: check them all first
+            report = self.verify() if head.height else None
+            if report is not None and not report.ok:
+                self.close()
+                raise LedgerCorrupted(f"{self.path}: {report.problem} (found by a full replay)")
+            self.seal(operator)
+
+    def _load_state(self, config: NetworkConfig) -> tuple[State, int]:
+        """The stored state and its digest total (over the state as loaded, defaults included)."""
+        try:
+            state = State.from_rows(config, self._state_rows())
+            height = state.meta("height")
+        except (DeaiError, ValueError, TypeError, RecursionError) as exc:
+            raise LedgerCorrupted(f"{self.path}: unreadable state tables ({exc})") from None
+        if not isinstance(height, int):
+            raise LedgerCorrupted(f"{self.path}: the stored height {height!r} is not an integer")
+        return state, _state_total(state)
+
+    def _events_chain(self) -> tuple[int, str]:
+        """(number of stored events, the head of their hash chain)."""
+        head, count = EVENTS_GENESIS, 0
+        try:
+            for seq, height, kind, data in self._db.execute(
+                "SELECT seq, height, kind, data FROM events ORDER BY seq"
+            ):
+                head, count = event_link(head, seq, height, kind, data), count + 1
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise LedgerCorrupted(f"{self.path}: unreadable event table ({exc})") from None
+        return count, head
+
+    def _check_stored(self, config: NetworkConfig, state: State, head: Head, events: int) -> bool:
+        """The start-up check (see the module docstring). Raises LedgerCorrupted naming the fault;
+        returns False when the stored checkpoint does not cover the whole log (none yet, or entries
+        appended after it) -- the state then cannot be checked without a full replay."""
+        if state.meta("height") != head.height:
+            raise LedgerCorrupted(
+                f"state tables are at height {state.meta('height')}, the log at {head.height}"
+            )
+        row = self._db.execute("SELECT v FROM meta WHERE k = 'checkpoint'").fetchone()
+        cp = None if row is None else Checkpoint.from_json(row[0])
+        _, _, head_at = check_chain(config.genesis_hash, self._log_entries(), cp.height if cp else 0)
+        if cp is None:
+            if self._operator is not None and head.height > 0:
+                raise LedgerCorrupted(
+                    f"the log has {head.height} entries but no signed checkpoint (deleted, or written"
+                    " without the operator's key)"
+                )
+            return False
+        if self._operator is not None and cp.signer != self._operator.address:
+            raise LedgerCorrupted(
+                f"the checkpoint is signed by {cp.signer}, not by this ledger's operator"
+                f" {self._operator.address}"
+            )
+        if cp.network != config.network or cp.genesis != config.genesis_hash:
+            raise LedgerCorrupted("the checkpoint is of another network config")
+        if cp.height > head.height:
+            raise LedgerCorrupted(
+                f"the log ends after {head.height} entries but the signed checkpoint is at {cp.height}:"
+                " entries were removed"
+            )
+        if head_at != cp.head:
+            raise LedgerCorrupted(
+                f"log entry {cp.height - 1} differs from the signed checkpoint: the log was rewritten"
+            )
+        if cp.height < head.height:
+            return False
+        if state_digest(self._total) != cp.state:
+            raise LedgerCorrupted("the state tables differ from the signed checkpoint: a row was edited")
+        if (events, self._events_head) != (cp.events, cp.events_head):
+            raise LedgerCorrupted("the event table differs from the signed checkpoint: an event was edited")
+        return True
+
+    def seal(self, account: Account) -> Checkpoint:
+        """Sign and store a checkpoint of the ledger as stored now, as ``account``. The ledger does
+        this itself with every batch when opened with an ``operator``; call it by hand only for a
+        file whose full replay (:meth:`verify`) you checked -- the signature vouches for it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                _, total = self._load_state(self.config)
+                head = self._read_head(self.config)
+                events, events_head = self._events_chain()
+                cp = Checkpoint.create(
+                    account,
+                    network=self.config.network,
+                    genesis=self.config.genesis_hash,
+                    height=head.height,
+                    head=head.hash,
+                    state=state_digest(total),
+                    events=events,
+                    events_head=events_head,
+                )
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (cp.to_json(),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._total, self._events_head = total, events_head
+            return cp
+
+    def checkpoint_record(self) -> Checkpoint | None:
+        """The stored checkpoint (None if none), signature checked against its stated signer."""
+        with self._lock:
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'checkpoint'").fetchone()
+        return None if row is None else Checkpoint.from_json(row[0])
+
+    def verify(self) -> VerifyReport:
+        report = super().verify()
+        if report.ok and self.problem is not None:  # audit mode: what the start-up check found
+            return replace(report, ok=False, problem=self.problem)
+        return report
 
     # -- opening --------------------------------------------------------------------------------------
 
@@ -138,7 +293,11 @@ class SqliteLedger(LocalLedger):
 
     # -- persistence ----------------------------------------------------------------------------------
 
-    def _persist(self, entries: list[LogEntry], events: list[Event], dirty: set[tuple[str, str]]) -> None:
+    def _persist(
+        self, entries: list[LogEntry], events: list[Event], before: dict[tuple[str, str], Any]
+    ) -> None:
+        if self.problem is not None:
+            raise LedgerCorrupted(f"{self.path} is open for audit only: {self.problem}")
         db, tables = self._db, self._state.tables
         rows = []
         for e in entries:
@@ -158,34 +317,59 @@ class SqliteLedger(LocalLedger):
                 )
             )
         upserts, deletes = [], []
-        for tbl, k in dirty:
+        total = self._total
+        for (tbl, k), old in before.items():
             value = tables[tbl].get(k)
             if value is None:
                 deletes.append((tbl, k))
             else:
                 upserts.append((tbl, k, _dumps(value)))
+            if self._operator is not None:  # the digest moves by the rows the batch touched
+                if old is not None:
+                    total -= row_point(tbl, k, _dumps(old))
+                if value is not None:
+                    total += row_point(tbl, k, upserts[-1][2])
+        event_rows = [(e.seq, e.height, e.kind, _dumps(e.data)) for e in events]
+        checkpoint, events_head = None, self._events_head
+        if self._operator is not None:
+            for row in event_rows:
+                events_head = event_link(events_head, *row)
+            checkpoint = Checkpoint.create(
+                self._operator,
+                network=self.config.network,
+                genesis=self.config.genesis_hash,
+                height=entries[-1].seq + 1,
+                head=entries[-1].hash,
+                state=state_digest(total),
+                events=self._event_count,
+                events_head=events_head,
+            )
         db.execute("BEGIN IMMEDIATE")
         try:
             last = db.execute("SELECT COALESCE(MAX(seq), -1) FROM log").fetchone()[0]
             if last != entries[0].seq - 1:
                 raise LedgerError("the ledger file was written by another process; reopen it")
             db.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            db.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?)",
-                [(e.seq, e.height, e.kind, _dumps(e.data)) for e in events],
-            )
+            db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", event_rows)
             db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", upserts)
             db.executemany("DELETE FROM state WHERE tbl = ? AND key = ?", deletes)
+            if checkpoint is not None:  # same transaction: the signed checkpoint never lags the log
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (checkpoint.to_json(),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._total, self._events_head = total, events_head
 
-    def _log_entries(self) -> Iterator[LogEntry]:
+    def _log_entries(self, since: int = 0, limit: int | None = None) -> Iterator[LogEntry]:
         cursor = self._db.cursor()
-        cursor.execute("SELECT seq, prev_hash, time, tx, signature, events_hash, hash FROM log ORDER BY seq")
+        cursor.execute(
+            "SELECT seq, prev_hash, time, tx, signature, events_hash, hash FROM log WHERE seq >= ?"
+            " ORDER BY seq LIMIT ?",
+            (since, -1 if limit is None else limit),
+        )
         for seq, prev, time, tx, sig, ev, h in cursor:
-            yield LogEntry(seq, prev, time, bytes(tx), bytes(sig), ev, h)
+            yield LogEntry(seq, prev, time, _blob(tx), _blob(sig), ev, h)
 
     def _stored_events(self) -> Iterator[Event]:
         cursor = self._db.cursor()
@@ -209,11 +393,16 @@ class SqliteLedger(LocalLedger):
     def history(self, address: str, limit: int = 50) -> Sequence[TxRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, time, kind, sender, nonce, tx, hash FROM log WHERE sender = ?"
-                " ORDER BY seq DESC LIMIT ?",
+                "SELECT seq, time, tx, hash FROM log WHERE sender = ? ORDER BY seq DESC LIMIT ?",
                 (address, limit),
             ).fetchall()
-        return [TxRecord(s, t, k, a, n, json.loads(tx)["body"], h) for s, t, k, a, n, tx, h in rows]
+        # kind, sender and nonce come from the hashed transaction bytes, not from their index columns
+        records = [(s, t, json.loads(tx), h) for s, t, tx, h in rows]
+        return [
+            TxRecord(s, t, d["kind"], d["sender"], d["nonce"], d["body"], h)
+            for s, t, d, h in records
+            if d["sender"] == address
+        ]
 
     def close(self) -> None:
         with self._lock:

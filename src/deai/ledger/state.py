@@ -129,6 +129,14 @@ class State:
         """The (table, key) pairs put since ``mark``."""
         return {(t, k) for t, k, _ in self._journal[mark:]}
 
+    def changes(self, mark: int = 0) -> dict[tuple[str, str], Any]:
+        """The (table, key) pairs put since ``mark``, each with its value at ``mark`` (None: absent)
+        -- what a backend needs to update a digest of the state without recomputing it."""
+        before: dict[tuple[str, str], Any] = {}
+        for t, k, old in self._journal[mark:]:
+            before.setdefault((t, k), None if old is _MISSING else old)
+        return before
+
     def forget(self) -> None:
         """Drop the journal (after the changes are durable)."""
         self._journal.clear()
