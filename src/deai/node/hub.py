@@ -345,24 +345,27 @@ class Hub:
         return {"events": out, "next": events[-1].seq + 1 if events else since}
 
     def _ledger_entries(self, env: Envelope, body: dict) -> dict:
+        """Log entries from ``since``: a range read of at most ``limit`` entries (never a walk
+        from genesis) and about 4 MiB of transactions (one entry at least); continue at ``next``."""
         since, limit = self._cursor(body)
-        out = []
-        for entry in self.ledger.log():
-            if entry.seq >= since + limit:
+        out, size, max_bytes = [], 0, 4 << 20  # a reply's size is bounded whatever the limit
+        for entry in self.ledger.log(since, limit):
+            if out and size + len(entry.tx) > max_bytes:
                 break
-            if entry.seq >= since:
-                out.append(
-                    {
-                        "seq": entry.seq,
-                        "prev_hash": entry.prev_hash,
-                        "time": entry.time,
-                        "tx": entry.tx.hex(),
-                        "signature": entry.signature.hex(),
-                        "events_hash": entry.events_hash,
-                        "hash": entry.hash,
-                    }
-                )
-        return {"entries": out, "genesis": self.ledger.config.genesis_hash}
+            size += len(entry.tx)
+            out.append(
+                {
+                    "seq": entry.seq,
+                    "prev_hash": entry.prev_hash,
+                    "time": entry.time,
+                    "tx": entry.tx.hex(),
+                    "signature": entry.signature.hex(),
+                    "events_hash": entry.events_hash,
+                    "hash": entry.hash,
+                }
+            )
+        nxt = out[-1]["seq"] + 1 if out else since
+        return {"entries": out, "next": nxt, "genesis": self.ledger.config.genesis_hash}
 
     def _task_list(self, env: Envelope, body: dict) -> dict:
         tasks = {t: {"phase": c.state.phase, "round": c.state.round} for t, c in self.coordinators.items()}

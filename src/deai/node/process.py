@@ -80,7 +80,7 @@ def serve_hub(
 ) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ledger = SqliteLedger(folder / "ledger.sqlite", genesis)
+    ledger = SqliteLedger(folder / "ledger.sqlite", genesis, operator=account)  # signs checkpoints
     hub = Hub(
         ledger,
         BlobStore(folder / "blobs", max_bytes=max_blob_bytes),
