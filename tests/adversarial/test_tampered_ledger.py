@@ -317,3 +317,26 @@ def test_ledger_entries_reads_a_range_from_a_late_cursor(tmp_path):
     assert bytes.fromhex(reply["entries"][0]["tx"]) == stored[0].tx
     assert client.call("ledger.entries", {"since": 300})["entries"] == []
     ledger.close()
+
+
+def test_ledger_verify_names_the_fault_and_seal_adopts_an_unsealed_ledger(tmp_path, built):
+    from typer.testing import CliRunner
+
+    from deai.cli.ledger import app
+
+    runner = CliRunner()
+    path, _, _ = built
+    assert runner.invoke(app, ["verify", "--path", str(path)]).exit_code == 0
+    edit(path, ("DELETE FROM log WHERE seq >= 7", ()))
+    result = runner.invoke(app, ["verify", "--path", str(path)])  # opens the damaged file to report it
+    assert result.exit_code == 1 and "FAILED" in result.output and "height 9, signed by" in result.output
+    result = runner.invoke(app, ["seal", "--path", str(path), "--account", "seed:tamper-hub:0"])
+    assert result.exit_code == 1 and "not sealed" in result.output
+    legacy = tmp_path / "legacy.sqlite"  # written without an operator (before checkpoints existed)
+    with SqliteLedger(legacy, CONFIG) as ledger:
+        ledger.send(MINTER, txs.Mint(to=USERS[0].address, amount=5))
+    refused(legacy, "no signed checkpoint")
+    result = runner.invoke(app, ["seal", "--path", str(legacy), "--account", "seed:tamper-hub:0"])
+    assert result.exit_code == 0 and HUB.address in " ".join(result.output.split()), result.output
+    with SqliteLedger(legacy, operator=HUB) as ledger:
+        assert ledger.balance(USERS[0].address) == 5 and ledger.check_invariants()["minted"] == 5
