@@ -189,13 +189,21 @@ def test_unreadable_checkpoint_and_columns_are_refused_not_crashed(built):
     refused(path, "checkpoint is unreadable")
     edit(path, ("UPDATE meta SET v = ? WHERE k = 'checkpoint'", ("[]",)))
     refused(path, "checkpoint is unreadable")
+    edit(path, ("UPDATE meta SET v = ? WHERE k = 'config'", ("{",)))
+    refused(path, "unreadable network config")
+    path.write_bytes(b"not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    refused(path, "unreadable ledger file")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     column=st.sampled_from(["prev_hash", "time", "tx", "signature", "events_hash", "hash", "seq"]),
     seq=st.integers(0, 8),
-    value=st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=70), st.binary(max_size=70), st.none()),
+    value=st.one_of(
+        st.integers(-(2**63), 2**63 - 1), st.text(max_size=70), st.binary(max_size=70), st.none()
+    ),
 )
 def test_any_edit_of_a_log_column_is_refused(tmp_path_factory, column, seq, value):
     """Whatever an edit writes into a hashed log column -- wrong type, size or content -- the

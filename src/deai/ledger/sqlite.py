@@ -128,15 +128,14 @@ class SqliteLedger(LocalLedger):
                     covered = self._check_stored(config, state, head, events)
                 except LedgerCorrupted as exc:
                     if not audit:
-                        raise LedgerCorrupted(
-                            f"{self.path}: {exc}. Inspect it with `deai ledger verify --path {self.path}` and"
-                            " restore it from a backup (if it verifies and is as you left it,"
-                            " `deai ledger seal` signs a new checkpoint)"
-                        ) from None
+                        raise
                     self.problem, covered = str(exc), True
+        except LedgerCorrupted as exc:
+            db.close()
+            raise self._refusal(str(exc)) from None
         except sqlite3.DatabaseError as exc:  # not a database, or a table edited out of shape
             db.close()
-            raise LedgerCorrupted(f"{self.path}: unreadable ledger file ({exc})") from None
+            raise self._refusal(f"unreadable ledger file ({exc})") from None
         except BaseException:
             db.close()
             raise
@@ -146,8 +145,16 @@ class SqliteLedger(LocalLedger):
             report = self.verify() if head.height else None
             if report is not None and not report.ok:
                 self.close()
-                raise LedgerCorrupted(f"{self.path}: {report.problem} (found by a full replay)")
+                raise self._refusal(f"{report.problem} (found by a full replay)")
             self.seal(operator)
+
+    def _refusal(self, problem: str) -> LedgerCorrupted:
+        """The one-line error of a file that fails the start-up check: the fault and the fix."""
+        return LedgerCorrupted(
+            f"{self.path}: {problem}. Inspect it with `deai ledger verify --path {self.path}` and restore"
+            " it from a backup (if it verifies and is as you left it, `deai ledger seal` signs a new"
+            " checkpoint)"
+        )
 
     def _load_state(self, config: NetworkConfig) -> tuple[State, int]:
         """The stored state and its digest total (over the state as loaded, defaults included)."""
@@ -155,9 +162,9 @@ class SqliteLedger(LocalLedger):
             state = State.from_rows(config, self._state_rows())
             height = state.meta("height")
         except (DeaiError, ValueError, TypeError, RecursionError) as exc:
-            raise LedgerCorrupted(f"{self.path}: unreadable state tables ({exc})") from None
+            raise LedgerCorrupted(f"unreadable state tables ({exc})") from None
         if not isinstance(height, int):
-            raise LedgerCorrupted(f"{self.path}: the stored height {height!r} is not an integer")
+            raise LedgerCorrupted(f"the stored height {height!r} is not an integer")
         return state, _state_total(state)
 
     def _events_chain(self) -> tuple[int, str]:
@@ -169,7 +176,7 @@ class SqliteLedger(LocalLedger):
             ):
                 head, count = event_link(head, seq, height, kind, data), count + 1
         except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-            raise LedgerCorrupted(f"{self.path}: unreadable event table ({exc})") from None
+            raise LedgerCorrupted(f"unreadable event table ({exc})") from None
         return count, head
 
     def _check_stored(self, config: NetworkConfig, state: State, head: Head, events: int) -> bool:
@@ -263,7 +270,10 @@ class SqliteLedger(LocalLedger):
                 raise LedgerError(f"{self.path} holds no ledger; creating one needs a network config")
             self._db.execute("INSERT INTO meta VALUES ('config', ?)", (canonical(config.to_dict()).decode(),))
             return config
-        stored = NetworkConfig.from_dict(json.loads(row[0]))
+        try:
+            stored = NetworkConfig.from_dict(json.loads(row[0]))
+        except (DeaiError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise LedgerCorrupted(f"unreadable network config ({exc})") from None
         if config is not None and config != stored:
             raise LedgerError(f"{self.path} holds a ledger of another network config")
         return stored
