@@ -2,7 +2,7 @@ import pytest
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.net.endpoint import Endpoint, ServiceError
+from deai.net.endpoint import Endpoint, ServiceError, UploadPolicy
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.memory import MemoryTransport
 
@@ -11,6 +11,7 @@ NET = "nettest"
 
 def make_endpoint(tmp_path, **kw):
     state = {"counter": 0}
+    kw.setdefault("uploads", UploadPolicy(quota_of=lambda address: 1 << 30))  # any signer may upload
     endpoint = Endpoint(NET, {}, BlobStore(tmp_path / "blobs", max_bytes=1 << 20), max_body_bytes=4096, **kw)
 
     @endpoint.route("add")

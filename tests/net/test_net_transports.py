@@ -62,17 +62,19 @@ def test_refusals_name_the_reason_and_the_endpoint_keeps_serving(
     assert transport.send(Envelope.seal(alice, "add", {"amount": 1}, NET))["counter"] == 1
 
 
-def test_blobs_round_trip_and_bad_uploads(transport_and_endpoint):
+def test_blobs_round_trip_and_bad_uploads(transport_and_endpoint, alice):
     transport, endpoint = transport_and_endpoint
     data = os.urandom(300_000)
-    digest = transport.put_blob(data)
+    digest = transport.put_blob(data, account=alice, network=NET)
     assert digest == hashlib.sha256(data).hexdigest()
     assert transport.get_blob(digest) == data
     with pytest.raises(RemoteError) as err:
-        transport.put_blob(b"not what you said", expected=hashlib.sha256(b"other").hexdigest())
+        transport.put_blob(
+            b"not what you said", expected=hashlib.sha256(b"other").hexdigest(), account=alice, network=NET
+        )
     assert err.value.status == 422
     with pytest.raises(RemoteError) as err:
-        transport.put_blob(os.urandom((1 << 20) + 10))
+        transport.put_blob(os.urandom((1 << 20) + 10), account=alice, network=NET)
     assert err.value.status == 413
     with pytest.raises(RemoteError) as err:
         transport.get_blob("0" * 64)
@@ -80,9 +82,9 @@ def test_blobs_round_trip_and_bad_uploads(transport_and_endpoint):
     assert sorted(endpoint.blobs.digests()) == [digest]
 
 
-def test_client_refuses_a_swapped_blob(transport_and_endpoint):
+def test_client_refuses_a_swapped_blob(transport_and_endpoint, alice):
     transport, endpoint = transport_and_endpoint
-    digest = transport.put_blob(b"original" * 1000)
+    digest = transport.put_blob(b"original" * 1000, account=alice, network=NET)
     endpoint.blobs.path(digest).write_bytes(b"swapped!" * 1000)
     with pytest.raises((BlobCorrupted, RemoteError, httpx.HTTPError)):
         transport.get_blob(digest)

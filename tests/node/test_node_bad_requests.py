@@ -94,13 +94,19 @@ def test_signature_replay_network_and_size_refusals(served):
 
 
 def test_blob_hash_and_size_refusals(served):
-    _, url = served
+    hub, url = served
+
+    def signed(digest, size):  # uploads are signed (issue 12, finding 7): here by the hub itself
+        env = Envelope.seal(hub.account, "blob.put", {"digest": digest, "size": size}, NET)
+        return {"X-Deai-Envelope": env.to_bytes().decode()}
+
     data = b"payload"
     wrong = hashlib.sha256(b"other").hexdigest()
-    r = httpx.put(f"{url}/v1/blobs/{wrong}", content=data)
+    r = httpx.put(f"{url}/v1/blobs/{wrong}", content=data, headers=signed(wrong, len(data)))
     assert r.status_code == 422 and r.json()["error"] == "BlobCorrupted"
     big = b"x" * 5000
-    r = httpx.put(f"{url}/v1/blobs/{hashlib.sha256(big).hexdigest()}", content=big)
+    digest = hashlib.sha256(big).hexdigest()
+    r = httpx.put(f"{url}/v1/blobs/{digest}", content=big, headers=signed(digest, len(big)))
     assert r.status_code == 413
     assert httpx.put(f"{url}/v1/blobs/not-a-digest", content=data).status_code == 400
     assert healthy(url)

@@ -111,7 +111,8 @@ def test_bad_requests_are_refused_and_the_hub_keeps_serving(served):
     poor = Account.from_seed("infpoor", 0)
     with pytest.raises(RemoteError) as err:
         submit_inference(s.net.client(poor), poor, s.model_id, s.x[:2], served=served_model)
-    assert err.value.status == 400 and "refused" in str(err.value)
+    # an account with nothing may not even upload its batch (issue 12, finding 7: no free disk)
+    assert err.value.status == 403 and "may not upload" in str(err.value)
     # a request whose signed job names another resolver or model is refused before money moves
     raw = {"model": unknown, "batch": "00" * 32, "attempts": []}
     with pytest.raises(RemoteError, match="no model"):

@@ -14,6 +14,12 @@ A blob's address is the SHA-256 of its bytes (64 lowercase hex characters). Layo
   chunk until the digest checks out, and :meth:`copy_to` writes to a temporary file renamed into
   place only after the check, so a corrupted blob raises :class:`BlobCorrupted` and is moved to
   quarantine instead of being served.
+- **Uploads and garbage collection** (:class:`UploadIndex`, ``store.uploads``): a store that takes
+  uploads from other parties (a hub) records each new blob's uploader, size and time in
+  ``root/uploads.sqlite``. A blob stays *unreferenced* -- charged to its uploader's quota and
+  deleted by :meth:`UploadIndex.collect` once older than a TTL -- until it is *pinned* (something
+  the owner keeps refers to it). Blobs the owner writes itself are pinned as they are written, so
+  collection only ever deletes other parties' uploads that nothing refers to.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import queue
 import re
 import shutil
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,7 +39,7 @@ from typing import BinaryIO
 
 from deai.core.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, EncodingError
 
-__all__ = ["CHUNK", "BlobStore", "BlobWriter", "check_digest"]
+__all__ = ["CHUNK", "BlobStore", "BlobWriter", "UploadIndex", "check_digest"]
 
 CHUNK = 4 << 20  # 4 MiB
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -119,6 +126,16 @@ class BlobStore:
         self.fsync = fsync
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         (self.root / "quarantine").mkdir(exist_ok=True)
+        self._uploads: UploadIndex | None = None
+        self._uploads_lock = threading.Lock()
+
+    @property
+    def uploads(self) -> UploadIndex:
+        """The record of other parties' uploads (opened on first use: only a hub needs one)."""
+        with self._uploads_lock:
+            if self._uploads is None:
+                self._uploads = UploadIndex(self)
+            return self._uploads
 
     def path(self, digest: str) -> Path:
         digest = check_digest(digest)
@@ -163,7 +180,7 @@ class BlobStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _commit(self, tmp: str, digest: str, expected: str | None) -> str:
+    def _commit(self, tmp: str, digest: str, expected: str | None, *, uploaded: bool = False) -> str:
         """Check the digest, fsync, and atomically move a finished temporary file into place."""
         if expected is not None and digest != expected:
             raise BlobCorrupted(f"content hashes to {digest}, not the expected {expected}")
@@ -176,6 +193,10 @@ class BlobStore:
         final = self.path(digest)
         final.parent.mkdir(exist_ok=True)
         os.replace(tmp, final)  # atomic; a concurrent writer of the same digest wrote the same bytes
+        if self._uploads is not None and not uploaded:
+            # The owner wrote these bytes itself (a checkpoint, a job spec): never collect them, even
+            # if another party uploaded the same bytes first (e.g. a predicted checkpoint).
+            self._uploads.pin(digest)
         return digest
 
     def put_stream(self, chunks: Iterable[bytes], *, expected: str | None = None) -> str:
@@ -189,9 +210,15 @@ class BlobStore:
                 w.write(chunk)
             return w.finish()
 
-    def writer(self, *, expected: str | None = None) -> BlobWriter:
-        """An incremental writer, for producers that push chunks (e.g. an HTTP upload)."""
-        return BlobWriter(self, expected)
+    def writer(
+        self, *, expected: str | None = None, limit: int | None = None, uploaded: bool = False
+    ) -> BlobWriter:
+        """An incremental writer, for producers that push chunks (e.g. an HTTP upload).
+
+        ``limit`` caps this blob below ``max_bytes`` (an upload's declared size); ``uploaded=True``
+        marks another party's bytes: the caller records them with :meth:`UploadIndex.record`
+        instead of having them pinned as the owner's own."""
+        return BlobWriter(self, expected, limit=limit, uploaded=uploaded)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -283,24 +310,29 @@ class BlobWriter:
     Use as a context manager: leaving the block without ``finish`` discards the partial file.
     """
 
-    def __init__(self, store: BlobStore, expected: str | None) -> None:
+    def __init__(
+        self, store: BlobStore, expected: str | None, *, limit: int | None = None, uploaded: bool = False
+    ) -> None:
         self.store = store
         self.expected = check_digest(expected) if expected is not None else None
         self.size = 0
+        caps = [c for c in (store.max_bytes, limit) if c is not None]
+        self.limit = min(caps) if caps else None
+        self.uploaded = uploaded
         self._hasher = _Hasher()
         fd, self._tmp = tempfile.mkstemp(dir=store.root / "tmp")
         self._out = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.store.max_bytes is not None and self.size > self.store.max_bytes:
-            raise BlobTooLarge(f"blob exceeds the limit of {self.store.max_bytes} bytes")
+        if self.limit is not None and self.size > self.limit:
+            raise BlobTooLarge(f"blob exceeds the limit of {self.limit} bytes")
         self._hasher.update(bytes(chunk))
         self._out.write(chunk)
 
     def finish(self) -> str:
         self._out.close()
-        return self.store._commit(self._tmp, self._hasher.hexdigest(), self.expected)
+        return self.store._commit(self._tmp, self._hasher.hexdigest(), self.expected, uploaded=self.uploaded)
 
     def abort(self) -> None:
         self._out.close()
@@ -313,3 +345,103 @@ class BlobWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.abort()
+
+
+class UploadIndex:
+    """Which blobs of a store are other parties' uploads that nothing refers to yet.
+
+    Each row is ``(digest, uploader, size, time)`` for a blob that an upload *created* (bytes that
+    were already stored are not charged to anyone). :meth:`pin` marks a digest as referenced: its
+    row goes (its uploader's quota is credited back) and it is never recorded again nor collected.
+    :meth:`collect` deletes the rows and the files of uploads older than a TTL -- O(expired rows)
+    through an index on time. Per-uploader totals are kept in memory for quota checks. Persistent
+    (``root/uploads.sqlite``), so collection and quotas survive restarts. Thread-safe.
+    """
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            store.root / "uploads.sqlite", check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS uploads"
+            " (digest TEXT PRIMARY KEY, uploader TEXT, size INTEGER, time INTEGER)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS uploads_time ON uploads (time)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS pins (digest TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._used: dict[str, int] = dict(
+            self._db.execute("SELECT uploader, SUM(size) FROM uploads GROUP BY uploader").fetchall()
+        )
+
+    def used(self, uploader: str) -> int:
+        """Bytes ``uploader`` has stored that nothing refers to (what its quota is charged)."""
+        return self._used.get(uploader, 0)
+
+    def record(self, digest: str, uploader: str, size: int, time_ms: int) -> bool:
+        """Charge a blob an upload just created to ``uploader``; False if it is pinned or charged."""
+        digest = check_digest(digest)
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM pins WHERE digest=?", (digest,)).fetchone():
+                return False
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO uploads VALUES (?, ?, ?, ?)", (digest, uploader, size, time_ms)
+            )
+            if cur.rowcount != 1:
+                return False
+            self._used[uploader] = self._used.get(uploader, 0) + size
+            return True
+
+    def pin(self, *digests: str) -> None:
+        """Mark digests as referenced: never collected; their uploaders' quotas are credited back."""
+        checked = [check_digest(d) for d in digests]  # before the transaction: a bad one aborts all
+        with self._lock:
+            self._db.execute("BEGIN")
+            for d in checked:
+                self._db.execute("INSERT OR IGNORE INTO pins VALUES (?)", (d,))
+                row = self._db.execute("SELECT uploader, size FROM uploads WHERE digest=?", (d,)).fetchone()
+                if row is not None:
+                    self._db.execute("DELETE FROM uploads WHERE digest=?", (d,))
+                    self._credit(*row)
+            self._db.execute("COMMIT")
+
+    def pinned(self, digest: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute("SELECT 1 FROM pins WHERE digest=?", (check_digest(digest),)).fetchone()
+                is not None
+            )
+
+    def pending(self, digest: str) -> tuple[str, int, int] | None:
+        """``(uploader, size, time)`` of an unreferenced upload, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT uploader, size, time FROM uploads WHERE digest=?", (check_digest(digest),)
+            ).fetchone()
+        return tuple(row) if row else None
+
+    def _credit(self, uploader: str, size: int) -> None:
+        left = self._used.get(uploader, 0) - size
+        if left > 0:
+            self._used[uploader] = left
+        else:
+            self._used.pop(uploader, None)
+
+    def collect(self, now_ms: int, ttl_ms: int) -> list[str]:
+        """Delete uploads recorded before ``now_ms - ttl_ms`` that are still unreferenced."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT digest, uploader, size FROM uploads WHERE time < ?", (now_ms - ttl_ms,)
+            ).fetchall()
+            self._db.execute("BEGIN")
+            for digest, uploader, size in rows:
+                self._db.execute("DELETE FROM uploads WHERE digest=?", (digest,))
+                self._credit(uploader, size)
+                self.store.delete(digest)
+            self._db.execute("COMMIT")
+        return [d for d, _, _ in rows]
+
+    def close(self) -> None:
+        self._db.close()

@@ -10,7 +10,8 @@ exception (see :mod:`deai.core.errors`):
 ``BodyTooLarge``            the canonical body exceeds ``max_body_bytes``
 ``UnknownMessageType``      the type is not in the receiver's accepted set
 ``WrongNetwork``            the network id differs from the receiver's
-``StaleTimestamp``          the timestamp is outside ``+-window_s`` of the receiver's clock
+``StaleTimestamp``          the timestamp is more than ``window_s`` in the past or ``future_s`` in the
+                            future of the receiver's clock
 ``BadSignature``            the signature is not a valid secp256k1 signature
 ``SenderMismatch``          the signature is valid but by another key than ``sender``
 ``ReplayedNonce``           the ``(sender, nonce)`` pair was accepted before
@@ -26,7 +27,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,10 +175,19 @@ class ReplayCache:
     ``max_entries`` remain, the oldest are evicted and the *horizon* (the newest evicted
     timestamp) rises: envelopes at or below the horizon are refused as stale, so eviction can
     never re-open a replay. With ``path=None`` the cache lives in memory only.
+
+    Only entries stamped at least ``keep_recent_ms`` (default 0) before the receiver's clock are
+    evicted, so the horizon never rises past ``now - keep_recent_ms``: envelopes stamped in the
+    future (by a skewed or hostile clock) cannot push it over honest envelopes stamped now. The
+    cache may then briefly hold more than ``max_entries`` -- at most what arrives within the
+    verifier's future skew (``future_s``), which the rate limits in front of it bound.
     """
 
-    def __init__(self, path: str | Path | None = None, *, max_entries: int = 1_000_000) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, max_entries: int = 1_000_000, keep_recent_ms: int = 0
+    ) -> None:
         self.max_entries = max_entries
+        self.keep_recent_ms = keep_recent_ms
         self._lock = threading.Lock()
         target = ":memory:" if path is None else str(path)
         if path is not None:
@@ -194,12 +204,16 @@ class ReplayCache:
         row = self._db.execute("SELECT v FROM meta WHERE k='horizon'").fetchone()
         self.horizon = row[0] if row else -1
         self._count = self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+        self._prune_at = 0  # when recent entries could not be evicted: the count to prune at next
 
     def __len__(self) -> int:
         return self._count
 
-    def check_and_add(self, sender: str, nonce: int, timestamp: int, *, prune_before: int) -> None:
-        """Record the pair or raise ReplayedNonce / StaleTimestamp. Atomic."""
+    def check_and_add(
+        self, sender: str, nonce: int, timestamp: int, *, prune_before: int, now: int | None = None
+    ) -> None:
+        """Record the pair or raise ReplayedNonce / StaleTimestamp. Atomic. ``now`` (the receiver's
+        clock; default: wall clock) bounds how far eviction may raise the horizon."""
         with self._lock:
             if timestamp <= self.horizon:
                 raise StaleTimestamp(
@@ -210,21 +224,31 @@ class ReplayCache:
             except sqlite3.IntegrityError:
                 raise ReplayedNonce(f"nonce {nonce} from {sender} was already used") from None
             self._count += 1
-            if self._count > self.max_entries:
-                self._prune(prune_before)
+            if self._count > max(self.max_entries, self._prune_at):
+                self._prune(prune_before, (now_ms() if now is None else now) - self.keep_recent_ms)
 
-    def _prune(self, prune_before: int) -> None:
+    def _prune(self, prune_before: int, evict_below: int) -> None:
         db = self._db
         db.execute("BEGIN")
         db.execute("DELETE FROM seen WHERE ts < ?", (prune_before,))
         self._count = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
         excess = self._count - self.max_entries // 2  # leave head-room so pruning is rare
+        cut = None
         if excess > 0:
-            cut = db.execute("SELECT ts FROM seen ORDER BY ts LIMIT 1 OFFSET ?", (excess - 1,)).fetchone()[0]
+            # Evict only entries stamped before `evict_below`, so the horizon rises to the newest of
+            # those and never over envelopes stamped now or later (future-stamped ones stay).
+            row = db.execute(
+                "SELECT ts FROM seen WHERE ts < ? ORDER BY ts LIMIT 1 OFFSET ?", (evict_below, excess - 1)
+            ).fetchone()
+            row = row or db.execute("SELECT MAX(ts) FROM seen WHERE ts < ?", (evict_below,)).fetchone()
+            cut = row[0]
+        if cut is not None and cut > self.horizon:
             db.execute("DELETE FROM seen WHERE ts <= ?", (cut,))
             self.horizon = max(self.horizon, cut)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('horizon', ?)", (self.horizon,))
             self._count = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+        # Still over (only recent entries left): wait for some growth instead of scanning per insert.
+        self._prune_at = self._count + max(1, self.max_entries // 16) if self._count > self.max_entries else 0
         db.execute("COMMIT")
 
     def close(self) -> None:
@@ -242,18 +266,30 @@ class EnvelopeVerifier:
         replay_cache: ReplayCache | None = None,
         max_body_bytes: int = 1024 * 1024,
         window_s: float = 300.0,
+        future_s: float = 30.0,
     ) -> None:
         self.network = network
         self.accepted_types = frozenset(accepted_types)
         self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
         self.max_body_bytes = max_body_bytes
         self.window_ms = int(window_s * 1000)
+        # Separate from the past window: an honest sender stamps "now", so only clock skew puts it
+        # in the future, while a long future reach would let an attacker pre-date the cache.
+        self.future_ms = int(future_s * 1000)
 
-    def verify(self, envelope: Envelope | dict | bytes, *, now: int | None = None) -> Envelope:
+    def verify(
+        self,
+        envelope: Envelope | dict | bytes,
+        *,
+        now: int | None = None,
+        admit: Callable[[Envelope], None] | None = None,
+    ) -> Envelope:
         """Return the envelope if every check passes, else raise the matching EnvelopeError.
 
         A verified envelope's nonce is recorded, so verifying it a second time raises
         ReplayedNonce. ``now`` is the receiver's clock in milliseconds (default: wall clock).
+        ``admit`` (e.g. a rate limit) runs once the signature is checked and before the nonce is
+        recorded: whatever it raises refuses the envelope, which may then be sent again unchanged.
         """
         if isinstance(envelope, bytes):
             envelope = Envelope.from_bytes(envelope, max_bytes=self.max_body_bytes + 4096)
@@ -272,10 +308,10 @@ class EnvelopeVerifier:
             raise UnknownMessageType(f"message type {envelope.type!r} is not accepted here")
         if envelope.network != self.network:
             raise WrongNetwork(f"envelope is for network {envelope.network!r}, this is {self.network!r}")
-        if abs(envelope.timestamp - now) > self.window_ms:
+        if not -self.window_ms <= envelope.timestamp - now <= self.future_ms:
             raise StaleTimestamp(
                 f"timestamp {envelope.timestamp} is {(envelope.timestamp - now) / 1000:+.1f}s from now,"
-                f" outside the +-{self.window_ms / 1000:.0f}s window"
+                f" outside the window of -{self.window_ms / 1000:.0f}s to +{self.future_ms / 1000:.0f}s"
             )
         data = Envelope.signing_bytes(
             envelope.type,
@@ -288,7 +324,9 @@ class EnvelopeVerifier:
         signer = recover_signer(data, envelope.signature)  # raises BadSignature
         if signer != envelope.sender:
             raise SenderMismatch(f"signed by {signer}, but the sender field says {envelope.sender}")
+        if admit is not None:
+            admit(envelope)
         self.replay_cache.check_and_add(
-            envelope.sender, envelope.nonce, envelope.timestamp, prune_before=now - self.window_ms
+            envelope.sender, envelope.nonce, envelope.timestamp, prune_before=now - self.window_ms, now=now
         )
         return envelope

@@ -4,68 +4,137 @@ Routes (all answers are JSON; refusals are ``{"error": <exception name>, "reason
 
 =============================  ===========================================================
 ``POST /v1/envelope``          a signed envelope's wire bytes -> the handler's answer
-``PUT  /v1/blobs/{digest}``    streaming upload; refused unless the bytes hash to ``digest``
+``PUT  /v1/blobs/{digest}``    streaming upload, authorized by a signed ``blob.put`` envelope
+                               ``{digest, size}`` (its wire bytes, canonical JSON) in the
+                               ``X-Deai-Envelope`` header; refused unless the bytes hash to
+                               ``digest`` and fit the size it declares
 ``GET  /v1/blobs/{digest}``    streaming download (the client re-hashes what it receives)
 ``GET  /v1/health``            ``{"network", "requests", "bytes_in", "bytes_out"}``
 ``POST <alias>``               typed aliases of ``/v1/envelope`` (``routes=``), e.g. ``/v1/infer``
 =============================  ===========================================================
 
-The client retries connection failures and 5xx answers with exponential backoff. Retrying is
-safe: an identical envelope sent again gets its first answer back (see ``Endpoint``), and blob
-uploads are idempotent by content address. TLS: pass certificate files to :class:`ServerThread`
-and ``verify=<CA file>`` to :class:`HttpTransport`.
+The client retries connection failures and 5xx answers with exponential backoff, and 429
+answers after their ``Retry-After``. Retrying is safe: an identical envelope sent again gets its
+first answer back (see ``Endpoint``), and blob uploads are idempotent by content address (each
+attempt is authorized by a freshly signed envelope). TLS: pass certificate files to
+:class:`ServerThread` and ``verify=<CA file>`` to :class:`HttpTransport`.
+
+Resources a client can hold are bounded: every request body must arrive within
+``body_timeout_s + size / min_rate`` seconds (408 otherwise), uploads are limited in number
+(:class:`~deai.net.endpoint.UploadPolicy`), unsigned routes are rate limited per client address,
+and uvicorn runs with a connection limit (503 past it), a keep-alive timeout and a bounded
+header size (:data:`SERVER_LIMITS`). A client that disconnects mid-request costs one debug line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import math
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
+from deai.core.accounts import Account
 from deai.core.blobs import check_digest
 from deai.core.envelope import Envelope
-from deai.core.errors import BlobNotFound, BlobTooLarge, BodyTooLarge, DeaiError, EncodingError
+from deai.core.errors import BlobNotFound, BodyTooLarge, DeaiError, EncodingError
 from deai.net.endpoint import Endpoint, Reply, ServiceError
-from deai.net.transport import RemoteError, Transport, verified
+from deai.net.transport import RemoteError, Transport, upload_envelope, verified
 
-__all__ = ["HttpTransport", "ServerThread", "make_app"]
+__all__ = ["AUTH_HEADER", "SERVER_LIMITS", "HttpTransport", "ServerThread", "make_app"]
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # blob bytes move between the network and the store in pieces of this size
+AUTH_HEADER = "X-Deai-Envelope"  # a blob.put envelope's wire bytes (canonical JSON)
+# uvicorn's limits: connections (and tasks) past limit_concurrency get 503 at once instead of a
+# thread or a descriptor each; idle kept-alive connections close after 5 s; a request head (the
+# line and headers, with a ~600-byte upload authorization) may not exceed 32 KiB.
+SERVER_LIMITS: dict[str, Any] = {
+    "limit_concurrency": 512,
+    "timeout_keep_alive": 5,
+    "h11_max_incomplete_event_size": 32 << 10,
+}
+MAX_RETRY_AFTER = 10.0  # the client waits at most this long for one 429
 
 
 def _json(reply: Reply) -> JSONResponse:
-    return JSONResponse(reply.body, status_code=reply.status)
+    response = JSONResponse(reply.body, status_code=reply.status)
+    if reply.status == 429:
+        response.headers["Retry-After"] = str(max(1, math.ceil(reply.body.get("retry_after", 1))))
+    return response
 
 
-def make_app(endpoint: Endpoint, *, title: str = "deai", routes: dict[str, str] | None = None) -> FastAPI:
+def _retry_after(response: httpx.Response) -> float:
+    """A 429's Retry-After in seconds (1 if unreadable), at most MAX_RETRY_AFTER."""
+    try:
+        return min(float(response.headers.get("retry-after", 1)), MAX_RETRY_AFTER)
+    except ValueError:
+        return 1.0
+
+
+class _Gone(Exception):
+    """The client went away mid-request: there is nobody to answer."""
+
+
+def make_app(
+    endpoint: Endpoint,
+    *,
+    title: str = "deai",
+    routes: dict[str, str] | None = None,
+    body_timeout_s: float = 10.0,
+    min_rate: int = 256 << 10,
+) -> FastAPI:
     """A FastAPI app serving ``endpoint`` over HTTP.
 
     ``routes`` adds typed aliases of ``POST /v1/envelope``: ``{"/v1/infer": "infer.request"}``
-    serves ``POST /v1/infer``, which accepts only envelopes of that message type.
+    serves ``POST /v1/infer``, which accepts only envelopes of that message type. An envelope's
+    body must arrive within ``body_timeout_s + size / min_rate`` seconds (uploads: the endpoint's
+    :class:`~deai.net.endpoint.UploadPolicy` says), else 408.
     """
     app = FastAPI(title=title, docs_url=None, redoc_url=None)
     max_envelope = endpoint.verifier.max_body_bytes + 4096
+
+    def gone(request: Request) -> Response:
+        # Nothing can be sent back; one debug line instead of an ASGI traceback per disconnect.
+        log.debug("client %s went away during %s %s", request.client, request.method, request.url.path)
+        return Response(status_code=499)
 
     async def read_body(request: Request) -> bytes | JSONResponse:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_envelope:
             return _json(endpoint._refuse(BodyTooLarge(f"request is {declared} bytes, over {max_envelope}")))
         body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > max_envelope:
-                return _json(endpoint._refuse(BodyTooLarge(f"request is over {max_envelope} bytes")))
+        deadline = body_timeout_s + max_envelope / min_rate
+        try:
+            async with asyncio.timeout(deadline):
+                async for chunk in request.stream():
+                    body.extend(chunk)
+                    if len(body) > max_envelope:
+                        return _json(endpoint._refuse(BodyTooLarge(f"request is over {max_envelope} bytes")))
+        except TimeoutError:
+            return _json(
+                endpoint._refuse(ServiceError(f"the body did not arrive within {deadline:.0f}s", 408))
+            )
+        except ClientDisconnect:
+            raise _Gone from None
         return bytes(body)
+
+    @app.exception_handler(_Gone)
+    async def client_gone(request: Request, exc: _Gone) -> Response:
+        return gone(request)
 
     @app.post("/v1/envelope")
     async def envelope(request: Request) -> JSONResponse:
@@ -93,46 +162,54 @@ def make_app(endpoint: Endpoint, *, title: str = "deai", routes: dict[str, str] 
     for path, message_type in (routes or {}).items():
         app.post(path)(typed(message_type))
 
-    @app.put("/v1/blobs/{digest}")
-    async def put_blob(digest: str, request: Request) -> JSONResponse:
-        limit = endpoint.blobs.max_bytes
+    @app.put("/v1/blobs/{digest}", response_model=None)
+    async def put_blob(digest: str, request: Request) -> JSONResponse | Response:
         declared = request.headers.get("content-length")
+        header = request.headers.get(AUTH_HEADER)
         try:
-            digest = check_digest(digest)
-            if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
-                raise BlobTooLarge(f"upload is {declared} bytes, over the limit of {limit}")
-            writer = endpoint.blobs.writer(expected=digest)
+            # Starlette decodes header bytes as latin-1: encoding back gives the bytes sent.
+            auth = header.encode("latin-1") if header is not None else None
+            length = int(declared) if declared is not None and declared.isdigit() else None
+            upload = await run_in_threadpool(endpoint.begin_upload, digest, auth, length)
         except (DeaiError, EncodingError) as exc:
             return _json(endpoint._refuse(exc))
-        size = 0
-        with writer:
+        assert endpoint.uploads is not None  # begin_upload refuses otherwise
+        deadline = endpoint.uploads.deadline_s(upload.declared)
+        with upload:  # leaving it early (an error, a timeout, a disconnect) discards the partial blob
             try:
                 buf = bytearray()  # hand the store big pieces, not every ~64 KiB network read
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    buf += chunk
-                    if len(buf) >= CHUNK:
-                        await run_in_threadpool(writer.write, bytes(buf))
-                        buf.clear()
+                async with asyncio.timeout(deadline):
+                    async for chunk in request.stream():
+                        buf += chunk
+                        if len(buf) >= CHUNK:
+                            await run_in_threadpool(upload.write, bytes(buf))
+                            buf.clear()
                 if buf:
-                    await run_in_threadpool(writer.write, bytes(buf))
-                stored = await run_in_threadpool(writer.finish)
+                    await run_in_threadpool(upload.write, bytes(buf))
+                return _json(await run_in_threadpool(upload.finish))
+            except TimeoutError:
+                reason = f"the upload did not arrive within {deadline:.0f}s ({upload.received} bytes came)"
+                return _json(endpoint._refuse(ServiceError(reason, 408)))
+            except ClientDisconnect:
+                return gone(request)
             except (DeaiError, EncodingError) as exc:
                 return _json(endpoint._refuse(exc))
-            finally:
-                endpoint.stats.bytes_in += size
-        return _json(Reply(200, {"digest": stored, "size": size}))
 
     @app.get("/v1/blobs/{digest}", response_model=None)
-    async def get_blob(digest: str) -> StreamingResponse | JSONResponse:
+    async def get_blob(digest: str, request: Request) -> StreamingResponse | JSONResponse:
         try:
+            endpoint.admit_peer(request.client.host if request.client else None)
             chunks = endpoint.open_blob(check_digest(digest))
         except (DeaiError, EncodingError, BlobNotFound) as exc:
             return _json(endpoint._refuse(exc))
         return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/octet-stream")
 
-    @app.get("/v1/health")
-    async def health() -> dict[str, Any]:
+    @app.get("/v1/health", response_model=None)
+    async def health(request: Request) -> dict[str, Any] | JSONResponse:
+        try:
+            endpoint.admit_peer(request.client.host if request.client else None)
+        except DeaiError as exc:
+            return _json(endpoint._refuse(exc))
         stats = endpoint.stats
         return {
             "network": endpoint.network,
@@ -145,9 +222,10 @@ def make_app(endpoint: Endpoint, *, title: str = "deai", routes: dict[str, str] 
 
 
 class ServerThread:
-    """Run a FastAPI app with uvicorn on a background thread (tests, embedded hubs).
+    """Run a FastAPI app with uvicorn on a background thread (tests, embedded hubs, ``deai hub``).
 
-    ``port=0`` picks a free port; :attr:`url` tells which. Use as a context manager.
+    ``port=0`` picks a free port; :attr:`url` tells which. ``limits`` overrides uvicorn settings
+    of :data:`SERVER_LIMITS`. Use as a context manager.
     """
 
     def __init__(
@@ -158,6 +236,7 @@ class ServerThread:
         *,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
         # listening socket says it is TCP; with proto 0 every answer waits ~40 ms for a delayed ACK
@@ -169,7 +248,12 @@ class ServerThread:
         scheme = "https" if ssl_certfile else "http"
         self.url = f"{scheme}://{self.host}:{self.port}"
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+            app,
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            **{**SERVER_LIMITS, **(limits or {})},
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -231,17 +315,25 @@ class HttpTransport(Transport):
             self.bytes_sent += sent
             self.bytes_received += received
 
-    def _request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    def _request(
+        self, method: str, url: str, *, headers: Callable[[], dict[str, Any]] | None = None, **kw: Any
+    ) -> httpx.Response:
+        """Send with retries; ``headers()`` is called for every attempt (a fresh authorization)."""
         for attempt in range(self.retries + 1):
+            pause = self.backoff * (2**attempt)
             try:
-                response = self.client.request(method, url, **kw)
+                extra = headers() if headers is not None else None
+                response = self.client.request(method, url, headers=extra, **kw)
             except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException):
                 if attempt == self.retries:
                     raise
             else:
-                if response.status_code < 500 or attempt == self.retries:
+                if response.status_code == 429 and attempt < self.retries:
+                    # over the rate: wait as told (the refused request was not recorded)
+                    pause = max(pause, _retry_after(response))
+                elif response.status_code < 500 or attempt == self.retries:
                     return response
-            time.sleep(self.backoff * (2**attempt))
+            time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -260,15 +352,19 @@ class HttpTransport(Transport):
             self._raise(response)
         return response.json()
 
-    def put_blob(self, data: bytes | Iterable[bytes], *, expected: str | None = None) -> str:
-        if expected is None:
-            if not isinstance(data, bytes | bytearray):
-                data = b"".join(data)  # the URL names the digest, so it must be known first
-            expected = hashlib.sha256(data).hexdigest()
-        content = bytes(data) if isinstance(data, bytes | bytearray) else data
-        if isinstance(content, bytes):
-            self._count(len(content), 0)
-        response = self._request("PUT", f"/v1/blobs/{check_digest(expected)}", content=content)
+    def put_blob(
+        self, data: bytes | Iterable[bytes], *, account: Account, network: str, expected: str | None = None
+    ) -> str:
+        # The URL names the digest and the authorization the size, so both must be known first.
+        content = bytes(data) if isinstance(data, bytes | bytearray) else b"".join(data)
+        digest = check_digest(expected) if expected is not None else hashlib.sha256(content).hexdigest()
+
+        def authorize() -> dict[str, bytes]:
+            env = upload_envelope(account, network, digest, len(content))
+            return {AUTH_HEADER: env.to_bytes()}
+
+        self._count(len(content), 0)
+        response = self._request("PUT", f"/v1/blobs/{digest}", headers=authorize, content=content)
         if response.status_code >= 400:
             self._raise(response)
         return response.json()["digest"]

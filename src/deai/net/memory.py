@@ -7,12 +7,15 @@ network and count the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from deai.core.accounts import Account
+from deai.core.blobs import check_digest
 from deai.core.envelope import Envelope
 from deai.net.endpoint import Endpoint
-from deai.net.transport import RemoteError, Transport, verified
+from deai.net.transport import RemoteError, Transport, upload_envelope, verified
 
 __all__ = ["MemoryTransport"]
 
@@ -31,15 +34,15 @@ class MemoryTransport(Transport):
             raise RemoteError(reply.status, reply.body.get("error", ""), reply.body.get("reason", ""))
         return reply.body
 
-    def put_blob(self, data: bytes | Iterable[bytes], *, expected: str | None = None) -> str:
-        chunks = [data] if isinstance(data, bytes | bytearray) else data
-
-        def counted() -> Iterator[bytes]:
-            for c in chunks:
-                self.bytes_sent += len(c)
-                yield bytes(c)
-
-        reply = self.endpoint.put_blob(counted(), expected)
+    def put_blob(
+        self, data: bytes | Iterable[bytes], *, account: Account, network: str, expected: str | None = None
+    ) -> str:
+        # The same authorization as over HTTP: the digest and size are signed before any byte moves.
+        content = bytes(data) if isinstance(data, bytes | bytearray) else b"".join(data)
+        digest = check_digest(expected) if expected is not None else hashlib.sha256(content).hexdigest()
+        self.bytes_sent += len(content)
+        auth = upload_envelope(account, network, digest, len(content)).to_bytes()
+        reply = self.endpoint.put_blob([content], digest, auth)
         if not reply.ok:
             raise RemoteError(reply.status, reply.body.get("error", ""), reply.body.get("reason", ""))
         return reply.body["digest"]

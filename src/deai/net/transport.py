@@ -2,7 +2,8 @@
 
 A :class:`Transport` sends signed envelopes and moves blobs. Blobs are checked on the *client*
 too: the bytes received must hash to the digest asked for, so an untrusted relay cannot swap
-content.
+content. Uploads are signed: each is authorized by a ``blob.put`` envelope ``{digest, size}``
+from the uploading account (:func:`upload_envelope`), which the server charges for the bytes.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from deai.core.accounts import Account
 from deai.core.blobs import check_digest
 from deai.core.envelope import Envelope
 from deai.core.errors import BlobCorrupted, DeaiError
 
-__all__ = ["RemoteError", "Transport", "verified"]
+__all__ = ["RemoteError", "Transport", "upload_envelope", "verified"]
 
 
 class RemoteError(DeaiError):
@@ -25,6 +27,11 @@ class RemoteError(DeaiError):
     def __init__(self, status: int, error: str, reason: str) -> None:
         super().__init__(f"{status} {error}: {reason}")
         self.status, self.error, self.reason = status, error, reason
+
+
+def upload_envelope(account: Account, network: str, digest: str, size: int) -> Envelope:
+    """The signed authorization of one upload: ``account`` uploads ``size`` bytes of ``digest``."""
+    return Envelope.seal(account, "blob.put", {"digest": check_digest(digest), "size": size}, network)
 
 
 def verified(digest: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -52,8 +59,11 @@ class Transport(ABC):
         """Deliver a signed envelope; return the handler's answer or raise RemoteError."""
 
     @abstractmethod
-    def put_blob(self, data: bytes | Iterable[bytes], *, expected: str | None = None) -> str:
-        """Upload bytes; return their digest (checked against ``expected`` by the server)."""
+    def put_blob(
+        self, data: bytes | Iterable[bytes], *, account: Account, network: str, expected: str | None = None
+    ) -> str:
+        """Upload bytes as ``account`` on ``network``; return their digest (checked against
+        ``expected`` by the server). The account needs upload quota there (stake or balance)."""
 
     @abstractmethod
     def iter_blob(self, digest: str) -> Iterator[bytes]:

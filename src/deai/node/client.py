@@ -100,8 +100,12 @@ class HubClient:
 
     # -- blobs ------------------------------------------------------------------------------------------
 
-    def put_blob(self, data: bytes, expected: str | None = None) -> str:
-        return self.transport.put_blob(data, expected=expected)
+    def put_blob(self, data: bytes, expected: str | None = None, *, account: Account | None = None) -> str:
+        """Upload ``data`` as ``account`` (default: the signer), which the hub charges for it until
+        something refers to the blob; it needs stake in some role or a balance there."""
+        return self.transport.put_blob(
+            data, expected=expected, account=account or self.signer, network=self.network
+        )
 
     def put_blobs(self, blobs: Sequence[tuple[bytes, str]]) -> list[str]:
         """Upload ``(data, expected digest)`` pairs, several at once over a network transport."""

@@ -38,18 +38,20 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from deai.core.accounts import Account, check_address
-from deai.core.blobs import BlobStore
+from deai.core.blobs import BlobStore, check_digest
 from deai.core.envelope import Envelope, ReplayCache
 from deai.core.errors import DeaiError, EncodingError
 from deai.ledger.base import Ledger, wall_clock_ms
+from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
-from deai.net.endpoint import Endpoint, ServiceError
+from deai.net.endpoint import Endpoint, RateLimits, ServiceError, UploadPolicy
 from deai.node.kv import KV
 from deai.node.notify import Changes
 from deai.protocol.task.coordinator import TaskCoordinator
@@ -81,6 +83,9 @@ QUERIES = {
     "state_root": (),
 }
 MAX_BATCH = 1024
+MAX_DOCUMENT = 1 << 20  # the largest model document whose checkpoint the hub pins
+_CHECKPOINT = re.compile(rb'"checkpoint"\s*:\s*"(0x[0-9a-f]{64})"')
+MAX_PAGE = 1000  # events or log entries per ledger.events / ledger.entries answer (clients page on)
 # Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
 DEFAULT_PLUGINS = ("deai.node.inference",)
 # Message types that change nothing: every other handled request wakes the tick loop and long polls.
@@ -95,6 +100,13 @@ class Hub:
     ``clock`` is the ledger clock (ms) the coordinators read deadlines against (a ManualClock in
     simulations); ``kv`` persists coordinator state (None: in memory only); ``replay_path`` makes
     the envelope replay cache durable.
+
+    Blobs: anyone with stake in some role or a balance may upload (a signed ``blob.put``), keeping
+    at most ``upload_quota`` bytes that nothing refers to; the hub's own account is unlimited.
+    The hub pins what the ledger and its tasks come to refer to (task specs and their data, round
+    checkpoints, job inputs, revealed outputs, accepted updates, models and their documents), and
+    its tick deletes unpinned uploads older than ``upload_ttl_s``. ``limits`` (None: none) are the
+    per-sender and per-address request rates (``deai hub`` runs with :class:`RateLimits` defaults).
     """
 
     def __init__(
@@ -109,6 +121,9 @@ class Hub:
         max_body_bytes: int = 16 << 20,
         window_s: float = 300.0,
         plugins: Sequence[str | Any] = DEFAULT_PLUGINS,
+        limits: RateLimits | None = None,
+        upload_quota: int = 1 << 30,
+        upload_ttl_s: float = 3600.0,
     ) -> None:
         self.ledger, self.store, self.account, self.clock = ledger, store, account, clock
         self.network = ledger.config.network
@@ -121,7 +136,10 @@ class Hub:
             replay_cache=ReplayCache(replay_path),
             max_body_bytes=max_body_bytes,
             window_s=window_s,
+            limits=limits,
+            uploads=UploadPolicy(quota_of=self._upload_quota, ttl_s=upload_ttl_s),
         )
+        self.upload_quota = upload_quota
         self.changes = Changes()
         self.coordinators: dict[str, TaskCoordinator] = {}
         self.rejected: dict[str, str] = self.kv.get("rejected", {})
@@ -132,9 +150,11 @@ class Hub:
                 spec, ledger, store, account, value["state"]
             )
         for name in _ROUTES:
-            self.endpoint.route(name)(self._wrap(getattr(self, "_" + name.replace(".", "_")), name))
+            handler = self._wrap(getattr(self, "_" + name.replace(".", "_")), name)
+            self.endpoint.route(name, read_only=name in READ_ONLY)(handler)
         # The long poll holds no lock while it waits (Changes.serve checks its body).
-        self.endpoint.route("hub.wait", exclusive=False)(lambda env: self.changes.serve(env.body))
+        wait = self.endpoint.route("hub.wait", exclusive=False, read_only=True)
+        wait(lambda env: self.changes.serve(env.body))
         self.plugins: list[Any] = []
         for plugin in plugins:
             if isinstance(plugin, str):
@@ -145,8 +165,9 @@ class Hub:
         """Install a plugin: ``plugin.routes()`` -> {type: fn(env, body)} (handled like the built-in
         types), and optionally ``tick(now) -> bool``, ``next_deadline() -> int | None`` and
         ``assignments(executor) -> list`` (merged into ``job.assignments``)."""
+        reads = READ_ONLY | frozenset(getattr(plugin, "read_only", ()))
         for name, fn in plugin.routes().items():
-            self.endpoint.route(name)(self._wrap(fn, name))
+            self.endpoint.route(name, read_only=name in reads)(self._wrap(fn, name))
         self.plugins.append(plugin)
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -168,6 +189,7 @@ class Hub:
             for plugin in self.plugins:
                 if hasattr(plugin, "tick"):
                     changed |= bool(plugin.tick(now))
+            self.endpoint.collect()  # unreferenced uploads past their TTL (at most once a minute)
             if changed:
                 self.changes.bump()
             return changed
@@ -196,6 +218,7 @@ class Hub:
             return False
         touched: set[str] = set()
         for e in events:
+            self._pin_event(e)
             d = e.data
             if e.kind == "task_created" and d["coordinator"] == self.account.address:
                 self._adopt(d["task"], now)
@@ -222,6 +245,7 @@ class Hub:
             for digest in (spec.init, spec.validation):
                 self.store.size(digest)
             coord = TaskCoordinator(spec, self.ledger, self.store, self.account, now=now)
+            self._pin(record["params"], spec.init, spec.validation)  # an adopted task's blobs stay
         except (DeaiError, EncodingError) as exc:
             self.rejected[task_id] = f"{type(exc).__name__}: {exc}"
             from deai.ledger.txs import CloseTask
@@ -232,6 +256,57 @@ class Hub:
                 log.warning("cannot close rejected task %s: %s", task_id, err)
             return
         self.coordinators[task_id] = coord
+
+    # -- blobs ---------------------------------------------------------------------------------------
+
+    def _upload_quota(self, address: str) -> int:
+        """Bytes ``address`` may keep uploaded but unreferenced: the hub unlimited, anyone with a
+        balance or stake in some role ``upload_quota``, nobody else any (an outsider with no funds
+        cannot fill the disk; a funded Sybil costs funds per quota)."""
+        if address == self.account.address:
+            return 1 << 62
+        ledger = self.ledger
+        funded = ledger.balance(address) > 0 or any(ledger.stake(address, r) > 0 for r in ROLES)
+        return self.upload_quota if funded else 0
+
+    def _pin(self, *digests: Any) -> None:
+        """Keep these blobs for good (something refers to them); malformed references are skipped."""
+        ok = []
+        for d in digests:
+            try:
+                ok.append(check_digest(d))
+            except EncodingError:
+                continue
+        if ok:
+            self.store.uploads.pin(*ok)
+
+    def _pin_event(self, e: Any) -> None:
+        """Pin the blobs a ledger event makes the network refer to (so collection never takes them)."""
+        d = e.data
+        try:  # (a task's blobs are pinned when it is adopted: a refused spec is left to collection)
+            if e.kind == "checkpoint":
+                self._pin(d["checkpoint"])
+            elif e.kind == "revealed":
+                self._pin(d["digest"])
+            elif e.kind == "job_registered":
+                self._pin(d["job"], *(self.ledger.job(d["job"]) or {}).get("inputs", ()))
+            elif e.kind == "model_registered":
+                self._pin_model(d["model"])
+        except (KeyError, TypeError, AttributeError, DeaiError) as exc:  # a bad event pins nothing
+            log.warning("cannot pin the blobs of event %s: %s", e.seq, exc)
+
+    def _pin_model(self, model_id: str) -> None:
+        """A registered model's provenance document, and the checkpoint the document names."""
+        document = (self.ledger.model(model_id) or {}).get("document")
+        self._pin(document)
+        try:
+            # A pattern, not a parse: nothing foreign is parsed here, and a registrant who names
+            # some other blob this way could have named it as the document anyway.
+            small = self.store.size(document) <= MAX_DOCUMENT
+            if small and (found := _CHECKPOINT.search(self.store.get(document))):
+                self._pin(found.group(1).decode())
+        except (DeaiError, TypeError):  # not uploaded (yet) or not a digest: only it is pinned
+            pass
 
     def _record(self, task_id: str) -> dict[str, Any]:
         coord = self.coordinators[task_id]
@@ -336,7 +411,7 @@ class Hub:
         since, limit = body.get("since", 0), body.get("limit", 1000)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (since, limit)):
             raise ServiceError("since and limit must be non-negative integers")
-        return since, min(max(limit, 1), 10_000)
+        return since, min(max(limit, 1), MAX_PAGE)
 
     def _ledger_events(self, env: Envelope, body: dict) -> dict:
         since, limit = self._cursor(body)
@@ -392,7 +467,9 @@ class Hub:
             try:
                 st = UpdateStatement.from_json(item)
                 coord = self._coord({"task": st.task})
-                results.append(coord.submit_update(st))
+                results.append(result := coord.submit_update(st))
+                if result.get("accepted"):
+                    self._pin(st.update)
                 touched.add(st.task)
             except DeaiError as exc:
                 results.append({"accepted": False, "error": type(exc).__name__, "reason": str(exc)})

@@ -29,6 +29,7 @@ from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
+from deai.net.endpoint import RateLimits
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.node.client import HubClient
 from deai.node.daemon import Daemon
@@ -44,6 +45,9 @@ __all__ = [
     "spawn_node",
     "wait_for_url",
 ]
+
+
+DEFAULT_LIMITS = RateLimits()  # what ``deai hub`` runs with
 
 
 def parse_accounts(specs: Sequence[str]) -> list[Account]:
@@ -76,8 +80,14 @@ def serve_hub(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     max_blob_bytes: int = 256 << 20,
+    limits: RateLimits | None = DEFAULT_LIMITS,
     stop: threading.Event | None = None,
 ) -> None:
+    """Serve a hub on ``folder`` until ``stop`` is set (or SIGTERM/SIGINT on the main thread).
+
+    ``limits`` are the request rates per sender and per client address (None: none); uvicorn runs
+    with :data:`~deai.net.http.SERVER_LIMITS` (connections, keep-alive, header size), and uploads
+    follow the hub's quota, TTL and concurrency rules (:class:`~deai.node.hub.Hub`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     ledger = SqliteLedger(folder / "ledger.sqlite", genesis, operator=account)  # signs checkpoints
@@ -87,6 +97,7 @@ def serve_hub(
         account,
         kv=KV(folder / "hub.kv"),
         replay_path=folder / "replay.sqlite",
+        limits=limits,
     )
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -1,0 +1,327 @@
+"""Issue 12, findings 6, 7 and 10: an outsider cannot exhaust a hub's memory, disk, threads or rate.
+
+Each test runs a real hub over HTTP on loopback (as ``deai hub`` does) and attacks it as an
+outsider would: large read replies (the answer cache), anonymous, unfunded and over-quota uploads
+(the disk), uploads that never finish (threads and descriptors), a one-sender flood (the rate),
+future-stamped envelopes (the replay cache's horizon), clients that hang up mid-transfer (the log),
+and an unbounded page size. Funds are conserved after every test that moves any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import select
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from deai.core.accounts import Account
+from deai.core.blobs import BlobStore
+from deai.core.envelope import Envelope, EnvelopeVerifier, ReplayCache, now_ms
+from deai.core.errors import ReplayedNonce, StaleTimestamp
+from deai.ledger.config import NetworkConfig
+from deai.ledger.sqlite import SqliteLedger
+from deai.ledger.txs import Mint
+from deai.net.endpoint import Endpoint, RateLimits
+from deai.net.http import AUTH_HEADER, SERVER_LIMITS, HttpTransport, ServerThread, make_app
+from deai.net.memory import MemoryTransport
+from deai.net.transport import RemoteError, upload_envelope
+from deai.node.client import HubClient
+from deai.node.hub import MAX_PAGE, Hub
+from deai.node.kv import KV
+from deai.node.tasks import make_task, submit_task
+from deai.protocol.task.spec import Windows
+
+NET = "adv-res"
+MINTER = Account.from_seed("res-minter", 0)
+HUB = Account.from_seed("res-hub", 0)
+FUNDED = Account.from_seed("res-funded", 0)  # holds a balance: may upload within its quota
+OUTSIDER = Account.from_seed("res-outsider", 0)  # holds nothing
+HONEST = Account.from_seed("res-honest", 0)
+QUOTA = 256 << 10
+CREATOR = Account.from_seed("res-creator", 0)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    """A small honest task (digits), as a creator would submit it."""
+    from deai.learn.data import prepare
+
+    windows = Windows(join_ms=60_000, train_ms=60_000, commit_ms=15_000, reveal_ms=15_000, secagg_ms=15_000)
+    recipe = dict(rounds=2, budget=6_000, min_providers=2, max_providers=4, windows=windows)
+    return make_task(prepare("digits", seed=0).val, **recipe)
+
+
+@dataclasses.dataclass
+class Served:
+    hub: Hub
+    ledger: SqliteLedger
+    url: str
+    server: ServerThread
+    minted: int
+
+    def client(self, account: Account, **kw) -> HubClient:
+        return HubClient(HttpTransport(self.url, **kw), NET, account)
+
+    def conserved(self) -> None:
+        supply = self.ledger.supply()
+        self.ledger.check_invariants()
+        assert supply["minted"] == self.minted
+
+
+@contextlib.contextmanager
+def serve(root, *, entries: int = 0, **hub_kw) -> Iterator[Served]:
+    """A hub over HTTP whose ledger mints 1,000 to FUNDED and 1 to each of ``entries`` others."""
+    ledger = SqliteLedger(root / "ledger.sqlite", NetworkConfig(minter=MINTER.address, network=NET))
+    mints = [Mint(to=FUNDED.address, amount=1_000)]
+    mints += [Mint(to=Account.from_seed("res-filler", i).address, amount=1) for i in range(entries)]
+    for result in ledger.submit_many([ledger.sign(MINTER, tx, nonce=i) for i, tx in enumerate(mints)]):
+        assert not isinstance(result, Exception), result
+    hub_kw.setdefault("upload_quota", QUOTA)
+    hub = Hub(ledger, BlobStore(root / "blobs", max_bytes=4 << 20), HUB, kv=KV(root / "kv"), **hub_kw)
+    with ServerThread(make_app(hub.endpoint)) as server:
+        yield Served(hub, ledger, server.url, server, 1_000 + entries)
+    ledger.close()
+
+
+def signed_put(
+    url: str, account: Account, data: bytes, *, size: int | None = None, digest: str | None = None
+):
+    digest = digest or hashlib.sha256(data).hexdigest()
+    env = upload_envelope(account, NET, digest, len(data) if size is None else size)
+    return httpx.put(
+        f"{url}/v1/blobs/{digest}", content=data, headers={AUTH_HEADER: env.to_bytes()}, timeout=30
+    )
+
+
+# -- finding 6: memory ---------------------------------------------------------------------------------
+
+
+def test_large_read_replies_are_not_kept(tmp_path):
+    """300 ``ledger.entries`` calls added 682 MB to the hub: reads are no longer kept for retries."""
+    with serve(tmp_path, entries=MAX_PAGE + 50) as s:
+        reader = s.client(OUTSIDER)
+        served = 0
+        for _ in range(30):
+            answer = reader.call("ledger.entries", {"since": 0, "limit": 10**9})
+            assert len(answer["entries"]) == MAX_PAGE  # the page is bounded whatever the limit asked
+            served += len(str(answer))
+        assert served > 10 << 20  # ~20 MB of replies went out ...
+        assert s.hub.endpoint.answer_bytes == 0  # ... and none of them stays in the hub
+        # an identical retry of a read is answered again (read again), not refused as a replay
+        env = Envelope.seal(OUTSIDER, "ledger.events", {"since": 0, "limit": 5}, NET)
+        first = httpx.post(f"{s.url}/v1/envelope", content=env.to_bytes())
+        again = httpx.post(f"{s.url}/v1/envelope", content=env.to_bytes())
+        assert first.status_code == again.status_code == 200 and first.json() == again.json()
+        page = reader.call("ledger.events", {"since": 0, "limit": 10**6})
+        assert len(page["events"]) == page["next"] == MAX_PAGE  # a client pages on with `next`
+        s.conserved()
+
+
+def test_kept_answers_are_bounded_by_bytes(tmp_path):
+    """State-changing answers are kept for retries within a byte budget; one too large is not kept."""
+    endpoint = Endpoint(NET, {}, BlobStore(tmp_path), answer_cache_bytes=64 << 10)
+    endpoint.route("big")(lambda env: {"pad": "x" * env.body["n"]})
+    transport = MemoryTransport(endpoint)
+    for _ in range(50):
+        transport.send(Envelope.seal(OUTSIDER, "big", {"n": 3_000}, NET))
+    assert 0 < endpoint.answer_bytes <= 64 << 10
+    kept = endpoint.answer_bytes
+    huge = Envelope.seal(OUTSIDER, "big", {"n": 100_000}, NET)
+    assert len(transport.send(huge)["pad"]) == 100_000
+    assert endpoint.answer_bytes == kept
+    retry = Envelope.seal(OUTSIDER, "big", {"n": 3_000}, NET)
+    assert transport.send(retry) == transport.send(retry)  # a retry still gets the first answer
+
+
+# -- finding 7: disk -----------------------------------------------------------------------------------
+
+
+def test_uploads_need_a_signed_authorization_from_a_funded_identity(tmp_path):
+    with serve(tmp_path) as s:
+        data = os.urandom(50_000)
+        digest = hashlib.sha256(data).hexdigest()
+        anonymous = httpx.put(f"{s.url}/v1/blobs/{digest}", content=data)
+        assert anonymous.status_code == 401
+        unfunded = signed_put(s.url, OUTSIDER, data)
+        assert unfunded.status_code == 403 and "may not upload" in unfunded.json()["reason"]
+        other = hashlib.sha256(b"other").hexdigest()
+        env = upload_envelope(FUNDED, NET, other, len(data))  # authorizes another digest
+        r = httpx.put(f"{s.url}/v1/blobs/{digest}", content=data, headers={AUTH_HEADER: env.to_bytes()})
+        assert r.status_code == 400
+        assert (
+            signed_put(s.url, FUNDED, data, size=len(data) - 1).status_code == 413
+        )  # over its declared size
+        assert digest not in s.hub.store and not any((tmp_path / "blobs" / "tmp").iterdir())
+        # the in-memory transport runs the same rule (one engine)
+        with pytest.raises(RemoteError) as err:
+            MemoryTransport(s.hub.endpoint).put_blob(data, account=OUTSIDER, network=NET)
+        assert err.value.status == 403
+        # a funded identity uploads within its quota; the hub's own account has no quota
+        assert s.client(FUNDED).put_blob(data) == digest
+        assert s.hub.store.get(digest) == data
+        assert s.hub.store.uploads.used(FUNDED.address) == len(data)
+        s.conserved()
+
+
+def test_unreferenced_uploads_are_quota_bound_and_collected_after_the_ttl(tmp_path, bundle):
+    with serve(tmp_path, upload_ttl_s=3600) as s:
+        s.ledger.submit_many([s.ledger.sign(MINTER, Mint(to=CREATOR.address, amount=10_000), nonce=1)])
+        s.minted += 10_000
+        funded = s.client(FUNDED)
+        junk = [os.urandom(100_000) for _ in range(3)]
+        kept = [funded.put_blob(junk[0]), funded.put_blob(junk[1])]
+        with pytest.raises(RemoteError) as err:  # a third would be over the 256 KiB quota
+            funded.put_blob(junk[2])
+        assert err.value.status == 403 and "quota" in err.value.reason
+        # a task the hub adopts: its spec, initial model and validation data become referenced
+        task = submit_task(s.client(CREATOR), CREATOR, bundle, coordinator=HUB.address)
+        s.hub.tick()
+        assert task in s.hub.coordinators
+        pinned = (bundle.spec.digest, bundle.spec.init, bundle.spec.validation)
+        assert s.hub.store.uploads.used(CREATOR.address) == 0  # referenced: not charged
+        # an hour later the unreferenced uploads are gone, and the quota is free again
+        s.hub.endpoint.clock = lambda: now_ms() + 3_601_000
+        s.hub.endpoint._last_collect = None
+        s.hub.tick()
+        assert all(d not in s.hub.store for d in kept)
+        assert all(d in s.hub.store for d in pinned)
+        assert httpx.get(f"{s.url}/v1/blobs/{kept[0]}").status_code == 404
+        assert s.hub.store.uploads.used(FUNDED.address) == 0
+        s.hub.endpoint.clock = now_ms
+        assert funded.put_blob(junk[2]) == hashlib.sha256(junk[2]).hexdigest()
+        s.conserved()
+
+
+def test_stalled_uploads_are_cut_off_and_the_hub_keeps_answering(tmp_path):
+    """600 slow uploads held 342 threads and 941 descriptors: now a few run at once, each must
+    arrive in time (408), and the rest are refused at once (503)."""
+    with serve(tmp_path, upload_quota=1 << 30) as s:  # (a small quota alone would refuse most: 403)
+        policy = s.hub.endpoint.uploads
+        s.hub.endpoint.uploads = dataclasses.replace(
+            policy, max_concurrent=4, base_timeout_s=1.0, min_rate=10 << 20
+        )
+        host, port = s.server.host, s.server.port
+        data = b"x" * 200_000
+        socks = []
+        for _ in range(12):
+            digest = hashlib.sha256(os.urandom(8)).hexdigest()
+            env = upload_envelope(FUNDED, NET, digest, len(data))
+            head = (
+                f"PUT /v1/blobs/{digest} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+                f"{AUTH_HEADER}: {env.to_bytes().decode()}\r\n\r\n"
+            ).encode()
+            sock = socket.create_connection((host, port), timeout=10)
+            sock.sendall(head + data[:100])  # ... and never the rest
+            socks.append(sock)
+        try:
+            honest = s.client(HONEST, retries=0).info()
+            assert honest["network"] == NET
+            codes, deadline = {}, time.monotonic() + 15
+            while len(codes) < len(socks) and time.monotonic() < deadline:
+                ready, _, _ = select.select([x for x in socks if x not in codes], [], [], 0.5)
+                for sock in ready:
+                    reply = sock.recv(200).decode(errors="replace")
+                    codes[sock] = int(reply.split()[1]) if reply.startswith("HTTP/") else None
+            assert len(codes) == len(socks), f"{len(socks) - len(codes)} stalled uploads still held"
+            assert sorted(set(codes.values())) == [408, 503], codes.values()
+        finally:
+            for sock in socks:
+                sock.close()
+        time.sleep(0.2)
+        assert s.hub.endpoint._active_uploads == 0 and not any((tmp_path / "blobs" / "tmp").iterdir())
+        assert s.client(HONEST, retries=0).info()["network"] == NET
+    assert SERVER_LIMITS["limit_concurrency"] and SERVER_LIMITS["timeout_keep_alive"]
+    assert s.server.server.config.limit_concurrency == SERVER_LIMITS["limit_concurrency"]
+
+
+# -- finding 10: rate, replay horizon, disconnects -----------------------------------------------------
+
+
+def test_a_flooding_sender_gets_429_while_another_is_served(tmp_path):
+    limits = RateLimits(sender_rate=5, sender_burst=20, peer_rate=5, peer_burst=20)
+    with serve(tmp_path, limits=limits) as s, httpx.Client(base_url=s.url, timeout=30) as http:
+        codes, refused = [], None
+        for _ in range(60):
+            env = Envelope.seal(OUTSIDER, "hub.info", {}, NET)
+            r = http.post("/v1/envelope", content=env.to_bytes())
+            codes.append(r.status_code)
+            if r.status_code == 429 and refused is None:
+                refused = (env, r)
+        assert codes.count(429) >= 30 and set(codes) == {200, 429}
+        env, r = refused
+        assert r.json()["error"] == "RateLimited" and int(r.headers["Retry-After"]) >= 1
+        assert s.client(HONEST, retries=0).info()["network"] == NET  # another sender is served
+        # the refused envelope was not recorded: sent again once the bucket refills, it is served
+        time.sleep(float(r.json()["retry_after"]) + 0.3)
+        assert http.post("/v1/envelope", content=env.to_bytes()).status_code == 200
+        # the transport waits out a 429 (Retry-After) instead of failing
+        assert s.client(OUTSIDER, retries=3).info()["network"] == NET
+        # unsigned routes are limited per client address
+        health = [http.get("/v1/health").status_code for _ in range(40)]
+        assert 429 in health and health[0] == 200
+
+
+def test_future_stamped_envelopes_cannot_make_honest_ones_stale():
+    """Envelopes stamped in the future pushed the replay cache's horizon past honest ones."""
+    now = 1_700_000_000_000
+    verifier = EnvelopeVerifier(NET, {"x"}, replay_cache=ReplayCache(max_entries=20), window_s=300)
+    with pytest.raises(StaleTimestamp):  # beyond the 30 s future skew (inside the 300 s past window)
+        verifier.verify(Envelope.seal(OUTSIDER, "x", {}, NET, timestamp=now + 60_000), now=now)
+    for i in range(100):  # fill the cache with envelopes stamped as far ahead as allowed
+        verifier.verify(Envelope.seal(OUTSIDER, "x", {}, NET, nonce=i, timestamp=now + 29_000), now=now)
+    assert verifier.replay_cache.horizon < now
+    for i in range(5):  # honest envelopes stamped now (or by a clock a little fast) are still accepted
+        verifier.verify(Envelope.seal(HONEST, "x", {}, NET, nonce=i, timestamp=now + i), now=now)
+    for i in range(100):  # and replays stay refused
+        with pytest.raises((ReplayedNonce, StaleTimestamp)):
+            verifier.verify(Envelope.seal(OUTSIDER, "x", {}, NET, nonce=i, timestamp=now + 29_000), now=now)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_clients_that_hang_up_mid_transfer_log_no_traceback(tmp_path):
+    with serve(tmp_path) as s:
+        records = _Records()
+        logging.getLogger("uvicorn.error").addHandler(records)  # after uvicorn configured its logging
+        try:
+            blob = os.urandom(3 << 20)
+            digest = s.client(FUNDED).put_blob(blob[: 200 << 10])
+            host, port = s.server.host, s.server.port
+            for _ in range(3):  # hang up mid-download
+                with socket.create_connection((host, port)) as sock:
+                    sock.sendall(f"GET /v1/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    sock.recv(1000)
+            big = hashlib.sha256(blob).hexdigest()
+            for _ in range(3):  # hang up mid-upload
+                env = upload_envelope(FUNDED, NET, big, len(blob))
+                with socket.create_connection((host, port)) as sock:
+                    sock.sendall(
+                        f"PUT /v1/blobs/{big} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(blob)}\r\n".encode()
+                        + f"{AUTH_HEADER}: ".encode()
+                        + env.to_bytes()
+                        + b"\r\n\r\n"
+                        + blob[:300_000]
+                    )
+                    time.sleep(0.3)
+            time.sleep(0.5)
+            assert s.client(HONEST, retries=0).info()["network"] == NET
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(records)
+        tracebacks = [r.getMessage() for r in records.records if r.exc_info]
+        assert not tracebacks
+        assert s.hub.endpoint._active_uploads == 0 and big not in s.hub.store
