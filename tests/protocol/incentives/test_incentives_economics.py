@@ -36,7 +36,9 @@ def test_royalties_flow_back_to_contributors_by_share(world):
     led = world.ledger
     task = world.task("model-task", budget=1_000)
     scores = {a.address: s for a, s in zip(world.data, [0.5, 0.3, 0.2, 0.0, -1.0, 0.0], strict=True)}
-    prov = Provenance.from_scores("0x" + sha256_hex(b"model"), task, scores, method="gtg_shapley", rounds=3)
+    prov = Provenance.from_scores(
+        world.coordinator.address, "0x" + sha256_hex(b"model"), task, scores, method="gtg_shapley", rounds=3
+    )
     assert prov.shares == {
         world.data[0].address: 5_000,
         world.data[1].address: 3_000,

@@ -29,9 +29,11 @@ def world(tmp_path):
         ledger.send(minter, txs.Mint(to=a.address, amount=1_000_000))
     model = build_model("mlp", 64, 10, seed=3)
     checkpoint = store.put(to_safetensors(model.state_dict()))
-    model_id = "0x" + checkpoint
-    prov = Provenance.from_scores(model_id, None, {c.address: 1.0 for c in contributors})
+    prov = Provenance.from_scores(
+        owner.address, "0x" + checkpoint, None, {c.address: 1.0 for c in contributors}
+    )
     prov.register(ledger, owner, host_bps=3_000)
+    model_id = prov.model  # bound to its registrant by the ledger
 
     def hosts(behaviours):
         out = {}

@@ -1,5 +1,6 @@
 """The whole task lifecycle over the in-memory transport: rounds, jobs, payouts, model, refunds."""
 
+from deai.ledger.commitments import model_id
 from deai.ledger.merkle import shares_tree
 
 
@@ -18,10 +19,12 @@ def test_task_completes_pays_and_registers_the_model(small_net):
         assert ledger.checkpoint(task, h["round"]) == "0x" + h["checkpoint"]
     # the model is registered by the coordinator with provenance over the contributors
     model = ledger.model(status["model"])
-    assert model["task"] == task and status["model"] == "0x" + history[-1]["checkpoint"]
+    assert model["task"] == task and model["owner"] == ledger.task(task)["coordinator"]
+    assert status["model"] == model_id(model["owner"], task, model["document"])
     doc = net.net.store.get(model["document"][2:])
     import json
 
+    assert json.loads(doc)["checkpoint"] == "0x" + history[-1]["checkpoint"]  # the document names it
     shares = json.loads(doc)["shares"]
     assert set(shares) == {p.address for p in net.providers}
     assert shares_tree(shares).root == model["provenance"]

@@ -2,9 +2,11 @@
 
 - :func:`provenance_shares` turns accumulated scores into integer shares summing to ``total``
   (10,000 by default), positive scores only, by the largest-remainder method.
-- :class:`Provenance` is the provenance record (task, rounds, scoring method, shares) and its Merkle
-  tree; :meth:`Provenance.register` sends ``register_model`` with the tree's root and the record's
-  hash, so anyone holding the record can check both.
+- :class:`Provenance` is the provenance record (checkpoint, task, rounds, scoring method, shares)
+  and its Merkle tree; :meth:`Provenance.register` sends ``register_model`` with the tree's root
+  and the record's hash, so anyone holding the record can check both. The model id is not in the
+  record: the ledger derives it from the registrant, the task and the record's hash
+  (:func:`deai.ledger.commitments.model_id`), so nobody else can register under it.
 - :func:`pay_inference` sends ``pay_inference_fee``: the ledger pays ``host_bps`` of the fee to the
   serving hosts and puts the rest in the model's royalty pool, raising a per-share index (no loop
   over contributors). :meth:`Provenance.claim` sends a contributor's ``claim_royalty`` with its
@@ -20,6 +22,7 @@ from typing import Any
 from deai.core.accounts import Account, check_address
 from deai.core.encoding import canonical, sha256_hex
 from deai.ledger.base import Ledger, Receipt
+from deai.ledger.commitments import model_id
 from deai.ledger.config import BPS
 from deai.ledger.merkle import AllocationTree, shares_tree
 from deai.ledger.txs import ClaimRoyalty, PayInferenceFee, RegisterModel
@@ -39,9 +42,12 @@ def provenance_shares(scores: Mapping[str, float], total: int = BPS) -> dict[str
 
 @dataclass(frozen=True)
 class Provenance:
-    """A model's provenance record and its shares tree."""
+    """A model's provenance record and its shares tree. ``registrant`` is the account that registers
+    the model (a task's coordinator for a task's model); ``checkpoint`` the 0x digest of the model's
+    checkpoint blob."""
 
-    model: str
+    registrant: str
+    checkpoint: str
     task: str | None
     shares: dict[str, int]
     method: str = ""
@@ -54,7 +60,7 @@ class Provenance:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "model": self.model,
+            "checkpoint": self.checkpoint,
             "task": self.task,
             "method": self.method,
             "rounds": self.rounds,
@@ -68,14 +74,28 @@ class Provenance:
         """0x SHA-256 of the canonical record (store the record as a blob under this address)."""
         return "0x" + sha256_hex(canonical(self.to_json()))
 
+    @property
+    def model(self) -> str:
+        """The model id the ledger gives this record registered by ``registrant``."""
+        return model_id(self.registrant, self.task, self.document)
+
     @classmethod
     def from_scores(
-        cls, model: str, task: str | None, scores: Mapping[str, float], *, method: str = "", rounds: int = 0
+        cls,
+        registrant: str,
+        checkpoint: str,
+        task: str | None,
+        scores: Mapping[str, float],
+        *,
+        method: str = "",
+        rounds: int = 0,
     ) -> Provenance:
-        return cls(model, task, provenance_shares(scores), method, rounds)
+        return cls(check_address(registrant), checkpoint, task, provenance_shares(scores), method, rounds)
 
     def register(self, ledger: Ledger, owner: Account, *, host_bps: int = 3_000) -> Receipt:
-        """``register_model`` (for a task's model, ``owner`` must be the task's coordinator)."""
+        """``register_model`` (``owner`` is the registrant; for a task's model, the task's coordinator)."""
+        if owner.address != self.registrant:
+            raise SettlementError(f"this record is registered by {self.registrant}, not {owner.address}")
         return ledger.send(
             owner,
             RegisterModel(

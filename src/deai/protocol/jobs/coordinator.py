@@ -21,11 +21,14 @@ If the valid outputs disagree or there is no majority, the job **escalates**: th
 is registered again (``nonce + 1``) with ``r + extra`` executors, always replicated, and the decision
 is taken over both rounds together; a bloc that held a majority of the first ``r`` must then also
 hold one of all ``2r + extra``. Each round is resolved with ``accept_result`` naming its executors
-that agree with the final winner (the rest of its required executors are slashed by the ledger);
-without any final majority, every round is left to ``resolve_job`` after the grace period, which
-refunds without slashing anyone who revealed. Jobs are registered with ``quorum = 1`` so the
-resolver can vindicate an honest minority of round one; the comparison it acts on is public
-(blobs and reveals), so anyone can recheck the resolver's ``accept_result``.
+that agree with the final winner: when they are a strict majority of the round's required
+executors, the ledger slashes the others that committed; when they are an honest minority of
+round one (outvoted there by a bloc the escalation overturned), the ledger pays them and slashes
+nobody in that round (the bloc is slashed in the escalated round). Without any final majority,
+every round is left to ``resolve_job`` after the grace period, which refunds without slashing
+anyone who revealed. Jobs are registered with ``quorum = 0`` (a strict majority, the ledger's
+floor); the comparison the resolver acts on is public (blobs and reveals), so anyone can recheck
+its ``accept_result``.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ class Coordinator:
             reveal_window_ms=cfg.reveal_window_ms,
             role=cfg.role,
             resolver=self.creator.address,
-            quorum=1,
+            quorum=0,
             model=cfg.model,
         )
         self.ledger.send(self.creator, tx)

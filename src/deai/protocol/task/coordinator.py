@@ -304,7 +304,7 @@ class TaskCoordinator:
 
     def _resolve_stale(self, now: int) -> bool:
         """Failed attempts are resolved by the ledger's own rule once the grace period has passed
-        (silent executors slashed, the fee refunded to the coordinator)."""
+        (committed executors that withheld their reveal slashed, the fee refunded to the task's budget)."""
         from deai.ledger.errors import LedgerError
         from deai.ledger.txs import ResolveJob
 
@@ -411,7 +411,10 @@ class TaskCoordinator:
                 changed = True
         if any(run.status == "failed" for run in self.jobs.values()):
             failed = [k for k, r in self.jobs.items() if r.status == "failed"]
-            return self._fail(f"round {self.state.round}: verified job(s) {failed} found no majority")
+            why = "; ".join(r for k in failed for r in self.jobs[k].refusals if r.startswith("register:"))
+            return self._fail(
+                f"round {self.state.round}: verified job(s) {failed} {why or 'found no majority'}"
+            )
         if all(run.status == "accepted" for run in self.jobs.values()):
             self._finish_round(now)
             return True
@@ -440,9 +443,11 @@ class TaskCoordinator:
             book.add(s.round, contributors, per, duplicate_of=dup, job=score.current["job"])
             s.scorebook = book.to_json()
         work, _ = verified_work(ledger, [agg.current["job"], score.current["job"]])
+        fees = agg.fees_paid() + score.fees_paid()  # already paid out of the task's budget
+        budget = ledger.task(self.task)["budget"]
         amounts, alloc = round_allocation(
-            spec.round_pool(),
-            {self.account.address: agg.fees_paid() + score.fees_paid()},
+            min(spec.round_pool(), budget + fees),
+            fees,
             spec.split_rule(),
             book.rounds[s.round],
             work,

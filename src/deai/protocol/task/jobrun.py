@@ -5,18 +5,21 @@ executors in the same process. On a network the executors are other processes th
 assignments, so the coordinator side becomes a state machine: :meth:`JobRun.step` looks at the
 ledger at time ``now`` and takes the next action, if any is due:
 
-1. register the job (escrowing the fee; the ledger draws the executors) with the creator's
+1. register the job (the ledger escrows the fees -- from the task's budget for a task's job, so
+   the coordinator never pays them itself -- and draws the executors) with the creator's
    hidden-sampling commitment; the choice is derived from a signature of the creator over the job
-   id, so it is secret, reproducible and survives a restart without being stored;
+   id, so it is secret, reproducible and survives a restart without being stored. A budget that
+   cannot escrow the fees fails the run (``InsufficientEscrow`` in :attr:`JobRun.refusals`);
 2. once every drawn executor committed, or the commit deadline passed: reveal the choice;
 3. once every required executor revealed, or the reveal deadline passed: fetch and check each
    revealed upload (:func:`~deai.protocol.jobs.commit_reveal.check_upload`), compare
    (:func:`~deai.protocol.jobs.compare.decide`) and ``accept_result`` naming the majority -- the
-   ledger pays them and slashes the other required executors;
+   ledger pays them and slashes the other required executors that committed (a drawn executor
+   that never committed is only reported ``missed``);
 4. without a majority (e.g. the only active executor died): a new attempt (the spec with
    ``nonce + 1``), always replicated with ``r + extra`` executors, drawn afresh. The failed attempt is
    listed in :attr:`JobRun.stale`, for the caller to ``resolve_job`` after the ledger's grace period
-   (which slashes its silent executors and refunds the fee).
+   (which slashes executors that committed and withheld their reveal, and refunds the fee).
 
 Every action first checks the ledger, so replaying a step after a crash never registers, reveals or
 accepts twice. The state is plain JSON (:meth:`to_json`).
@@ -35,6 +38,7 @@ from deai.core.encoding import from_hex, sha256
 from deai.core.errors import DeaiError
 from deai.ledger.base import Ledger
 from deai.ledger.config import COMPUTE
+from deai.ledger.errors import InsufficientBalance, InsufficientEscrow
 from deai.ledger.rules.jobs import required_executors
 from deai.ledger.txs import AcceptResult, RegisterJob, RevealReplication
 from deai.protocol.jobs.commit_reveal import check_upload
@@ -111,7 +115,7 @@ class JobRun:
         return []
 
     def fees_paid(self) -> int:
-        """What the accepted attempt paid its executors (the creator's cost to reimburse)."""
+        """What the accepted attempt paid its executors (out of the task's budget for a task job)."""
         return self.fee * len(self.accepted) if self.status == "accepted" else 0
 
     # -- driving ---------------------------------------------------------------------------------------
@@ -179,24 +183,27 @@ class JobRun:
         spec = self._spec_of(att)
         store.put(spec.to_bytes())  # executors fetch the spec by the job id
         choice = self.choice(creator, att)
-        ledger.send(
-            creator,
-            RegisterJob(
-                job=att["job"],
-                task=self.task,
-                job_type=spec.kind,
-                inputs=(att["job"],),  # the spec (the job id's preimage) commits to every input
-                fee=self.fee,
-                executors=att["r"],
-                replication=choice.commitment,
-                commit_window_ms=self.commit_ms,
-                reveal_window_ms=self.reveal_ms,
-                role=self.role,
-                resolver=creator.address,
-                quorum=1,
-                model=self.model,
-            ),
+        register = RegisterJob(
+            job=att["job"],
+            task=self.task,
+            job_type=spec.kind,
+            inputs=(att["job"],),  # the spec (the job id's preimage) commits to every input
+            fee=self.fee,
+            executors=att["r"],
+            replication=choice.commitment,
+            commit_window_ms=self.commit_ms,
+            reveal_window_ms=self.reveal_ms,
+            role=self.role,
+            resolver=creator.address,
+            quorum=0,  # a strict majority: the ledger's floor for faulting anyone
+            model=self.model,
         )
+        try:
+            ledger.send(creator, register)
+        except (InsufficientEscrow, InsufficientBalance) as exc:  # retrying cannot help
+            self.refusals.append(f"register: {type(exc).__name__}: {exc}")
+            self.status = "failed"
+            return True
         self.status = "running"
         return True
 
@@ -233,7 +240,10 @@ class JobRun:
         if decision.winner is None:
             self.stale.append(att["job"])
             return self._escalate()
-        accepted = [required[i] for i in decision.majority]
+        majority = {required[i] for i in decision.majority}
+        digests = {revealed[e] for e in majority}
+        # an identical reveal is the same output: the ledger refuses to fault it, so accept it too
+        accepted = [e for e in required if e in majority or revealed.get(e) in digests]
         receipt = ledger.send(creator, AcceptResult(job=att["job"], accepted=tuple(accepted)))
         resolved = receipt.event("job_resolved").data
         self.status = "accepted"

@@ -1,17 +1,18 @@
 """Settlement of a round and provenance of the final model, by the incentives layer's rules.
 
 **Per round** (one ``post_payout_root`` per round, whatever the number of providers): the round's
-pool is ``budget // rounds``. First the coordinator is reimbursed the fees it paid the executors of
-the round's accepted jobs (``fee`` per accepted executor, visible on the ledger). The rest is split
-by the task's :class:`~deai.protocol.incentives.split.SplitRule`
+pool is ``budget // rounds`` less the fees the round's verified jobs paid. Those fees never touch
+the coordinator's balance: the ledger escrows each task job's fees from the task's budget and
+refunds what was not paid back to it (a task without the budget for its jobs cannot run them).
+The pool is split by the task's :class:`~deai.protocol.incentives.split.SplitRule`
 (:func:`~deai.protocol.incentives.split.allocate`): a compute pool shared by the accepted
 executors in proportion to their verified work (on top of the job fees), and a data pool shared by
 positive contribution scores (the round's ``contribution_score`` job). What is not allocated
 stays in the task budget and returns to the creator at ``close_task``.
 
 The coordinator posts the round's checkpoint and payout root with :func:`post_round`; after the
-last round :func:`register_model` registers the model and :func:`close_out` claims the
-coordinator's own reimbursements and closes the task. Each checks the ledger before writing, so a
+last round :func:`register_model` registers the model (its id bound to the coordinator by the
+ledger) and :func:`close_out` closes the task. Each checks the ledger before writing, so a
 step re-run after a crash never posts twice.
 
 **Provenance**: the model's shares (basis points summing to 10,000) are proportional to each data
@@ -48,23 +49,15 @@ HOST_BPS = 3_000  # hosts' part of each inference fee of the registered model; t
 
 def round_allocation(
     pool: int,
-    reimburse: Mapping[str, int],
+    fees: int,
     rule: SplitRule,
     scores: Mapping[str, float],
     work: Mapping[str, int],
 ) -> tuple[dict[str, int], Allocation]:
-    """({address: amount}, the split of what is left after reimbursement); total <= ``pool``."""
-    out: dict[str, int] = {}
-    left = pool
-    for address, amount in sorted(reimburse.items()):
-        paid = min(amount, left)
-        if paid > 0:
-            out[address] = out.get(address, 0) + paid
-            left -= paid
-    alloc = allocate(left, rule, scores, work)
-    for address, amount in alloc.amounts.items():
-        out[address] = out.get(address, 0) + amount
-    return out, alloc
+    """({address: amount}, the split of ``pool`` less the ``fees`` the round's jobs already took
+    from the task's budget); the total is at most ``pool - fees`` (nothing when fees exceed it)."""
+    alloc = allocate(max(0, pool - fees), rule, scores, work)
+    return dict(alloc.amounts), alloc
 
 
 def model_shares(scores: Mapping[str, float], contributors: Sequence[str]) -> dict[str, int]:
@@ -99,18 +92,20 @@ def register_model(
     scoring: str,
     rounds: int,
 ) -> str:
-    """Register the final checkpoint as a model with its provenance document; returns the model id
-    (``0x`` + the checkpoint digest)."""
-    model_id = "0x" + checkpoint
-    prov = Provenance(model_id, task, model_shares(scores, contributors), scoring, rounds)
+    """Register the final checkpoint (a blob digest) as a model with its provenance document (which
+    names the checkpoint); returns the model id, which the ledger derives from the registering
+    coordinator, the task and the document."""
+    prov = Provenance(
+        account.address, "0x" + checkpoint, task, model_shares(scores, contributors), scoring, rounds
+    )
     store.put(canonical(prov.to_json()), expected=prov.document.removeprefix("0x"))
-    if ledger.model(model_id) is None:
+    if ledger.model(prov.model) is None:
         prov.register(ledger, account, host_bps=HOST_BPS)
-    return model_id
+    return prov.model
 
 
 def close_out(ledger: Ledger, account: Account, task: str, payouts: Mapping[str, Mapping[str, int]]) -> None:
-    """Claim the coordinator's own reimbursements from every posted round, then close the task
+    """Claim whatever the coordinator itself was allotted in a posted round, then close the task
     (what is left of the budget goes back to the creator)."""
     me = account.address
     for epoch, amounts in payouts.items():
