@@ -13,15 +13,23 @@ Canonicalization Scheme (JCS)**. We chose JCS over deterministic CBOR because:
 
 Same value -> same bytes, on every machine. NaN, infinities, non-string keys and integers outside
 the interoperable range are refused with :class:`~deai.core.errors.EncodingError`.
+
+Bytes from another party are parsed with :func:`parse_json` only: it bounds size, nesting depth
+and number length *before* the parser runs (a deeply nested document must never reach a recursive
+parser; a huge integer literal costs quadratic time), refuses NaN and infinities, and raises
+:class:`~deai.core.errors.EncodingError` for every fault, never anything else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import rfc8785
 from eth_hash.auto import keccak as _keccak
 
@@ -33,6 +41,7 @@ __all__ = [
     "from_hex",
     "hash_value",
     "keccak256",
+    "parse_json",
     "sha256",
     "sha256_hex",
     "to_hex",
@@ -67,6 +76,78 @@ def canonical(value: Any) -> bytes:
 
 T = TypeVar("T")
 
+MAX_DEPTH = 64  # no message of ours nests deeper than ~10; the C stack takes thousands
+MAX_DIGITS = 40  # a run of digits in a number: 2**128 has 39, a float's repr has at most 17
+# A JSON string, escapes included; an unterminated one runs to the end. Possessive and always
+# matching at a quote, so the scan is linear in the input (no retry from every later quote).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\[\s\S])*+(?:"|\\?\Z)')
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_CHUNK = 1 << 20
+
+
+def _depth_over(brackets: bytes, limit: int) -> bool:
+    """Whether the running nesting depth of ``brackets`` (only ``[]{}``) ever exceeds ``limit``.
+
+    Vectorized, in chunks so a deep prefix is refused without reading the rest."""
+    if brackets.count(b"[") + brackets.count(b"{") <= limit:
+        return False
+    depth = 0
+    for start in range(0, len(brackets), _CHUNK):
+        chunk = np.frombuffer(brackets, np.uint8, count=min(_CHUNK, len(brackets) - start), offset=start)
+        # "[" (0x5B) and "{" (0x7B) have bit 1 set, "]" (0x5D) and "}" (0x7D) do not.
+        running = np.cumsum(((chunk >> 1) & 1).astype(np.int32) * 2 - 1) + depth
+        if int(running.max()) > limit:
+            return True
+        depth = int(running[-1])
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise EncodingError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to infinity
+        raise EncodingError(f"number {text[:50]} is out of the float range")
+    return value
+
+
+def parse_json(
+    raw: bytes | bytearray | memoryview | str,
+    *,
+    max_bytes: int,
+    max_depth: int = MAX_DEPTH,
+    max_digits: int = MAX_DIGITS,
+    what: str = "JSON",
+) -> Any:
+    """Parse JSON bytes from another party, refusing with :class:`EncodingError` (naming ``what``)
+    anything over ``max_bytes``, not UTF-8, nested deeper than ``max_depth`` arrays/objects, with a
+    run of more than ``max_digits`` digits in a number, holding NaN or an infinity, or not JSON.
+
+    The depth and digit checks are a linear scan of the bytes outside strings that runs before
+    :func:`json.loads`, so no input can exhaust the stack or spend quadratic time in ``int()``.
+    """
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if len(data) > max_bytes:
+        raise EncodingError(f"{what} is {len(data)} bytes, over {max_bytes}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodingError(f"{what} is not JSON (not UTF-8): {exc}") from None
+    # UTF-8 multi-byte sequences hold no ASCII bytes, so scanning bytes is scanning characters.
+    outside = _STRING.sub(b'""', data)
+    if _depth_over(outside.translate(None, _NOT_BRACKET), max_depth):
+        raise EncodingError(f"{what} nests deeper than {max_depth} arrays/objects")
+    if re.search(rb"[0-9]{%d}" % (max_digits + 1), outside):
+        raise EncodingError(f"{what} holds a number with more than {max_digits} digits")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except EncodingError as exc:
+        raise EncodingError(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise EncodingError(f"{what} is not JSON: {exc}") from None
+
 
 def decode_canonical(
     data: bytes,
@@ -80,13 +161,12 @@ def decode_canonical(
     """Parse canonical JSON ``data`` from another party into ``build(value)``, refusing (with
     ``error``, naming ``what``) bytes over ``max_bytes``, bytes that are not JSON, and bytes that
     are not the canonical form of what they parse to (``encode(result) != data``): a signed or
-    hashed object has exactly one byte form, so its hash is its identity."""
-    if len(data) > max_bytes:
-        raise error(f"{what} is {len(data)} bytes, over {max_bytes}")
+    hashed object has exactly one byte form, so its hash is its identity. Parsing is
+    :func:`parse_json`'s (bounded depth and numbers, finite)."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{what} is not JSON: {exc}") from exc
+        value = parse_json(data, max_bytes=max_bytes, what=what)
+    except EncodingError as exc:
+        raise error(str(exc)) from exc
     obj = build(value)
     if encode(obj) != bytes(data):
         raise error(f"{what} bytes are not in canonical form")

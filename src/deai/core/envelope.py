@@ -22,7 +22,6 @@ Time is passed in (``now_ms``) rather than read inside, so protocol code and tes
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import threading
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from deai.core.accounts import Account, check_address, recover_signer
-from deai.core.encoding import canonical, from_hex, sha256_hex, to_hex
+from deai.core.encoding import canonical, from_hex, parse_json, sha256_hex, to_hex
 from deai.core.errors import (
     BodyTooLarge,
     EncodingError,
@@ -152,18 +151,22 @@ class Envelope:
             signature = from_hex(data["signature"], length=65, what="signature")
         except EncodingError as exc:
             raise MalformedEnvelope(f"field 'signature': {exc}") from exc
+        if data["signature"] != to_hex(signature):  # one wire form per envelope (its id)
+            raise MalformedEnvelope("field 'signature' must be 0x + 130 lowercase hex digits")
         return cls(
             data["type"], data["body"], sender, data["nonce"], data["timestamp"], data["network"], signature
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes, *, max_bytes: int = 16 * 1024 * 1024) -> Envelope:
+        """Parse wire bytes from anyone: bounded in size, depth and numbers before parsing
+        (:func:`~deai.core.encoding.parse_json`); every fault is a :class:`MalformedEnvelope`."""
         if len(raw) > max_bytes:
             raise MalformedEnvelope(f"envelope is {len(raw)} bytes, over the limit of {max_bytes}")
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedEnvelope(f"envelope is not valid JSON: {exc}") from exc
+            data = parse_json(raw, max_bytes=max_bytes, what="envelope")
+        except EncodingError as exc:
+            raise MalformedEnvelope(f"envelope is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
 

@@ -1,8 +1,11 @@
 """Tensor I/O: state dicts as safetensors bytes, flat vectors, exact digests.
 
 - :func:`to_safetensors` / :func:`from_safetensors`: a state dict to and from safetensors bytes.
-  Loading never unpickles; it checks the header size, and optionally the expected names, shapes
-  and dtypes, and that every float is finite.
+  Loading never unpickles; before the safetensors loader sees the bytes it checks the header's
+  length, parses it with :func:`~deai.core.encoding.parse_json` (bounded depth) and checks every
+  entry: at most :data:`MAX_TENSORS` tensors, names of at most :data:`MAX_NAME` characters, at
+  most :data:`MAX_DIMS` dimensions, offsets inside the data that match shape and dtype. Then,
+  optionally, the expected names, shapes and dtypes, and that every float is finite.
 - :func:`flatten` / :func:`unflatten`: a state dict to one float32 vector plus a
   :class:`FlatSpec` that restores it. Aggregators work on these vectors stacked ``[n, d]``.
 - :func:`tensor_digest`: SHA-256 over names, dtypes, shapes and raw little-endian bytes, in sorted
@@ -13,7 +16,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,8 +25,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
-from deai.core.encoding import canonical
-from deai.core.errors import TensorError
+from deai.core.encoding import canonical, parse_json
+from deai.core.errors import EncodingError, TensorError
 
 __all__ = [
     "FlatSpec",
@@ -50,6 +52,21 @@ _DTYPES = {
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
 MAX_HEADER = 16 * 1024 * 1024
+MAX_TENSORS = 65_536  # a large transformer has a few thousand
+MAX_NAME = 1024
+MAX_DIMS = 8
+_ST_DTYPES = {
+    "F32": 4,
+    "F64": 8,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -97,15 +114,7 @@ def from_safetensors(
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > min(MAX_HEADER, len(data) - 8):
         raise TensorError(f"safetensors header length {header_len} is impossible for {len(data)} bytes")
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TensorError(f"safetensors header is not JSON: {exc}") from exc
-    if not isinstance(header, dict):
-        raise TensorError("safetensors header must be a JSON object")
-    for name, info in header.items():
-        if name != "__metadata__" and (not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES):
-            raise TensorError(f"tensor {name!r} has an unsupported dtype")
+    _check_header(bytes(data[8 : 8 + header_len]), len(data) - 8 - header_len)
     try:
         tensors = _st_load(bytes(data))
     except (SafetensorError, ValueError, RuntimeError) as exc:
@@ -126,7 +135,48 @@ def from_safetensors(
     return tensors
 
 
-_ST_DTYPES = {"F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
+def _int(value: object, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _check_header(raw: bytes, body: int) -> None:
+    """Refuse a safetensors header (``body``: the bytes after it) unless every entry is sane:
+    bounded count, names and ranks, and offsets inside the body that fit shape times dtype size."""
+    try:
+        header = parse_json(raw, max_bytes=MAX_HEADER, max_depth=3, what="safetensors header")
+    except EncodingError as exc:
+        raise TensorError(str(exc)) from None
+    if not isinstance(header, dict):
+        raise TensorError("safetensors header must be a JSON object")
+    if len(header) > MAX_TENSORS + 1:
+        raise TensorError(f"safetensors header lists {len(header)} tensors, over {MAX_TENSORS}")
+    for name, info in header.items():
+        if len(name) > MAX_NAME:
+            raise TensorError(f"a tensor name is {len(name)} characters, over {MAX_NAME}")
+        if name == "__metadata__":
+            if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+                raise TensorError("safetensors __metadata__ must map strings to strings")
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES:
+            raise TensorError(f"tensor {name[:80]!r} has an unsupported dtype")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if (
+            set(info) != {"dtype", "shape", "data_offsets"}
+            or not isinstance(shape, list)
+            or len(shape) > MAX_DIMS
+        ):
+            raise TensorError(
+                f"tensor {name[:80]!r}: an entry is dtype, shape (<= {MAX_DIMS} dims), data_offsets"
+            )
+        if not all(_int(d, 0, 2**31 - 1) for d in shape):
+            raise TensorError(f"tensor {name[:80]!r} has an impossible shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_int(o, 0, body) for o in offsets)):
+            raise TensorError(f"tensor {name[:80]!r} has data offsets outside the data")
+        numel = 1
+        for d in shape:
+            numel *= d
+        if offsets[1] - offsets[0] != numel * _ST_DTYPES[info["dtype"]]:
+            raise TensorError(f"tensor {name[:80]!r}: its offsets do not hold its shape and dtype")
 
 
 @dataclass(frozen=True)
@@ -154,7 +204,7 @@ class FlatSpec:
     @classmethod
     def from_json(cls, data: bytes | str) -> FlatSpec:
         try:
-            raw = json.loads(data)
+            raw = parse_json(data, max_bytes=MAX_HEADER, max_depth=3, what="flat spec")
             entries = tuple((str(n), tuple(int(x) for x in s), str(d)) for n, s, d in raw)
         except (ValueError, TypeError) as exc:
             raise TensorError(f"invalid flat spec: {exc}") from exc

@@ -48,6 +48,7 @@ from starlette.requests import ClientDisconnect
 
 from deai.core.accounts import Account
 from deai.core.blobs import check_digest
+from deai.core.encoding import parse_json
 from deai.core.envelope import Envelope
 from deai.core.errors import BlobNotFound, BodyTooLarge, DeaiError, EncodingError
 from deai.net.endpoint import Endpoint, Reply, ServiceError
@@ -58,6 +59,22 @@ __all__ = ["AUTH_HEADER", "SERVER_LIMITS", "HttpTransport", "ServerThread", "mak
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # blob bytes move between the network and the store in pieces of this size
+MAX_ANSWER = 64 << 20  # the largest JSON answer a client parses (a page of log entries is far less)
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The other side's JSON answer, parsed like any foreign bytes (bounded size, depth and numbers,
+    :func:`~deai.core.encoding.parse_json`) and required to be an object: a hostile or broken hub
+    gets a :class:`RemoteError` ``MalformedAnswer`` from its client, never a crash."""
+    try:
+        body = parse_json(response.content, max_bytes=MAX_ANSWER, what="answer")
+    except EncodingError as exc:
+        raise RemoteError(response.status_code, "MalformedAnswer", str(exc)[:500]) from None
+    if not isinstance(body, dict):
+        raise RemoteError(response.status_code, "MalformedAnswer", "an answer must be a JSON object")
+    return body
+
+
 AUTH_HEADER = "X-Deai-Envelope"  # a blob.put envelope's wire bytes (canonical JSON)
 # uvicorn's limits: connections (and tasks) past limit_concurrency get 503 at once instead of a
 # thread or a descriptor each; idle kept-alive connections close after 5 s; a request head (the
@@ -339,10 +356,11 @@ class HttpTransport(Transport):
     @staticmethod
     def _raise(response: httpx.Response) -> None:
         try:
-            body = response.json()
-        except ValueError:
+            body = _answer(response)
+        except RemoteError:
             body = {"error": "HTTPError", "reason": response.text[:200]}
-        raise RemoteError(response.status_code, body.get("error", ""), body.get("reason", ""))
+        error, reason = str(body.get("error", ""))[:200], str(body.get("reason", ""))[:2000]
+        raise RemoteError(response.status_code, error, reason)
 
     def send(self, envelope: Envelope) -> dict[str, Any]:
         raw = envelope.to_bytes()
@@ -350,7 +368,7 @@ class HttpTransport(Transport):
         self._count(len(raw), len(response.content))
         if response.status_code >= 400:
             self._raise(response)
-        return response.json()
+        return _answer(response)
 
     def put_blob(
         self, data: bytes | Iterable[bytes], *, account: Account, network: str, expected: str | None = None
@@ -367,7 +385,10 @@ class HttpTransport(Transport):
         response = self._request("PUT", f"/v1/blobs/{digest}", headers=authorize, content=content)
         if response.status_code >= 400:
             self._raise(response)
-        return response.json()["digest"]
+        digest = _answer(response).get("digest")
+        if not isinstance(digest, str):
+            raise RemoteError(response.status_code, "MalformedAnswer", "the upload's answer names no digest")
+        return digest
 
     def iter_blob(self, digest: str) -> Iterator[bytes]:
         digest = check_digest(digest)
