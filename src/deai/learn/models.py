@@ -11,6 +11,12 @@ Every model takes flat float32 features ``[B, in_features]`` and returns logits 
 The registry's models hold parameters only (no buffers such as batch-norm statistics), so a model's
 whole state is the flat parameter vector that training and aggregation exchange.
 Pass ``seed`` to :func:`build_model` for a reproducible initialization.
+
+Model arguments often come from another party (a task spec, a job's params, a model document), so
+:func:`build_model` checks them before anything is allocated: a registry model's keyword arguments
+are positive integers (at most :data:`MAX_DIM`) or lists of at most :data:`MAX_KWARG_ITEMS` of them,
+and the model is first built on the ``meta`` device (no memory) to count its parameters, refusing
+more than :data:`MAX_PARAMS`. Every refusal is a :class:`ModelError`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,23 @@ from torch import nn
 from deai.learn._registry import Registry
 from deai.learn.errors import ModelError
 
-__all__ = ["MLP", "MODELS", "LogReg", "SmallCNN", "build_model", "register_model"]
+__all__ = [
+    "MAX_DIM",
+    "MAX_KWARG_ITEMS",
+    "MAX_PARAMS",
+    "MLP",
+    "MODELS",
+    "LogReg",
+    "SmallCNN",
+    "build_model",
+    "check_model_kwargs",
+    "count_params",
+    "register_model",
+]
+
+MAX_PARAMS = 1 << 25  # 33.5M float32 parameters: a 128 MiB checkpoint, half the update size cap
+MAX_DIM = 1 << 24  # a layer width, channel count or image side
+MAX_KWARG_ITEMS = 16  # e.g. hidden layers
 
 MODELS: Registry[nn.Module] = Registry("model")
 register_model = MODELS.register
@@ -115,19 +137,72 @@ def _import(path: str) -> Callable[..., nn.Module]:
     return obj
 
 
+def _dim(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DIM
+
+
+def check_model_kwargs(name: str, kwargs: dict) -> None:
+    """Refuse keyword arguments of registry model ``name`` that are not ``None``, a dimension
+    (an integer in ``[1, MAX_DIM]``) or a list/tuple of at most ``MAX_KWARG_ITEMS`` dimensions."""
+    for key, value in kwargs.items():
+        ok = value is None or _dim(value)
+        ok = ok or (
+            isinstance(value, list | tuple) and len(value) <= MAX_KWARG_ITEMS and all(map(_dim, value))
+        )
+        if not ok:
+            raise ModelError(
+                f"model {name!r}: argument {str(key)[:40]!r} must be an integer in [1, {MAX_DIM}] or a list"
+                f" of at most {MAX_KWARG_ITEMS} of them, got {str(value)[:80]}"
+            )
+
+
+def _construct(
+    factory: Callable[..., nn.Module], name: str, in_features: int, num_classes: int, kwargs: dict
+):
+    try:
+        return factory(in_features, num_classes, **kwargs)
+    except ModelError:
+        raise
+    # Arguments that passed the checks may still not fit together (a CNN's input_shape); whatever
+    # the constructor raises on them is the caller's bad input, never a crash of the caller.
+    except Exception as exc:
+        raise ModelError(f"cannot build model {name!r} with {str(kwargs)[:200]}: {exc}") from exc
+
+
+def count_params(name: str, in_features: int, num_classes: int, **kwargs) -> int:
+    """The parameter count of the model, built on the ``meta`` device (no memory, no init)."""
+    factory = _import(name) if ":" in name else MODELS.get(name)
+    if ":" not in name:
+        check_model_kwargs(name, kwargs)
+    for what, value in (("in_features", in_features), ("num_classes", num_classes)):
+        if not _dim(value):
+            raise ModelError(f"model {name!r}: {what} must be an integer in [1, {MAX_DIM}], got {value!r}")
+    with torch.device("meta"):
+        model = _construct(factory, name, in_features, num_classes, kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
 def build_model(
-    name: str, in_features: int, num_classes: int, *, seed: int | None = None, **kwargs
+    name: str,
+    in_features: int,
+    num_classes: int,
+    *,
+    seed: int | None = None,
+    **kwargs,
 ) -> nn.Module:
     """Build a registered model (or ``"pkg.module:Class"``) in float32 on the CPU.
 
+    The arguments are checked and the parameters counted (on the ``meta`` device) first: a model of
+    more than :data:`MAX_PARAMS` parameters is refused before any memory is allocated (a constant,
+    not an argument: ``kwargs`` may come from another party).
     With ``seed`` the initialization is reproducible and leaves the global RNG untouched.
     """
+    n = count_params(name, in_features, num_classes, **kwargs)
+    if n > MAX_PARAMS:
+        raise ModelError(f"model {name!r} has {n:,} parameters, over the limit of {MAX_PARAMS:,}")
     factory = _import(name) if ":" in name else MODELS.get(name)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        try:
-            model = factory(in_features, num_classes, **kwargs)
-        except TypeError as exc:
-            raise ModelError(f"cannot build model {name!r} with {kwargs}: {exc}") from exc
+        model = _construct(factory, name, in_features, num_classes, kwargs)
     return model.float()

@@ -30,7 +30,7 @@ from typing import Annotated, Any, ClassVar
 import coincurve
 
 from deai.core.accounts import Account, check_address, recover_signer
-from deai.core.encoding import canonical, from_hex, keccak256, sha256_hex, to_hex
+from deai.core.encoding import canonical, from_hex, keccak256, parse_json, sha256_hex, to_hex
 from deai.core.errors import BadSignature, EncodingError
 from deai.ledger.config import MAX_AMOUNT, ROLES
 from deai.ledger.errors import BadTxSignature, MalformedTx, TxTooLarge, UnknownTxKind
@@ -329,10 +329,10 @@ class SignedTx:
             raise MalformedTx(f"a transaction must be bytes, got {type(raw).__name__}")
         if len(raw) > max_bytes:
             raise TxTooLarge(f"transaction is {len(raw)} bytes, over the limit of {max_bytes}")
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise MalformedTx(f"transaction is not valid JSON: {exc}") from exc
+        try:  # bounded depth and numbers before parsing (anyone can submit a transaction)
+            data = parse_json(raw, max_bytes=max_bytes, what="transaction")
+        except EncodingError as exc:
+            raise MalformedTx(f"transaction is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
     @classmethod

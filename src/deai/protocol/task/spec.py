@@ -8,7 +8,10 @@ recipe, the strategy and robust aggregator, the privacy settings, the verificati
 budget and the deadlines of each phase (milliseconds of the ledger clock).
 
 Only model names from :data:`deai.learn.models.MODELS` are accepted (an import path would make every
-participant import code chosen by the task creator).
+participant import code chosen by the task creator). Anyone may post a spec, so everything it would
+make a participant build is checked here, before anything is allocated: the model's arguments and
+parameter count (counted on the ``meta`` device, at most :data:`MAX_PARAMS`), and the strategy's
+and scorer's options (scalars only, each built once to see that it accepts them).
 """
 
 from __future__ import annotations
@@ -22,10 +25,26 @@ from deai.core.encoding import canonical, decode_canonical, sha256_hex
 from deai.core.errors import EncodingError
 from deai.protocol.task.errors import BadTaskSpec
 
-__all__ = ["DP_MODES", "MAX_SPEC_BYTES", "DPSettings", "TaskSpec", "Windows"]
+__all__ = ["DP_MODES", "MAX_PARAMS", "MAX_SPEC_BYTES", "DPSettings", "TaskSpec", "Windows"]
 
 MAX_SPEC_BYTES = 64 * 1024
+MAX_PARAMS = 1 << 24  # 16.8M float32 parameters: a 64 MiB checkpoint, and as much per update
+MAX_OPTION = 1e6  # the largest magnitude of a numeric strategy or scorer option
 DP_MODES = ("local", "distributed", "central")
+
+
+def _options(name: str, value: Any, build: Any) -> None:
+    """Options are scalars (None, bool, a string of at most 64 characters, a number of magnitude at
+    most :data:`MAX_OPTION`) that ``build(**value)`` accepts."""
+    for k, v in value.items():
+        ok = v is None or isinstance(v, bool) or (isinstance(v, str) and len(v) <= 64)
+        ok = ok or (isinstance(v, int | float) and abs(v) <= MAX_OPTION)
+        if not ok:
+            raise BadTaskSpec(f"task spec: {name}.{str(k)[:40]} must be a scalar option, got {str(v)[:80]}")
+    try:
+        build(**value)
+    except Exception as exc:  # whatever the constructor says of foreign options, it is a refusal
+        raise BadTaskSpec(f"task spec: {name}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _num(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
@@ -191,6 +210,24 @@ class TaskSpec:
             get_aggregator(self.aggregator, f=self.f)
         except (LearnError, TypeError, ValueError) as exc:
             raise BadTaskSpec(f"task spec: aggregator {self.aggregator!r}: {exc}") from exc
+        self._check_model()
+        from deai.learn.scoring import get_scorer
+        from deai.learn.strategies import get_strategy
+
+        _options("strategy_kwargs", self.strategy_kwargs, lambda **kw: get_strategy(self.strategy, **kw))
+        _options("scoring_options", self.scoring_options, lambda **kw: get_scorer(self.scoring, **kw))
+
+    def _check_model(self) -> None:
+        """The model's arguments and size, before any participant builds it (on the meta device)."""
+        from deai.learn.errors import LearnError
+        from deai.learn.models import count_params
+
+        try:
+            n = count_params(self.model, self.in_features, self.num_classes, **self.model_kwargs)
+        except (LearnError, TypeError) as exc:
+            raise BadTaskSpec(f"task spec: model {self.model!r}: {exc}") from None
+        if n > MAX_PARAMS:
+            raise BadTaskSpec(f"task spec: the model has {n:,} parameters, over the limit of {MAX_PARAMS:,}")
 
     # -- wire form -----------------------------------------------------------------------------
 
