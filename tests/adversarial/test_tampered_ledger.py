@@ -138,7 +138,7 @@ def test_rewritten_mint_with_recomputed_hashes_is_refused(built):
     forged = json.dumps(tx, sort_keys=True, separators=(",", ":")).encode()
     edit(path, ("UPDATE log SET tx = ?, sender = ? WHERE seq = 0", (forged, MINTER.address)))
     rechain(path)  # the chain links again from genesis: only the signed head tells
-    refused(path, "log entry 8 differs from the signed checkpoint: the log was rewritten")
+    refused(path, "log entry 8 differs from the checkpoint: the log was rewritten")
 
 
 def test_truncated_log_with_rewound_state_is_refused(built):
@@ -160,7 +160,7 @@ def test_truncated_log_with_rewound_state_is_refused(built):
     db.close()
     with SqliteLedger(path, audit=True) as ledger:  # a full replay finds nothing wrong with it...
         assert ledger.head().height == keep and ledger.verify().problem.endswith("entries were removed")
-    refused(path, "log ends after 4 entries but the signed checkpoint is at 9")  # ...the checkpoint does
+    refused(path, "log ends after 4 entries but the checkpoint is at 9")  # ...the checkpoint does
 
 
 def test_naively_truncated_log_is_refused(built):
@@ -173,6 +173,22 @@ def test_deleted_checkpoint_is_refused(built):
     path, _, _ = built
     edit(path, ("DELETE FROM meta WHERE k = 'checkpoint'", ()))
     refused(path, "no signed checkpoint")
+
+
+def test_deleted_checkpoint_file_is_refused(built):
+    path, _, _ = built
+    path.with_name("ledger.sqlite.checkpoint").unlink()
+    refused(path, "checkpoint file ledger.sqlite.checkpoint beside the ledger is missing")
+
+
+def test_wiped_database_is_refused_by_the_checkpoint_file(built):
+    """Deleting the whole database (its checkpoint row with it) does not make a fresh start: the
+    checkpoint file beside it remembers the height the operator signed."""
+    path, _, _ = built
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        path.with_name(name).unlink(missing_ok=True)
+    with pytest.raises(LedgerCorrupted, match="log ends after 0 entries but the checkpoint file is at 9"):
+        SqliteLedger(path, CONFIG, operator=HUB)
 
 
 def test_checkpoint_resigned_by_another_key_is_refused(built):

@@ -8,6 +8,7 @@ after every committed batch and in the same SQLite transaction, a :class:`Checkp
 
     (network, genesis hash, height, head hash, state digest, event count, events head, signer)
 
+(a copy also lives in a file beside the database, so that wiping the database is noticed too)
 and on open the stored file must match it: the log's hash chain walks from the genesis hash to the
 stored head and passes through ``head`` at ``height`` (nothing rewritten, nothing cut off); the
 state tables hash to ``state`` and the event table chains to ``events_head``. Editing any of them
