@@ -325,3 +325,55 @@ def test_clients_that_hang_up_mid_transfer_log_no_traceback(tmp_path):
         tracebacks = [r.getMessage() for r in records.records if r.exc_info]
         assert not tracebacks
         assert s.hub.endpoint._active_uploads == 0 and big not in s.hub.store
+
+
+def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
+    """A whole task over the in-memory network (the same endpoint), then collection an hour later:
+    every blob the ledger refers to (task data, checkpoints, job inputs, revealed outputs, the
+    model's document) is still there and the model still resolves; only unreferenced junk went."""
+    from deai.learn.data import prepare
+    from deai.learn.partition import partition
+    from deai.node.network import LocalNetwork
+    from deai.node.served import resolve_model
+
+    splits = prepare("digits", seed=0)
+    net = LocalNetwork(tmp_path, network="adv-gc")
+    providers = [Account.from_seed("gc-p", i) for i in range(3)]
+    computes = [Account.from_seed("gc-c", i) for i in range(3)]
+    net.fund([*providers, *computes, CREATOR, net.hub_account], 100_000)
+    parts = partition(splits.train.y, len(providers), "iid", seed=0)
+    datasets = {p.address: splits.train.subset(parts[i]) for i, p in enumerate(providers)}
+    net.add_daemon("data", {"data_provider": providers}, options={"datasets": datasets})
+    net.add_daemon("compute", {"compute_provider": computes})
+    junk = net.client(CREATOR).put_blob(os.urandom(10_000))
+    task = net.submit(
+        CREATOR, make_task(splits.val, rounds=1, budget=6_000, min_providers=2, max_providers=3)
+    )
+    net.run(net.task_done(task))
+    status = net.status(task)
+    assert status["phase"] == "done", status
+    referenced = {d.removeprefix("0x") for d in _referenced(net.ledger)}
+    net.hub.endpoint.clock = lambda: now_ms() + 2 * 3_600_000
+    gone = set(net.hub.endpoint.collect(force=True))
+    assert junk in gone and not gone & referenced
+    assert all(d in net.store for d in referenced)
+    resolve_model(net.ledger, net.store, status["model"])
+    net.ledger.check_invariants()
+
+
+def _referenced(ledger) -> list[str]:
+    """Every blob digest the ledger's events name (directly or through a task, job or model)."""
+    out = []
+    for e in ledger.events(0, None):
+        d = e.data
+        if e.kind == "checkpoint":
+            out.append(d["checkpoint"])
+        elif e.kind == "revealed":
+            out.append(d["digest"])
+        elif e.kind == "job_registered":
+            out += ledger.job(d["job"])["inputs"]
+        elif e.kind == "model_registered":
+            out.append(ledger.model(d["model"])["document"])
+        elif e.kind == "task_created":
+            out.append(ledger.task(d["task"])["params"])
+    return out

@@ -95,7 +95,15 @@ def _json(reply: Reply) -> JSONResponse:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    """A 429's Retry-After in seconds (1 if unreadable), at most MAX_RETRY_AFTER."""
+    """How long a 429 says to wait: the body's ``retry_after`` (fractional seconds: a sender just
+    over its rate waits milliseconds, not the header's whole second), else ``Retry-After``, else
+    1 s; at most MAX_RETRY_AFTER."""
+    try:
+        wait = response.json().get("retry_after")
+        if isinstance(wait, int | float) and not isinstance(wait, bool):
+            return min(max(float(wait), 0.0), MAX_RETRY_AFTER)
+    except (ValueError, AttributeError):
+        pass
     try:
         return min(float(response.headers.get("retry-after", 1)), MAX_RETRY_AFTER)
     except ValueError:
@@ -347,7 +355,7 @@ class HttpTransport(Transport):
             else:
                 if response.status_code == 429 and attempt < self.retries:
                     # over the rate: wait as told (the refused request was not recorded)
-                    pause = max(pause, _retry_after(response))
+                    pause = _retry_after(response)
                 elif response.status_code < 500 or attempt == self.retries:
                     return response
             time.sleep(pause)
