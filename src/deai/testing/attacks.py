@@ -916,15 +916,15 @@ def unstake_after_join(t: Target, tally: Tally) -> None:
 
 
 def rate_flood(t: Target, tally: Tally) -> None:
-    """One sender floods the hub with valid signed requests from 8 threads; the hub must turn it
-    away (429) while another sender is served."""
-    total = 200 if SMALL else 400
+    """One sender floods the hub with valid signed requests from 8 threads (up to 2,000 in 20 s,
+    until the hub pushes back); the hub must turn it away (429) while another sender is served."""
+    cap, until = 2_000, time.monotonic() + 20
     codes: list[int | None] = []
-    lock = threading.Lock()
+    lock, stop = threading.Lock(), threading.Event()
 
-    def flood(n: int) -> None:
+    def flood() -> None:
         with httpx.Client(timeout=30) as client:
-            for _ in range(n):
+            while not stop.is_set() and time.monotonic() < until:
                 env = Envelope.seal(t.attacker, "hub.info", {}, t.network)
                 try:
                     code: int | None = client.post(f"{t.url}/v1/envelope", content=env.to_bytes()).status_code
@@ -932,11 +932,15 @@ def rate_flood(t: Target, tally: Tally) -> None:
                     code = None
                 with lock:
                     codes.append(code)
+                    if code == 429 or len(codes) >= cap:
+                        stop.set()
 
-    threads = [threading.Thread(target=flood, args=(total // 8,)) for _ in range(8)]
+    threads = [threading.Thread(target=flood) for _ in range(8)]
     for th in threads:
         th.start()
     honest = [t.send(t.checker, "hub.info", {}).status for _ in range(10)]
+    stop.wait(25)
+    stop.set()
     for th in threads:
         th.join()
     limited = codes.count(429)
