@@ -251,7 +251,7 @@ class InferenceService:
                 try:
                     m = resolve_model(self.ledger, self.store, ev.data["model"])
                     served[m.model_id] = {"checkpoint": m.checkpoint, "params": dict(m.params)}
-                except UnknownServedModel:
+                except DeaiError:  # a model that cannot be served is left out; the list still answers
                     continue
         return {"models": served}
 

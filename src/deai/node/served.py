@@ -18,7 +18,6 @@ users each call it, so none has to trust another's word for what is served.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ import torch
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.core.encoding import canonical
+from deai.core.encoding import canonical, parse_json
 from deai.core.errors import DeaiError, TensorError
 from deai.core.tensorio import from_safetensors
 from deai.ledger.base import Ledger
@@ -49,6 +48,7 @@ __all__ = [
 ]
 
 MAX_BATCH_BYTES = 8 << 20
+MAX_DOCUMENT_BYTES = 1 << 20  # a provenance document (its params and contributors' shares)
 
 
 class UnknownServedModel(DeaiError):
@@ -71,12 +71,19 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
     if record is None:
         raise UnknownServedModel(f"no model {model_id} is registered on the ledger")
     if record["task"] is not None:
-        task = ledger.task(record["task"])
-        spec = TaskSpec.from_bytes(_blob(store, task["params"], "task spec"), task_id=record["task"])
+        try:  # the task's spec is anyone's upload: any fault in it means the model cannot be served
+            task = ledger.task(record["task"])
+            spec = TaskSpec.from_bytes(_blob(store, task["params"], "task spec"), task_id=record["task"])
+        except (DeaiError, KeyError, TypeError) as exc:
+            raise UnknownServedModel(f"model {model_id}: its task spec cannot be read: {exc}") from None
         params = model_params(spec)
     else:
         try:
-            doc = json.loads(_blob(store, record["document"], "provenance document"))
+            doc = parse_json(
+                _blob(store, record["document"], "provenance document"),
+                max_bytes=MAX_DOCUMENT_BYTES,
+                what="provenance document",
+            )
             params = doc["params"]
         except (ValueError, KeyError, TypeError):
             raise UnknownServedModel(
@@ -84,7 +91,7 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
             ) from None
     try:
         return ServedModel(model_id, model_id[2:], dict(params))
-    except DeaiError as exc:
+    except (DeaiError, TypeError, ValueError) as exc:  # params that are no object, or bad ones
         raise UnknownServedModel(f"model {model_id} cannot be served: {exc}") from None
 
 
