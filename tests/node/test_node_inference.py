@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from deai.core.accounts import Account
+from deai.core.encoding import sha256_hex
 from deai.core.tensorio import to_safetensors
 from deai.learn.models import build_model
 from deai.ledger.config import HOST
@@ -50,7 +51,8 @@ def served(tmp_path, digits):
 
 def test_model_resolves_from_the_ledger(served):
     m = resolve_model(served.net.ledger, served.net.store, served.model_id)
-    assert m.checkpoint == served.model_id[2:] and dict(m.params) == PARAMS
+    assert m.checkpoint == sha256_hex(checkpoint_bytes(served.model)) and dict(m.params) == PARAMS
+    assert m.model_id != "0x" + m.checkpoint  # the id is bound to its registrant, not public bytes
     listed = served.client.call("infer.models")["models"]
     assert listed[served.model_id]["params"] == PARAMS
 

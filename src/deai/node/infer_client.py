@@ -96,7 +96,7 @@ def sign_attempts(
         register = RegisterJob(
             job=job, task=None, job_type="infer", inputs=(job,), fee=fee, executors=k,
             replication=choice.commitment, commit_window_ms=commit_ms, reveal_window_ms=reveal_ms,
-            role=HOST, resolver=hub, quorum=1, model=model_id,
+            role=HOST, resolver=hub, quorum=0, model=model_id,
         )  # fmt: skip
         reveal = RevealReplication(
             job=job, replicated=choice.replicated, primary=choice.primary, salt=choice.salt

@@ -4,10 +4,10 @@ Who pays and who can do what -- **the user is the job's creator**:
 
 1. The user uploads its batch (``{"x": float32 [B, F]}``) and signs, with its own ledger nonces,
    one ``register_job`` per attempt (kind ``infer`` over ``[checkpoint, batch]``, role ``host``,
-   ``model`` = the model id so royalties flow, ``resolver`` = the hub, ``quorum`` 1) followed by
-   its ``reveal_replication`` (the hidden-sampling choice it drew). Attempt 0 is the request;
-   further attempts are pre-authorised escalations (replicated, more hosts), used only when the
-   first has no majority.
+   ``model`` = the model id so royalties flow, ``resolver`` = the hub, ``quorum`` 0: a strict
+   majority) followed by its ``reveal_replication`` (the hidden-sampling choice it drew). Attempt
+   0 is the request; further attempts are pre-authorised escalations (replicated, more hosts),
+   used only when the first has no majority.
 2. ``infer.request`` hands those signed transactions to the hub. The hub refuses anything wrong
    *before* money moves (unknown model, wrong features, non-finite or oversized batch, transactions
    not matching the request) and then submits the user's ``register_job``: the ledger escrows the
@@ -16,7 +16,8 @@ Who pays and who can do what -- **the user is the job's creator**:
    the drawn hosts (``job.assignments``) whether they are active -- it learns the choice from the
    user's signed reveal -- submits that reveal when commits are in, checks the uploads, and as the
    resolver sends ``accept_result`` naming the majority. The ledger pays each accepted host its fee
-   less the model's royalty share and slashes the others.
+   less the model's royalty share and slashes the others that committed (a drawn host that never
+   committed -- not running yet, say -- is only reported ``missed``).
 4. ``infer.result`` answers the status, the accepted output digest, labels and the job ids.
 
 Why this is sound: the fee sits in the ledger's escrow, payable only to hosts the ledger drew, or
@@ -219,7 +220,7 @@ class InferenceService:
             "role": HOST,
             "model": model,
             "resolver": self.account.address,
-            "quorum": 1,
+            "quorum": 0,
         }
         got = {k: getattr(r, k) for k in want}
         bad = sorted(k for k in want if got[k] != want[k])

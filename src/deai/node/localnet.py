@@ -52,8 +52,10 @@ class ProcessNetwork:
         self.minter = Account.from_seed(f"{network}:{seed}:minter", 0)
         self.hub_spec = f"seed:{network}:{seed}:hub:0"
         self.hub_account = parse_accounts([self.hub_spec])[0]
+        # the hub resolves the inference jobs users create, so the genesis lists it as a resolver
+        defaults = {"resolve_grace_ms": 5_000, "resolvers": (self.hub_account.address,)}
         genesis = NetworkConfig(
-            minter=self.minter.address, network=network, **{"resolve_grace_ms": 5_000, **dict(config or {})}
+            minter=self.minter.address, network=network, **{**defaults, **dict(config or {})}
         )
         self.genesis_path = self.root / "genesis.json"
         self.genesis_path.write_text(json.dumps(genesis.to_dict()))

@@ -45,7 +45,8 @@ class LocalNetwork:
         self.clock = ManualClock(start_ms)
         self.minter = Account.from_seed(f"{network}:{seed}:minter", 0)
         self.hub_account = Account.from_seed(f"{network}:{seed}:hub", 0)
-        cfg = {"resolve_grace_ms": 60_000, **dict(config or {})}
+        # the hub resolves the inference jobs users create, so the genesis lists it as a resolver
+        cfg = {"resolve_grace_ms": 60_000, "resolvers": (self.hub_account.address,), **dict(config or {})}
         self.ledger = MemoryLedger(
             NetworkConfig(minter=self.minter.address, network=network, **cfg), clock=self.clock
         )

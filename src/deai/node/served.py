@@ -1,15 +1,16 @@
 """What a served model is, and how anyone finds it from the ledger alone.
 
-A registered model's **id is its checkpoint's digest** (``0x`` + SHA-256 of the safetensors
-checkpoint blob): a task's model is registered that way by its coordinator, and
-:func:`publish_model` does the same for a model registered directly. What architecture the
-checkpoint belongs to is public too:
+A registered model's id is derived by the ledger from its registrant, task and provenance
+``document`` (:func:`deai.ledger.commitments.model_id`); the document blob (hashing to the ledger's
+``document``) is the :class:`~deai.protocol.incentives.royalties.Provenance` record, which names the
+model's ``checkpoint`` (``0x`` + SHA-256 of the safetensors checkpoint blob). A task's model is
+registered that way by its coordinator, and :func:`publish_model` does the same for a model
+registered directly. What architecture the checkpoint belongs to is public too:
 
 - a task's model: the task's spec (the blob named by the ledger's task record, hashing to the task
   id) names the model, its features and classes;
-- a model registered directly: its provenance ``document`` blob (hashing to the ledger's
-  ``document``) is the :class:`~deai.protocol.incentives.royalties.Provenance` record plus a
-  ``"params"`` object ``{"model", "in_features", "num_classes", "model_kwargs"}``.
+- a model registered directly: its provenance document also holds a ``"params"`` object
+  ``{"model", "in_features", "num_classes", "model_kwargs"}``.
 
 :func:`resolve_model` rebuilds a :class:`~deai.protocol.inference.ServedModel` from the ledger and
 blobs, checking every hash and the checkpoint's layout against the architecture; hub, hosts and
@@ -70,6 +71,20 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
     record = ledger.model(model_id)
     if record is None:
         raise UnknownServedModel(f"no model {model_id} is registered on the ledger")
+    try:
+        doc = parse_json(
+            _blob(store, record["document"], "provenance document"),
+            max_bytes=MAX_DOCUMENT_BYTES,
+            what="provenance document",
+        )
+        checkpoint = doc["checkpoint"]
+        if not isinstance(checkpoint, str) or not checkpoint.startswith("0x") or len(checkpoint) != 66:
+            raise TypeError
+        params = None if record["task"] is not None else doc["params"]
+    except (ValueError, KeyError, TypeError):
+        raise UnknownServedModel(
+            f"model {model_id}: its provenance document names no checkpoint and params to serve it with"
+        ) from None
     if record["task"] is not None:
         try:  # the task's spec is anyone's upload: any fault in it means the model cannot be served
             task = ledger.task(record["task"])
@@ -77,20 +92,8 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
         except (DeaiError, KeyError, TypeError) as exc:
             raise UnknownServedModel(f"model {model_id}: its task spec cannot be read: {exc}") from None
         params = model_params(spec)
-    else:
-        try:
-            doc = parse_json(
-                _blob(store, record["document"], "provenance document"),
-                max_bytes=MAX_DOCUMENT_BYTES,
-                what="provenance document",
-            )
-            params = doc["params"]
-        except (ValueError, KeyError, TypeError):
-            raise UnknownServedModel(
-                f"model {model_id}: its provenance document names no params to serve it with"
-            ) from None
     try:
-        return ServedModel(model_id, model_id[2:], dict(params))
+        return ServedModel(model_id, checkpoint[2:], dict(params))
     except (DeaiError, TypeError, ValueError) as exc:  # params that are no object, or bad ones
         raise UnknownServedModel(f"model {model_id} cannot be served: {exc}") from None
 
@@ -136,16 +139,20 @@ def publish_model(
     host_bps: int = 3_000,
 ) -> str:
     """Register a model directly through a hub (``client``: a :class:`~deai.node.client.HubClient`):
-    upload the checkpoint and the document, send ``register_model``; returns the model id.
-    ``shares`` are the contributors' provenance scores (normalised to shares)."""
+    upload the checkpoint and the document, send ``register_model``; returns the model id (the
+    ledger binds it to ``owner``). ``shares`` are the contributors' provenance scores (normalised to
+    shares)."""
     from deai.core.encoding import sha256_hex
+    from deai.ledger.commitments import model_id as ledger_model_id
 
-    model_id = "0x" + sha256_hex(checkpoint)
-    ServedModel(model_id, model_id[2:], dict(params))  # refuse bad params before any upload
-    provenance = Provenance.from_scores(model_id, None, {a: float(s) for a, s in shares.items()})
+    digest = sha256_hex(checkpoint)
+    ServedModel("0x" + digest, digest, dict(params))  # refuse bad params before any upload
+    scores = {a: float(s) for a, s in shares.items()}
+    provenance = Provenance.from_scores(owner.address, "0x" + digest, None, scores)
     doc = model_document(provenance, params)
-    client.put_blob(checkpoint, expected=model_id[2:])
+    client.put_blob(checkpoint, expected=digest)
     document = client.put_blob(doc, expected=sha256_hex(doc))
+    model_id = ledger_model_id(owner.address, None, "0x" + document.removeprefix("0x"))
     client.send_tx(
         owner,
         RegisterModel(
