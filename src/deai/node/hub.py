@@ -52,6 +52,7 @@ from deai.ledger.base import Ledger, wall_clock_ms
 from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.net.endpoint import Endpoint, RateLimits, ServiceError, UploadPolicy
+from deai.node.admission import AdmissionPolicy
 from deai.node.kv import KV
 from deai.node.notify import Changes
 from deai.protocol.task.coordinator import TaskCoordinator
@@ -121,6 +122,7 @@ class Hub:
         max_body_bytes: int = 16 << 20,
         window_s: float = 300.0,
         plugins: Sequence[str | Any] = DEFAULT_PLUGINS,
+        admission: AdmissionPolicy | None = None,
         limits: RateLimits | None = None,
         upload_quota: int = 1 << 30,
         upload_ttl_s: float = 3600.0,
@@ -143,12 +145,17 @@ class Hub:
         self.changes = Changes()
         self.coordinators: dict[str, TaskCoordinator] = {}
         self.rejected: dict[str, str] = self.kv.get("rejected", {})
+        self.admission = admission or AdmissionPolicy()  # which tasks this hub takes (node.admission)
+        self._faults: dict[str, str] = {}  # where -> the last fault logged there (logged once)
         self.cursor: int = self.kv.get("cursor", 0)
         for key, value in self.kv.items("task:"):
-            spec = TaskSpec.from_bytes(store.get(value["spec"]))
-            self.coordinators[key[5:]] = TaskCoordinator.from_json(
-                spec, ledger, store, account, value["state"]
-            )
+            try:
+                spec = TaskSpec.from_bytes(store.get(value["spec"]))
+                self.coordinators[key[5:]] = TaskCoordinator.from_json(
+                    spec, ledger, store, account, value["state"]
+                )
+            except Exception as exc:  # e.g. a spec that today's checks refuse: the hub still starts
+                self._fault(f"task {key[5:]} (saved)", exc)
         for name in _ROUTES:
             handler = self._wrap(getattr(self, "_" + name.replace(".", "_")), name)
             self.endpoint.route(name, read_only=name in READ_ONLY)(handler)
@@ -173,7 +180,8 @@ class Hub:
     # -- the loop ------------------------------------------------------------------------------------
 
     def tick(self) -> bool:
-        """Follow new ledger events, then step every task; True if anything changed."""
+        """Follow new ledger events, then step every task; True if anything changed. A fault in one
+        event, task or plugin is logged and skipped: it never stops the loop or the others."""
         with self.lock:
             now = self.clock()
             changed = self._follow(now)
@@ -184,11 +192,16 @@ class Hub:
                     if coord.step(now):
                         self._save(task_id)
                         changed = True
-                except DeaiError as exc:  # a bad input must not stop the hub; the task waits
-                    log.warning("task %s: %s: %s", task_id, type(exc).__name__, exc)
+                # A bad input (or a bug that one task's data triggers) must not stop the hub or the
+                # other tasks: the task waits, and its fault is logged once until it changes.
+                except Exception as exc:
+                    self._fault(f"task {task_id}", exc)
             for plugin in self.plugins:
                 if hasattr(plugin, "tick"):
-                    changed |= bool(plugin.tick(now))
+                    try:
+                        changed |= bool(plugin.tick(now))
+                    except Exception as exc:
+                        self._fault(f"plugin {type(plugin).__name__}", exc)
             self.endpoint.collect()  # unreferenced uploads past their TTL (at most once a minute)
             if changed:
                 self.changes.bump()
@@ -220,12 +233,15 @@ class Hub:
         for e in events:
             self._pin_event(e)
             d = e.data
-            if e.kind == "task_created" and d["coordinator"] == self.account.address:
-                self._adopt(d["task"], now)
-                touched.add(d["task"])
-            elif e.kind == "task_joined" and d["task"] in self.coordinators:
-                self.coordinators[d["task"]].on_joined(d["account"])
-                touched.add(d["task"])
+            try:
+                if e.kind == "task_created" and d["coordinator"] == self.account.address:
+                    self._adopt(d["task"], now)
+                    touched.add(d["task"])
+                elif e.kind == "task_joined" and d["task"] in self.coordinators:
+                    self.coordinators[d["task"]].on_joined(d["account"])
+                    touched.add(d["task"])
+            except Exception as exc:  # one event that cannot be handled is skipped, the cursor moves on
+                self._fault(f"event {e.seq} ({e.kind})", exc)
         self.cursor = events[-1].seq + 1
         if touched:  # persist what changed with its cursor (others only move the cursor: saved later)
             items: dict[str, Any] = {"cursor": self.cursor, "rejected": self.rejected}
@@ -235,27 +251,45 @@ class Hub:
         return True
 
     def _adopt(self, task_id: str, now: int) -> None:
+        """Coordinate a task created with this hub as its coordinator, or refuse it: a spec that
+        does not parse, check or build, a task the admission policy does not take (under-funded,
+        oversized blobs), or any other fault while adopting it. A refused task is recorded
+        (``task.status`` says why), closed on the ledger (refunding its creator) and never
+        looked at again."""
         if task_id in self.coordinators or task_id in self.rejected:
             return
-        record = self.ledger.task(task_id)
         try:
+            record = self.ledger.task(task_id)
             spec = TaskSpec.from_bytes(self.store.get(record["params"].removeprefix("0x")), task_id=task_id)
             if record["budget"] < spec.budget or record["provider_stake"] != spec.provider_stake:
                 raise BadTaskSpec("the ledger's budget or provider stake differs from the spec")
-            for digest in (spec.init, spec.validation):
-                self.store.size(digest)
+            self.admission.check(spec, record["budget"], self.store)
             coord = TaskCoordinator(spec, self.ledger, self.store, self.account, now=now)
             self._pin(record["params"], spec.init, spec.validation)  # an adopted task's blobs stay
-        except (DeaiError, EncodingError) as exc:
-            self.rejected[task_id] = f"{type(exc).__name__}: {exc}"
-            from deai.ledger.txs import CloseTask
-
-            try:  # refund the creator
-                self.ledger.send(self.account, CloseTask(task=task_id))
-            except LedgerError as err:
-                log.warning("cannot close rejected task %s: %s", task_id, err)
+        except Exception as exc:  # whatever one foreign task triggers refuses that task, never the loop
+            self._refuse(task_id, exc)
             return
         self.coordinators[task_id] = coord
+
+    def _refuse(self, task_id: str, exc: Exception) -> None:
+        """Record why ``task_id`` is refused, log it once, and close it (the ledger refunds the
+        creator; a crash before the close is harmless: the event is followed again, refused again)."""
+        from deai.ledger.txs import CloseTask
+
+        self.rejected[task_id] = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("task %s refused: %s", task_id, self.rejected[task_id])
+        try:
+            self.ledger.send(self.account, CloseTask(task=task_id))
+        except Exception as err:  # e.g. closed already (a refusal followed again after a restart)
+            log.warning("cannot close refused task %s: %s", task_id, err)
+
+    def _fault(self, where: str, exc: Exception) -> None:
+        """Log a fault in ``where`` (a task, an event, a plugin) once until its message changes: a
+        tick repeats every few milliseconds. Unexpected exceptions (not DeaiError) get a traceback."""
+        line = f"{type(exc).__name__}: {exc}"[:500]
+        if self._faults.get(where) != line:
+            self._faults[where] = line
+            log.warning("%s: %s", where, line, exc_info=not isinstance(exc, DeaiError))
 
     # -- blobs ---------------------------------------------------------------------------------------
 
