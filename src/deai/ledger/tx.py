@@ -20,7 +20,6 @@ transaction has exactly one encoding and its id (SHA-256 of the signed bytes) is
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import typing
 from collections.abc import Callable
@@ -338,10 +337,10 @@ class SignedTx:
     @classmethod
     def from_signed_bytes(cls, signed: bytes, signature: bytes) -> SignedTx:
         """Rebuild from the signed bytes and signature (as stored in the log); checks canonical form."""
-        try:
-            data = json.loads(signed)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedTx(f"logged transaction is not valid JSON: {exc}") from exc
+        try:  # a log may come from another party (a hub's ledger.entries): parse it as foreign bytes
+            data = parse_json(signed, max_bytes=1 << 20, what="logged transaction")
+        except EncodingError as exc:
+            raise MalformedTx(f"logged transaction is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise MalformedTx("logged transaction is not an object")
         stx = cls.from_dict({**data, "signature": to_hex(signature)})
