@@ -9,10 +9,11 @@ Prints JSON with three parts:
   ledger starts two more hubs) and lists them under ``skipped``.
 - ``flood``: a bounded flood of valid but useless signed requests (``hub.info`` and
   ``ledger.query``, sealed beforehand by ``--senders`` accounts that hold nothing, sent from
-  ``--threads`` threads over loopback): the hub's answers per second and the honest client's, as
-  **ratios** of the honest client's rate on the idle hub measured in the same run, the answers by
-  status (429: turned away by the rate limit) and the hub's peak resident memory against its
-  memory before the flood.
+  ``--threads`` threads over loopback): the hub's answers per second to the flood as a **ratio**
+  of its answers per second to one such client alone, an honest client's latency (signed queries
+  at 20/s) during the flood as a **ratio** of its latency on the idle hub, the answers by status
+  (429: turned away by the rate limit) and the hub's peak resident memory against its memory
+  before the flood.
 - ``rounds``: seconds per federated round of an honest task (data and compute daemons, verified
   jobs; the ``light`` workload of ``benchmarks/network.py``) without and under the same kind of
   flood (``--round-flood`` requests at most, ``--flood-rate`` per second, sent while the task
@@ -27,11 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -124,18 +127,28 @@ class Flood:
         return sum(self.codes.values())
 
 
-def honest_rate(target: Target, seconds: float) -> float:
-    """Signed honest queries answered per second, one after another, by the checker."""
-    t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
+def honest_latencies(target: Target, keep_going: Callable[[], bool], rate: float = 20.0) -> list[float]:
+    """Seconds per signed honest query by the checker, paced at ``rate`` per second (well within
+    its rate limit), while ``keep_going()``."""
+    out: list[float] = []
+    t0 = time.perf_counter()
+    while keep_going():
+        time.sleep(max(0.0, t0 + len(out) / rate - time.perf_counter()))
+        start = time.perf_counter()
         target.query("balance", address=target.checker.address)
-        n += 1
-    return n / (time.perf_counter() - t0)
+        out.append(time.perf_counter() - start)
+    return out
 
 
 def flood_part(target: Target, args: argparse.Namespace) -> dict:
+    """The hub's answers per second to one client and to a flood from ``--threads`` clients, an
+    honest client's latency idle and during the flood, and the hub's memory."""
     pid = target.hub_pid
-    unloaded = honest_rate(target, args.measure_s)
+    until = time.perf_counter() + args.measure_s
+    idle_latency = statistics.median(honest_latencies(target, lambda: time.perf_counter() < until))
+    one = Flood(target.url, sealed_flood(target.network, args.senders, args.flood // 4), 1, args.measure_s)
+    one.start().join()
+    idle_rate = one.sent / one.seconds
     rss0 = _rss_mb(pid)
     flood = Flood(target.url, sealed_flood(target.network, args.senders, args.flood), args.threads, 60.0)
     peak = [rss0]
@@ -148,26 +161,25 @@ def flood_part(target: Target, args: argparse.Namespace) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     flood.start()
     sampler.start()
-    honest_n, t0 = 0, time.perf_counter()
-    while flood.running:
-        target.query("balance", address=target.checker.address)
-        honest_n += 1
-    honest_s = time.perf_counter() - t0
+    latencies = honest_latencies(target, lambda: flood.running)
     flood.join()
     flood.stop.set()
     sampler.join()
     answered = flood.sent - flood.codes.get(0, 0)
+    flood_latency = statistics.median(latencies) if latencies else float("nan")
     return {
         "senders": args.senders,
         "threads": args.threads,
         "requests": flood.sent,
         "seconds": round(flood.seconds, 2),
         "answers": {str(k): v for k, v in sorted(flood.codes.items())},
-        "unloaded_honest_per_s": round(unloaded, 1),
-        "hub_answers_per_s_under_flood": round((answered + honest_n) / flood.seconds, 1),
-        "honest_per_s_under_flood": round(honest_n / honest_s, 1),
-        "hub_throughput_ratio": round((answered + honest_n) / flood.seconds / unloaded, 2),
-        "honest_throughput_ratio": round(honest_n / honest_s / unloaded, 3),
+        "one_client_answers_per_s": round(idle_rate, 1),
+        "flood_answers_per_s": round(answered / flood.seconds, 1),
+        "throughput_ratio": round(answered / flood.seconds / idle_rate, 2),
+        "honest_ms_idle": round(idle_latency * 1000, 2),
+        "honest_ms_under_flood": round(flood_latency * 1000, 2),
+        "honest_latency_ratio": round(flood_latency / idle_latency, 2),
+        "honest_requests_under_flood": len(latencies),
         "hub_rss_mb_before": round(rss0, 1),
         "hub_peak_rss_mb": round(peak[0], 1),
         "peak_rss_ratio": round(peak[0] / rss0, 3),
@@ -192,14 +204,17 @@ def round_seconds(splits, args: argparse.Namespace, tag: str, flood_requests: in
         if flood_requests:
             requests = sealed_flood(net.network, args.senders, flood_requests)
             flood = Flood(net.url, requests, args.threads, 600.0, rate=args.flood_rate).start()
+        t0 = time.perf_counter()
         task = submit_task(client, creator, bundle)
         while (status := client.call("task.status", {"task": task}))["phase"] not in ("done", "failed"):
             time.sleep(0.1)
-        info: dict = {}
+        info: dict = {"task_seconds": round(time.perf_counter() - t0, 2)}
         if flood is not None:
+            running = flood.running  # the flood lasted the whole task
             flood.stop.set()
             flood.join()
-            info = {"requests": flood.sent, "answers": {str(k): v for k, v in sorted(flood.codes.items())}}
+            answers = {str(k): v for k, v in sorted(flood.codes.items())}
+            info |= {"requests": flood.sent, "answers": answers, "covered_the_task": running}
         if status["phase"] != "done":
             raise RuntimeError(f"the honest task failed: {status.get('reason')}")
         return _per_round(status["history"]), info
@@ -211,7 +226,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--flood", type=int, default=600 if SMALL else 3_000)
-    parser.add_argument("--round-flood", type=int, default=600 if SMALL else 2_000)
+    parser.add_argument("--round-flood", type=int, default=3_000 if SMALL else 6_000)
     parser.add_argument("--flood-rate", type=float, default=100.0, help="requests/s during the task")
     parser.add_argument("--measure-s", type=float, default=2.0 if SMALL else 5.0)
     parser.add_argument("--rounds", type=int, default=4 if SMALL else 8)
@@ -239,13 +254,14 @@ def main() -> None:
     from deai.learn.data import prepare
 
     splits = prepare("digits", seed=0)
-    quiet, _ = round_seconds(splits, args, "batk0", 0)
+    quiet, quiet_info = round_seconds(splits, args, "batk0", 0)
     flooded, info = round_seconds(splits, args, "batk1", args.round_flood)
     out["rounds"] = {
         "providers": args.providers,
         "rounds": args.rounds,
         "seconds_per_round": round(quiet, 3),
         "seconds_per_round_under_flood": round(flooded, 3),
+        "task_seconds": quiet_info["task_seconds"],
         "flood": info,
         "ratio": round(flooded / quiet, 3),
         "goal": 1.3,
