@@ -19,8 +19,8 @@ first answer back (see ``Endpoint``), and blob uploads are idempotent by content
 attempt is authorized by a freshly signed envelope). TLS: pass certificate files to
 :class:`ServerThread` and ``verify=<CA file>`` to :class:`HttpTransport`.
 
-Resources a client can hold are bounded: every request body must arrive within
-``body_timeout_s + size / min_rate`` seconds (408 otherwise), uploads are limited in number
+Resources a client can hold are bounded: every request body must keep pace (its first n bytes
+within ``body_timeout_s + n / min_rate`` seconds, else 408), uploads are limited in number
 (:class:`~deai.net.endpoint.UploadPolicy`), unsigned routes are rate limited per client address,
 and uvicorn runs with a connection limit (503 past it), a keep-alive timeout and a bounded
 header size (:data:`SERVER_LIMITS`). A client that disconnects mid-request costs one debug line.
@@ -36,7 +36,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -110,6 +110,25 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
+async def _paced(request: Request, base_s: float, min_rate: float) -> AsyncIterator[bytes]:
+    """The body's chunks, as long as it keeps pace: ``base_s`` seconds of grace, then on average at
+    least ``min_rate`` bytes/s since the start (so a body of n bytes takes at most ``base_s +
+    n / min_rate``, and one that stalls or trickles is cut off whatever length it announced).
+    Raises TimeoutError when it falls behind."""
+    start, received = time.monotonic(), 0
+    chunks = request.stream().__aiter__()
+    while True:
+        left = start + base_s + received / min_rate - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), left)
+        except StopAsyncIteration:
+            return
+        received += len(chunk)
+        yield chunk
+
+
 class _Gone(Exception):
     """The client went away mid-request: there is nobody to answer."""
 
@@ -125,9 +144,9 @@ def make_app(
     """A FastAPI app serving ``endpoint`` over HTTP.
 
     ``routes`` adds typed aliases of ``POST /v1/envelope``: ``{"/v1/infer": "infer.request"}``
-    serves ``POST /v1/infer``, which accepts only envelopes of that message type. An envelope's
-    body must arrive within ``body_timeout_s + size / min_rate`` seconds (uploads: the endpoint's
-    :class:`~deai.net.endpoint.UploadPolicy` says), else 408.
+    serves ``POST /v1/infer``, which accepts only envelopes of that message type. A request body
+    must keep pace: after ``body_timeout_s`` seconds, at least ``min_rate`` bytes/s on average
+    (uploads: the endpoint's :class:`~deai.net.endpoint.UploadPolicy` says), else 408.
     """
     app = FastAPI(title=title, docs_url=None, redoc_url=None)
     max_envelope = endpoint.verifier.max_body_bytes + 4096
@@ -142,17 +161,16 @@ def make_app(
         if declared is not None and declared.isdigit() and int(declared) > max_envelope:
             return _json(endpoint._refuse(BodyTooLarge(f"request is {declared} bytes, over {max_envelope}")))
         body = bytearray()
-        deadline = body_timeout_s + max_envelope / min_rate
         try:
-            async with asyncio.timeout(deadline):
-                async for chunk in request.stream():
-                    body.extend(chunk)
-                    if len(body) > max_envelope:
-                        return _json(endpoint._refuse(BodyTooLarge(f"request is over {max_envelope} bytes")))
+            async for chunk in _paced(request, body_timeout_s, min_rate):
+                body.extend(chunk)
+                if len(body) > max_envelope:
+                    return _json(endpoint._refuse(BodyTooLarge(f"request is over {max_envelope} bytes")))
         except TimeoutError:
-            return _json(
-                endpoint._refuse(ServiceError(f"the body did not arrive within {deadline:.0f}s", 408))
+            reason = (
+                f"the body came slower than {min_rate} bytes/s after {body_timeout_s:g}s ({len(body)} came)"
             )
+            return _json(endpoint._refuse(ServiceError(reason, 408)))
         except ClientDisconnect:
             raise _Gone from None
         return bytes(body)
@@ -198,22 +216,24 @@ def make_app(
             upload = await run_in_threadpool(endpoint.begin_upload, digest, auth, length)
         except (DeaiError, EncodingError) as exc:
             return _json(endpoint._refuse(exc))
-        assert endpoint.uploads is not None  # begin_upload refuses otherwise
-        deadline = endpoint.uploads.deadline_s(upload.declared)
+        policy = endpoint.uploads
+        assert policy is not None  # begin_upload refuses otherwise
         with upload:  # leaving it early (an error, a timeout, a disconnect) discards the partial blob
             try:
                 buf = bytearray()  # hand the store big pieces, not every ~64 KiB network read
-                async with asyncio.timeout(deadline):
-                    async for chunk in request.stream():
-                        buf += chunk
-                        if len(buf) >= CHUNK:
-                            await run_in_threadpool(upload.write, bytes(buf))
-                            buf.clear()
+                async for chunk in _paced(request, policy.base_timeout_s, policy.min_rate):
+                    buf += chunk
+                    if len(buf) >= CHUNK:
+                        await run_in_threadpool(upload.write, bytes(buf))
+                        buf.clear()
                 if buf:
                     await run_in_threadpool(upload.write, bytes(buf))
                 return _json(await run_in_threadpool(upload.finish))
             except TimeoutError:
-                reason = f"the upload did not arrive within {deadline:.0f}s ({upload.received} bytes came)"
+                reason = (
+                    f"the upload came slower than {policy.min_rate} bytes/s after {policy.base_timeout_s:g}s"
+                    f" ({upload.received + len(buf)} of {upload.declared} bytes came)"
+                )
                 return _json(endpoint._refuse(ServiceError(reason, 408)))
             except ClientDisconnect:
                 return gone(request)
