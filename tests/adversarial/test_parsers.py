@@ -404,6 +404,34 @@ def test_a_hub_answer_that_is_deep_json_is_a_remote_error(tmp_path):
                 transport.send(Envelope.seal(OUTSIDER, "hub.info", {}, NET))
 
 
+def test_a_hub_answer_missing_its_fields_is_a_remote_error():
+    """A hub answering valid JSON of the wrong shape: the client raises RemoteError, not KeyError."""
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from deai.ledger.txs import Transfer
+
+    app = FastAPI()
+    payloads = iter(
+        [b"{}", b'{"events": {}, "next": 1}', b'{"result": true}', b'{"result": 0}', b'{"results": [1]}']
+    )
+
+    @app.post("/v1/envelope")
+    async def envelope() -> Response:
+        return Response(next(payloads), media_type="application/json")
+
+    with ServerThread(app) as server:
+        client = HubClient(HttpTransport(server.url, retries=0), NET, OUTSIDER)
+        for call in (
+            lambda: client.query("head"),
+            lambda: client.events(),
+            lambda: client.sign(OUTSIDER, Transfer(to=FUNDED.address, amount=1)),  # nonce True
+            lambda: client.send_tx(OUTSIDER, Transfer(to=FUNDED.address, amount=1)),  # nonce 0, then [1]
+        ):
+            with pytest.raises(RemoteError, match="MalformedAnswer"):
+                call()
+
+
 def test_canonical_round_trip_is_unchanged():
     """What honest parties send still parses to itself (bounds are far above real messages)."""
     value = {"body": {"txs": ["ab" * 100] * 50, "deep": [[[[{"x": 2**53 - 1, "y": -0.5}]]]]}, "n": "x"}

@@ -5,6 +5,10 @@ as a signed envelope, keeps each account's next ledger nonce, batches transactio
 ``ledger.submit`` per call, chunked at :data:`~deai.node.hub.MAX_BATCH`), and retries safely: the
 transport retries identical envelopes (answered once by the hub), and an envelope refused as a
 replay after a hub restart is re-sealed and sent again (every hub handler is idempotent).
+
+The hub is another party: its answers are parsed as foreign bytes by the transport, and the fields
+this client relies on are type-checked here; a malformed answer is a :class:`RemoteError`
+``MalformedAnswer``, never a KeyError or TypeError in a daemon's loop.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ PARALLEL = 4  # blob transfers at once (put_blobs, fetch_many) over a concurrent
 
 class TxFailed(RemoteError):
     """The ledger refused a transaction submitted through the hub."""
+
+
+def _field(reply: Any, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """``reply[key]`` if the answer is an object holding it with the protocol's type, else a
+    RemoteError ``MalformedAnswer`` naming what was wrong."""
+    value = reply.get(key, _field) if isinstance(reply, dict) else _field
+    if value is _field or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise RemoteError(200, "MalformedAnswer", f"the hub's {what} answer has no valid {key!r}")
+    return value
 
 
 class HubClient:
@@ -56,18 +69,21 @@ class HubClient:
         return self.call("hub.info")
 
     def query(self, q: str, **args: Any) -> Any:
-        return self.call("ledger.query", {"q": q, "args": args})["result"]
+        return _field(self.call("ledger.query", {"q": q, "args": args}), "result", object, "ledger.query")
 
     def events(self, since: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
         reply = self.call("ledger.events", {"since": since, "limit": limit})
-        return reply["events"], reply["next"]
+        return _field(reply, "events", list, "ledger.events"), _field(reply, "next", int, "ledger.events")
 
     # -- transactions ---------------------------------------------------------------------------------
 
     def sign(self, account: Account, tx: Tx) -> SignedTx:
         a = account.address
         if a not in self.nonces:
-            self.nonces[a] = self.query("nonce", address=a)
+            nonce = self.query("nonce", address=a)
+            if not isinstance(nonce, int) or isinstance(nonce, bool) or nonce < 0:
+                raise RemoteError(200, "MalformedAnswer", f"the hub's nonce for {a} is {str(nonce)[:40]}")
+            self.nonces[a] = nonce
         stx = SignedTx.create(account, tx, nonce=self.nonces[a], network=self.network)
         self.nonces[a] += 1
         return stx
@@ -84,7 +100,8 @@ class HubClient:
                 self.nonces.pop(s.sender, None)
             if check:
                 s, r = failed[0]
-                raise TxFailed(400, r["error"], f"{s.kind} from {s.sender}: {r['reason']}")
+                error, reason = str(r.get("error", ""))[:200], str(r.get("reason", ""))[:2000]
+                raise TxFailed(400, error, f"{s.kind} from {s.sender}: {reason}")
         return results
 
     def send_tx(self, account: Account, tx: Tx) -> dict:
@@ -95,7 +112,12 @@ class HubClient:
         out: list[dict] = []
         for i in range(0, len(txs), CHUNK):
             chunk = [t.to_bytes().hex() for t in txs[i : i + CHUNK]]
-            out.extend(self.call("ledger.submit", {"txs": chunk})["results"])
+            results = _field(self.call("ledger.submit", {"txs": chunk}), "results", list, "ledger.submit")
+            if len(results) != len(chunk) or not all(isinstance(r, dict) and "ok" in r for r in results):
+                raise RemoteError(
+                    200, "MalformedAnswer", "the hub's ledger.submit answer has no result per tx"
+                )
+            out.extend(results)
         return out
 
     # -- blobs ------------------------------------------------------------------------------------------
