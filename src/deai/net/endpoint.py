@@ -141,6 +141,11 @@ class RateLimits:
     ``sender_*`` applies to signed requests (envelopes and uploads), keyed by the verified sender,
     so nobody can spend another's allowance; ``peer_*`` to unsigned HTTP requests (blob downloads,
     health), keyed by the client address (participants behind one address share it).
+    Keys cost nothing, so two more buckets bound what fresh keys can do: ``unfunded_*`` is *one*
+    bucket shared by every sender without stake or balance (as the endpoint's upload quota says;
+    an endpoint without an upload policy has no such bucket), and ``refused_*`` is per client
+    address, spent by each envelope refused before its sender is known to be honest (malformed,
+    badly signed, stale, replayed...): an address past it gets 429 before its bytes are parsed.
     At most ``max_keys`` buckets are kept (least recently used dropped: a dropped key starts full).
 
     Measured in ``deai simulate scenarios/demo.yaml`` over HTTP on a busy 2-core machine: the
@@ -153,6 +158,10 @@ class RateLimits:
     sender_burst: float = 100.0
     peer_rate: float = 200.0
     peer_burst: float = 1000.0
+    unfunded_rate: float = 100.0
+    unfunded_burst: float = 200.0
+    refused_rate: float = 20.0
+    refused_burst: float = 100.0
     max_keys: int = 100_000
 
 
@@ -171,14 +180,17 @@ class TokenBuckets:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float:
-        """Spend one token of ``key``: 0.0 if admitted, else the seconds until one is available."""
+    def take(self, key: str, *, spend: bool = True) -> float:
+        """Spend one token of ``key``: 0.0 if admitted, else the seconds until one is available.
+        With ``spend=False`` only look (a key never seen is not stored)."""
         now = self.clock()
         with self._lock:
+            if not spend and key not in self._buckets:
+                return 0.0
             tokens, at = self._buckets.pop(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - at) * self.rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1 if wait == 0.0 else tokens, now)
+            self._buckets[key] = (tokens - 1 if wait == 0.0 and spend else tokens, now)
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
             return wait
@@ -310,10 +322,13 @@ class Endpoint:
         self._answer_cache_bytes = answer_cache_bytes
         self.answer_bytes = 0  # the bytes of the answers kept (their JSON encoding)
         self.limits = limits
-        self._senders = self._peers = None
+        self._senders = self._peers = self._unfunded = self._refused = None
         if limits is not None:
-            self._senders = TokenBuckets(limits.sender_rate, limits.sender_burst, max_keys=limits.max_keys)
-            self._peers = TokenBuckets(limits.peer_rate, limits.peer_burst, max_keys=limits.max_keys)
+            keys = limits.max_keys
+            self._senders = TokenBuckets(limits.sender_rate, limits.sender_burst, max_keys=keys)
+            self._peers = TokenBuckets(limits.peer_rate, limits.peer_burst, max_keys=keys)
+            self._unfunded = TokenBuckets(limits.unfunded_rate, limits.unfunded_burst, max_keys=1)
+            self._refused = TokenBuckets(limits.refused_rate, limits.refused_burst, max_keys=keys)
         self.uploads = uploads
         self._upload_lock = threading.Lock()
         self._active_uploads = 0
@@ -345,9 +360,13 @@ class Endpoint:
 
         return register
 
-    def _refuse(self, exc: Exception) -> Reply:
+    def _refuse(self, exc: Exception, peer: str | None = None) -> Reply:
+        """The refusal of ``exc``; one sent by ``peer`` before its sender was verified is charged
+        to the peer's bucket of refused envelopes (a rate refusal is not)."""
         name = type(exc).__name__
         self.stats.refused[name] = self.stats.refused.get(name, 0) + 1
+        if peer is not None and self._refused is not None and not isinstance(exc, RateLimited):
+            self._refused.take(peer)
         return _refusal(exc)
 
     # -- rate limits -----------------------------------------------------------------------------
@@ -356,6 +375,11 @@ class Endpoint:
         """The verified sender's token bucket (run by the verifier after the signature check)."""
         if self._senders is not None and (wait := self._senders.take(env.sender)) > 0:
             raise RateLimited(f"{env.sender} is over {self._senders.rate:g} requests/s", wait)
+        shared = self._unfunded
+        if shared is not None and self.uploads is not None and self.uploads.quota_of(env.sender) <= 0:
+            wait = shared.take("")  # one bucket for every key that holds nothing
+            if wait > 0:
+                raise RateLimited(f"senders without stake or balance are over {shared.rate:g}/s", wait)
 
     def admit_peer(self, peer: str | None) -> None:
         """Raise RateLimited if the client address ``peer`` is over its rate (unsigned requests)."""
@@ -364,28 +388,28 @@ class Endpoint:
 
     # -- envelopes -------------------------------------------------------------------------------
 
-    def dispatch(self, raw: bytes) -> Reply:
-        """Verify ``raw`` envelope bytes and run the handler of their type."""
+    def dispatch(self, raw: bytes, *, peer: str | None = None) -> Reply:
+        """Verify ``raw`` envelope bytes and run the handler of their type. ``peer`` (the client
+        address, over HTTP) is charged for envelopes refused before their sender is verified."""
         self.stats.requests += 1
         self.stats.bytes_in += len(raw)
+        if self._refused is not None and peer is not None and (wait := self._refused.take(peer, spend=False)):
+            return self._refuse(RateLimited(f"{peer} sent too many refused envelopes", wait))
         with self._lock:
             try:
                 env = Envelope.from_bytes(raw, max_bytes=self.verifier.max_body_bytes + 4096)
                 if env.type == BLOB_PUT:
                     raise ServiceError(f"a {BLOB_PUT} envelope authorizes an upload: PUT /v1/blobs/<digest>")
-            except (EnvelopeError, ServiceError) as exc:
-                return self._refuse(exc)
-            try:
                 self.verifier.verify(env, now=self.clock(), admit=self._admit)
             except ReplayedNonce as exc:
                 kept = self._answers.get(env.id)
                 if kept is None:
-                    return self._refuse(exc)
+                    return self._refuse(exc, peer)
                 if kept[0] is not _REREAD:
                     return kept[0]
                 # an identical retry of a read: answered again below, like the first time
-            except (EnvelopeError, RateLimited) as exc:
-                return self._refuse(exc)
+            except (EnvelopeError, ServiceError) as exc:
+                return self._refuse(exc, peer)
             if env.type not in self._shared:
                 return self._remember(env, self._handle(env))
         reply = self._handle(env)  # verified and recorded as seen; the handler runs unlocked

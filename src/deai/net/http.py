@@ -129,6 +129,11 @@ async def _paced(request: Request, base_s: float, min_rate: float) -> AsyncItera
         yield chunk
 
 
+def _peer(request: Request) -> str:
+    """The client's address (the key of its unsigned and refused-request buckets)."""
+    return request.client.host if request.client else "?"
+
+
 class _Gone(Exception):
     """The client went away mid-request: there is nobody to answer."""
 
@@ -184,7 +189,7 @@ def make_app(
         body = await read_body(request)
         if isinstance(body, JSONResponse):
             return body
-        return _json(await run_in_threadpool(endpoint.dispatch, body))
+        return _json(await run_in_threadpool(endpoint.dispatch, body, peer=_peer(request)))
 
     def typed(message_type: str):
         async def handler(request: Request) -> JSONResponse:
@@ -194,11 +199,11 @@ def make_app(
             try:
                 env = Envelope.from_bytes(body, max_bytes=max_envelope)
             except DeaiError as exc:
-                return _json(endpoint._refuse(exc))
+                return _json(endpoint._refuse(exc, _peer(request)))
             if env.type != message_type:
                 reason = f"this route takes {message_type!r} envelopes, got {env.type!r}"
-                return _json(endpoint._refuse(ServiceError(reason)))
-            return _json(await run_in_threadpool(endpoint.dispatch, body))
+                return _json(endpoint._refuse(ServiceError(reason), _peer(request)))
+            return _json(await run_in_threadpool(endpoint.dispatch, body, peer=_peer(request)))
 
         return handler
 
@@ -243,7 +248,7 @@ def make_app(
     @app.get("/v1/blobs/{digest}", response_model=None)
     async def get_blob(digest: str, request: Request) -> StreamingResponse | JSONResponse:
         try:
-            endpoint.admit_peer(request.client.host if request.client else None)
+            endpoint.admit_peer(_peer(request))
             chunks = endpoint.open_blob(check_digest(digest))
         except (DeaiError, EncodingError, BlobNotFound) as exc:
             return _json(endpoint._refuse(exc))
@@ -252,7 +257,7 @@ def make_app(
     @app.get("/v1/health", response_model=None)
     async def health(request: Request) -> dict[str, Any] | JSONResponse:
         try:
-            endpoint.admit_peer(request.client.host if request.client else None)
+            endpoint.admit_peer(_peer(request))
         except DeaiError as exc:
             return _json(endpoint._refuse(exc))
         stats = endpoint.stats

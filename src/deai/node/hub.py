@@ -294,10 +294,11 @@ class Hub:
     # -- blobs ---------------------------------------------------------------------------------------
 
     def _upload_quota(self, address: str) -> int:
-        """Bytes ``address`` may keep uploaded but unreferenced: the hub unlimited, anyone with a
-        balance or stake in some role ``upload_quota``, nobody else any (an outsider with no funds
-        cannot fill the disk; a funded Sybil costs funds per quota)."""
-        if address == self.account.address:
+        """Bytes ``address`` may keep uploaded but unreferenced: the hub (and the network's minter)
+        unlimited, anyone with a balance or stake in some role ``upload_quota``, nobody else any (an
+        outsider with no funds cannot fill the disk; a funded Sybil costs funds per quota). Zero
+        also puts a sender in the rate bucket shared by all unfunded senders (see RateLimits)."""
+        if address in (self.account.address, self.ledger.config.minter):
             return 1 << 62
         ledger = self.ledger
         funded = ledger.balance(address) > 0 or any(ledger.stake(address, r) > 0 for r in ROLES)
