@@ -807,20 +807,31 @@ def _blob_stored(t: Target, data: bytes) -> bool:
     return t.http.get(f"{t.url}/v1/blobs/{sha256_hex(data)}").status_code == 200
 
 
+def _upload_auth(t: Target, account: Account, digest: str, size: int) -> dict[str, str]:
+    """The header that authorizes an upload: a ``blob.put`` envelope ``{digest, size}`` signed by
+    ``account`` (its wire bytes), sealed here without checking what it says."""
+    env = Envelope.seal(account, "blob.put", {"digest": digest, "size": size}, t.network)
+    return {"X-Deai-Envelope": env.to_bytes().decode()}
+
+
 def unauthenticated_upload(t: Target, tally: Tally) -> None:
     """Blob uploads by nobody in particular: no identity, no quota (200 MB in 3 s)."""
     data = secrets.token_bytes(256 << 10)
-    tally.check("an anonymous upload", not _blob_stored(t, data) and _blob_put(t, data).refused, "stored")
+    answer = _blob_put(t, data)
+    tally.check("an anonymous upload", answer.refused and not _blob_stored(t, data), answer)
 
 
 def unfunded_upload(t: Target, tally: Tally) -> None:
-    """Uploads signed by an identity with no funds and no stake (a free, endless Sybil supply)."""
+    """Uploads signed by an identity with no funds and no stake (a free, endless Sybil supply),
+    and a funded upload larger than the size its authorization declared."""
     data = secrets.token_bytes(256 << 10)
-    env = Envelope.seal(t.attacker, "blob.put", {"digest": sha256_hex(data), "size": len(data)}, t.network)
-    answer = _blob_put(t, data, {"X-Deai-Envelope": env.to_bytes().decode()})
+    answer = _blob_put(t, data, _upload_auth(t, t.attacker, sha256_hex(data), len(data)))
     tally.check(
         "an upload signed by an unfunded identity", answer.refused and not _blob_stored(t, data), answer
     )
+    data = secrets.token_bytes(1000)  # a funded uploader is held to the size it signed for
+    answer = _blob_put(t, data, _upload_auth(t, t.customer, sha256_hex(data), 10))
+    tally.check("an upload larger than it declared", answer.refused and not _blob_stored(t, data), answer)
 
 
 # -- finding 9: the ledger at rest ---------------------------------------------------------------------------
@@ -1074,14 +1085,16 @@ def oversized(t: Target, tally: Tally) -> None:
     stm = [{"task": t.task.task_id}] * 1_025
     tally.http("1,025 statements", t.send(t.attacker, "task.updates", {"statements": stm}))
     parts = urlsplit(t.url)
+    auth = _upload_auth(t, t.customer, sha256_hex(b"huge"), 1 << 40)["X-Deai-Envelope"]
     head = (
-        f"PUT /v1/blobs/{sha256_hex(b'huge')} HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 40}\r\n\r\n"
+        f"PUT /v1/blobs/{sha256_hex(b'huge')} HTTP/1.1\r\nHost: x\r\nX-Deai-Envelope: {auth}\r\n"
+        f"Content-Length: {1 << 40}\r\n\r\n"
     ).encode()
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as s:
         s.sendall(head)
         reply = s.recv(200).decode(errors="replace")
     code = int(reply.split()[1]) if reply.startswith("HTTP/") else None
-    tally.check("a 1 TiB upload announced", code is not None and 400 <= code < 500, reply[:60])
+    tally.check("a signed 1 TiB upload announced", code is not None and 400 <= code < 500, reply[:60])
 
 
 def blob_path_traversal(t: Target, tally: Tally) -> None:
@@ -1094,15 +1107,19 @@ def blob_path_traversal(t: Target, tally: Tally) -> None:
     ):
         r = t.http.get(f"{t.url}/v1/blobs/{path}")
         tally.check(f"GET /v1/blobs/{path}", r.status_code in (400, 404, 422), r.status_code)
-    r = t.http.put(f"{t.url}/v1/blobs/..%2F..%2Fhub.url", content=b"http://evil")
-    tally.check("PUT over the hub's url file", 400 <= r.status_code < 500, r.status_code)
+    headers = _upload_auth(t, t.customer, "../../hub.url", 11)
+    r = t.http.put(f"{t.url}/v1/blobs/..%2F..%2Fhub.url", content=b"http://evil", headers=headers)
+    tally.check("a signed PUT over the hub's url file", 400 <= r.status_code < 500, r.status_code)
 
 
 def blob_hash_mismatch(t: Target, tally: Tally) -> None:
     """An upload whose bytes do not hash to the digest it claims: never stored, never served."""
-    wrong = sha256_hex(secrets.token_bytes(16))
-    r = t.http.put(f"{t.url}/v1/blobs/{wrong}", content=b"not what the digest says")
-    tally.check("a hash-mismatched upload", 400 <= r.status_code < 500, r.status_code)
+    wrong, data = sha256_hex(secrets.token_bytes(16)), b"not what the digest says"
+    r = t.http.put(f"{t.url}/v1/blobs/{wrong}", content=data)
+    tally.check("a hash-mismatched anonymous upload", 400 <= r.status_code < 500, r.status_code)
+    headers = _upload_auth(t, t.customer, wrong, len(data))  # past the upload gate: the hash rules
+    r = t.http.put(f"{t.url}/v1/blobs/{wrong}", content=data, headers=headers)
+    tally.check("a hash-mismatched signed upload", 400 <= r.status_code < 500, r.status_code)
     tally.check("the mismatched blob served", t.http.get(f"{t.url}/v1/blobs/{wrong}").status_code == 404)
 
 
