@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import select
 import socket
@@ -1232,6 +1233,23 @@ def claim_rules(t: Target, tally: Tally) -> None:
     tally.tx("an inference fee to an unstaked host", t.submit(t.customer, fee))
 
 
+def mutated_envelopes(t: Target, tally: Tally) -> None:
+    """A signed transfer's envelope with one byte changed, 40 ways (seeded): never applied, never
+    a 5xx -- each one is a clean refusal."""
+    rng = random.Random(12)
+    before = t.query("balance", address=t.attacker.address)
+    stx = t.sign_tx(t.customer, Transfer(to=t.attacker.address, amount=5))
+    raw = bytearray(Envelope.seal(t.customer, "ledger.submit", {"txs": [stx.hex()]}, t.network).to_bytes())
+    for i in range(40):
+        mutated = bytearray(raw)
+        pos = rng.randrange(len(mutated))
+        mutated[pos] = rng.choice([c for c in b'0123456789abcdefx{}[]":, \\' if c != mutated[pos]])
+        answer = t.post(bytes(mutated))
+        tally.check(f"mutation {i} at byte {pos}", answer.refused, answer)
+    after = t.query("balance", address=t.attacker.address)
+    tally.check("a mutated transfer paid the attacker", after == before, f"{before} -> {after}")
+
+
 def malformed_requests(t: Target, tally: Tally) -> None:
     """Garbage, wrong shapes, unknown types and queries, statements that are not statements."""
     tally.http("garbage bytes", t.post(b"\x00\xff garbage"))
@@ -1289,6 +1307,7 @@ CATALOGUE: list[Attack] = [
     _attack(commit_reveal_rules, "classic"),
     _attack(claim_rules, "classic"),
     _attack(malformed_requests, "classic"),
+    _attack(mutated_envelopes, "classic"),
     # these may leave a hub stuck or crashing on the old code: last, and on a network of their own in tests
     _attack(deep_json_model_document, "2", fresh=True),
     _attack(budget0_task_huge_fee, "5", fresh=True),
