@@ -6,7 +6,7 @@ bytes over HTTP, blob uploads, and (for :data:`tampered ledger <CATALOGUE>`) the
 hub -- and counts how many of its attempts were refused. :func:`run_attack` wraps each one with the
 checks every attack must pass: the hub still answers and accepts honest transactions (it is
 restarted, and the attack counted as not survived, if it died), the supply is conserved (nothing
-minted, every bucket adds up), and no honest participant's stake went down.
+minted, every bucket adds up), and no honest participant's stake or balance went down.
 
 The threat model: the ``attacker`` holds no funds and no stake but can sign anything and send any
 bytes. Some attacks need a little more to reach the rule they test, and say so: a ``customer`` (a
@@ -118,7 +118,7 @@ class Answer:
 @dataclass
 class Outcome:
     """What one attack class achieved. ``ok`` only if every attempt was refused and the network
-    survived it with the supply conserved and every honest stake intact."""
+    survived it with the supply conserved and every honest stake and balance intact."""
 
     name: str
     finding: str
@@ -416,12 +416,14 @@ class Target:
     def supply(self) -> dict[str, int]:
         return self.query("supply")
 
-    def honest_stakes(self) -> dict[str, int]:
-        return {
-            f"{a.address}|{role}": self.query("stake", address=a.address, role=role)
-            for role, accts in self.honest.items()
-            for a in accts
-        }
+    def honest_holdings(self) -> dict[str, int]:
+        """Each honest participant's role stake and balance (none of them spends during attacks)."""
+        out = {}
+        for role, accts in self.honest.items():
+            for a in accts:
+                out[f"{a.address}|{role}"] = self.query("stake", address=a.address, role=role)
+                out[f"{a.address}|balance"] = self.query("balance", address=a.address)
+        return out
 
     def alive(self) -> str | None:
         """None if the hub answers a signed request and applies an honest transaction; else why not."""
@@ -518,7 +520,7 @@ class Attack:
 def run_attack(target: Target, attack: Attack) -> Outcome:
     """Run one attack with the checks every attack must pass (see the module docstring)."""
     t0 = time.perf_counter()
-    before_supply, before_stakes = target.supply(), target.honest_stakes()
+    before_supply, before_stakes = target.supply(), target.honest_holdings()
     tally = Tally()
     out = Outcome(attack.name, attack.finding)
     try:
@@ -538,7 +540,7 @@ def run_attack(target: Target, attack: Attack) -> Outcome:
             out.survived = False
             tally.notes.append(f"coordination stalled: {problem}")
     try:
-        after_supply, after_stakes = target.supply(), target.honest_stakes()
+        after_supply, after_stakes = target.supply(), target.honest_holdings()
         buckets = sum(v for k, v in after_supply.items() if k != "minted")
         out.conserved = (
             after_supply["minted"] == before_supply["minted"] and buckets == after_supply["minted"]
@@ -548,7 +550,7 @@ def run_attack(target: Target, attack: Attack) -> Outcome:
         lost = {k: (v, after_stakes[k]) for k, v in before_stakes.items() if after_stakes[k] < v}
         out.honest_intact = not lost
         if lost:
-            tally.notes.append(f"honest stakes lost (before, after): {lost}")
+            tally.notes.append(f"honest holdings lost (before, after): {lost}")
     except Exception as exc:
         out.conserved = out.honest_intact = False
         tally.notes.append(f"cannot read the ledger after the attack: {exc}")
