@@ -2,11 +2,11 @@
 
 A model's id is ``model_id(registrant, task, document)`` (:mod:`deai.ledger.commitments`): derived
 from who registers it, so an id cannot be squatted. A model's provenance is the Merkle root of
-(contributor, shares) leaves summing to
-``total_shares``. Every fee's royalty part goes into the model's pool and raises a per-share index
-(integer units per share; the remainder is carried to the next fee, so nothing is lost to
-rounding). A contributor claims ``shares * (index - index at its last claim)`` with a proof of its
-leaf: one transaction per claim, whatever the number of contributors (the staking-rewards pattern).
+(contributor, shares) leaves summing to ``total_shares``. Every fee's royalty part goes into the
+model's pool and raises a per-share index (integer units per share; the remainder is carried to the
+next fee, so nothing is lost to rounding). A contributor claims ``shares * (index - index at its
+last claim)`` with a proof of its leaf: one transaction per claim, whatever the number of
+contributors (the staking-rewards pattern).
 """
 
 from __future__ import annotations
