@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from deai.node.policy import JoinPolicy
+
 __all__ = ["app", "node"]
+
+_D = JoinPolicy()
 
 
 def node(
@@ -21,14 +25,55 @@ def node(
     data: Path | None = typer.Option(None, "--data", help="Data folder: ADDRESS.npz per data provider."),
     behaviour: list[str] = typer.Option([], "--behaviour", help="ADDRESS=NAME: an adversarial behaviour."),
     ca: str | None = typer.Option(None, "--ca", help="CA certificate file to trust for an HTTPS hub."),
+    min_reward: int = typer.Option(
+        _D.min_reward,
+        "--min-reward",
+        min=0,
+        help="Join a task only if it pays at least this per provider per round"
+        " (budget // rounds // max providers).",
+    ),
+    max_task_stake: int = typer.Option(
+        _D.max_task_stake,
+        "--max-task-stake",
+        min=0,
+        help="Join a task only if its provider stake is at most this.",
+    ),
+    min_job_fee: int = typer.Option(
+        _D.min_job_fee,
+        "--min-job-fee",
+        min=0,
+        help="Commit to a job only if it pays at least this per executor.",
+    ),
+    min_reveal_ms: int = typer.Option(
+        _D.min_reveal_ms,
+        "--min-reveal-ms",
+        min=0,
+        help="Commit to a job only if its reveal window is at least this long (ms).",
+    ),
 ) -> None:
-    """Run the roles for the accounts until interrupted; a restart resumes from --state."""
+    """Run the roles for the accounts until interrupted; a restart resumes from --state.
+
+    The daemon works only for pay (the join policy: --min-reward, --max-task-stake, --min-job-fee)
+    and commits only to jobs it can finish and reveal in time; refused tasks and jobs are logged
+    once."""
     from deai.node.process import parse_accounts, serve_node
 
     accts = parse_accounts(accounts)
     behaviours = dict(b.split("=", 1) for b in behaviour)
+    policy = JoinPolicy(
+        min_reward=min_reward,
+        max_task_stake=max_task_stake,
+        min_job_fee=min_job_fee,
+        min_reveal_ms=min_reveal_ms,
+    )
     serve_node(
-        hub_url, {r: accts for r in roles}, state, data_dir=data, behaviours=behaviours, verify=ca or True
+        hub_url,
+        {r: accts for r in roles},
+        state,
+        data_dir=data,
+        behaviours=behaviours,
+        options={"policy": policy},
+        verify=ca or True,
     )
 
 

@@ -50,8 +50,8 @@ def _run(scenario_path: Path, transport: str | None, out: Path) -> dict:
 
 def _summary(report: dict, json_path: Path, html_path: Path) -> None:
     table = Table(title=f"participants — {report['scenario']} ({report['transport']})")
-    for col in ("role", "behaviour", "address", "earned", "slashed", "score"):
-        table.add_column(col, justify="right" if col in ("earned", "slashed", "score") else "left")
+    for col in ("role", "behaviour", "address", "earned", "slashed", "missed", "score"):
+        table.add_column(col, justify="right" if col in ("earned", "slashed", "missed", "score") else "left")
     for p in report["participants"]:
         colour = "green" if p["behaviour"] == "honest" else "red"
         score = "" if p["score"] is None else f"{p['score']:+.3f}"
@@ -61,6 +61,7 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
             p["address"][:10] + "…",
             str(p["earned"]),
             str(p["slashed"]),
+            str(p.get("missed", 0)),  # drawn, never committed: a liveness fault, no stake lost
             score,
         )
     console.print(table)

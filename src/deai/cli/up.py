@@ -2,8 +2,10 @@
 
 Starts a hub and the participant daemons the scenario describes (data providers split over a few
 processes, one process per compute provider and per host), funds every account, submits the
-scenario's task and follows it live. With ``--keep`` the network stays up after the task (Ctrl-C
-stops it); otherwise every process is stopped cleanly (SIGTERM, then SIGKILL after a timeout).
+scenario's task and follows it live; once the model is registered it waits until every host
+daemon announced it is ready to serve it (only then may inference requests be sent). With
+``--keep`` the network stays up after the task (Ctrl-C stops it); otherwise every process is
+stopped cleanly (SIGTERM, then SIGKILL after a timeout).
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def up(
             console.print(f"task [bold]{task}[/]")
             final = watch_task(client, task, timeout=timeout)
             ok = final["phase"] == "done"
+            if ok and final.get("model") and any("host" in n.roles for n in net.nodes.values()):
+                # the hosts fetch and check the new model on its registration; say when inference
+                # requests can be sent (the ledger draws among every staked host, ready or not)
+                net.wait_ready(final["model"], timeout=timeout)
+                console.print(f"hosts ready to serve model [bold]{final['model']}[/]")
         if keep or no_task:
             console.print("network running; Ctrl-C to stop")
             stop = threading.Event()

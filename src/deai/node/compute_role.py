@@ -6,19 +6,31 @@ cheater, ``behaviours[address]``), uploads the output blobs it produced and subm
 reveal transactions. Job inputs are fetched into a local blob store under the state folder
 (verified by hash). The agents' commitments (digest and salt) are in :attr:`memory`, saved by the
 daemon, so a restarted compute provider still reveals what it committed to.
+
+Being drawn binds nobody; committing does (a commitment not revealed in time is slashed). So an
+:class:`ExecutorRole` (compute providers and hosts) commits only to jobs its
+:class:`~deai.node.policy.JoinPolicy` accepts (the fee, the reveal window) and that it can finish
+in time by its own estimate (:class:`~deai.node.policy.Timing`), reads each job's fee and deadlines
+from the ledger (not from the hub's word), and sends its due reveals before any new work.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
+from deai.node.policy import JoinPolicy, Refusals, Timing
 from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
 from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.executor import ExecutorAgent
 
-__all__ = ["CLAIM_EVERY", "ComputeProviderRole", "setup_executors"]
+__all__ = ["CLAIM_EVERY", "ComputeProviderRole", "ExecutorRole", "setup_executors"]
+
+log = logging.getLogger(__name__)
 
 CLAIM_EVERY = 10
 
@@ -44,12 +56,150 @@ def setup_executors(role: Role) -> None:
     }
 
 
-@register_role("compute_provider")
-class ComputeProviderRole(Role):
+class ExecutorRole(Role):
+    """A role whose accounts execute verified jobs of ``stake_role`` (see the module docstring)."""
+
+    stake_role = COMPUTE
+    stake_option = "compute_stake"  # the options key of the stake to hold (default: the minimum)
+
     def setup(self) -> None:
-        ensure_stake(self.client, self.accounts.values(), COMPUTE, self.ctx.options.get("compute_stake"))
+        ensure_stake(
+            self.client, self.accounts.values(), self.stake_role, self.ctx.options.get(self.stake_option)
+        )
         setup_executors(self)
-        self._idle, self._unclaimed = False, True
+        self.policy = JoinPolicy.from_options(self.ctx.options)
+        self.timing = Timing(self.policy)
+        self.refused = Refusals(what=f"{self.name} job")
+        self.jobs: dict[str, dict[str, Any]] = {}  # the ledger's records of the live jobs
+        self._idle = False
+
+    # -- hooks ----------------------------------------------------------------------------------------
+
+    def refusal(self, job_id: str, record: dict[str, Any]) -> str | None:
+        """Why this role does not take the job at all (besides the policy), or None."""
+        if record.get("role") != self.stake_role:
+            return f"it is a {record.get('role')} job"
+        return None
+
+    # -- the poll -------------------------------------------------------------------------------------
+
+    def _records(self, job_ids: list[str]) -> None:
+        """Read the ledger's record of each job not seen yet (fee, deadlines, kind)."""
+        new = [j for j in dict.fromkeys(job_ids) if j not in self.jobs]
+        replies = self.client.call_many(
+            [("ledger.query", {"q": "job", "args": {"job_id": j}}, None) for j in new]
+        )
+        for j, reply in zip(new, replies, strict=True):
+            record = reply["result"]
+            self.jobs[j] = {**record, "job": j} if record is not None else {"job": j, "status": None}
+
+    def _pending(self) -> list[dict[str, Any]]:
+        """The records of jobs some hosted account committed to (a real commitment, not a decoy)
+        and has not revealed yet: their reveals must not be delayed past their deadlines."""
+        out = []
+        for agent in self.agents.values():
+            mem = agent.memory
+            for job, opening in mem["committed"].items():
+                if opening is not None and job not in mem["revealed"] and job in self.jobs:
+                    out.append(self.jobs[job])
+        return out
+
+    def work(self) -> bool:
+        """Poll every hosted account's assignments (at once), then act: the cheap actions of all
+        accounts first (standby decoy commits, reveals) in one ledger submit, then the executions,
+        their inputs fetched together beforehand and each commit sent as soon as its job ran, so
+        one busy executor does not hold back the commit phase of the others' jobs. A job is taken
+        (its first commit) only if the policy and the timing allow it."""
+        addresses = list(self.agents)
+        replies = self.client.call_many([("job.assignments", None, self.accounts[a]) for a in addresses])
+        polled = list(zip(addresses, replies, strict=True))
+        self._idle = not any(reply["assignments"] for _, reply in polled)
+        live = {a["job"] for _, reply in polled for a in reply["assignments"]}
+        self.jobs = {j: r for j, r in self.jobs.items() if j in live}
+        self.refused.keep(live)
+        self._records(sorted(live))
+        now = max((reply["time"] for _, reply in polled), default=0)
+        cheap, costly = [], []
+        for address, reply in polled:
+            memory = self.agents[address].memory
+            for a in reply["assignments"]:
+                job = a["job"]
+                if job not in memory["committed"]:  # not taken yet: may this daemon take it?
+                    if job in self.refused:
+                        continue
+                    why = self.policy.job_refusal(self.jobs[job]) or self.refusal(job, self.jobs[job])
+                    if why:
+                        self.refused.add(job, why)
+                        continue
+                    a = {**a, **{k: self.jobs[job][k] for k in ("commit_deadline", "reveal_deadline")}}
+                executes = a["active"] and job not in memory["committed"]
+                (costly if executes else cheap).append((address, reply["time"], a))
+        specs = [  # the job specs (their ids are their digests), fetched together
+            a["job"].removeprefix("0x")
+            for address, _, a in cheap + costly
+            if a["job"] not in self.agents[address].memory["revealed"]
+        ]
+        self._fetch_many(specs)
+        did, _ = self._act(cheap)
+        if costly:
+            self._prefetch([a for _, _, a in costly])
+        for item in costly:
+            record = self.jobs[item[2]["job"]]
+            kind = record.get("job_type") or "?"
+            why = self.timing.too_late(kind, now, record)
+            if why:
+                self.refused.add(record["job"], why)
+                continue
+            if self.timing.blocks_reveal(kind, now, self._pending()):
+                continue  # reveal first (a later poll), then reconsider
+            sent, at = self._act([item])
+            if sent and at is not None:
+                self.timing.record(kind, at - now)
+                now = max(now, at)
+            did |= sent
+        for address, reply in polled:
+            self.agents[address].forget({a["job"] for a in reply["assignments"]})
+        return did
+
+    def _act(self, items: list[tuple[str, int, dict]]) -> tuple[bool, int | None]:
+        """Hand each ``(address, now, assignment)`` to its agent; upload what they produced, then
+        submit their transactions in one batch. Returns whether anything was sent and the ledger
+        time of the last transaction it took (None if none)."""
+        txs, uploads = [], []
+        for address, now, a in items:
+            act = self.agents[address].on_assignment(
+                a, now, lambda d: self.client.fetch_to(self.store, d), self._fetch_many
+            )
+            uploads += act.uploads
+            txs += [(self.accounts[address], tx) for tx in act.txs]
+        if uploads and self.shared is None:
+            self.client.put_blobs([(self.store.get(d), d) for d in dict.fromkeys(uploads)])
+        if not txs:
+            return False, None
+        results = self.client.submit(txs, check=False)  # a late or refused message: the ledger decides
+        times = [r["time"] for r in results if r.get("ok") and isinstance(r.get("time"), int)]
+        return True, max(times) if times else None
+
+    def _fetch_many(self, digests: list[str]) -> None:
+        self.client.fetch_many(self.store, digests)
+
+    def _prefetch(self, assignments: list[dict]) -> None:
+        """Fetch the inputs of every job about to run at once (they often share the updates)."""
+        inputs: list[str] = []
+        for a in assignments:
+            job = a["job"]
+            try:
+                inputs += JobSpec.from_bytes(self.store.get(job.removeprefix("0x")), job_id=job).inputs
+            except DeaiError:  # a bad spec: its agent refuses it when it gets there
+                continue
+        self._fetch_many(inputs)
+
+
+@register_role("compute_provider")
+class ComputeProviderRole(ExecutorRole):
+    def setup(self) -> None:
+        super().setup()
+        self._unclaimed = True
 
     def done(self) -> bool:
         """Idle at the last poll, and no finished task left to claim from."""
@@ -72,61 +222,5 @@ class ComputeProviderRole(Role):
         return bool(over)
 
     def step(self) -> bool:
-        """Poll every hosted account's assignments (at once), then act: the cheap actions of all
-        accounts first (standby decoy commits, reveals) in one ledger submit, then the executions,
-        their inputs fetched together beforehand and each commit sent as soon as its job ran, so
-        one busy executor does not hold back the commit phase of the others' jobs."""
-        addresses = list(self.agents)
-        replies = self.client.call_many([("job.assignments", None, self.accounts[a]) for a in addresses])
-        polled = list(zip(addresses, replies, strict=True))
-        self._idle = not any(reply["assignments"] for _, reply in polled)
-        cheap, costly = [], []
-        for address, reply in polled:
-            memory = self.agents[address].memory
-            for a in reply["assignments"]:
-                executes = a["active"] and a["job"] not in memory["committed"]
-                (costly if executes else cheap).append((address, reply["time"], a))
-        specs = [  # the job specs (their ids are their digests), fetched together
-            a["job"].removeprefix("0x")
-            for address, _, a in cheap + costly
-            if a["job"] not in self.agents[address].memory["revealed"]
-        ]
-        self._fetch_many(specs)
-        did = self._act(cheap)
-        if costly:
-            self._prefetch([a for _, _, a in costly])
-        for item in costly:
-            did |= self._act([item])
-        for address, reply in polled:
-            self.agents[address].forget({a["job"] for a in reply["assignments"]})
+        did = self.work()
         return self._claim() or did
-
-    def _act(self, items: list[tuple[str, int, dict]]) -> bool:
-        """Hand each ``(address, now, assignment)`` to its agent; upload what they produced, then
-        submit their transactions in one batch. True if anything was sent."""
-        txs, uploads = [], []
-        for address, now, a in items:
-            act = self.agents[address].on_assignment(
-                a, now, lambda d: self.client.fetch_to(self.store, d), self._fetch_many
-            )
-            uploads += act.uploads
-            txs += [(self.accounts[address], tx) for tx in act.txs]
-        if uploads and self.shared is None:
-            self.client.put_blobs([(self.store.get(d), d) for d in dict.fromkeys(uploads)])
-        if txs:
-            self.client.submit(txs, check=False)  # a late or refused message: the ledger decides
-        return bool(txs)
-
-    def _fetch_many(self, digests: list[str]) -> None:
-        self.client.fetch_many(self.store, digests)
-
-    def _prefetch(self, assignments: list[dict]) -> None:
-        """Fetch the inputs of every job about to run at once (they often share the updates)."""
-        inputs: list[str] = []
-        for a in assignments:
-            job = a["job"]
-            try:
-                inputs += JobSpec.from_bytes(self.store.get(job.removeprefix("0x")), job_id=job).inputs
-            except DeaiError:  # a bad spec: its agent refuses it when it gets there
-                continue
-        self._fetch_many(inputs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from deai.learn.data import Dataset
 from deai.ledger.config import NetworkConfig
 from deai.ledger.txs import Mint
 from deai.node.client import HubClient
+from deai.node.policy import policy_args
 from deai.node.process import hub_client, parse_accounts, spawn_hub, spawn_node, wait_for_url
 
 __all__ = ["NodeSpec", "ProcessNetwork", "write_npz"]
@@ -40,6 +42,7 @@ class NodeSpec:
     behaviours: dict[str, str] = field(default_factory=dict)
     data: bool = False
     proc: subprocess.Popen | None = None
+    policy: dict[str, int] = field(default_factory=dict)  # JoinPolicy fields given as flags
 
 
 class ProcessNetwork:
@@ -87,12 +90,17 @@ class ProcessNetwork:
         *,
         data: Mapping[str, Dataset] | None = None,
         behaviours: Mapping[str, str] | None = None,
+        policy: Mapping[str, int] | None = None,
     ) -> subprocess.Popen:
+        """Start a daemon ``name`` for ``roles`` and ``accounts`` (specs); ``policy``: its
+        :class:`~deai.node.policy.JoinPolicy` fields (default: the policy's defaults)."""
         folder = self.root / name
         if data:
             for address, ds in data.items():
                 write_npz(folder / "data", address, ds)
-        spec = NodeSpec(list(roles), list(accounts), dict(behaviours or {}), bool(data))
+        spec = NodeSpec(
+            list(roles), list(accounts), dict(behaviours or {}), bool(data), policy=dict(policy or {})
+        )
         self.nodes[name] = spec
         return self._spawn(name)
 
@@ -106,8 +114,32 @@ class ProcessNetwork:
             data_dir=folder / "data" if spec.data else None,
             behaviours=spec.behaviours,
             log=folder / "node.log",
+            extra_args=policy_args(spec.policy),
         )
         return spec.proc
+
+    def wait_ready(self, model_id: str, names: Sequence[str] | None = None, timeout: float = 120.0) -> None:
+        """Wait until the host daemons ``names`` (default: every node with the host role) announce
+        they are ready to serve ``model_id`` (:func:`~deai.node.host.read_ready`). Raises
+        TimeoutError naming those that are not, or RuntimeError if one exited."""
+        from deai.node.host import read_ready
+
+        names = [n for n in self.nodes if "host" in self.nodes[n].roles] if names is None else list(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = [n for n in names if model_id not in read_ready(self.root / n / "state")]
+            if not waiting:
+                return
+            dead = [
+                n for n in waiting if self.nodes[n].proc is not None and self.nodes[n].proc.poll() is not None
+            ]
+            if dead:
+                raise RuntimeError(f"host daemon(s) {dead} exited; see their node.log")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"host daemon(s) {waiting} not ready to serve {model_id} after {timeout:.0f} s"
+                )
+            time.sleep(0.1)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.hub_proc if name == "hub" else self.nodes[name].proc

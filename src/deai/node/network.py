@@ -121,6 +121,17 @@ class LocalNetwork:
                 self.clock.now = deadline
         return did
 
+    def wait_ready(self, model_id: str, names: Sequence[str] | None = None, max_steps: int = 10_000) -> int:
+        """Step the network until every daemon with the host role (``names``: their names as
+        given to :meth:`add_daemon`; default all) is ready to serve ``model_id``
+        (:meth:`~deai.node.host.HostRole.ready_models`); returns the steps taken."""
+        hosts = [
+            d.roles["host"]
+            for d in self.daemons
+            if "host" in d.roles and (names is None or d.state_dir.name in names)
+        ]
+        return self.run(lambda: all(model_id in h.ready_models() for h in hosts), max_steps=max_steps)
+
     def task_done(self, task: str) -> Callable[[], bool]:
         def check() -> bool:
             coord = self.hub.coordinators.get(task)

@@ -59,6 +59,7 @@ class NetworkPlan:
     behaviours: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     tag: str = "net"
+    policy: dict[str, int] = field(default_factory=dict)  # the daemons' JoinPolicy fields
 
     @classmethod
     def from_scenario(cls, scenario: Any, *, windows: Windows | None = None) -> NetworkPlan:
@@ -117,8 +118,21 @@ class NetworkPlan:
             windows=windows,
             seed=seed,
         )
+        given = getattr(scenario, "policy", None)
+        policy = {k: int(v) for k, v in dict(given).items() if v is not None} if given is not None else {}
         return cls(
-            seed, splits, providers, computes, hosts, creator, datasets, bundle, behaviours, roles, tag
+            seed,
+            splits,
+            providers,
+            computes,
+            hosts,
+            creator,
+            datasets,
+            bundle,
+            behaviours,
+            roles,
+            tag,
+            policy,
         )
 
     def everyone(self) -> list[Account]:
@@ -136,9 +150,14 @@ class NetworkPlan:
             "data",
             {"data_provider": self.providers},
             behaviours=self.behaviours,
-            options={"datasets": self.datasets},
+            options={"datasets": self.datasets, "policy": self.policy},
         )
-        net.add_daemon("compute", {"compute_provider": self.computes}, behaviours=self.behaviours)
+        net.add_daemon(
+            "compute",
+            {"compute_provider": self.computes},
+            behaviours=self.behaviours,
+            options={"policy": self.policy},
+        )
         return net
 
     # -- as processes -------------------------------------------------------------------------------------
@@ -167,10 +186,17 @@ class NetworkPlan:
                 behaviours={
                     a.address: self.behaviours[a.address] for a in group if a.address in self.behaviours
                 },
+                policy=self.policy,
             )
         for i, a in enumerate(self.computes):
             b = {a.address: self.behaviours[a.address]} if a.address in self.behaviours else {}
-            net.start_node(f"compute{i}", ["compute_provider"], [f"seed:{self.tag}c:{i}"], behaviours=b)
+            net.start_node(
+                f"compute{i}",
+                ["compute_provider"],
+                [f"seed:{self.tag}c:{i}"],
+                behaviours=b,
+                policy=self.policy,
+            )
         if with_hosts and self.hosts:
             try:
                 get_role("host")
@@ -178,5 +204,7 @@ class NetworkPlan:
                 return net  # hosting is not installed in this build: no host daemons
             for i, a in enumerate(self.hosts):
                 b = {a.address: self.behaviours[a.address]} if a.address in self.behaviours else {}
-                net.start_node(f"host{i}", ["host"], [f"seed:{self.tag}h:{i}"], behaviours=b)
+                net.start_node(
+                    f"host{i}", ["host"], [f"seed:{self.tag}h:{i}"], behaviours=b, policy=self.policy
+                )
         return net

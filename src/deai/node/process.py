@@ -239,7 +239,10 @@ def spawn_node(
     data_dir: str | Path | None = None,
     behaviours: Mapping[str, str] | None = None,
     log: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> subprocess.Popen:
+    """Start ``deai node`` as a child process; ``extra_args`` are further flags (e.g. the join
+    policy's, :func:`deai.node.policy.policy_args`)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "deai.cli.node", "--hub", url, "--state", str(state_dir)]
@@ -251,5 +254,6 @@ def spawn_node(
         cmd += ["--data", str(data_dir)]
     for address, name in (behaviours or {}).items():
         cmd += ["--behaviour", f"{address}={name}"]
+    cmd += list(extra_args)
     out = open(log or state_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)

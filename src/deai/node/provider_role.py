@@ -4,7 +4,11 @@ Data: in-process runners pass ``options["datasets"]`` ({address: Dataset}); a da
 ``DATA_DIR/<address>.npz`` (``x``: float [N, F], ``y``: int labels in ``0..C-1``; loaded with
 ``allow_pickle=False``), as :mod:`deai.cli.up` writes them from a scenario's partition.
 
-Per poll: join the tasks in their join phase (one batched ledger submit for all hosted accounts);
+Per poll: join the tasks in their join phase that the daemon's join policy accepts
+(:class:`~deai.node.policy.JoinPolicy`: at least ``min_reward`` per provider per round, a provider
+stake of at most ``max_task_stake``; a task refused -- by the policy, for a spec that does not
+parse, or by the ledger -- is logged once and never retried) in one batched ledger submit for all
+hosted accounts;
 in a training phase, train every hosted account of the roster at once (cached per round, so a
 retry after a restart re-sends the same bytes), upload the update blobs and send the signed
 statements of those the hub has not recorded yet -- or, with secure aggregation, answer the
@@ -14,22 +18,27 @@ take the task stake back (``leave_task``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from deai.core.errors import DeaiError
+from deai.core.errors import DeaiError, EncodingError
 from deai.learn.data import Dataset
 from deai.ledger.config import DATA
 from deai.ledger.txs import JoinTask, LeaveTask
+from deai.node.policy import JoinPolicy, Refusals
 from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
+from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.provider import ProviderPool, TrainedUpdate
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = ["DataProviderRole", "load_npz"]
+
+log = logging.getLogger(__name__)
 
 OVER = ("done", "failed")
 
@@ -47,6 +56,8 @@ class DataProviderRole(Role):
         ensure_stake(self.client, self.accounts.values(), DATA, self.ctx.options.get("stake"))
         for k in ("joined", "finished"):
             self.memory.setdefault(k, [])
+        self.policy = JoinPolicy.from_options(self.ctx.options)
+        self.refused = Refusals(self.memory.setdefault("refused", {}), what="task")
         self.specs: dict[str, TaskSpec] = {}
         self.pools: dict[str, ProviderPool] = {}
         self.trained: dict[tuple[str, int], list[TrainedUpdate]] = {}
@@ -79,10 +90,10 @@ class DataProviderRole(Role):
 
     def step(self) -> bool:
         tasks = self.client.call("task.list")["tasks"]
-        self._open = [t for t, i in tasks.items() if i["phase"] not in OVER]
+        self.refused.keep(tasks)
         did = False
         for task, info in sorted(tasks.items()):
-            if task in self.memory["finished"]:
+            if task in self.memory["finished"] or task in self.refused:
                 continue
             if info["phase"] == "join" and task not in self.memory["joined"]:
                 did |= self._join(task)
@@ -90,16 +101,29 @@ class DataProviderRole(Role):
                 did |= self._train(task)
             elif info["phase"] in OVER:
                 did |= self._finish(task)
+        # a task this daemon refused is not waited for
+        self._open = [t for t, i in tasks.items() if i["phase"] not in OVER and t not in self.refused]
         return did
 
     def _join(self, task: str) -> bool:
-        self._spec(task)  # check the spec before locking stake in the task
+        """Join ``task`` with every hosted account if the policy accepts it (checked before any
+        stake is locked); else refuse it once. True if joined."""
+        try:
+            spec = self._spec(task)
+        except (BadTaskSpec, EncodingError) as exc:  # the spec itself is bad: final
+            self.refused.add(task, f"{type(exc).__name__}: {exc}")
+            return False
+        why = self.policy.task_refusal(spec, self.client.query("task", task_id=task))
+        if why:
+            self.refused.add(task, why)
+            return False
         results = self.client.submit(
             [(a, JoinTask(task=task, role=DATA)) for a in self.accounts.values()], check=False
         )
         refused = [r for r in results if not r["ok"] and r["error"] != "AlreadyMember"]
         if len(refused) == len(results):
-            raise DeaiError(f"join_task refused: {refused[0]['error']}: {refused[0]['reason']}")
+            self.refused.add(task, f"join_task refused: {refused[0]['error']}: {refused[0]['reason']}")
+            return False
         self.memory["joined"].append(task)
         return True
 

@@ -16,17 +16,25 @@ __all__ = ["earnings"]
 
 def earnings(ledger: Ledger) -> dict[str, dict[str, int]]:
     """Per account: ``earned`` (task payouts claimed, job fees and slash rewards, royalties
-    claimed) and ``slashed`` (job faults, task-stake slashes, direct slashes)."""
-    out: dict[str, dict[str, int]] = defaultdict(lambda: {"earned": 0, "slashed": 0, "jobs_won": 0})
+    claimed), ``slashed`` (what it lost for cheating or for a duty it accepted and failed: job
+    faults, task-stake slashes, direct slashes) and, apart from those, ``missed``: the jobs it was
+    drawn for and never committed to (a liveness fault -- not running, busy, or refusing the job
+    by its policy -- which costs no stake)."""
+    out: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"earned": 0, "slashed": 0, "jobs_won": 0, "missed": 0}
+    )
     for ev in ledger.events():
         d: dict[str, Any] = ev.data
         if ev.kind in ("claimed", "royalty_claimed"):
             out[d["account"]]["earned"] += d["amount"]
-        elif ev.kind == "job_resolved" and d["accepted"]:
-            each = d["paid"] // len(d["accepted"]) + d["slash_reward"]
-            for a in d["accepted"]:
-                out[a]["earned"] += each
-                out[a]["jobs_won"] += 1
+        elif ev.kind == "job_resolved":
+            for a in d.get("missed") or ():
+                out[a]["missed"] += 1
+            if d["accepted"]:
+                each = d["paid"] // len(d["accepted"]) + d["slash_reward"]
+                for a in d["accepted"]:
+                    out[a]["earned"] += each
+                    out[a]["jobs_won"] += 1
         elif ev.kind in ("slashed", "member_slashed"):
             out[d["account"]]["slashed"] += d["amount"]
     return dict(out)

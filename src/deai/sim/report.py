@@ -3,8 +3,9 @@
 :func:`validate_report` checks that a report dict carries the keys every consumer relies on
 (see ``docs/scenarios.md``); :func:`write_report` writes both files. The HTML page is
 self-contained (plots are embedded PNGs), so it can be mailed or archived as one file. It shows
-accuracy per round, earnings by participant coloured by behaviour, slashes, and the privacy
-budget (epsilon) per round.
+accuracy per round, earnings by participant coloured by behaviour, slashes (stake lost for
+cheating or a failed accepted duty) and, apart from them, missed jobs (drawn, never committed to:
+no stake lost), and the privacy budget (epsilon) per round.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ REQUIRED_KEYS = {
     "ledger_verified": bool,
 }
 PARTICIPANT_KEYS = ("address", "role", "behaviour", "earned", "slashed", "score")
+# Shown apart from the slashes: jobs a participant was drawn for and never committed to (a
+# liveness fault that costs no stake). Optional in a report (older reports lack it).
+COLUMNS = ("address", "role", "behaviour", "earned", "slashed", "missed", "score")
 INFERENCE_KEYS = ("requests", "answered", "correct")
 
 
@@ -116,20 +120,17 @@ def _html(report: dict[str, Any], plots: dict[str, str]) -> str:
         ("ledger verified", "yes" if report["ledger_verified"] else "NO"),
     ]
     rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in summary)
-    people = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{esc(str(p[k] if not isinstance(p[k], float) else round(p[k], 4)))}</td>"
-            for k in PARTICIPANT_KEYS
-        )
-        + "</tr>"
-        for p in report["participants"]
-    )
+
+    def cell(p: dict[str, Any], k: str) -> str:
+        v = p.get(k, 0 if k == "missed" else "")
+        return f"<td>{esc(str(round(v, 4) if isinstance(v, float) else v))}</td>"
+
+    people = "".join("<tr>" + "".join(cell(p, k) for k in COLUMNS) + "</tr>" for p in report["participants"])
     figures = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{data}"></figure>'
         for name, data in plots.items()
     )
-    head = "".join(f"<th>{k}</th>" for k in PARTICIPANT_KEYS)
+    head = "".join(f"<th>{k}</th>" for k in COLUMNS)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>deai report — {esc(str(report.get("scenario", "")))}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}

@@ -73,7 +73,12 @@ def _serve(
     result = {"requests": inf.requests, "answered": 0, "correct": 0, "label_accuracy": None, "jobs": []}
     if inf.requests == 0 or not plan.hosts:
         return result
-    ensure_hosts(net, plan.hosts, tag=plan.tag, behaviours=plan.behaviours, stake=HOST_STAKE)
+    names = ensure_hosts(
+        net, plan.hosts, tag=plan.tag, behaviours=plan.behaviours, stake=HOST_STAKE, policy=plan.policy
+    )
+    # Requests only once the hosts announced they serve the model: the ledger draws among every
+    # staked host, so a request sent while they still start up would find nobody to commit.
+    net.wait_ready(model_id, names)
     client = net.client(plan.creator)
     served = remote_model(client, model_id)
     test = plan.splits.test
@@ -110,7 +115,7 @@ def _participants(plan: NetworkPlan, ledger: Ledger, scores: dict[str, float]) -
     money = earnings(ledger)
     rows = []
     for a in [*plan.providers, *plan.computes, *plan.hosts]:
-        m = money.get(a.address, {"earned": 0, "slashed": 0, "jobs_won": 0})
+        m = money.get(a.address, {"earned": 0, "slashed": 0, "jobs_won": 0, "missed": 0})
         role = plan.roles[a.address]
         rows.append(
             {
@@ -119,6 +124,7 @@ def _participants(plan: NetworkPlan, ledger: Ledger, scores: dict[str, float]) -
                 "behaviour": plan.behaviours.get(a.address, "honest"),
                 "earned": m["earned"],
                 "slashed": m["slashed"],
+                "missed": m["missed"],  # jobs drawn for and never committed to: no stake lost
                 "jobs_won": m["jobs_won"],
                 "score": scores.get(a.address) if role == "data_provider" else None,
             }

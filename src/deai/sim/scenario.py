@@ -120,6 +120,16 @@ class InferenceSpec(_Model):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 8
 
 
+class PolicySpec(_Model):
+    """What every daemon of the network accepts (:class:`deai.node.policy.JoinPolicy`); an unset
+    key keeps the policy's default. The scenario's own task and requests must pass it."""
+
+    min_reward: Annotated[int | None, Field(ge=0, lt=2**53)] = None
+    max_task_stake: Annotated[int | None, Field(ge=0, lt=2**53)] = None
+    min_job_fee: Annotated[int | None, Field(ge=0, lt=2**53)] = None
+    min_reveal_ms: Annotated[int | None, Field(ge=0, lt=2**53)] = None
+
+
 class Scenario(_Model):
     seed: int
     name: str = "scenario"
@@ -131,6 +141,7 @@ class Scenario(_Model):
     adversaries: list[Adversary] = Field(default_factory=list)
     task: TaskSpec = TaskSpec()
     inference: InferenceSpec = InferenceSpec()
+    policy: PolicySpec = PolicySpec()
 
     @model_validator(mode="after")
     def _counts(self) -> Scenario:
@@ -145,7 +156,25 @@ class Scenario(_Model):
                 raise ValueError(f"{wanted} adversarial {role}s but the network has only {available}")
         if self.task.min_providers is not None and self.task.min_providers > self.network.data_providers:
             raise ValueError("task.min_providers exceeds network.data_providers")
+        self._affordable()
         return self
+
+    def _affordable(self) -> None:
+        """The honest daemons' join policy must take the scenario's own task and requests."""
+        from deai.node.policy import JoinPolicy
+
+        policy = JoinPolicy(**{k: v for k, v in dict(self.policy).items() if v is not None})
+        per = self.task.budget // self.task.rounds // self.network.data_providers
+        if per < policy.min_reward:
+            raise ValueError(
+                f"task.budget {self.task.budget} pays {per} per provider per round, below the"
+                f" daemons' policy.min_reward {policy.min_reward}: no honest provider would join"
+            )
+        if self.inference.requests and self.network.hosts and self.inference.fee < policy.min_job_fee:
+            raise ValueError(
+                f"inference.fee {self.inference.fee} is below the daemons' policy.min_job_fee"
+                f" {policy.min_job_fee}: no honest host would serve"
+            )
 
 
 def _attack_names() -> set[str]:

@@ -51,6 +51,7 @@ def _row(rows: dict[str, dict[str, Any]], address: str) -> dict[str, Any]:
             "copy_rounds": 0,
             "jobs_accepted": 0,
             "jobs_faulted": 0,
+            "jobs_missed": 0,  # drawn, never committed: a liveness fault, no stake lost
             "fees_earned": 0,
             "job_slashes": 0,
             "allocated": 0,
@@ -76,6 +77,8 @@ def _why(r: dict[str, Any]) -> str:
             parts.append(f"no positive contribution (score {r['score_total']:+.4g})")
     if r["jobs_accepted"] or r["jobs_faulted"]:
         parts.append(f"{r['jobs_accepted']} job(s) accepted, {r['jobs_faulted']} faulted")
+    if r["jobs_missed"]:
+        parts.append(f"{r['jobs_missed']} job(s) missed (never committed; no stake lost)")
     if r["slashed_in_task"] or r["job_slashes"]:
         parts.append(f"slashed {r['slashed_in_task'] + r['job_slashes']}")
     return "; ".join(parts) or "no recorded activity"
@@ -122,8 +125,14 @@ def task_report(
                 "replicated": job["replicated"],
                 "accepted": job["accepted"],
                 "faulted": job["faulted"],
+                "missed": job.get("missed", []),
             }
         )
+        for e in job.get("missed", []):
+            r = _row(rows, e)
+            r["jobs_missed"] += 1
+            if job["role"] not in r["roles"]:
+                r["roles"].append(job["role"])
         for e in job["accepted"]:
             r = _row(rows, e)
             r["jobs_accepted"] += 1
@@ -194,7 +203,7 @@ def report_table(report: Mapping[str, Any]) -> Table:
         ("account", "left"),
         ("role", "left"),
         ("score", "right"),
-        ("jobs ok/fault", "right"),
+        ("jobs ok/fault/missed", "right"),
         ("allocated", "right"),
         ("claimed", "right"),
         ("slashed", "right"),
@@ -210,7 +219,7 @@ def report_table(report: Mapping[str, Any]) -> Table:
             r["account"][:12] + "...",
             roles,
             score,
-            f"{r['jobs_accepted']}/{r['jobs_faulted']}",
+            f"{r['jobs_accepted']}/{r['jobs_faulted']}/{r['jobs_missed']}",
             str(r["allocated"]),
             str(r["claimed"]),
             str(r["slashed_in_task"] + r["job_slashes"]),
