@@ -929,17 +929,20 @@ def unstake_after_join(t: Target, tally: Tally) -> None:
     tally.tx("unstake of the role a task member joined with", r)
 
 
-def rate_flood(t: Target, tally: Tally) -> None:
-    """One sender floods the hub with valid signed requests from 8 threads (up to 2,000 in 20 s,
-    until the hub pushes back); the hub must turn it away (429) while another sender is served."""
-    cap, until = 2_000, time.monotonic() + 20
+def _flood(t: Target, senders: list[Account], cap: int = 2_000, seconds: float = 20) -> tuple[int, int, list]:
+    """Signed ``hub.info`` from ``senders`` in turn, 8 threads, until the hub answers 429 (or
+    ``cap`` requests, or ``seconds``), while the checker asks 10 times: (requests, 429s, the
+    checker's statuses)."""
+    until = time.monotonic() + seconds
     codes: list[int | None] = []
     lock, stop = threading.Lock(), threading.Event()
 
     def flood() -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set() and time.monotonic() < until:
-                env = Envelope.seal(t.attacker, "hub.info", {}, t.network)
+                with lock:
+                    sender = senders[len(codes) % len(senders)]
+                env = Envelope.seal(sender, "hub.info", {}, t.network)
                 try:
                     code: int | None = client.post(f"{t.url}/v1/envelope", content=env.to_bytes()).status_code
                 except httpx.HTTPError:
@@ -953,13 +956,22 @@ def rate_flood(t: Target, tally: Tally) -> None:
     for th in threads:
         th.start()
     honest = [t.send(t.checker, "hub.info", {}).status for _ in range(10)]
-    stop.wait(25)
+    stop.wait(seconds + 5)
     stop.set()
     for th in threads:
         th.join()
-    limited = codes.count(429)
-    tally.check("a one-sender flood", limited > 0, f"{len(codes)} requests, {limited} answered 429")
-    tally.check("an honest sender during the flood", all(s == 200 for s in honest), honest)
+    return len(codes), codes.count(429), honest
+
+
+def rate_flood(t: Target, tally: Tally) -> None:
+    """Valid signed requests from 8 threads (up to 2,000 in 20 s, until the hub pushes back), from
+    one sender and then from 200 fresh identities (keys are free): the hub must turn both floods
+    away (429) while an honest sender is served."""
+    sybils = [Account.from_seed(f"{t.tag}-flood", i) for i in range(200)]
+    for label, senders in (("a one-sender flood", [t.attacker]), ("a 200-identity flood", sybils)):
+        sent, limited, honest = _flood(t, senders)
+        tally.check(label, limited > 0, f"{sent} requests, {limited} answered 429")
+        tally.check(f"an honest sender during {label}", all(c == 200 for c in honest), honest)
 
 
 def slow_body_uploads(t: Target, tally: Tally) -> None:
