@@ -4,7 +4,7 @@ Prints JSON with three parts:
 
 - ``attacks``: every class of :data:`deai.testing.attacks.CATALOGUE` run against a hub process on
   loopback (one network, in catalogue order): attempts, how many were refused, and whether the hub
-  survived with the supply conserved and every honest stake intact; ``totals`` sums them. The
+  survived with the supply conserved and every honest stake and balance intact; ``totals`` sums them. The
   small form skips the slow classes (stalled uploads wait out the hub's body deadline; the tampered
   ledger starts two more hubs) and lists them under ``skipped``.
 - ``flood``: a bounded flood of valid but useless signed requests (``hub.info`` and
