@@ -86,7 +86,8 @@ class DataProviderRole(Role):
         return self.pools[task]
 
     def done(self) -> bool:
-        return bool(self.memory.get("finished")) and not self._open
+        """Some task was finished or refused, and none is left open to this daemon."""
+        return bool(self.memory.get("finished") or self.memory.get("refused")) and not self._open
 
     def step(self) -> bool:
         tasks = self.client.call("task.list")["tasks"]
