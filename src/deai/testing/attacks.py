@@ -25,6 +25,7 @@ adversarial test suite and ``benchmarks/attacks.py`` run the same :data:`CATALOG
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ from deai.core.accounts import Account
 from deai.core.encoding import canonical, sha256_hex, to_hex
 from deai.core.envelope import Envelope, now_ms
 from deai.ledger import commitments
+from deai.ledger import txs as txs_module
 from deai.ledger.config import COMPUTE, DATA, HOST
 from deai.ledger.merkle import payout_tree
 from deai.ledger.tx import SignedTx, Tx
@@ -1264,6 +1267,54 @@ def mutated_envelopes(t: Target, tally: Tally) -> None:
     tally.check("a mutated transfer paid the attacker", after == before, f"{before} -> {after}")
 
 
+def _random_value(t: Target, rng: random.Random, kind: str) -> Any:
+    """A value for a transaction field of annotation ``kind``, drawn from what an attacker knows:
+    the network's accounts, tasks and jobs, and edge amounts."""
+    addresses = [a.address for accts in t.honest.values() for a in accts]
+    addresses += [t.attacker.address, t.hub_address, t.proc.minter.address, t.sybil.address]
+    hashes = [t.task.task_id, t.claim_task, "0x" + t.task.spec.init, _rand_hash()]
+    ints = [0, 1, 3, 100, 10**6, 2**40, 2**53 - 1]
+    table: dict[str, Callable[[], Any]] = {
+        "Address": lambda: rng.choice(addresses),
+        "OptAddress": lambda: rng.choice([None, *addresses]),
+        "Hash": lambda: rng.choice(hashes),
+        "OptHash": lambda: rng.choice([None, *hashes]),
+        "Hashes": lambda: tuple(rng.sample(hashes, rng.randint(0, 2))),
+        "Proof": lambda: rng.choice([(), tuple(t.claim_tree.proof(t.sybil.address))]),
+        "Addresses": lambda: tuple(rng.sample(addresses, rng.randint(1, 3))),
+        "Role": lambda: rng.choice([COMPUTE, DATA, HOST]),
+        "Label": lambda: "x",
+        "Bool": lambda: rng.random() < 0.5,
+    }
+    return table[kind]() if kind in table else rng.choice(ints)
+
+
+def random_transactions(t: Target, tally: Tally) -> None:
+    """Seeded random transactions of every kind, fields drawn from the network's own accounts,
+    tasks and edge amounts, signed by the unfunded attacker: whatever the ledger applies, the
+    attacker gains nothing, and no request fails with a 5xx (harm to anyone else or to the supply
+    is caught by the checks around every attack)."""
+    rng = random.Random(7)
+    kinds = [getattr(txs_module, name) for name in txs_module.__all__]
+    applied: Counter[str] = Counter()
+    failures = []
+    for _ in range(40 if SMALL else 120):
+        cls = rng.choice(kinds)
+        values = {f.name: _random_value(t, rng, str(f.type)) for f in dataclasses.fields(cls)}
+        result = t.submit(t.attacker, cls(**values))
+        if result.get("ok"):
+            applied[cls.kind] += 1
+        elif not tx_refused(result):
+            failures.append(result)
+    if applied:
+        tally.notes.append(f"(applied, harmless unless the checks say otherwise: {dict(applied)})")
+    tally.check("a random transaction answered with a 5xx", not failures, failures[:2])
+    holdings = t.query("balance", address=t.attacker.address) + sum(
+        t.query("stake", address=t.attacker.address, role=r) for r in (COMPUTE, DATA, HOST)
+    )
+    tally.check("the unfunded attacker gained", holdings == 0, holdings)
+
+
 def malformed_requests(t: Target, tally: Tally) -> None:
     """Garbage, wrong shapes, unknown types and queries, statements that are not statements."""
     tally.http("garbage bytes", t.post(b"\x00\xff garbage"))
@@ -1322,6 +1373,7 @@ CATALOGUE: list[Attack] = [
     _attack(claim_rules, "classic"),
     _attack(malformed_requests, "classic"),
     _attack(mutated_envelopes, "classic"),
+    _attack(random_transactions, "classic"),
     # these may leave a hub stuck or crashing on the old code: last, and on a network of their own in tests
     _attack(deep_json_model_document, "2", fresh=True),
     _attack(budget0_task_huge_fee, "5", fresh=True),
