@@ -252,6 +252,37 @@ def test_stalled_bodies_are_cut_off_and_the_hub_keeps_answering(tmp_path):
         assert s.server.server.config.limit_concurrency == SERVER_LIMITS["limit_concurrency"]
 
 
+def test_request_heads_sent_a_byte_at_a_time_are_cut_off(tmp_path):
+    """Slowloris: heads that never end held a connection each, forever (uvicorn's keep-alive timer
+    restarts with every byte), until the connection limit turned every honest client away."""
+    endpoint = Endpoint(NET, {}, BlobStore(tmp_path))
+    endpoint.route("hello")(lambda env: {"hi": env.sender})
+    with ServerThread(make_app(endpoint), head_timeout_s=1.0, limits={"limit_concurrency": 8}) as server:
+        socks = [socket.create_connection((server.host, server.port), timeout=10) for _ in range(6)]
+        for sock in socks:
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        closed, deadline = set(), time.monotonic() + 10
+        while len(closed) < len(socks) and time.monotonic() < deadline:
+            for sock in socks:  # a header byte every 0.2 s: never idle, never complete
+                if sock not in closed:
+                    with contextlib.suppress(OSError):
+                        sock.send(b"X")
+            ready, _, _ = select.select([x for x in socks if x not in closed], [], [], 0.2)
+            for sock in ready:
+                with contextlib.suppress(OSError):
+                    if sock.recv(100) == b"":
+                        closed.add(sock)
+        for sock in socks:
+            sock.close()
+        assert len(closed) == len(socks), f"{len(socks) - len(closed)} slow heads still held"
+        # a kept-alive connection gets the same deadline for its next head; a whole one is served
+        transport = HttpTransport(server.url, retries=0)
+        assert transport.send(Envelope.seal(HONEST, "hello", {}, NET))["hi"] == HONEST.address
+        time.sleep(1.5)  # (an idle kept-alive connection is closed; the client reconnects)
+        assert transport.send(Envelope.seal(HONEST, "hello", {}, NET))["hi"] == HONEST.address
+        transport.close()
+
+
 # -- finding 10: rate, replay horizon, disconnects -----------------------------------------------------
 
 

@@ -22,8 +22,9 @@ attempt is authorized by a freshly signed envelope). TLS: pass certificate files
 Resources a client can hold are bounded: every request body must keep pace (its first n bytes
 within ``body_timeout_s + n / min_rate`` seconds, else 408), uploads are limited in number
 (:class:`~deai.net.endpoint.UploadPolicy`), unsigned routes are rate limited per client address,
-and uvicorn runs with a connection limit (503 past it), a keep-alive timeout and a bounded
-header size (:data:`SERVER_LIMITS`). A client that disconnects mid-request costs one debug line.
+and uvicorn runs with a connection limit (503 past it), a keep-alive timeout, a bounded header
+size (:data:`SERVER_LIMITS`) and a deadline on each request head (:data:`HEAD_TIMEOUT_S`). A
+client that disconnects mid-request costs one debug line.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from deai.core.accounts import Account
 from deai.core.blobs import check_digest
@@ -85,6 +87,7 @@ SERVER_LIMITS: dict[str, Any] = {
     "h11_max_incomplete_event_size": 32 << 10,
 }
 MAX_RETRY_AFTER = 10.0  # the client waits at most this long for one 429
+HEAD_TIMEOUT_S = 10.0  # a request line and headers must arrive within this (see _HeadTimeoutH11)
 
 
 def _json(reply: Reply) -> JSONResponse:
@@ -271,11 +274,57 @@ def make_app(
     return app
 
 
+class _HeadTimeoutH11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on every request head: a connection that has not
+    sent a whole request line and headers within ``head_timeout_s`` of opening (or of its last
+    answer) is closed. uvicorn alone waits forever for a head sent a byte at a time (each byte
+    cancels its keep-alive timer), so a few hundred such connections would fill
+    ``limit_concurrency`` and every honest client would get 503 (slowloris)."""
+
+    head_timeout_s = HEAD_TIMEOUT_S
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_overdue)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_overdue(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a whole head arrived: its request runs under the body rules
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        super().on_response_complete()  # (this may start a pipelined request already received)
+        if self.cycle is cycle and not self.transport.is_closing():
+            self._arm()  # the next head on this kept-alive connection has the same deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
 class ServerThread:
     """Run a FastAPI app with uvicorn on a background thread (tests, embedded hubs, ``deai hub``).
 
     ``port=0`` picks a free port; :attr:`url` tells which. ``limits`` overrides uvicorn settings
-    of :data:`SERVER_LIMITS`. Use as a context manager.
+    of :data:`SERVER_LIMITS`; a request head must arrive within ``head_timeout_s``. Use as a
+    context manager.
     """
 
     def __init__(
@@ -287,6 +336,7 @@ class ServerThread:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         limits: dict[str, Any] | None = None,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
     ) -> None:
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
         # listening socket says it is TCP; with proto 0 every answer waits ~40 ms for a delayed ACK
@@ -303,6 +353,7 @@ class ServerThread:
             access_log=False,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
+            http=type("HeadTimeoutH11", (_HeadTimeoutH11,), {"head_timeout_s": head_timeout_s}),
             **{**SERVER_LIMITS, **(limits or {})},
         )
         self.server = uvicorn.Server(config)
