@@ -664,7 +664,7 @@ def job_slashes_non_committers(t: Target, tally: Tally) -> None:
     job is resolved, and whoever stayed silent would be slashed. Refused if no honest stake is lost
     or locked (the ledger may accept the job: drawing alone must endanger nobody)."""
     fee, n = _job_fee(t), _eligible_computes(t)
-    job, salt, r = _register(t, t.customer, fee=fee, executors=n, commit_ms=1_500, reveal_ms=2_500)
+    job, salt, r = _register(t, t.customer, fee=fee, executors=n, commit_ms=3_000, reveal_ms=3_000)
     if not r.get("ok"):
         tally.check("a short job drawing everyone is refused", True)
         return
@@ -1185,7 +1185,8 @@ def task_rules(t: Target, tally: Tally) -> None:
 def commit_reveal_rules(t: Target, tally: Tally) -> None:
     """Every commit-reveal rule, broken by the sybil (drawn) and the attacker (not drawn)."""
     fee, n = _job_fee(t), _eligible_computes(t)
-    job, salt, r = _register(t, t.customer, fee=fee, executors=n, commit_ms=2_000, reveal_ms=2_500)
+    # Windows long enough for the attempts before each deadline on a busy machine.
+    job, salt, r = _register(t, t.customer, fee=fee, executors=n, commit_ms=6_000, reveal_ms=4_000)
     if not r.get("ok"):
         tally.notes.append(f"(cannot register the job to attack: {r})")
         tally.check("a job to attack", False, r)
@@ -1208,7 +1209,9 @@ def commit_reveal_rules(t: Target, tally: Tally) -> None:
         t.submit(t.attacker, AcceptResult(job=job, accepted=(s.address,))),
     )
     t.wait_until(data["commit_deadline"])
-    tally.tx("a commit after the deadline", t.submit(t.attacker, Commit(job=job, commitment=commitment)))
+    late = t.honest[COMPUTE][0]  # drawn (every eligible executor is), never committed
+    late_commit = Commit(job=job, commitment=commitments.result_commitment(job, late.address, digest, rsalt))
+    tally.tx("a commit after the deadline", t.submit(late, late_commit))
     bad = RevealReplication(job=job, replicated=False, primary=0, salt=salt)
     tally.tx("a replication reveal that does not match", t.submit(t.customer, bad))
     tally.tx(
