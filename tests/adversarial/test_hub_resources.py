@@ -250,6 +250,7 @@ def test_stalled_bodies_are_cut_off_and_the_hub_keeps_answering(tmp_path):
         assert s.hub.endpoint._active_uploads == 0 and not any((tmp_path / "blobs" / "tmp").iterdir())
         assert s.client(HONEST, retries=0).info()["network"] == NET
         assert s.server.server.config.limit_concurrency == SERVER_LIMITS["limit_concurrency"]
+        s.conserved()
 
 
 def test_request_heads_sent_a_byte_at_a_time_are_cut_off(tmp_path):
@@ -329,6 +330,7 @@ def test_floods_get_429_while_a_funded_sender_is_served(tmp_path):
         # unsigned routes are limited per client address
         health = [http.get("/v1/health").status_code for _ in range(40)]
         assert 429 in health and health[0] == 200
+        s.conserved()
 
 
 def test_future_stamped_envelopes_cannot_make_honest_ones_stale():
@@ -387,6 +389,7 @@ def test_clients_that_hang_up_mid_transfer_log_no_traceback(tmp_path):
         tracebacks = [r.getMessage() for r in records.records if r.exc_info]
         assert not tracebacks
         assert s.hub.endpoint._active_uploads == 0 and big not in s.hub.store
+        s.conserved()
 
 
 def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
