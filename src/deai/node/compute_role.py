@@ -22,6 +22,7 @@ from typing import Any
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
+from deai.ledger.txs import Commit
 from deai.node.policy import JoinPolicy, Refusals, Timing
 from deai.node.roles import Role, register_role
 from deai.node.staking import claim_payouts, ensure_stake
@@ -177,6 +178,15 @@ class ExecutorRole(Role):
         if not txs:
             return False, None
         results = self.client.submit(txs, check=False)  # a late or refused message: the ledger decides
+        for (account, tx), r in zip(txs, results, strict=True):
+            if isinstance(tx, Commit) and not r.get("ok") and r.get("error") != "DuplicateCommit":
+                # not committed (e.g. it landed after the deadline): no duty to reveal, nothing
+                # held; the job is not tried again
+                self.agents[account.address].memory["committed"].pop(tx.job, None)
+                self.agents[account.address].executor.openings.pop(tx.job, None)
+                self.refused.add(
+                    tx.job, f"the ledger refused the commit: {r.get('error')}: {r.get('reason')}"
+                )
         times = [r["time"] for r in results if r.get("ok") and isinstance(r.get("time"), int)]
         return True, max(times) if times else None
 
