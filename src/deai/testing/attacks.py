@@ -326,13 +326,18 @@ class Target:
             return None
         return None
 
-    def restart_hub(self) -> None:
-        """Start the hub again on its folder (after an attack killed it)."""
+    def restart_hub(self) -> str | None:
+        """Start the hub again on its folder (after an attack killed it); None once it serves
+        again, else why not."""
         proc = self.proc.hub_proc
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-        self.proc.restart("hub")
+        try:
+            self.proc.restart("hub")
+        except (RuntimeError, TimeoutError) as exc:
+            return f"the hub does not start again: {exc}"
+        return self.alive()
 
     # -- talking to the hub ------------------------------------------------------------------------------
 
@@ -521,11 +526,20 @@ class Attack:
 
 
 def run_attack(target: Target, attack: Attack) -> Outcome:
-    """Run one attack with the checks every attack must pass (see the module docstring)."""
+    """Run one attack with the checks every attack must pass (see the module docstring). Never
+    raises: an attack that cannot finish, or a hub that dies, is reported in the outcome (a dead
+    hub is restarted, so that the next attack finds one)."""
     t0 = time.perf_counter()
-    before_supply, before_stakes = target.supply(), target.honest_holdings()
     tally = Tally()
     out = Outcome(attack.name, attack.finding)
+    try:
+        if target.hub_pid is None:  # an earlier attack killed it
+            target.restart_hub()
+        before_supply, before = target.supply(), target.honest_holdings()
+    except Exception as exc:
+        out.survived = out.conserved = out.honest_intact = False
+        out.notes = [f"no hub to attack: {type(exc).__name__}: {exc}"]
+        return out
     try:
         attack.fn(target, tally)
     except Exception as exc:
@@ -535,22 +549,22 @@ def run_attack(target: Target, attack: Attack) -> Outcome:
         out.survived = False
         tally.notes.append(f"hub not serving after the attack: {problem}")
         if target.hub_pid is None:
-            target.restart_hub()
-            tally.notes.append("the hub had died and was restarted")
+            again = target.restart_hub()
+            tally.notes.append("the hub had died" + (f"; {again}" if again else " and was restarted"))
     if attack.fresh or attack.finding in ("3", "5", "8"):
         problem = target.coordination_works()
         if problem is not None:
             out.survived = False
             tally.notes.append(f"coordination stalled: {problem}")
     try:
-        after_supply, after_stakes = target.supply(), target.honest_holdings()
+        after_supply, after = target.supply(), target.honest_holdings()
         buckets = sum(v for k, v in after_supply.items() if k != "minted")
         out.conserved = (
             after_supply["minted"] == before_supply["minted"] and buckets == after_supply["minted"]
         )
         if not out.conserved:
             tally.notes.append(f"supply {before_supply} -> {after_supply}")
-        lost = {k: (v, after_stakes[k]) for k, v in before_stakes.items() if after_stakes[k] < v}
+        lost = {k: (v, after[k]) for k, v in before.items() if after[k] < v}
         out.honest_intact = not lost
         if lost:
             tally.notes.append(f"honest holdings lost (before, after): {lost}")
@@ -924,12 +938,17 @@ def future_stamped_envelope(t: Target, tally: Tally) -> None:
 
 
 def unstake_after_join(t: Target, tally: Tally) -> None:
-    """The sybil joins a task (its stake is what a task may slash), then unstakes at once."""
-    joined = t.submit(t.sybil, JoinTask(task=t.task.task_id, role=DATA))
-    if not joined.get("ok") and joined.get("error") != "AlreadyMember":
+    """A fresh identity (funded by the customer with just the data minimum) stakes, joins a task
+    (its stake is what a task may slash), then unstakes at once."""
+    joiner = Account.from_seed(f"{t.tag}-joiner", secrets.randbelow(2**31))
+    minimum = t.call("hub.info")["config"]["min_stake"][DATA]
+    t.submit(t.customer, Transfer(to=joiner.address, amount=minimum))
+    t.submit(joiner, Stake(role=DATA, amount=minimum))
+    joined = t.submit(joiner, JoinTask(task=t.task.task_id, role=DATA))
+    if not joined.get("ok"):
         tally.notes.append(f"(join refused: {joined})")
-    r = t.submit(t.sybil, Unstake(role=DATA, amount=100))
-    tally.tx("unstake of the role a task member joined with", r)
+    unstake = Unstake(role=DATA, amount=minimum)
+    tally.tx("unstake of the role a task member joined with", t.submit(joiner, unstake))
 
 
 def _flood(t: Target, senders: list[Account], cap: int = 2_000, seconds: float = 20) -> tuple[int, int, list]:
