@@ -11,9 +11,9 @@ from deai.learn.attacks import (
     LabelFlip,
     SignFlip,
     SybilClones,
-    alie_z,
     get_attack,
 )
+from deai.learn.attacks.alie import alie_z
 from deai.learn.data import Dataset
 from deai.learn.models import build_model
 

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from deai.learn._registry import Registry
-from deai.learn.errors import ModelError
+from deai.core.registry import Registry
+from deai.learn.errors import ModelError, UnknownName
 
 __all__ = [
     "MAX_DIM",
@@ -43,18 +43,17 @@ __all__ = [
     "build_model",
     "check_model_kwargs",
     "count_params",
-    "register_model",
 ]
 
 MAX_PARAMS = 1 << 25  # 33.5M float32 parameters: a 128 MiB checkpoint, half the update size cap
 MAX_DIM = 1 << 24  # a layer width, channel count or image side
 MAX_KWARG_ITEMS = 16  # e.g. hidden layers
 
-MODELS: Registry[nn.Module] = Registry("model")
-register_model = MODELS.register
+MODELS: Registry[nn.Module] = Registry("model", UnknownName)
+"""Built-in architectures by name; add one with ``@MODELS.register("name")`` on its ``nn.Module``."""
 
 
-@register_model("mlp")
+@MODELS.register("mlp")
 class MLP(nn.Module):
     """Fully connected ReLU network."""
 
@@ -71,7 +70,7 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-@register_model("logreg")
+@MODELS.register("logreg")
 class LogReg(nn.Module):
     """Multinomial logistic regression: one linear layer on the features."""
 
@@ -83,7 +82,7 @@ class LogReg(nn.Module):
         return self.linear(x)
 
 
-@register_model("cnn")
+@MODELS.register("cnn")
 class SmallCNN(nn.Module):
     """conv3x3(c1) - ReLU - conv3x3(c2) - ReLU - maxpool2 - linear, for small images.
 

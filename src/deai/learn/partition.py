@@ -22,13 +22,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from deai.learn._registry import Registry
-from deai.learn.errors import DataError
+from deai.core.registry import Registry
+from deai.learn.errors import DataError, UnknownName
 
 __all__ = ["PARTITIONERS", "dirichlet", "iid", "partition", "quantity", "shards"]
 
 Partitioner = Callable[..., list[np.ndarray]]
-PARTITIONERS: Registry[list[np.ndarray]] = Registry("partitioner")
+PARTITIONERS: Registry[list[np.ndarray]] = Registry("partitioner", UnknownName)
+"""Partition functions by name; add one with ``@PARTITIONERS.register("name")`` on the function."""
 
 
 def _check(n_samples: int, n: int, min_size: int) -> None:

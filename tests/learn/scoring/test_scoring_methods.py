@@ -14,13 +14,9 @@ from deai.learn.data import prepare
 from deai.learn.errors import BadUpdates
 from deai.learn.models import build_model
 from deai.learn.partition import partition
-from deai.learn.scoring import (
-    RoundUpdates,
-    ValidationUtility,
-    coalition_params,
-    duplicate_groups,
-    get_scorer,
-)
+from deai.learn.scoring import RoundUpdates, ValidationUtility, get_scorer
+from deai.learn.scoring.base import coalition_params
+from deai.learn.scoring.groups import duplicate_groups
 from deai.learn.training import TrainConfig, evaluate, get_flat, set_flat, train_many
 
 METHODS = ["loo", "gtg_shapley", "roni"]

@@ -10,12 +10,16 @@
 ``f`` (the number of Byzantine inputs to tolerate) goes to every stage; ``kwargs`` go to the final
 aggregator (a clash with the spec's own arguments is an error). See ``docs/learn.md`` for each
 aggregator's assumption and cost.
+
+To add one, subclass :class:`Aggregator` (or :class:`PreAggregator`) in a new module here, decorate
+it with ``@AGGREGATORS.register("name")`` (``@PRE_AGGREGATORS.register``), and import the class
+below; see ``CONTRIBUTING.md``.
 """
 
 from __future__ import annotations
 
-from deai.learn._registry import Registry, parse_call
-from deai.learn.aggregators.base import Aggregator, PreAggregator, check_finite_rows, validate_updates
+from deai.learn._parse import parse_call
+from deai.learn.aggregators.base import AGGREGATORS, PRE_AGGREGATORS, Aggregator, PreAggregator
 from deai.learn.aggregators.bucketing import Bucketing
 from deai.learn.aggregators.bulyan import Bulyan
 from deai.learn.aggregators.centered_clipping import CenteredClipping
@@ -48,33 +52,10 @@ __all__ = [
     "PreAggregator",
     "RootGate",
     "TrimmedMean",
-    "check_finite_rows",
     "get_aggregator",
     "needs_root_update",
     "parse_spec",
-    "validate_updates",
 ]
-
-AGGREGATORS: Registry[Aggregator] = Registry("aggregator")
-PRE_AGGREGATORS: Registry[PreAggregator] = Registry("pre-aggregator")
-
-for _cls, _names in [
-    (Mean, ["mean", "fedavg"]),
-    (CoordinateMedian, ["median", "coordinate_median"]),
-    (TrimmedMean, ["trimmed_mean"]),
-    (GeometricMedian, ["geometric_median", "geomed", "rfa"]),
-    (Krum, ["krum"]),
-    (MultiKrum, ["multi_krum", "multikrum"]),
-    (Bulyan, ["bulyan"]),
-    (CenteredClipping, ["centered_clipping", "cc"]),
-    (FLTrust, ["fltrust"]),
-    (FoolsGold, ["foolsgold"]),
-]:
-    for _name in _names:
-        AGGREGATORS.register(_name)(_cls)
-PRE_AGGREGATORS.register("nnm")(NNM)
-PRE_AGGREGATORS.register("bucketing")(Bucketing)
-PRE_AGGREGATORS.register("root_gate")(RootGate)
 
 
 def needs_root_update(agg: Aggregator) -> bool:

@@ -23,9 +23,17 @@ from typing import ClassVar
 
 import torch
 
-from deai.learn.errors import AssumptionViolated, BadUpdates
+from deai.core.registry import Registry
+from deai.learn.errors import AssumptionViolated, BadUpdates, UnknownName
 
-__all__ = ["Aggregator", "PreAggregator", "check_finite_rows", "validate_updates"]
+__all__ = [
+    "AGGREGATORS",
+    "PRE_AGGREGATORS",
+    "Aggregator",
+    "PreAggregator",
+    "check_finite_rows",
+    "validate_updates",
+]
 
 
 def check_finite_rows(updates: torch.Tensor) -> None:
@@ -145,3 +153,10 @@ class PreAggregator(Aggregator):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(f={self.f}) + {self.inner!r}"
+
+
+AGGREGATORS: Registry[Aggregator] = Registry("aggregator", UnknownName, stamp="name")
+"""Every final aggregator, by name and alias."""
+
+PRE_AGGREGATORS: Registry[PreAggregator] = Registry("pre-aggregator", UnknownName, stamp="name")
+"""Pre-aggregators, which wrap an inner aggregator."""

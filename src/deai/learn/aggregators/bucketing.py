@@ -6,11 +6,12 @@ import math
 
 import torch
 
-from deai.learn.aggregators.base import PreAggregator
+from deai.learn.aggregators.base import PRE_AGGREGATORS, PreAggregator
 
 __all__ = ["Bucketing"]
 
 
+@PRE_AGGREGATORS.register("bucketing")
 class Bucketing(PreAggregator):
     """Shuffle the rows (seeded), average consecutive buckets of ``s``, run the inner aggregator on
     the ``ceil(n / s)`` bucket means. Averaging reduces the honest spread under non-IID data.
@@ -22,7 +23,6 @@ class Bucketing(PreAggregator):
     replicated executors of one verified aggregation must.
     """
 
-    name = "bucketing"
     assumption = "inner assumption on (ceil(n/s), min(f, ceil(n/s)))"
 
     def __init__(self, inner, f: int | None = None, s: int = 2, seed: int = 0) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows, reduce_sorted_columns
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 from deai.learn.aggregators.krum import krum_scores
 
 __all__ = ["Bulyan"]
 
 
+@AGGREGATORS.register("bulyan")
 class Bulyan(Aggregator):
     """Select ``theta = n - 2f`` updates by repeatedly taking the Krum winner among those left, then
     per coordinate average the ``beta = theta - 2f`` middle values of the selected ones.
@@ -18,7 +19,6 @@ class Bulyan(Aggregator):
     Assumption ``n >= 4f + 3``. Cost O(n^2 d) (one Gram matrix; the iterations reuse it).
     """
 
-    name = "bulyan"
     assumption = "n >= 4f + 3"
 
     def check(self, n: int, f: int) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["CenteredClipping"]
 
 
+@AGGREGATORS.register("centered_clipping", "cc")
 class CenteredClipping(Aggregator):
     """``v <- v + mean_i clip(x_i - v, tau)`` repeated ``iters`` times, starting from the previous
     call's output (zeros at first); ``clip(z, tau) = z * min(1, tau / ||z||)``.
@@ -22,7 +23,6 @@ class CenteredClipping(Aggregator):
     slower honest progress. Assumption ``2f < n`` (and ``f < q n`` for an adaptive radius).
     """
 
-    name = "centered_clipping"
     assumption = "2f < n (and f < quantile * n when tau is adaptive)"
 
     def __init__(self, f: int = 0, tau: float | None = None, iters: int = 1, quantile: float = 0.5) -> None:

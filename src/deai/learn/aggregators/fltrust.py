@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import root_cosines
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["FLTrust"]
 
 
+@AGGREGATORS.register("fltrust")
 class FLTrust(Aggregator):
     """``sum_i TS_i * x_i * ||g0|| / ||x_i|| / sum_i TS_i`` with ``TS_i = relu(cos(x_i, g0))``.
 
@@ -19,7 +20,6 @@ class FLTrust(Aggregator):
     Assumption: the root data is clean and representative; no bound on ``f`` below ``n``.
     """
 
-    name = "fltrust"
     assumption = "f < n and a clean root update"
     needs_root = True
 

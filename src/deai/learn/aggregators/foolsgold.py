@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["FoolsGold"]
 
 
+@AGGREGATORS.register("foolsgold")
 class FoolsGold(Aggregator):
     """Weighted mean with weights from the cosine similarity of each provider's summed past updates.
 
@@ -21,7 +22,6 @@ class FoolsGold(Aggregator):
     providers alike) the plain mean is returned. Cost O(n^2 d) (one Gram matrix of the histories).
     """
 
-    name = "foolsgold"
     assumption = "n >= 2, f < n, honest updates dissimilar"
 
     def __init__(self, f: int = 0, kappa: float = 1.0) -> None:

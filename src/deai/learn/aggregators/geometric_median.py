@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["GeometricMedian"]
 
 
+@AGGREGATORS.register("geometric_median", "geomed", "rfa")
 class GeometricMedian(Aggregator):
     """``argmin_z sum_i ||x_i - z||``, approximated by the smoothed Weiszfeld algorithm.
 
@@ -19,7 +20,6 @@ class GeometricMedian(Aggregator):
     Assumption ``2f < n`` (breakdown point 1/2).
     """
 
-    name = "geometric_median"
     assumption = "2f < n"
 
     def __init__(self, f: int = 0, max_iter: int = 100, tol: float = 1e-6, nu: float = 1e-6) -> None:

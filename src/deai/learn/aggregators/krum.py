@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["Krum", "MultiKrum", "krum_scores"]
 
@@ -18,6 +18,7 @@ def krum_scores(dist: torch.Tensor, f: int) -> torch.Tensor:
     return off.topk(k, dim=1, largest=False).values.sum(1)
 
 
+@AGGREGATORS.register("multi_krum", "multikrum")
 class MultiKrum(Aggregator):
     """Average of the ``m`` updates with the lowest Krum scores (``m = n - f`` by default).
 
@@ -25,7 +26,6 @@ class MultiKrum(Aggregator):
     Assumption ``n >= 2f + 3``. Exact ties in the score are broken by the total distance to all rows.
     """
 
-    name = "multi_krum"
     assumption = "n >= 2f + 3"
 
     def __init__(self, f: int = 0, m: int | None = None) -> None:
@@ -50,10 +50,9 @@ class MultiKrum(Aggregator):
         return updates[order].mean(0)
 
 
+@AGGREGATORS.register("krum")
 class Krum(MultiKrum):
     """The single update with the lowest Krum score. Assumption ``n >= 2f + 3``."""
-
-    name = "krum"
 
     def __init__(self, f: int = 0) -> None:
         super().__init__(f, m=1)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["Mean"]
 
 
+@AGGREGATORS.register("mean", "fedavg")
 class Mean(Aggregator):
     """``sum_i w_i x_i / sum_i w_i`` (plain mean without weights). Refuses any declared ``f > 0``."""
 
-    name = "mean"
     assumption = "f = 0 (no Byzantine input; breakdown point 0)"
     checks_output_only = True
 

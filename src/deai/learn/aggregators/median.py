@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import reduce_sorted_columns
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["CoordinateMedian"]
 
 
+@AGGREGATORS.register("median", "coordinate_median")
 class CoordinateMedian(Aggregator):
     """Per coordinate, the middle value (the mean of the two middle values when n is even).
 
@@ -17,7 +18,6 @@ class CoordinateMedian(Aggregator):
     values. Known weakness: ALIE/IPM shift all coordinates a little within that range (see docs).
     """
 
-    name = "median"
     assumption = "2f < n"
 
     def check(self, n: int, f: int) -> None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import pairwise_sq_dists
-from deai.learn.aggregators.base import PreAggregator
+from deai.learn.aggregators.base import PRE_AGGREGATORS, PreAggregator
 
 __all__ = ["NNM"]
 
 
+@PRE_AGGREGATORS.register("nnm")
 class NNM(PreAggregator):
     """Replace each update by the mean of its ``n - f`` nearest updates (itself included), then run
     the inner aggregator. Mixing shrinks the spread honest updates have under non-IID data, which
     is what ALIE/IPM hide in. Cost O(n^2 d). Assumption ``2f < n`` plus the inner one's on ``(n, f)``.
     """
 
-    name = "nnm"
     assumption = "2f < n"
 
     def check(self, n: int, f: int) -> None:

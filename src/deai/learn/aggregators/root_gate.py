@@ -13,12 +13,13 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import root_cosines
-from deai.learn.aggregators.base import Aggregator, PreAggregator
+from deai.learn.aggregators.base import PRE_AGGREGATORS, Aggregator, PreAggregator
 from deai.learn.errors import AssumptionViolated
 
 __all__ = ["RootGate"]
 
 
+@PRE_AGGREGATORS.register("root_gate")
 class RootGate(PreAggregator):
     """Keep the rows with ``cos(x_i, g0) > 0``, and never fewer than the ``n - f`` most aligned.
 
@@ -30,7 +31,6 @@ class RootGate(PreAggregator):
     update, plus the inner aggregator's on ``(n - f, f)``.
     """
 
-    name = "root_gate"
     assumption = "f < n and a clean root update"
     needs_root = True
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators._ops import reduce_sorted_columns
-from deai.learn.aggregators.base import Aggregator
+from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 
 __all__ = ["TrimmedMean"]
 
 
+@AGGREGATORS.register("trimmed_mean")
 class TrimmedMean(Aggregator):
     """Per coordinate, drop the ``trim`` largest and ``trim`` smallest values and average the rest.
 
@@ -17,7 +18,6 @@ class TrimmedMean(Aggregator):
     assumption is ``2 * trim < n`` so that something is left to average.
     """
 
-    name = "trimmed_mean"
     assumption = "f <= trim and 2 * trim < n"
 
     def __init__(self, f: int = 0, trim: int | None = None) -> None:

@@ -4,14 +4,17 @@
 ``label_flip``, ``sign_flip`` (``scale``), ``gaussian_noise`` (``sigma``), ``alie`` (``z``),
 ``ipm`` (``epsilon``), ``backdoor`` (``target``, ``trigger``, ``value``, ``fraction``, ``boost``),
 ``free_rider`` (``mode``), ``sybil_clones`` (``poison``).
+
+Each attack is declared with ``@ATTACKS.register("name")`` on its class (which also sets
+``cls.name``) and imported below, so importing this package registers all of them.
 """
 
 from __future__ import annotations
 
-from deai.learn._registry import Registry, parse_call
-from deai.learn.attacks.alie import ALIE, alie_z
+from deai.learn._parse import parse_call
+from deai.learn.attacks.alie import ALIE
 from deai.learn.attacks.backdoor import Backdoor
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 from deai.learn.attacks.free_rider import FreeRider
 from deai.learn.attacks.gaussian_noise import GaussianNoise
 from deai.learn.attacks.ipm import IPM
@@ -30,13 +33,8 @@ __all__ = [
     "LabelFlip",
     "SignFlip",
     "SybilClones",
-    "alie_z",
     "get_attack",
 ]
-
-ATTACKS: Registry[Attack] = Registry("attack")
-for _cls in (LabelFlip, SignFlip, GaussianNoise, ALIE, IPM, Backdoor, FreeRider, SybilClones):
-    ATTACKS.register(_cls.name)(_cls)
 
 
 def get_attack(spec: str, **kwargs) -> Attack:

@@ -7,7 +7,7 @@ from statistics import NormalDist
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 
 __all__ = ["ALIE", "alie_z"]
 
@@ -19,6 +19,7 @@ def alie_z(n: int, f: int) -> float:
     return NormalDist().inv_cdf(min(max(p, 1e-6), 1 - 1e-6))
 
 
+@ATTACKS.register("alie")
 class ALIE(Attack):
     """Every Byzantine sends ``mean(honest) - z * std(honest)`` (coordinate-wise).
 
@@ -27,7 +28,6 @@ class ALIE(Attack):
     Omniscient: it reads the honest updates. No training.
     """
 
-    name = "alie"
     trains = False
 
     def __init__(self, z: float | None = None) -> None:

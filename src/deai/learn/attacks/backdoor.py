@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 from deai.learn.data import Dataset
 
 __all__ = ["Backdoor"]
 
 
+@ATTACKS.register("backdoor")
 class Backdoor(Attack):
     """Stamp a trigger (features ``trigger`` set to ``value``) on a ``fraction`` of the Byzantine's
     samples and relabel them ``target``; train; send the update multiplied by ``boost``.
@@ -22,7 +23,6 @@ class Backdoor(Attack):
     the share of test samples of other classes that the model assigns to ``target`` once stamped.
     """
 
-    name = "backdoor"
     kind = "data+update"
 
     def __init__(

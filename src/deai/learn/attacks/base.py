@@ -18,9 +18,11 @@ from typing import ClassVar
 
 import torch
 
+from deai.core.registry import Registry
 from deai.learn.data import Dataset
+from deai.learn.errors import UnknownName
 
-__all__ = ["Attack"]
+__all__ = ["ATTACKS", "Attack"]
 
 
 class Attack:
@@ -49,3 +51,7 @@ class Attack:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+ATTACKS: Registry[Attack] = Registry("attack", UnknownName, stamp="name")
+"""Every attack; ``@ATTACKS.register("name")`` sets ``cls.name``."""

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 
 __all__ = ["FreeRider"]
 
 
+@ATTACKS.register("free_rider")
 class FreeRider(Attack):
     """``mode="zero"`` sends a zero update (returns the global model unchanged); ``mode="noise"``
     sends Gaussian noise with the honest updates' per-coordinate spread, to look like an update.
     No training; it profits from the others' work (contribution scoring should pay it nothing)."""
 
-    name = "free_rider"
     trains = False
 
     def __init__(self, mode: str = "zero") -> None:

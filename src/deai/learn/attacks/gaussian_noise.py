@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 
 __all__ = ["GaussianNoise"]
 
 
+@ATTACKS.register("gaussian_noise")
 class GaussianNoise(Attack):
     """Each Byzantine sends ``N(0, sigma^2 I)``, independent draws; no training."""
 
-    name = "gaussian_noise"
     trains = False
 
     def __init__(self, sigma: float = 1.0) -> None:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 
 __all__ = ["IPM"]
 
 
+@ATTACKS.register("ipm")
 class IPM(Attack):
     """Every Byzantine sends ``-epsilon * mean(honest)``: a small vector whose inner product with the
     true update is negative. Small ``epsilon`` (0.1) hides near the origin where Krum and median
     pick it; large ``epsilon`` overwhelms the mean. Omniscient; no training."""
 
-    name = "ipm"
     trains = False
 
     def __init__(self, epsilon: float = 0.1) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 from deai.learn.data import Dataset
 
 __all__ = ["LabelFlip"]
 
 
+@ATTACKS.register("label_flip")
 class LabelFlip(Attack):
     """Data poisoning: every label ``y`` becomes ``num_classes - 1 - y``; the update is sent as trained."""
 
-    name = "label_flip"
     kind = "data"
 
     def poison(self, data: Dataset, generator: torch.Generator) -> Dataset:

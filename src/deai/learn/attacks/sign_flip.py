@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 
 __all__ = ["SignFlip"]
 
 
+@ATTACKS.register("sign_flip")
 class SignFlip(Attack):
     """Send ``-scale * own_update``: a step up the loss instead of down."""
-
-    name = "sign_flip"
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale

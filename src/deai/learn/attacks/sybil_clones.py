@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.attacks.base import Attack
+from deai.learn.attacks.base import ATTACKS, Attack
 from deai.learn.data import Dataset
 
 __all__ = ["SybilClones"]
 
 
+@ATTACKS.register("sybil_clones")
 class SybilClones(Attack):
     """All ``f`` Byzantine identities send the update trained by the first one, identical.
 
@@ -18,7 +19,6 @@ class SybilClones(Attack):
     copies that only multiply one party's weight (what contribution scoring must not pay for).
     """
 
-    name = "sybil_clones"
     kind = "data+update"
 
     def __init__(self, poison: str | None = "label_flip") -> None:

@@ -15,13 +15,12 @@ Usage::
 
 Every scorer merges near-duplicate updates into one player first (``dedup``, see
 :mod:`deai.learn.scoring.base`) and is deterministic given ``seed``. See ``docs/incentives.md``.
+A new scorer subclasses :class:`Scorer` and is declared with ``@SCORERS.register("name")``.
 """
 
 from __future__ import annotations
 
-from deai.learn._registry import Registry
-from deai.learn.scoring.base import Game, RoundUpdates, Scorer, ScoreResult, coalition_params
-from deai.learn.scoring.groups import duplicate_groups
+from deai.learn.scoring.base import SCORERS, RoundUpdates, Scorer, ScoreResult
 from deai.learn.scoring.gtg_shapley import GTGShapley
 from deai.learn.scoring.loo import LeaveOneOut
 from deai.learn.scoring.roni import RONI
@@ -32,20 +31,13 @@ __all__ = [
     "RONI",
     "SCORERS",
     "GTGShapley",
-    "Game",
     "LeaveOneOut",
     "RoundUpdates",
     "ScoreResult",
     "Scorer",
     "ValidationUtility",
-    "coalition_params",
-    "duplicate_groups",
     "get_scorer",
 ]
-
-SCORERS: Registry[Scorer] = Registry("scorer")
-for _cls in (LeaveOneOut, GTGShapley, RONI):
-    SCORERS.register(_cls.name)(_cls)
 
 
 def get_scorer(name: str, **kwargs) -> Scorer:

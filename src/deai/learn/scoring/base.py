@@ -27,11 +27,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from deai.learn.errors import BadUpdates
+from deai.core.registry import Registry
+from deai.learn.errors import BadUpdates, UnknownName
 from deai.learn.scoring.groups import duplicate_groups
 from deai.learn.scoring.utility import ValidationUtility
 
-__all__ = ["Game", "RoundUpdates", "ScoreResult", "Scorer", "coalition_params"]
+__all__ = ["SCORERS", "Game", "RoundUpdates", "ScoreResult", "Scorer", "coalition_params"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,7 @@ class Scorer(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+SCORERS: Registry[Scorer] = Registry("scorer", UnknownName, stamp="name")
+"""Every contribution scorer; the decorator sets ``cls.name``."""

@@ -28,13 +28,13 @@ from typing import Any
 
 import torch
 
-from deai.learn.scoring.base import Game, Scorer
+from deai.learn.scoring.base import SCORERS, Game, Scorer
 
 __all__ = ["GTGShapley"]
 
 
+@SCORERS.register("gtg_shapley")
 class GTGShapley(Scorer):
-    name = "gtg_shapley"
 
     def __init__(
         self,

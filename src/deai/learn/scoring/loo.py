@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 
-from deai.learn.scoring.base import Game, Scorer
+from deai.learn.scoring.base import SCORERS, Game, Scorer
 
 __all__ = ["LeaveOneOut"]
 
 
+@SCORERS.register("loo")
 class LeaveOneOut(Scorer):
-    name = "loo"
 
     def player_values(self, game: Game, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
         m = game.m

@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from deai.learn.scoring.base import Game, Scorer
+from deai.learn.scoring.base import SCORERS, Game, Scorer
 
 __all__ = ["RONI"]
 
 
+@SCORERS.register("roni")
 class RONI(Scorer):
-    name = "roni"
 
     def __init__(
         self, *, references: int = 4, size: int | None = None, tolerance: float = 0.0, **kwargs: Any

@@ -2,22 +2,18 @@
 
 ``get_strategy(name, **kwargs)``: ``"fedavg"``, ``"fedprox"`` (``mu``), ``"fedadam"``, ``"fedyogi"``
 (``server_lr``, ``beta1``, ``beta2``, ``tau``), ``"diloco"`` (``server_lr``, ``momentum``).
+A new strategy subclasses :class:`Strategy` and is declared with ``@STRATEGIES.register("name")``.
 """
 
 from __future__ import annotations
 
-from deai.learn._registry import Registry
-from deai.learn.strategies.base import Strategy
+from deai.learn.strategies.base import STRATEGIES, Strategy
 from deai.learn.strategies.diloco import DiLoCo
 from deai.learn.strategies.fedavg import FedAvg
 from deai.learn.strategies.fedopt import FedAdam, FedYogi
 from deai.learn.strategies.fedprox import FedProx
 
 __all__ = ["STRATEGIES", "DiLoCo", "FedAdam", "FedAvg", "FedProx", "FedYogi", "Strategy", "get_strategy"]
-
-STRATEGIES: Registry[Strategy] = Registry("strategy")
-for _cls in (FedAvg, FedProx, FedAdam, FedYogi, DiLoCo):
-    STRATEGIES.register(_cls.name)(_cls)
 
 
 def get_strategy(name: str, **kwargs) -> Strategy:

@@ -15,7 +15,10 @@ from typing import ClassVar
 
 import torch
 
-__all__ = ["Strategy"]
+from deai.core.registry import Registry
+from deai.learn.errors import UnknownName
+
+__all__ = ["STRATEGIES", "Strategy"]
 
 
 class Strategy(ABC):
@@ -56,3 +59,7 @@ class Strategy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(server_lr={self.server_lr})"
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy", UnknownName, stamp="name")
+"""Every server strategy; the decorator sets ``cls.name``."""

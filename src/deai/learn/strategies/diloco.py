@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.strategies.base import Strategy
+from deai.learn.strategies.base import STRATEGIES, Strategy
 
 __all__ = ["DiLoCo"]
 
 
+@STRATEGIES.register("diloco")
 class DiLoCo(Strategy):
     """The outer gradient is ``g = -delta``; SGD with Nesterov momentum (PyTorch's convention):
 
@@ -16,8 +17,6 @@ class DiLoCo(Strategy):
     ``new = global - server_lr * (g + momentum * buf)``. Defaults are the paper's (0.7, 0.9).
     Providers run many local steps (the inner optimizer) between rounds.
     """
-
-    name = "diloco"
 
     def __init__(self, server_lr: float = 0.7, momentum: float = 0.9) -> None:
         super().__init__(server_lr)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.strategies.base import Strategy
+from deai.learn.strategies.base import STRATEGIES, Strategy
 
 __all__ = ["FedAvg"]
 
 
+@STRATEGIES.register("fedavg")
 class FedAvg(Strategy):
     """``new = global + server_lr * delta``; with the sample-weighted mean as aggregator this is FedAvg."""
-
-    name = "fedavg"
 
     def apply(self, global_vec: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return global_vec + self.server_lr * delta

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.strategies.base import Strategy
+from deai.learn.strategies.base import STRATEGIES, Strategy
 
 __all__ = ["FedAdam", "FedYogi"]
 
 
+@STRATEGIES.register("fedadam")
 class FedAdam(Strategy):
     """Treat the aggregated delta as a pseudo-gradient step and apply Adam on the server:
 
@@ -16,8 +17,6 @@ class FedAdam(Strategy):
     ``new = global + server_lr * m / (sqrt(v) + tau)``. Moments start at zero, no bias correction
     (as in the paper's Algorithm 2). ``tau`` bounds the adaptivity.
     """
-
-    name = "fedadam"
 
     def __init__(self, server_lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.99, tau: float = 1e-3):
         super().__init__(server_lr)
@@ -44,11 +43,10 @@ class FedAdam(Strategy):
         self.m = self.v = None
 
 
+@STRATEGIES.register("fedyogi")
 class FedYogi(FedAdam):
     """FedAdam with Yogi's additive second moment: ``v = v - (1 - b2) delta^2 sign(v - delta^2)``,
     which grows ``v`` no faster than the squared delta and so adapts more gently."""
-
-    name = "fedyogi"
 
     def _second_moment(self, v: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
         return v - (1 - self.beta2) * sq * torch.sign(v - sq)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from deai.learn.strategies.base import STRATEGIES
 from deai.learn.strategies.fedavg import FedAvg
 
 __all__ = ["FedProx"]
 
 
+@STRATEGIES.register("fedprox")
 class FedProx(FedAvg):
     """FedAvg whose providers train with the proximal coefficient ``mu`` (``TrainConfig.prox_mu``)."""
-
-    name = "fedprox"
 
     def __init__(self, server_lr: float = 1.0, mu: float = 0.01) -> None:
         super().__init__(server_lr)
