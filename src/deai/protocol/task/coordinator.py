@@ -17,8 +17,9 @@ Phases (``state.phase``)::
   at least ``min_providers`` did.
 - ``jobs(r)``: two verified jobs at once (:class:`~deai.protocol.task.jobrun.JobRun`): the robust
   aggregation of the committed updates and their scoring on the validation data. When both are
-  accepted the coordinator applies the strategy, posts the new checkpoint and the round's payout
-  root (:mod:`~deai.protocol.task.settlement`) on the ledger.
+  accepted the coordinator applies the strategy (:func:`deai.learn.federated.server_step`, the
+  same end of round as the in-process ``run_federated``), posts the new checkpoint and the round's
+  payout root (:mod:`~deai.protocol.task.settlement`) on the ledger.
 - after the last round, the model is registered with its provenance and the task is closed (the
   rest of the budget goes back to the creator).
 
@@ -35,6 +36,7 @@ from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.federated import server_step
 from deai.learn.strategies import get_strategy
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
@@ -425,13 +427,13 @@ class TaskCoordinator:
         agg, score = self.jobs["aggregate"], self.jobs["score"]
         base = self.store.get(s.checkpoint)
         delta = load_update(self.store.get(agg.output), self.dim)
+        # the end of round is learn's server step (what run_federated runs), on the verified aggregate
         strategy = get_strategy(spec.strategy, **spec.strategy_kwargs)
-        if s.strategy_state:
-            strategy.load_state(from_safetensors(self.store.get(s.strategy_state)))
-        model = apply_flat(spec, base, strategy(flat_of(spec, base), delta))
+        previous = from_safetensors(self.store.get(s.strategy_state)) if s.strategy_state else None
+        server = server_step(strategy, flat_of(spec, base), delta, previous)
+        model = apply_flat(spec, base, server.global_vec)
         ckpt = self.store.put(checkpoint_bytes(model))
-        state = strategy.state()
-        s.strategy_state = self.store.put(to_safetensors(state)) if state else None
+        s.strategy_state = self.store.put(to_safetensors(server.state)) if server.state else None
         out = from_safetensors(self.store.get(score.output))
         scores = out["scores"].tolist()
         contributors, per = (sorted(s.updates), scores)

@@ -2,8 +2,9 @@
 
 A :class:`ProviderPool` holds the accounts and private datasets of the data providers that one
 process hosts (one in a small deployment, thousands in a simulation). For a round it trains all
-of its providers in the roster at once (:func:`deai.learn.training.train_many`: one vectorized
-call, the same schedule as :func:`~deai.learn.training.local_train`), applies the task's client DP
+of its providers in the roster at once with :func:`deai.learn.federated.local_step` (the providers'
+part of a round, the same function the in-process ``run_federated`` loop runs: one vectorized
+training call, then the attack step), applies the task's client DP
 (clip, and the provider's share of the noise in ``local``/``distributed`` mode) and returns, per
 provider, the update blob and its signed :class:`~deai.protocol.task.statements.UpdateStatement`.
 With secure aggregation it drives one :class:`~deai.protocol.secagg.client.SecAggClient` per
@@ -13,7 +14,8 @@ Seeds: a provider's batch order is seeded by (task, round, address), its DP nois
 signature over (task, round) -- reproducible by the provider, unpredictable to everyone else.
 
 Adversarial providers (``behaviours``: names from :mod:`deai.learn.attacks`) poison their data
-and/or craft their update from what the pool's honest providers computed (a colluding pool).
+and/or craft their update from what the pool's honest providers computed (a colluding pool: the
+providers of one behaviour craft together, as one :class:`~deai.learn.federated.Collusion`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import torch
 from deai.core.accounts import Account
 from deai.core.encoding import sha256
 from deai.learn.data import Dataset
+from deai.learn.federated import Collusion, local_step
 from deai.learn.strategies import get_strategy
-from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
+from deai.learn.training import TrainConfig, deterministic, get_flat
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.messages import decode, encode
 from deai.protocol.task.model import load_checkpoint, update_bytes
@@ -81,7 +84,14 @@ class ProviderPool:
     def train(
         self, spec: TaskSpec, round: int, checkpoint: bytes, providers: Sequence[str], expected: int
     ) -> list[TrainedUpdate]:
-        """Train and privatize the updates of ``providers`` (those of this pool) for ``round``."""
+        """Train and privatize the updates of ``providers`` (those of this pool) for ``round``.
+
+        The round's local part is :func:`deai.learn.federated.local_step` (the same function
+        ``run_federated`` runs), over this pool's providers in address order. Adversarial providers
+        with the same behaviour form one collusion: they craft together (``Attack.craft`` with all
+        of them) from the honest updates this pool computed; its generator is seeded by the task,
+        the round and its first member. Client DP (if any) is applied after the attack step.
+        """
         from deai.learn.attacks import get_attack
 
         mine = sorted(p for p in providers if p in self.accounts)
@@ -98,32 +108,28 @@ class ProviderPool:
             momentum=spec.momentum,
             prox_mu=prox,
         )
-        attacks = {a: get_attack(self.behaviours[a]) for a in mine if a in self.behaviours}
-        datasets = []
-        for a in mine:
-            d = self.data[a]
-            if a in attacks:
-                d = attacks[a].poison(d, torch.Generator().manual_seed(provider_seed(task, 0, a)))
-            datasets.append(d)
-        trainees = [i for i, a in enumerate(mine) if a not in attacks or attacks[a].trains]
-        deltas = torch.zeros(len(mine), start.numel())
+        groups: dict[str, list[int]] = {}
+        for i, a in enumerate(mine):
+            if a in self.behaviours:
+                groups.setdefault(self.behaviours[a], []).append(i)
+        collusions = [
+            Collusion(
+                get_attack(name),
+                rows,
+                torch.Generator().manual_seed(provider_seed(task, round, mine[rows[0]]) + 1),
+            )
+            for name, rows in sorted(groups.items())
+        ]
+        attack_of = {i: c.attack for c in collusions for i in c.members}
+        datasets = [
+            attack_of[i].poison(self.data[a], torch.Generator().manual_seed(provider_seed(task, 0, a)))
+            if i in attack_of
+            else self.data[a]
+            for i, a in enumerate(mine)
+        ]
+        seeds = [provider_seed(task, round, a) for a in mine]
         with deterministic(self.threads):
-            if trainees:
-                out, _ = train_many(
-                    model,
-                    start,
-                    [datasets[i] for i in trainees],
-                    config,
-                    [provider_seed(task, round, mine[i]) for i in trainees],
-                )
-                deltas[trainees] = out
-            honest = [i for i, a in enumerate(mine) if a not in attacks]
-            for i, a in enumerate(mine):
-                if a in attacks:
-                    gen = torch.Generator().manual_seed(provider_seed(task, round, a) + 1)
-                    own = deltas[i : i + 1] if attacks[a].trains else None
-                    ref = deltas[honest] if honest else deltas[i : i + 1]
-                    deltas[i] = attacks[a].craft(ref, own, 1, gen)[0].to(deltas.dtype)
+            deltas = local_step(model, start, datasets, config, seeds, collusions=collusions).sent
             out = []
             for i, a in enumerate(mine):
                 delta = self._privatize(spec, round, a, deltas[i], expected)
