@@ -21,7 +21,7 @@ checkpoint}}``, written atomically) for launchers (:meth:`ProcessNetwork.wait_re
 hosts they started are ready.
 
 Behaviours (``behaviours[address]``): ``honest`` or any cheating executor, including
-``wrong_answer`` (:mod:`deai.protocol.inference.hosts`): a plausible wrong answer.
+``wrong_answer`` (:mod:`deai.protocol.jobs.cheaters.wrong_answer`): a plausible wrong answer.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import deai.protocol.inference.hosts  # noqa: F401 - registers the wrong_answer behaviour
 from deai.core.accounts import Account
 from deai.core.encoding import canonical, sha256_hex
 from deai.core.errors import DeaiError

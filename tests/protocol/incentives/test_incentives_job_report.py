@@ -24,7 +24,6 @@ from deai.ledger.config import COMPUTE, DATA, NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import CreateTask, JoinTask, Mint, Stake
 from deai.protocol.incentives import (
-    SCORE_KIND,
     ScoreBook,
     SplitRule,
     apply_reputation,
@@ -38,6 +37,7 @@ from deai.protocol.incentives import (
 from deai.protocol.jobs import Coordinator, Executor, JobConfig, JobSpec
 from deai.protocol.jobs.errors import BadJobSpec
 from deai.protocol.jobs.kinds import get_kind
+from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
 
 PARAMS = {"model": "logreg", "in_features": 64, "num_classes": 10}
 

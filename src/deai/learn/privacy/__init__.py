@@ -7,6 +7,12 @@
 - :mod:`~deai.learn.privacy.dpsgd`: sample-level DP-SGD for local training via Opacus.
 - :mod:`~deai.learn.privacy.pii`: scrub e-mails, phones, cards, IPs, national IDs from text and tables.
 - :mod:`~deai.learn.privacy.audit`: membership-inference attacks reporting ROC AUC.
+
+What the network runs: client-level DP (:class:`ClientDP` on each provider's update, and in the
+``dp_aggregate`` job kind for ``central`` mode) with the accountant sizing the noise.
+**Library pieces, not network features:** DP-SGD (a task asking ``dp.mode: dpsgd`` is refused by
+the network's task planning), the PII scrubber and the membership-inference audit (run by
+``benchmarks/privacy.py`` and a data owner's own scripts).
 """
 
 from deai.learn.privacy.accountant import MECHANISMS, PrivacyAccountant, PrivacyReport, noise_multiplier_for

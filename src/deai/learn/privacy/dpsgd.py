@@ -9,6 +9,12 @@ is the smallest that reaches it after ``epochs``).
 Runs are reproducible: the Poisson sampler and the noise draw from torch generators seeded by
 ``seed`` (Opacus's non-secure mode; for production use ``secure_mode`` in Opacus directly, whose
 cryptographic noise cannot be seeded). The model must use layers Opacus supports (Linear, Conv, ...).
+
+**A library piece, not a network feature.** A network task with ``dp.mode: dpsgd`` is refused when
+it is planned (``deai.node.plan``); providers train with :mod:`deai.learn.training` and client-level
+DP only. Wiring it would take a ``dpsgd`` mode in the task spec's ``DPSettings``, the provider's
+local step (``deai.protocol.task.provider``) calling :func:`train_dp_sgd` instead of plain training,
+and the accountant composing the per-sample epsilon into the task's report.
 """
 
 from __future__ import annotations

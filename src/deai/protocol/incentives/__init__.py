@@ -23,8 +23,6 @@ from deai.protocol.incentives.reputation import (
     reputation_deltas,
 )
 from deai.protocol.incentives.royalties import Provenance, pay_inference, provenance_shares
-from deai.protocol.incentives.scoring_job import KIND as SCORE_KIND
-from deai.protocol.incentives.scoring_job import ContributionScore
 from deai.protocol.incentives.settlement import ScoreBook, Settlement, settle_task, verified_work
 from deai.protocol.incentives.split import Allocation, SplitRule, allocate, apportion
 from deai.protocol.incentives.sybil import (
@@ -37,11 +35,9 @@ from deai.protocol.incentives.sybil import (
 )
 
 __all__ = [
-    "SCORE_KIND",
     "Allocation",
     "BadScores",
     "BadSplit",
-    "ContributionScore",
     "IncentiveError",
     "Provenance",
     "ReputationDelta",

@@ -13,6 +13,12 @@ adds what only the protocol knows, per account and role, from public records any
 :func:`reputation_deltas` computes the deltas (summed per account and role, with the reasons);
 :func:`apply_reputation` sends them, one transaction per (account, role). Reputation weights
 executor draws through :func:`deai.ledger.draw.draw_weight` and is shown by ``deai incentives``.
+
+**A library piece, not a network feature.** Nothing ``deai simulate``, ``deai demo`` or ``deai up``
+runs calls this module: on the network, reputation moves only by the ledger's job rules above. To
+wire it, a hub would need an oracle account (``reputation_oracle`` in the genesis config; the ledger
+accepts ``update_reputation`` from it only) and a plugin that runs :func:`reputation_deltas` over
+each closed task and sends :func:`apply_reputation`.
 """
 
 from __future__ import annotations

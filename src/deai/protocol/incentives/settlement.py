@@ -12,6 +12,11 @@
 
 Per-round settlement is the same with ``epoch = round`` and a rule applied to that round's share of
 the budget; the end-of-task settlement uses the next unused epoch.
+
+The network settles **per round** through :mod:`deai.protocol.task.settlement` (``post_round``),
+which uses :class:`ScoreBook`, :func:`verified_work`, ``allocate`` and the payout tree of this
+layer. :func:`settle_task` -- one end-of-task settlement for a caller that coordinates a task
+itself -- is a **library piece** that nothing in ``deai simulate``/``demo``/``up`` calls.
 """
 
 from __future__ import annotations

@@ -18,6 +18,14 @@ stake ``S`` satisfies ``d S >= (1 - d) g``, the deterrence rule with ``p = d`` a
 (:func:`provider_join_stake`). Scoring makes copies earn nothing beyond the original (merged
 players, :mod:`deai.learn.scoring.base`), so splitting one dataset over k identities does not
 multiply its pay either (tested in ``tests/protocol/incentives``).
+
+**Library pieces, not network features.** The network uses neither: no hub, coordinator or
+daemon calls :func:`slash_unrewarded` (a network task never sends ``slash_member``, so every member
+gets its whole ``provider_stake`` back with ``leave_task`` after the close, whatever its score; the
+slash is measured by ``benchmarks/incentives.py``), and the stake formulas size a network's config
+by hand. Wiring the
+slash would take one call in the task coordinator's close-out, after the last round's scores are in
+the :class:`~deai.protocol.incentives.settlement.ScoreBook`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,14 @@ and enforces deadlines with :meth:`Dispute.timeout`):
 
 Since the honest party's answers are the true states, the agreed ``h_lo`` is true and the referee's
 one step decides correctly whatever the liar answers: cost ``O(log T)`` rounds plus one step.
+
+**A library piece, not a network feature.** Nothing ``deai simulate``, ``deai demo`` or ``deai up``
+runs reaches this module: the network verifies jobs by replication and majority
+(:mod:`deai.protocol.jobs.run`), and providers' local training is not a verified job. Wiring it
+would take ledger transactions for the dispute moves (commit root, open leaf, upload state) with
+deadlines, a referee role (the hub or a resolver) stepping :class:`Dispute` from ledger events, and
+``train_steps`` jobs that record step hashes; ``tests/protocol/jobs/test_jobs_refereed.py`` drives
+it in process.
 """
 
 from __future__ import annotations

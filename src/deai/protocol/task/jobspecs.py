@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deai.core.encoding import sha256
-from deai.protocol.incentives.scoring_job import KIND as SCORE_KIND
+from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task import kinds  # noqa: F401  (registers dp_aggregate)
 from deai.protocol.task.model import model_params
 from deai.protocol.task.spec import TaskSpec
 

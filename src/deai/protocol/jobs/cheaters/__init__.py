@@ -1,13 +1,25 @@
-"""Cheating executors for evaluation, one per file, by name:
+"""Cheating executors for evaluation, one per file, each declared with ``@CHEATERS.register``:
 
 - ``fake_result``: computes, then uploads a biased output;
 - ``lazy``: skips the work, returns the input or noise;
 - ``copycat``: copies another executor's commitment and reveal;
 - ``colluding``: a group uploading one agreed wrong output;
-- ``late_revealer``: reveals (or, optionally, commits) after the deadline.
+- ``late_revealer``: reveals (or, optionally, commits) after the deadline;
+- ``wrong_answer``: a plausible wrong answer (inference hosts' cheat).
+
+Importing this package imports every member module, so every behaviour is known to
+:func:`make_executor` and :func:`cheater_names` (scenario checks, hosts, benchmarks).
 """
 
-from deai.protocol.jobs.cheaters import colluding, copycat, fake_result, late_revealer, lazy  # noqa: F401
-from deai.protocol.jobs.cheaters.base import CHEATERS, cheater_names, make_executor, register_cheater
+# The member modules, each declaring its behaviour on CHEATERS:
+from deai.protocol.jobs.cheaters import (  # noqa: F401
+    colluding,
+    copycat,
+    fake_result,
+    late_revealer,
+    lazy,
+    wrong_answer,
+)
+from deai.protocol.jobs.cheaters.base import CHEATERS, cheater_names, make_executor
 
-__all__ = ["CHEATERS", "cheater_names", "make_executor", "register_cheater"]
+__all__ = ["CHEATERS", "cheater_names", "make_executor"]

@@ -13,14 +13,14 @@ import torch
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.encoding import sha256
-from deai.protocol.jobs.cheaters.base import register_cheater
+from deai.protocol.jobs.cheaters.base import CHEATERS
 from deai.protocol.jobs.executor import Executor, JobView
 from deai.protocol.jobs.kinds.base import Tensors
 
 __all__ = ["Colluding"]
 
 
-@register_cheater("colluding")
+@CHEATERS.register("colluding")
 class Colluding(Executor):
     def __init__(self, account: Account, store: BlobStore, *, secret: bytes = b"cartel", **kwargs) -> None:
         super().__init__(account, store, **kwargs)

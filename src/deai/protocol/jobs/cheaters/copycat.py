@@ -10,13 +10,13 @@ reveal is refused, it counts as silent, and it is slashed.
 from __future__ import annotations
 
 from deai.ledger.commitments import derived_salt
-from deai.protocol.jobs.cheaters.base import register_cheater
+from deai.protocol.jobs.cheaters.base import CHEATERS
 from deai.protocol.jobs.executor import CommitMsg, Executor, JobView, RevealMsg
 
 __all__ = ["Copycat"]
 
 
-@register_cheater("copycat")
+@CHEATERS.register("copycat")
 class Copycat(Executor):
     def commit(self, view: JobView) -> CommitMsg | None:
         others = [c for a, c in view.commitments.items() if a != self.address]

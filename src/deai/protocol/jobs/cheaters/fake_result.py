@@ -6,14 +6,14 @@ the case of a provider that wants to steer an aggregate or a score.
 
 from __future__ import annotations
 
-from deai.protocol.jobs.cheaters.base import register_cheater
+from deai.protocol.jobs.cheaters.base import CHEATERS
 from deai.protocol.jobs.executor import Executor, JobView
 from deai.protocol.jobs.kinds.base import Tensors
 
 __all__ = ["FakeResult"]
 
 
-@register_cheater("fake_result")
+@CHEATERS.register("fake_result")
 class FakeResult(Executor):
     bias = 0.05
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.protocol.jobs.cheaters.base import register_cheater
+from deai.protocol.jobs.cheaters.base import CHEATERS
 from deai.protocol.jobs.executor import CommitMsg, Executor, JobView, RevealMsg
 
 __all__ = ["LateRevealer"]
 
 
-@register_cheater("late_revealer")
+@CHEATERS.register("late_revealer")
 class LateRevealer(Executor):
     def __init__(self, account: Account, store: BlobStore, *, late_commit: bool = False, **kwargs) -> None:
         super().__init__(account, store, **kwargs)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import torch
 
-from deai.protocol.jobs.cheaters.base import register_cheater
+from deai.protocol.jobs.cheaters.base import CHEATERS
 from deai.protocol.jobs.executor import Executor, JobView
 from deai.protocol.jobs.kinds.base import Tensors, load_inputs
 
 __all__ = ["Lazy"]
 
 
-@register_cheater("lazy")
+@CHEATERS.register("lazy")
 class Lazy(Executor):
     def produce(self, view: JobView) -> Tensors:
         layout = self.layout(view.spec)

@@ -29,7 +29,7 @@ from deai.core.tensorio import FlatSpec, flatten, unflatten
 from deai.learn.errors import LearnError
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import JobKind, Layout, Tensors, float_param, int_param, register_kind
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, float_param, int_param
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
 __all__ = ["Aggregate"]
@@ -73,7 +73,7 @@ def _aggregator(params: Mapping[str, Any]):
         raise BadJobSpec(f"cannot build aggregator {params['aggregator']!r}: {exc}") from exc
 
 
-@register_kind("aggregate")
+@KINDS.register("aggregate")
 class Aggregate(JobKind):
     rule = CompareRule.tolerance(rtol=1e-5, atol=1e-7)
 

@@ -5,7 +5,9 @@ parameters and a seed. Each kind declares how its outputs are compared (:class:`
 bit-exact where every platform gives the same bits, else a tolerance calibrated by
 :mod:`deai.protocol.jobs.calibrate` (figures in ``docs/verification.md``).
 
-To add a kind, subclass :class:`JobKind` and decorate it with ``@register_kind("name")``. A kind must:
+To add a kind, subclass :class:`JobKind` in a new module of this package, decorate it with
+``@KINDS.register("name")`` (which sets ``cls.name``) and import the module in the package
+``__init__``, so every node that imports :mod:`deai.protocol.jobs.kinds` knows it. A kind must:
 
 - check its parameters (:meth:`JobKind.check_params`) and inputs (:meth:`JobKind.output_layout`
   raises :class:`InputMismatch`) before computing anything;
@@ -17,13 +19,14 @@ To add a kind, subclass :class:`JobKind` and decorate it with ``@register_kind("
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
+from deai.core.registry import Registry
 from deai.core.tensorio import from_safetensors
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch, UnknownJobKind
@@ -40,14 +43,12 @@ __all__ = [
     "int_param",
     "kind_names",
     "load_inputs",
-    "register_kind",
     "tensor_of",
 ]
 
 Tensors = dict[str, torch.Tensor]
 Layout = dict[str, tuple[tuple[int, ...], torch.dtype]]
 MAX_INPUT_BYTES = 256 << 20
-KINDS: dict[str, type[JobKind]] = {}
 
 
 class JobKind(ABC):
@@ -86,26 +87,18 @@ class JobKind(ABC):
                 return self.run(inputs, params, seed)
 
 
-def register_kind(name: str) -> Callable[[type[JobKind]], type[JobKind]]:
-    def deco(cls: type[JobKind]) -> type[JobKind]:
-        if name in KINDS:
-            raise ValueError(f"job kind {name!r} is registered twice")
-        cls.name = name
-        KINDS[name] = cls
-        return cls
-
-    return deco
+KINDS: Registry[JobKind] = Registry("job kind", UnknownJobKind, fold_case=False, stamp="name")
+"""Every job kind by its exact name (job specs name kinds case-sensitively)."""
 
 
 def get_kind(name: str) -> JobKind:
-    try:
-        return KINDS[name]()
-    except KeyError:
-        raise UnknownJobKind(f"unknown job kind {name!r}; known: {', '.join(kind_names())}") from None
+    """An instance of the kind registered as ``name``; :class:`UnknownJobKind` if there is none."""
+    return KINDS.get(name)()
 
 
 def kind_names() -> list[str]:
-    return sorted(KINDS)
+    """The registered kind names, sorted."""
+    return KINDS.names()
 
 
 def load_inputs(store: BlobStore, spec: JobSpec, *, max_bytes: int = MAX_INPUT_BYTES) -> list[Tensors]:

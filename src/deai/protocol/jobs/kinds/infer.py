@@ -16,13 +16,13 @@ import torch
 
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
-from deai.protocol.jobs.kinds.base import JobKind, Layout, Tensors, register_kind, tensor_of
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
 __all__ = ["Infer"]
 
 
-@register_kind("infer")
+@KINDS.register("infer")
 class Infer(JobKind):
     rule = CompareRule.tolerance(rtol=1e-4, atol=1e-5)
 

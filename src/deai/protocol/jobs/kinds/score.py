@@ -7,8 +7,12 @@ Output: ``scores`` (float32 ``[n]``: validation loss of the checkpoint minus the
 update i; positive = helpful) and ``base_loss`` (float32 ``[1]``).
 
 All ``n`` candidate models are evaluated in one batched call (``torch.func.vmap`` over parameter
-sets), not a Python loop over providers. The incentive layer registers its richer scorers (Shapley,
-RONI) as further kinds with :func:`~deai.protocol.jobs.kinds.base.register_kind`.
+sets), not a Python loop over providers.
+
+**A library kind, not what the network runs:** a network task scores its round with
+``contribution_score`` (:mod:`deai.protocol.jobs.kinds.contribution_score`: LOO, GTG-Shapley, RONI
+from :mod:`deai.learn.scoring`); ``score`` is calibrated by ``benchmarks/verification.py`` and can be
+registered as a job by anyone.
 
 Comparison: tolerance (a loss is a sum of matmul outputs; see ``docs/verification.md``).
 """
@@ -24,13 +28,13 @@ from torch.func import functional_call, vmap
 
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
-from deai.protocol.jobs.kinds.base import JobKind, Layout, Tensors, register_kind, tensor_of
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model, model_layout
 
 __all__ = ["Score"]
 
 
-@register_kind("score")
+@KINDS.register("score")
 class Score(JobKind):
     rule = CompareRule.tolerance(rtol=1e-4, atol=1e-5)
 

@@ -34,12 +34,12 @@ from deai.learn.training import batch_schedule, deterministic
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
 from deai.protocol.jobs.kinds.base import (
+    KINDS,
     JobKind,
     Layout,
     Tensors,
     float_param,
     int_param,
-    register_kind,
     tensor_of,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
@@ -92,7 +92,7 @@ class StepProgram:
         return cls(model, x, y, schedule, float(params["lr"]), initial)
 
 
-@register_kind("train_steps")
+@KINDS.register("train_steps")
 class TrainSteps(JobKind):
     rule = CompareRule.tolerance(rtol=1e-3, atol=1e-5)
 

@@ -1,8 +1,8 @@
 """``contribution_score``: a round's contribution scores as a verified job.
 
-Registered in the jobs kind registry (:func:`deai.protocol.jobs.kinds.register_kind`) when this
-module is imported (importing :mod:`deai.protocol.incentives` does it), so the coordinator and
-every executor run it like any built-in kind.
+The incentive layer's scorers (:mod:`deai.learn.scoring`) as a job kind of
+:data:`~deai.protocol.jobs.kinds.KINDS`, so every executor that imports the kinds package runs it.
+The network's tasks register one per round (:func:`deai.protocol.task.jobspecs.score_job`).
 
 Inputs: ``[checkpoint, data, update_1, ..., update_n]`` -- the round's global checkpoint (the
 model's state dict), the task's validation data (``x`` float ``[N, F]``, ``y`` int64 ``[N]``) and the
@@ -32,12 +32,10 @@ from deai.learn.errors import LearnError
 from deai.learn.scoring import METRICS, SCORERS, RoundUpdates, ValidationUtility, get_scorer
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, register_kind, tensor_of
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model
 
 __all__ = ["KIND", "ContributionScore"]
-
-KIND = "contribution_score"
 
 
 def _scorer(params: Mapping[str, Any]):
@@ -47,6 +45,7 @@ def _scorer(params: Mapping[str, Any]):
         raise BadJobSpec(f"cannot build scorer {params.get('method')!r}: {exc}") from exc
 
 
+@KINDS.register("contribution_score")
 class ContributionScore(JobKind):
     rule = CompareRule.tolerance(rtol=1e-4, atol=1e-6)
 
@@ -107,5 +106,4 @@ class ContributionScore(JobKind):
         }
 
 
-if KIND not in KINDS:  # idempotent under module reloads
-    register_kind(KIND)(ContributionScore)
+KIND = ContributionScore.name

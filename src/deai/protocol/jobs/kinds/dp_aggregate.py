@@ -1,6 +1,4 @@
-"""Job kinds the federated task adds to the registry (imported for their side effect).
-
-``dp_aggregate``: the central-DP aggregate of client updates (DP-FedAvg, McMahan et al. 2018):
+"""``dp_aggregate``: the central-DP aggregate of client updates (DP-FedAvg, McMahan et al. 2018):
 clip each update to L2 norm ``clip``, sum, add Gaussian noise of std ``noise_multiplier * clip``
 drawn from the job seed, divide by the fixed ``expected_count``. Inputs: ``n`` flat updates
 ``{"delta": [d]}``; output ``{"delta": [d]}``. Deterministic given the seed, so replicated executors
@@ -24,13 +22,13 @@ from deai.protocol.jobs.kinds.base import (
     Tensors,
     float_param,
     int_param,
-    register_kind,
     tensor_of,
 )
 
 __all__ = ["DPAggregate"]
 
 
+@KINDS.register("dp_aggregate")
 class DPAggregate(JobKind):
     rule = CompareRule.tolerance(rtol=1e-5, atol=1e-6)
 
@@ -61,7 +59,3 @@ class DPAggregate(JobKind):
         except PrivacyError as exc:
             raise InputMismatch(f"dp_aggregate refused the updates: {exc}") from exc
         return {"delta": out.float().contiguous()}
-
-
-if "dp_aggregate" not in KINDS:
-    register_kind("dp_aggregate")(DPAggregate)
