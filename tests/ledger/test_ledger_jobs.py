@@ -8,13 +8,13 @@ from deai.core.encoding import hash_value
 from deai.ledger import (
     COMPUTE,
     draw_executors,
-    draw_seed,
     errors,
     payout_tree,
     replication_commitment,
     result_commitment,
     txs,
 )
+from deai.ledger.draw import draw_seed
 
 STAKE = 10_000
 FEE = 100

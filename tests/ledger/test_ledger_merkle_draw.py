@@ -12,15 +12,13 @@ from deai.core.accounts import Account
 from deai.core.encoding import hash_value
 from deai.ledger import (
     LedgerError,
-    MerkleTree,
     draw_executors,
-    leaf_hash,
     payout_tree,
     replication_commitment,
     result_commitment,
     shares_tree,
-    verify_proof,
 )
+from deai.ledger.merkle import MerkleTree, leaf_hash, verify_proof
 
 ADDRESSES = [Account.from_seed("merkle", i).address for i in range(40)]
 
