@@ -6,7 +6,7 @@ the ledger, which refunds its creator) unless its escrowed budget covers, for ev
 
 - the verified jobs' fees at their worst: :data:`JOBS_PER_ROUND` jobs (aggregation and scoring),
   each paying ``job_fee`` to as many executors as its last escalation draws
-  (``redundancy + extra * (max_attempts - 1)``, see :class:`~deai.protocol.task.jobrun.JobRun`);
+  (``redundancy + extra * (max_attempts - 1)``, see :class:`~deai.protocol.jobs.run.JobRun`);
 - ``min_data_reward`` for each of the ``min_providers`` data providers it needs: nobody's data or
   training is asked for free (a task with budget 0 and fee 0 is refused).
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deai.core.blobs import BlobStore
+from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.errors import BadTaskSpec
-from deai.protocol.task.jobrun import JobRun
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = ["JOBS_PER_ROUND", "AdmissionPolicy", "TaskRefused"]

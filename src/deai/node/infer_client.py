@@ -26,8 +26,8 @@ from deai.ledger.tx import SignedTx
 from deai.ledger.txs import RegisterJob, RevealReplication
 from deai.node.served import resolve_model
 from deai.protocol.inference.service import ServedModel
+from deai.protocol.jobs.run import replication_choice
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task.jobrun import replication_choice
 
 __all__ = [
     "InferenceFailed",

@@ -12,7 +12,7 @@ Who pays and who can do what -- **the user is the job's creator**:
    *before* money moves (unknown model, wrong features, non-finite or oversized batch, transactions
    not matching the request) and then submits the user's ``register_job``: the ledger escrows the
    fee from the user (refused if unfunded) and draws the hosts.
-3. The hub drives the job as a :class:`~deai.protocol.task.jobrun.JobRun` (role ``host``): it tells
+3. The hub drives the job as a :class:`~deai.protocol.jobs.run.JobRun` (role ``host``): it tells
    the drawn hosts (``job.assignments``) whether they are active -- it learns the choice from the
    user's signed reveal -- submits that reveal when commits are in, checks the uploads, and as the
    resolver sends ``accept_result`` naming the majority. The ledger pays each accepted host its fee
@@ -43,7 +43,7 @@ from deai.ledger.commitments import replication_commitment
 from deai.ledger.config import HOST
 from deai.ledger.errors import LedgerError
 from deai.ledger.tx import SignedTx
-from deai.ledger.txs import RegisterJob, ResolveJob, RevealReplication
+from deai.ledger.txs import RegisterJob, RevealReplication
 from deai.net.endpoint import ServiceError
 from deai.node.infer_client import (
     await_inference,
@@ -53,9 +53,9 @@ from deai.node.infer_client import (
     verify_answer,
 )
 from deai.node.served import UnknownServedModel, check_batch, resolve_model
+from deai.protocol.jobs.run import JobRun
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task.jobrun import JobRun
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -270,7 +270,7 @@ class InferenceService:
             "request": rid,
             "status": run.status,
             "jobs": [a["job"] for a in run.attempts],
-            "job": run.current["job"] if run.attempts else None,
+            "job": run.output_job or (run.current["job"] if run.attempts else None),
             "output": run.output,
             "accepted": run.accepted,
             "faulted": run.faulted,
@@ -285,7 +285,7 @@ class InferenceService:
             run = self.runs[rid]
             try:
                 did = run.step(self.ledger, self.store, self.account, now) if not run.done else False
-                did |= self._resolve_stale(run, now)
+                did |= run.resolve_stale(self.ledger, self.account, now)
             except DeaiError as exc:  # e.g. a reveal refused after its deadline: the run fails
                 log.warning("inference %s: %s: %s", rid, type(exc).__name__, exc)
                 run.status, did = "failed", True
@@ -295,19 +295,6 @@ class InferenceService:
             if run.done and not run.stale:
                 self.live.discard(rid)
         return changed
-
-    def _resolve_stale(self, run: InferenceRun, now: int) -> bool:
-        """Resolve failed attempts after the grace (silent hosts slashed, the fee refunded)."""
-        did = False
-        for job_id in list(run.stale):
-            job = self.ledger.job(job_id)
-            if job is not None and job["status"] == "open":
-                if now < job["reveal_deadline"] + self.ledger.config.resolve_grace_ms:
-                    continue
-                self.ledger.send(self.account, ResolveJob(job=job_id))
-            run.stale.remove(job_id)
-            did = True
-        return did
 
     def next_deadline(self) -> int | None:
         times = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
@@ -34,7 +33,7 @@ from deai.protocol.incentives import (
     task_record,
     task_report,
 )
-from deai.protocol.jobs import Coordinator, Executor, JobConfig, JobSpec
+from deai.protocol.jobs import Executor, JobConfig, JobDriver, JobSpec
 from deai.protocol.jobs.errors import BadJobSpec
 from deai.protocol.jobs.kinds import get_kind
 from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
@@ -65,20 +64,19 @@ def _spec(store, net, val, deltas, method, options, seed=3):
     return JobSpec(SCORE_KIND, tuple(inputs), {**PARAMS, "method": method, "options": options}, seed=seed)
 
 
-def _ledger(path, tag):
+def _ledger(path, tag, resolvers=()):
     minter = Account.from_seed(f"{tag}-m", 0)
     clock = ManualClock(0)
-    led = SqliteLedger(
-        path, NetworkConfig(minter=minter.address, rep_step_bps=0), clock=clock, synchronous="NORMAL"
-    )
+    config = NetworkConfig(minter=minter.address, rep_step_bps=0, resolvers=tuple(resolvers))
+    led = SqliteLedger(path, config, clock=clock, synchronous="NORMAL")
     return led, clock, minter
 
 
 def test_scoring_runs_as_a_replicated_verified_job_and_settles(tmp_path, round_inputs):
     net, val, base, deltas = round_inputs
-    led, clock, minter = _ledger(tmp_path / "ledger.sqlite", "job")
+    coord = Account.from_seed("job-coord", 0)  # resolves its own job: a genesis resolver
+    led, clock, minter = _ledger(tmp_path / "ledger.sqlite", "job", resolvers=(coord.address,))
     store = BlobStore(tmp_path / "blobs", fsync=False)
-    coord = Account.from_seed("job-coord", 0)
     led.send(minter, Mint(to=coord.address, amount=10**9))
     executors = {}
     for i in range(4):
@@ -93,9 +91,7 @@ def test_scoring_runs_as_a_replicated_verified_job_and_settles(tmp_path, round_i
         led.send(minter, Mint(to=p.address, amount=1_000))
         led.send(p, Stake(role=DATA, amount=100))
         led.send(p, JoinTask(task=task, role=DATA))
-    runner = Coordinator(
-        led, clock, store, coord, executors, rng=random.Random(0), config=JobConfig(fee=10, r=3, p=1.0)
-    )
+    runner = JobDriver(led, clock, store, coord, executors, config=JobConfig(fee=10, r=3, p=1.0))
     spec = _spec(
         store, net, val, deltas, "gtg_shapley", {"max_permutations": 8, "min_permutations": 8, "block": 4}
     )

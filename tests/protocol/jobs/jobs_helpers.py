@@ -1,11 +1,11 @@
 """Shared helpers of the jobs tests (a uniquely named module: test directories each have
 their own conftest, and two modules named ``conftest`` cannot both be imported by name).
 
-Fixtures for the verified-job tests: a blob store, a ledger with staked executors, a coordinator."""
+Fixtures for the verified-job tests: a blob store, a ledger with staked executors, and the job
+engine's in-process driver (:class:`~deai.protocol.jobs.driver.JobDriver`), named ``coordinator``."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +17,7 @@ from deai.ledger.base import ManualClock
 from deai.ledger.config import COMPUTE, NetworkConfig
 from deai.ledger.memory import MemoryLedger
 from deai.ledger.txs import Mint, Stake
-from deai.protocol.jobs import Coordinator, JobConfig, JobSpec
+from deai.protocol.jobs import JobConfig, JobDriver, JobSpec
 from deai.protocol.jobs.cheaters import make_executor
 
 STAKE = 100_000
@@ -30,7 +30,7 @@ class Net:
     store: BlobStore
     creator: Account
     executors: dict
-    coordinator: Coordinator
+    coordinator: JobDriver
 
     def behaviour(self, address: str) -> str:
         return self.executors[address].behaviour
@@ -45,9 +45,10 @@ def make_net(tmp_path, behaviours, *, p=1.0, r=3, seed=0, threads=None, rep_step
     minter = Account.from_seed("jobs-minter", 0)
     clock = ManualClock(0)
     # rep_step_bps=0: draws depend on stake only, so tests see the cheaters drawn again and again.
-    ledger = MemoryLedger(NetworkConfig(minter=minter.address, rep_step_bps=rep_step_bps), clock=clock)
+    creator = Account.from_seed("jobs-creator", seed)  # a network resolver: it resolves its own jobs
+    config = NetworkConfig(minter=minter.address, rep_step_bps=rep_step_bps, resolvers=(creator.address,))
+    ledger = MemoryLedger(config, clock=clock)
     store = BlobStore(tmp_path / "blobs", fsync=False)
-    creator = Account.from_seed("jobs-creator", seed)
     ledger.send(minter, Mint(to=creator.address, amount=10**12))
     executors = {}
     for i, b in enumerate(behaviours):
@@ -57,7 +58,5 @@ def make_net(tmp_path, behaviours, *, p=1.0, r=3, seed=0, threads=None, rep_step
         kw = dict(cheater_kw.get(b, {}))
         kw["threads"] = threads[i % len(threads)] if threads else None
         executors[acct.address] = make_executor(b, acct, store, **kw)
-    coord = Coordinator(
-        ledger, clock, store, creator, executors, rng=random.Random(seed), config=JobConfig(fee=10, r=r, p=p)
-    )
+    coord = JobDriver(ledger, clock, store, creator, executors, config=JobConfig(fee=10, r=r, p=p))
     return Net(ledger, clock, store, creator, executors, coord)

@@ -6,7 +6,7 @@ from deai.core.tensorio import to_safetensors
 from deai.ledger.config import COMPUTE
 from deai.protocol.jobs import JobConfig, JobSpec
 from deai.protocol.jobs.cheaters import make_executor
-from deai.protocol.jobs.coordinator import verify_draw
+from deai.protocol.jobs.driver import verify_draw
 from deai.protocol.jobs.executor import Executor
 
 # Which refusal each cheater must trigger (None: it is simply outvoted).

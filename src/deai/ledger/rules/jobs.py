@@ -8,7 +8,8 @@ Life of a job (times are ledger-clock ms):
    ``compute_provider`` or ``host`` (data providers never execute jobs); a host job serves a
    registered ``model``. ``fee >= min_job_fee``; each window lies in ``(0, max_job_window_ms]``;
    ``quorum`` is 0 or a strict majority of ``executors``; the ``resolver`` is None, the task's
-   coordinator (task jobs), or the creator itself or one of the genesis ``resolvers``. The ledger
+   coordinator (task jobs), or one of the genesis ``resolvers`` (never the creator itself outside
+   a task: with a Sybil among the drawn executors it could fault an honest one). The ledger
    draws the executors among the staked providers of ``role`` (stake at least the role minimum and
    ``fee * stake_fee_ratio``, the creator excluded), weighted by stake times reputation factor,
    seeded by the head hash and the job id (:mod:`deai.ledger.draw`). **Being drawn binds nobody**:
@@ -146,17 +147,17 @@ def _check_registration(c: Call, tx: RegisterJob) -> None:
 
 
 def _check_resolver(c: Call, tx: RegisterJob, coordinator: str | None) -> None:
-    """A resolver can fault executors, so only a party the job's payer trusts may be one: the
-    task's coordinator for a task's job, else the creator itself or a genesis ``resolvers`` entry."""
+    """A resolver can fault executors, so only a party the executors can trust may be one: the
+    task's coordinator for a task's job, else a genesis ``resolvers`` entry -- never a creator
+    that names itself (with a Sybil among the drawn executors it could fault an honest one whose
+    tolerance-compared output differs by one bit)."""
     if tx.resolver is None:
         return
     if coordinator is not None:
         if tx.resolver != coordinator:
             raise NotAuthorized(f"the resolver of a task's job is its coordinator {coordinator}")
-    elif tx.resolver != c.sender and tx.resolver not in c.config.resolvers:
-        raise NotAuthorized(
-            f"resolver {tx.resolver} is neither the creator nor one of the network's resolvers"
-        )
+    elif tx.resolver not in c.config.resolvers:
+        raise NotAuthorized(f"resolver {tx.resolver} is not one of the network's resolvers")
 
 
 def _open_job(state: State, job_id: str) -> dict[str, Any]:

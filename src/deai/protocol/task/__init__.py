@@ -9,10 +9,10 @@
 - :class:`ExecutorAgent`: a compute provider's commit and reveal for its job assignments.
 """
 
+from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.coordinator import TaskCoordinator, TaskState
 from deai.protocol.task.errors import BadStatement, BadTaskSpec, BadUpdate, TaskError, WrongPhase
 from deai.protocol.task.executor import ExecutorAgent
-from deai.protocol.task.jobrun import JobRun
 from deai.protocol.task.provider import ProviderPool
 from deai.protocol.task.spec import DPSettings, TaskSpec, Windows
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement

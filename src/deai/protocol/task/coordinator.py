@@ -15,7 +15,7 @@ Phases (``state.phase``)::
   run the bucketed SecAgg+ round instead (:mod:`~deai.protocol.task.secagg_round`). The phase ends
   when every member delivered or at the deadline; the round proceeds with those who delivered if
   at least ``min_providers`` did.
-- ``jobs(r)``: two verified jobs at once (:class:`~deai.protocol.task.jobrun.JobRun`): the robust
+- ``jobs(r)``: two verified jobs at once (:class:`~deai.protocol.jobs.run.JobRun`): the robust
   aggregation of the committed updates and their scoring on the validation data. When both are
   accepted the coordinator applies the strategy (:func:`deai.learn.federated.server_step`, the
   same end of round as the in-process ``run_federated``), posts the new checkpoint and the round's
@@ -42,8 +42,8 @@ from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
 from deai.ledger.merkle import payout_tree
 from deai.protocol.incentives.settlement import ScoreBook, verified_work
+from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
-from deai.protocol.task.jobrun import JobRun
 from deai.protocol.task.jobspecs import aggregate_job, score_job
 from deai.protocol.task.model import (
     apply_flat,
