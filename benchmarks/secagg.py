@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from deai.core.accounts import Account
-from deai.protocol.secagg import Phase, SecAggConfig, run_round
+from deai.protocol.secagg import SecAggConfig, run_round
+from deai.protocol.secagg.phases import Phase
 
 
 def plain_sum_seconds(updates: np.ndarray, included: list[int], repeats: int = 5) -> float:

@@ -6,23 +6,18 @@ import numpy as np
 import pytest
 
 from deai.core.accounts import Account
-from deai.protocol.secagg import (
+from deai.protocol.secagg import RoundAborted, SecAggClient, SecAggConfig, SecAggServer
+from deai.protocol.secagg.errors import (
     AuthenticationFailed,
     DuplicateMessage,
     ForgedShare,
     InconsistentRequest,
     MalformedMessage,
     NonFiniteInput,
-    Phase,
-    RoundAborted,
-    SecAggClient,
-    SecAggConfig,
-    SecAggServer,
     UnexpectedMessage,
-    decode,
-    encode,
 )
-from deai.protocol.secagg.messages import MaskedInput, ShareKeys, UnmaskRequest, UnmaskShares
+from deai.protocol.secagg.messages import MaskedInput, ShareKeys, UnmaskRequest, UnmaskShares, decode, encode
+from deai.protocol.secagg.phases import Phase
 
 ACCOUNTS = [Account.from_seed("secagg-bad", i) for i in range(8)]
 N, D = 8, 16

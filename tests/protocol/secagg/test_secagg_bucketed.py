@@ -4,8 +4,8 @@ import torch
 
 from deai.core.accounts import Account
 from deai.learn.aggregators import get_aggregator
-from deai.protocol.secagg import Phase
 from deai.protocol.secagg.bucketed import assign_buckets, bucketed_secure_aggregate
+from deai.protocol.secagg.phases import Phase
 
 ACCOUNTS = [Account.from_seed("secagg-bucket", i) for i in range(24)]
 

@@ -6,8 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deai.core.accounts import Account
-from deai.protocol.secagg import Phase, Ring, SecAggConfig, encode, run_round
+from deai.protocol.secagg import SecAggConfig, run_round
 from deai.protocol.secagg.graph import default_degree, neighbours
+from deai.protocol.secagg.messages import encode
+from deai.protocol.secagg.phases import Phase
+from deai.protocol.secagg.ring import Ring
 
 ACCOUNTS = [Account.from_seed("secagg-test", i) for i in range(24)]
 PHASES = [Phase.ADVERTISE, Phase.SHARE, Phase.MASKED, Phase.CONSISTENCY, Phase.UNMASK]
@@ -108,7 +111,8 @@ def test_ring_cannot_wrap_for_n_clipped_updates(bits):
 
 def test_wire_size_matches_encoding():
     cfg = config(4, 9, tag="wire")
-    from deai.protocol.secagg import SecAggClient, wire_size
+    from deai.protocol.secagg import SecAggClient
+    from deai.protocol.secagg.messages import wire_size
 
     c = SecAggClient(cfg, 0, ACCOUNTS[0], seed=b"0")
     msg = c.start(np.zeros(9))

@@ -10,31 +10,10 @@ shares of the dropped). Each provider works with O(log n) neighbours of a seeded
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.config import SecAggConfig
 from deai.protocol.secagg.driver import RoundStats, run_round
-from deai.protocol.secagg.errors import (
-    AuthenticationFailed,
-    DuplicateMessage,
-    ForgedShare,
-    InconsistentRequest,
-    MalformedMessage,
-    NonFiniteInput,
-    RoundAborted,
-    SecAggError,
-    UnexpectedMessage,
-)
-from deai.protocol.secagg.messages import decode, encode, wire_size
-from deai.protocol.secagg.phases import Phase
-from deai.protocol.secagg.ring import Ring
+from deai.protocol.secagg.errors import RoundAborted, SecAggError
 from deai.protocol.secagg.server import SecAggResult, SecAggServer
 
 __all__ = [
-    "AuthenticationFailed",
-    "DuplicateMessage",
-    "ForgedShare",
-    "InconsistentRequest",
-    "MalformedMessage",
-    "NonFiniteInput",
-    "Phase",
-    "Ring",
     "RoundAborted",
     "RoundStats",
     "SecAggClient",
@@ -42,9 +21,5 @@ __all__ = [
     "SecAggError",
     "SecAggResult",
     "SecAggServer",
-    "UnexpectedMessage",
-    "decode",
-    "encode",
     "run_round",
-    "wire_size",
 ]
