@@ -1,98 +1,102 @@
-"""Verified inference on a real ledger: majority answer, wrong hosts slashed, fees and royalties."""
+"""Verified inference on the network path (the hub plugin and the user's client over an in-memory
+:class:`~deai.node.network.LocalNetwork`): majority answer, wrong hosts slashed, fees and royalties.
+
+The same assertions as when an in-process ``VerifiedInference`` existed; a malformed request is now
+refused by the hub (a ``RemoteError``) instead of raising ``TensorError`` in-process."""
 
 import pytest
 import torch
 
 from deai.core.accounts import Account
-from deai.core.blobs import BlobStore
 from deai.core.encoding import sha256_hex
-from deai.core.errors import TensorError
-from deai.core.tensorio import to_safetensors
 from deai.learn.models import build_model
-from deai.ledger import HOST, ManualClock, MemoryLedger, NetworkConfig, txs
-from deai.protocol.incentives import Provenance
-from deai.protocol.inference import ServedModel, VerifiedInference, make_host
+from deai.ledger import HOST
+from deai.net.transport import RemoteError
+from deai.node.infer_client import remote_model, request_inference, submit_inference
+from deai.node.network import LocalNetwork
+from deai.node.served import publish_model
+from deai.protocol.inference import ServedModel
+from deai.protocol.task.model import checkpoint_bytes
 
-PARAMS = {"model": "mlp", "in_features": 64, "num_classes": 10}
-
-
-@pytest.fixture
-def world(tmp_path):
-    torch.set_num_threads(1)
-    minter = Account.from_seed("inf", 0)
-    clock = ManualClock(1_000)
-    ledger = MemoryLedger(NetworkConfig(minter=minter.address, network="inf-test"), clock=clock)
-    store = BlobStore(tmp_path / "blobs")
-    user, owner = Account.from_seed("inf", 1), Account.from_seed("inf", 2)
-    contributors = [Account.from_seed("inf", 10 + i) for i in range(2)]
-    for a in (user, owner):
-        ledger.send(minter, txs.Mint(to=a.address, amount=1_000_000))
-    model = build_model("mlp", 64, 10, seed=3)
-    checkpoint = store.put(to_safetensors(model.state_dict()))
-    prov = Provenance.from_scores(
-        owner.address, "0x" + checkpoint, None, {c.address: 1.0 for c in contributors}
-    )
-    prov.register(ledger, owner, host_bps=3_000)
-    model_id = prov.model  # bound to its registrant by the ledger
-
-    def hosts(behaviours):
-        out = {}
-        for i, b in enumerate(behaviours):
-            acct = Account.from_seed("inf-host", i)
-            ledger.send(minter, txs.Mint(to=acct.address, amount=100_000))
-            ledger.send(acct, txs.Stake(role=HOST, amount=50_000))
-            out[acct.address] = make_host(b, acct, store)
-        return out
-
-    served = ServedModel(model_id, checkpoint, PARAMS)
-    return ledger, clock, store, user, model, served, hosts, prov
+PARAMS = {"model": "mlp", "in_features": 64, "num_classes": 10, "model_kwargs": {}}
 
 
-def test_honest_hosts_answer_like_the_model_and_royalties_accrue(world):
-    ledger, clock, store, user, model, served, hosts, _prov = world
-    service = VerifiedInference(ledger, clock, store, served, hosts(["honest"] * 3), fee=100, r=3, p=1.0)
+class World:
+    def __init__(self, tmp_path, behaviours, tag):
+        torch.set_num_threads(1)
+        self.net = LocalNetwork(tmp_path, network=f"inf-{tag}", seed=1)
+        self.user, owner = Account.from_seed(f"inf{tag}", 1), Account.from_seed(f"inf{tag}", 2)
+        contributors = [Account.from_seed(f"inf{tag}", 10 + i) for i in range(2)]
+        hosts = [Account.from_seed(f"inf{tag}-host", i) for i in range(len(behaviours))]
+        self.net.fund([self.user, owner, *hosts], 1_000_000)
+        self.model = build_model("mlp", 64, 10, seed=3).eval()
+        shares = {c.address: 1.0 for c in contributors}
+        self.model_id = publish_model(
+            self.net.client(owner), owner, checkpoint_bytes(self.model), PARAMS, shares, host_bps=3_000
+        )
+        self.behaviour = {h.address: b for h, b in zip(hosts, behaviours, strict=True)}
+        self.net.add_daemon(
+            "hosts",
+            {"host": hosts},
+            behaviours={a: b for a, b in self.behaviour.items() if b != "honest"},
+            options={"host_stake": 50_000},
+        )
+        self.client = self.net.client(self.user)
+        self.ledger = self.net.ledger
+
+    def ask(self, x, **kw):
+        return request_inference(self.client, self.user, self.model_id, x, pump=self.net.step, **kw)
+
+    def expected(self, x):
+        with torch.no_grad():
+            return self.model(x).argmax(dim=1)
+
+
+def test_honest_hosts_answer_like_the_model_and_royalties_accrue(tmp_path):
+    w = World(tmp_path, ["honest"] * 3, "h")
     x = torch.randn(5, 64, generator=torch.Generator().manual_seed(0))
-    before = ledger.balance(user.address)
-    answer = service.infer(user, x)
-    assert answer.answered and answer.replicated and not answer.slashed
-    assert torch.equal(answer.labels, model(x).argmax(dim=1))
-    assert len(answer.accepted) == 3
-    assert ledger.balance(user.address) == before - 300  # three accepted hosts, fee 100 each
-    assert ledger.model(served.model_id)["pool"] > 0  # 70% of each fee went to the royalty pool
-    ledger.check_invariants()  # raises InvariantViolation unless the supply is conserved
+    before = w.ledger.balance(w.user.address)
+    answer = w.ask(x, fee=100, r=3, p=1.0)
+    assert answer["replicated"] and not answer["faulted"]
+    assert torch.equal(answer["labels"], w.expected(x))
+    assert len(answer["accepted"]) == 3
+    assert w.ledger.balance(w.user.address) == before - 300  # three accepted hosts, fee 100 each
+    assert w.ledger.model(w.model_id)["pool"] > 0  # 70% of each fee went to the royalty pool
+    w.ledger.check_invariants()  # raises InvariantViolation unless the supply is conserved
 
 
-def test_wrong_answer_host_is_outvoted_and_slashed(world):
-    ledger, clock, store, user, model, served, hosts, _prov = world
-    pool = hosts(["honest", "honest", "wrong_answer", "honest"])
-    service = VerifiedInference(ledger, clock, store, served, pool, fee=50, r=3, p=1.0, seed=1)
-    x = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
-    expected = model(x).argmax(dim=1)
-    liars = {a for a, h in pool.items() if h.behaviour == "wrong_answer"}
+def test_wrong_answer_host_is_outvoted_and_slashed(tmp_path):
+    w = World(tmp_path, ["honest", "honest", "wrong_answer", "honest"], "w")
+    liars = {a for a, b in w.behaviour.items() if b == "wrong_answer"}
+    stakes = {a: w.ledger.stake(a, HOST) for a in w.behaviour}
     caught = 0
-    for _ in range(6):
-        answer = service.infer(user, x)
-        assert torch.equal(answer.labels, expected)
-        drawn_liars = liars & set(answer.hosts)
+    for i in range(6):
+        x = torch.randn(4, 64, generator=torch.Generator().manual_seed(i))
+        answer = w.ask(x, fee=50, r=3, p=1.0)
+        assert torch.equal(answer["labels"], w.expected(x))
+        drawn_liars = liars & set(answer["hosts"])  # the hosts of the answering attempt
         if drawn_liars:
             caught += 1
-            assert set(answer.slashed) == drawn_liars
-            assert not drawn_liars & set(answer.accepted)
-        assert not set(answer.slashed) - liars  # no honest host is ever slashed
+            assert set(answer["faulted"]) == drawn_liars
+            assert not drawn_liars & set(answer["accepted"])
+        assert not set(answer["faulted"]) - liars  # no honest host is ever slashed
     assert caught >= 1
+    for a, before in stakes.items():
+        assert (w.ledger.stake(a, HOST) < before) == (a in liars)
 
 
 @pytest.mark.parametrize(
     "x",
     [torch.zeros(3, 5), torch.zeros(0, 64), torch.full((2, 64), float("nan")), torch.zeros(64)],
 )
-def test_malformed_requests_are_refused_before_any_job(world, x):
-    ledger, clock, store, user, _model, served, hosts, _prov = world
-    service = VerifiedInference(ledger, clock, store, served, hosts(["honest"] * 3))
-    height = ledger.head().height
-    with pytest.raises(TensorError):
-        service.infer(user, x)
-    assert ledger.head().height == height
+def test_malformed_requests_are_refused_before_any_job(tmp_path, x):
+    w = World(tmp_path, ["honest"] * 3, "m")
+    served = remote_model(w.client, w.model_id)
+    height = w.ledger.head().height
+    with pytest.raises(RemoteError) as err:
+        submit_inference(w.client, w.user, w.model_id, x, served=served)
+    assert err.value.status == 400
+    assert w.ledger.head().height == height
 
 
 def test_model_params_are_checked():
