@@ -48,7 +48,8 @@ def _check_root(root: Any) -> None:
 def _root_update(root: Mapping[str, Any], checkpoint: Tensors, data: Tensors, seed: int) -> torch.Tensor:
     """The server-side update: the checkpoint trained on the root data with the job's recipe."""
     from deai.learn.data import Dataset
-    from deai.learn.training import TrainConfig, deterministic, get_flat, train_many
+    from deai.learn.federated import root_update
+    from deai.learn.training import TrainConfig, deterministic, get_flat
 
     model = load_model(root, checkpoint)
     config = TrainConfig(
@@ -59,8 +60,7 @@ def _root_update(root: Mapping[str, Any], checkpoint: Tensors, data: Tensors, se
     )
     dataset = Dataset(data["x"].float(), data["y"], int(root["num_classes"]), (int(root["in_features"]),))
     with deterministic(1):
-        deltas, _ = train_many(model, get_flat(model), [dataset], config, [seed])
-    return deltas[0]
+        return root_update(model, get_flat(model), dataset, config, seed)
 
 
 def _aggregator(params: Mapping[str, Any]):
@@ -124,20 +124,21 @@ class Aggregate(JobKind):
             raise InputMismatch("root data x holds NaN or infinity")
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
-        context = {}
+        # learn's aggregation step (deai.learn.federated.aggregate_updates), as run_federated runs it
+        from deai.learn.federated import aggregate_updates
+
+        root = None
         if "root" in params:
-            context["root_update"] = _root_update(params["root"], inputs[0], inputs[1], seed)
+            root = _root_update(params["root"], inputs[0], inputs[1], seed)
             inputs = inputs[2:]
         vecs, spec = zip(*(flatten(u) for u in inputs), strict=True)
         stacked = torch.stack(vecs)
-        if "root_update" in context and context["root_update"].numel() != stacked.shape[1]:
-            raise InputMismatch(
-                f"updates hold {stacked.shape[1]} values, the model has {context['root_update'].numel()}"
-            )
+        if root is not None and root.numel() != stacked.shape[1]:
+            raise InputMismatch(f"updates hold {stacked.shape[1]} values, the model has {root.numel()}")
         w = params.get("weights")
         weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
         try:
-            out = _aggregator(params)(stacked, weights, **context)
+            out = aggregate_updates(_aggregator(params), stacked, weights, root_update=root)
         except LearnError as exc:
             raise InputMismatch(f"aggregation refused the updates: {exc}") from exc
         float_spec = FlatSpec(tuple((n, s, "float32") for n, s, _ in spec[0].entries))
