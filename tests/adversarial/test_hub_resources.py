@@ -392,6 +392,25 @@ def test_clients_that_hang_up_mid_transfer_log_no_traceback(tmp_path):
         s.conserved()
 
 
+def test_a_flood_of_bad_request_heads_writes_a_line_not_a_line_each(tmp_path):
+    """uvicorn logs a warning per malformed request head or per connection over its limit: any
+    client could fill the hub's disk through its log. Each kind is now logged once a minute."""
+    endpoint = Endpoint(NET, {}, BlobStore(tmp_path))
+    with ServerThread(make_app(endpoint)) as server:
+        records = _Records()
+        logging.getLogger("uvicorn.error").addHandler(records)
+        try:
+            for _ in range(30):
+                with socket.create_connection((server.host, server.port), timeout=10) as sock:
+                    sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                    sock.recv(200)
+            assert httpx.get(f"{server.url}/v1/health", timeout=10).status_code == 200
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(records)
+    warnings = [r for r in records.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 1, [r.getMessage() for r in warnings]
+
+
 def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
     """A whole task over the in-memory network (the same endpoint), then collection an hour later:
     every blob the ledger refers to (task data, checkpoints, job inputs, revealed outputs, the

@@ -24,7 +24,8 @@ within ``body_timeout_s + n / min_rate`` seconds, else 408), uploads are limited
 (:class:`~deai.net.endpoint.UploadPolicy`), unsigned routes are rate limited per client address,
 and uvicorn runs with a connection limit (503 past it), a keep-alive timeout, a bounded header
 size (:data:`SERVER_LIMITS`) and a deadline on each request head (:data:`HEAD_TIMEOUT_S`). A
-client that disconnects mid-request costs one debug line.
+client that disconnects mid-request costs one debug line, and uvicorn's warnings that any client
+can trigger are logged at most once a minute per kind (:data:`THROTTLE`).
 """
 
 from __future__ import annotations
@@ -319,6 +320,40 @@ class _HeadTimeoutH11(H11Protocol):
         super().connection_lost(exc)
 
 
+class _Throttle(logging.Filter):
+    """Lets each kind of uvicorn warning or error (by message) through at most once per
+    ``every_s``; the next one that passes says how many like it were dropped. Any client can
+    trigger these (a malformed request head, the connection limit), so one line each would let a
+    flood fill the disk with the log."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key, now = str(record.msg)[:200], time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                self._dropped[key] = self._dropped.get(key, 0) + 1
+                return False
+            if len(self._last) > 1000:  # messages that embed foreign text: keep the table small
+                self._last.clear()
+            self._last[key] = now
+            dropped = self._dropped.pop(key, 0)
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} more like it dropped)"
+        return True
+
+
+THROTTLE = _Throttle()  # on uvicorn's error log in every ServerThread
+
+
 class ServerThread:
     """Run a FastAPI app with uvicorn on a background thread (tests, embedded hubs, ``deai hub``).
 
@@ -357,6 +392,9 @@ class ServerThread:
             **{**SERVER_LIMITS, **(limits or {})},
         )
         self.server = uvicorn.Server(config)
+        server_log = logging.getLogger("uvicorn.error")  # (configured by uvicorn.Config just now)
+        if THROTTLE not in server_log.filters:
+            server_log.addFilter(THROTTLE)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def start(self, timeout: float = 10.0) -> ServerThread:
