@@ -69,3 +69,35 @@ def test_strategies_and_momentum_run(setup):
         with deterministic():
             res = run_federated(parts, s.test, rounds=3, local=LOCAL, strategy=strategy, client_momentum=0.5)
         assert res.accuracy > 0.3, strategy
+
+
+def test_round_steps_compose_to_one_round(setup):
+    from deai.learn.attacks import get_attack
+    from deai.learn.federated import Collusion, aggregate_updates, local_step, server_step
+    from deai.learn.models import build_model
+    from deai.learn.strategies import get_strategy
+    from deai.learn.training import get_flat, train_many
+
+    _, parts = setup
+    net = build_model("mlp", 64, 10, seed=0)
+    start = get_flat(net)
+    clones = Collusion(get_attack("sybil_clones(poison=None)"), [1, 3], torch.Generator().manual_seed(0))
+    with deterministic():
+        step = local_step(net, start, parts[:4], LOCAL, [5, 6, 7, 8], collusions=[clones])
+        trained, _ = train_many(net, start, parts[:4], LOCAL, [5, 6, 7, 8])
+        zero = torch.zeros_like(trained)
+        again = local_step(net, start, parts[:4], LOCAL, [5, 6, 7, 8], momentum=zero, beta=0.5)
+    assert torch.equal(step.sent[[0, 2]], trained[[0, 2]])  # honest rows: their own training
+    assert torch.equal(step.sent[1], trained[1]) and torch.equal(step.sent[3], trained[1])  # one clone
+    assert step.momentum is None and torch.equal(again.sent, again.momentum)
+    assert torch.allclose(again.sent, 0.5 * trained)  # 0.5 m + 0.5 delta with m = 0
+    with pytest.raises(ValueError, match="distinct rows"):
+        local_step(net, start, parts[:4], LOCAL, [5, 6, 7, 8], collusions=[clones, clones])
+    # the server step keeps no hidden state: stopping and resuming from its returned state is the same
+    agg = aggregate_updates(get_aggregator("mean"), step.sent)
+    fedadam = get_strategy("fedadam")
+    one = server_step(fedadam, start, agg)
+    two = server_step(fedadam, one.global_vec, agg, one.state)
+    fresh = get_strategy("fedadam")
+    fresh(start, agg)
+    assert set(one.state) == {"m", "v"} and torch.equal(two.global_vec, fresh(one.global_vec, agg))
