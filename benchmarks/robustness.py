@@ -1,11 +1,16 @@
 """Robustness table: every attack x every aggregator on digits, 20 providers, 25% Byzantine.
 
-Runs :func:`deai.learn.federated.run_federated` for each (partition, aggregator, attack, seed),
-writes ``docs/results/robustness.md`` (mean ± std test accuracy, backdoor success rate, the
+Runs :func:`deai.learn.federated.run_federated` for each (partition, aggregator, attack, seed).
+That loop is built from the round steps the network's roles call (``local_step`` in
+``ProviderPool.train``, ``aggregate_updates`` in the ``aggregate`` job kind, ``server_step`` in
+``TaskCoordinator._finish_round``), so the table measures the code ``deai simulate``/``demo``/``up``
+run (``tests/protocol/task/test_task_round_matches_learn.py`` checks a network task ends on the same
+bits). It writes ``docs/results/robustness.md`` (mean ± std test accuracy, backdoor success rate, the
 attack-free FedAvg baseline and the recommended default's worst drop) and a heat map PNG, and
 prints the figures as JSON.
 
-    python benchmarks/robustness.py                 # the full table (several minutes)
+    python benchmarks/robustness.py --workers 2     # the full table (3 seeds, 200 rounds; ~20 min)
+    python benchmarks/robustness.py --reduced       # every cell, 1 seed, 30 rounds (~10 min, 1 core)
     python benchmarks/robustness.py --quick         # a small form (seconds), also what DEAI_SMALL=1 runs
     python benchmarks/robustness.py --seeds 5 --rounds 60 --workers 2
 """
@@ -151,6 +156,15 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         "",
         f"Reproduce: `{meta['command']}` ({meta['wall_seconds']:.0f} s on this machine).",
         "",
+        "Code path: `deai.learn.federated.run_federated`, whose rounds are the steps the network's roles "
+        "call: `local_step` (local training, provider momentum, the attack step; "
+        "`ProviderPool.train`), `aggregate_updates` (the `aggregate` job kind) and `server_step` "
+        "(`TaskCoordinator._finish_round`). A network task configured the same way ends on the same "
+        "bits (`tests/protocol/task/test_task_round_matches_learn.py`). What the table has that a network "
+        "task does not: provider momentum (no task-spec field), omniscient attackers (a network "
+        "collusion sees only the honest providers its own process hosts) and aggregator state across "
+        "rounds (FoolsGold's history; the network builds the aggregator per round's job).",
+        "",
         "Every aggregator runs in the same loop (same local training and provider momentum); the "
         "baseline is plain FedAvg (sample-weighted mean, no provider momentum) with no Byzantine "
         "provider. The undefended `mean` declares f = 0 (it expects no attack). Attacks: "
@@ -222,6 +236,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="a small form: few aggregators/attacks, 1 seed")
+    ap.add_argument(
+        "--reduced", action="store_true", help="every cell, 1 seed, 30 rounds (writes robustness_reduced.*)"
+    )
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     ap.add_argument("--no-write", action="store_true", help="print JSON only")
     ap.add_argument("--aggregators", nargs="+", help="only these registry names (default: the table's)")
@@ -234,6 +251,8 @@ def main(argv: list[str] | None = None) -> dict:
     aggregators, attacks = args.aggregators or aggregators, args.attacks or attacks
     if args.quick:
         args.seeds, args.rounds = 1, min(args.rounds, 25)
+    elif args.reduced:
+        args.seeds, args.rounds = 1, min(args.rounds, 30)
     byzantine = args.providers // 4 if args.byzantine is None else args.byzantine
     local = {"epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
     base = {"providers": args.providers, "byzantine": byzantine, "rounds": args.rounds, "local": local}
@@ -305,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
-        suffix = "_quick" if args.quick else ""
+        suffix = "_quick" if args.quick else "_reduced" if args.reduced else ""
         write_markdown(args.out / f"robustness{suffix}.md", cells, aggregators, attacks, meta)
         write_heatmap(args.out / f"robustness{suffix}.png", cells, aggregators, attacks)
     print(json.dumps(out, indent=1))
