@@ -193,3 +193,29 @@ def test_hosts_get_ready_for_a_new_model_before_any_request(tmp_path, digits):
     assert len(answer["accepted"]) == 3 and answer["faulted"] == []  # every host ready and honest
     assert all(w.ledger.stake(h.address, HOST) == 50_000 for h in w.hosts)
     w.conserved()
+
+
+def test_a_scenario_whose_task_no_honest_daemon_would_take_is_refused():
+    from deai.sim.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError, match=r"policy\.min_reward"):
+        parse_scenario({"seed": 1, "task": {"budget": 0}})  # free work: nobody would join
+    with pytest.raises(ScenarioError, match=r"policy\.min_job_fee"):
+        parse_scenario({"seed": 1, "inference": {"fee": 0}})
+    lax = parse_scenario({"seed": 1, "task": {"budget": 0}, "policy": {"min_reward": 0}})
+    assert lax.policy.min_reward == 0  # a network that works for free must say so
+
+
+def test_policy_flags_reach_the_daemon():
+    import typer
+    from typer.main import get_command
+
+    from deai.cli.node import node
+    from deai.node.policy import policy_args
+
+    app = typer.Typer()
+    app.command()(node)
+    given = {"min_reward": 7, "max_task_stake": 8, "min_job_fee": 9, "min_reveal_ms": 10}
+    argv = ["--hub", "h", "--role", "host", "--accounts", "seed:x:0", "--state", "s", *policy_args(given)]
+    ctx = get_command(app).make_context("node", argv)
+    assert {k: ctx.params[k] for k in given} == given
