@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deai.learn.privacy import AdaptiveClipping, ClientDP, PrivacyError, clip_updates
+from deai.learn.privacy import AdaptiveClipping, ClientDP, PrivacyError
+from deai.learn.privacy.client_dp import clip_updates
 
 
 @settings(max_examples=30, deadline=None)

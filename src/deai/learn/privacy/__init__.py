@@ -15,23 +15,18 @@ the network's task planning), the PII scrubber and the membership-inference audi
 ``benchmarks/privacy.py`` and a data owner's own scripts).
 """
 
-from deai.learn.privacy.accountant import MECHANISMS, PrivacyAccountant, PrivacyReport, noise_multiplier_for
+from deai.learn.privacy.accountant import PrivacyAccountant, noise_multiplier_for
 from deai.learn.privacy.adaptive import AdaptiveClipping
-from deai.learn.privacy.client_dp import MODES, ClientDP, clip_updates
+from deai.learn.privacy.client_dp import ClientDP
 from deai.learn.privacy.errors import BudgetExceeded, PrivacyError
-from deai.learn.privacy.pii import PiiReport, find_pii, scrub_dataframe, scrub_text
+from deai.learn.privacy.pii import find_pii, scrub_dataframe, scrub_text
 
 __all__ = [
-    "MECHANISMS",
-    "MODES",
     "AdaptiveClipping",
     "BudgetExceeded",
     "ClientDP",
-    "PiiReport",
     "PrivacyAccountant",
     "PrivacyError",
-    "PrivacyReport",
-    "clip_updates",
     "find_pii",
     "noise_multiplier_for",
     "scrub_dataframe",
