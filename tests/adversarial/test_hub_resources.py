@@ -411,6 +411,18 @@ def test_a_flood_of_bad_request_heads_writes_a_line_not_a_line_each(tmp_path):
     assert len(warnings) <= 1, [r.getMessage() for r in warnings]
 
 
+def test_a_handler_bug_hit_again_and_again_logs_one_traceback_a_minute(tmp_path, caplog):
+    endpoint = Endpoint(NET, {}, BlobStore(tmp_path))
+    endpoint.route("crash")(lambda env: 1 / 0)
+    transport = MemoryTransport(endpoint)
+    with caplog.at_level(logging.ERROR, logger="deai.net.endpoint"):
+        for _ in range(25):
+            with pytest.raises(RemoteError) as err:
+                transport.send(Envelope.seal(OUTSIDER, "crash", {}, NET))
+            assert err.value.status == 500  # every time refused, the endpoint keeps serving
+    assert len([r for r in caplog.records if r.exc_info]) == 1
+
+
 def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
     """A whole task over the in-memory network (the same endpoint), then collection an hour later:
     every blob the ledger refers to (task data, checkpoints, job inputs, revealed outputs, the

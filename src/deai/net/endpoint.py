@@ -334,6 +334,7 @@ class Endpoint:
         self._active_uploads = 0
         self._reserved: dict[str, int] = {}  # uploader -> bytes of its uploads in progress
         self._last_collect: int | None = None
+        self._failures: dict[str, float] = {}  # handler type:exception -> when last logged
         if uploads is not None:
             blobs.uploads  # noqa: B018 - open the upload index now: the store's own writes get pinned
 
@@ -423,7 +424,10 @@ class Endpoint:
         except (DeaiError, EncodingError) as exc:
             return self._refuse(exc)
         except Exception as exc:  # a handler bug must not take the node down
-            log.exception("handler for %s failed", env.type)
+            key, now = f"{env.type}:{type(exc).__name__}", time.monotonic()
+            if now - self._failures.get(key, -math.inf) >= 60:  # a traceback per kind per minute:
+                self._failures[key] = now  # whoever found the bug could otherwise fill the log
+                log.exception("handler for %s failed (logged once a minute)", env.type)
             return self._refuse(ServiceError(f"internal error in {env.type}: {type(exc).__name__}", 500))
 
     def _remember(self, env: Envelope, reply: Reply) -> Reply:
