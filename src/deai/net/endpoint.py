@@ -206,7 +206,7 @@ class UploadPolicy:
     uploader until the owner pins the digest (something refers to it); an unpinned upload older
     than ``ttl_s`` is deleted by :meth:`Endpoint.collect` (run at most every ``gc_interval_s``)
     and credited back. At most ``max_concurrent`` uploads run at once (more get 503), and each
-    body must arrive within ``base_timeout_s + size / min_rate`` seconds (``min_rate`` bytes/s).
+    body must keep pace: its first n bytes within ``base_timeout_s + n / min_rate`` seconds.
     """
 
     quota_of: Callable[[str], int]
@@ -215,10 +215,6 @@ class UploadPolicy:
     max_concurrent: int = 16
     min_rate: int = 256 << 10
     base_timeout_s: float = 10.0
-
-    def deadline_s(self, size: int) -> float:
-        """Seconds a body of ``size`` bytes may take to arrive."""
-        return self.base_timeout_s + size / self.min_rate
 
 
 class Upload:
