@@ -21,12 +21,14 @@ from deai.protocol.incentives import (
     SplitRule,
     allocate,
     apply_reputation,
+    pay_inference,
+    reputation_deltas,
+)
+from deai.protocol.incentives.royalties import provenance_shares
+from deai.protocol.incentives.sybil import (
     compute_stake_ratio_bps,
     min_compute_stake,
-    pay_inference,
-    provenance_shares,
     provider_join_stake,
-    reputation_deltas,
     split_weight,
 )
 from deai.protocol.jobs.deterrence import min_stake

@@ -30,9 +30,9 @@ from deai.protocol.incentives import (
     reputation_deltas,
     settle_task,
     slash_unrewarded,
-    task_record,
     task_report,
 )
+from deai.protocol.incentives.report import task_record
 from deai.protocol.jobs import Executor, JobConfig, JobDriver, JobSpec
 from deai.protocol.jobs.errors import BadJobSpec
 from deai.protocol.jobs.kinds import get_kind

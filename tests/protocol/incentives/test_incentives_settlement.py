@@ -9,18 +9,10 @@ from hypothesis import strategies as st
 from deai.core.accounts import check_address
 from deai.ledger.errors import BadProof, DoubleClaim
 from deai.ledger.txs import ClaimPayout
-from deai.protocol.incentives import (
-    BadSplit,
-    ScoreBook,
-    Settlement,
-    SettlementError,
-    SplitRule,
-    allocate,
-    apportion,
-    settle_task,
-    slash_unrewarded,
-    unrewarded,
-)
+from deai.protocol.incentives import ScoreBook, Settlement, SplitRule, allocate, settle_task, slash_unrewarded
+from deai.protocol.incentives.errors import BadSplit, SettlementError
+from deai.protocol.incentives.split import apportion
+from deai.protocol.incentives.sybil import unrewarded
 
 ADDRS = [check_address(f"0x{i:040x}") for i in range(1, 40)]
 
@@ -154,7 +146,7 @@ def test_score_book_roundtrips_and_rejects_bad_input(world):
     book = _book(world, [[0.1, 0.2, 0.3, 0.0, -0.1, 0.5]])
     again = type(book).from_json(book.to_json())
     assert again.totals() == book.totals()
-    from deai.protocol.incentives import BadScores
+    from deai.protocol.incentives.errors import BadScores
 
     with pytest.raises(BadScores):
         book.add(1, [a.address for a in world.data], [0.0] * 6)
