@@ -4,12 +4,11 @@
   verification, budget, deadlines); its hash is the task id.
 - :class:`TaskCoordinator`: join -> rounds (train, verified aggregation and scoring jobs, checkpoint,
   payout root) -> model registration and close, over a :class:`~deai.ledger.Ledger` and a blob store.
-- :class:`JobRun`: one verified job driven by ledger state and time (attempts, escalation).
+- each verified job runs on the one job engine, :class:`deai.protocol.jobs.JobRun`.
 - :class:`ProviderPool`: data providers' vectorized local training, DP, secure aggregation client.
 - :class:`ExecutorAgent`: a compute provider's commit and reveal for its job assignments.
 """
 
-from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.coordinator import TaskCoordinator, TaskState
 from deai.protocol.task.errors import BadStatement, BadTaskSpec, BadUpdate, TaskError, WrongPhase
 from deai.protocol.task.executor import ExecutorAgent
@@ -23,7 +22,6 @@ __all__ = [
     "BadUpdate",
     "DPSettings",
     "ExecutorAgent",
-    "JobRun",
     "ProviderPool",
     "SecAggStatement",
     "TaskCoordinator",
