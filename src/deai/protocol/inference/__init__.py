@@ -6,14 +6,7 @@ The path is the network's (:mod:`deai.node.inference`, :mod:`deai.node.infer_cli
 :mod:`~deai.protocol.inference.hosts`.
 """
 
-from deai.protocol.inference.hosts import HOST_BEHAVIOURS, WrongAnswer, host_behaviours, make_host
+from deai.protocol.inference.hosts import host_behaviours
 from deai.protocol.inference.service import MAX_BATCH, ServedModel
 
-__all__ = [
-    "HOST_BEHAVIOURS",
-    "MAX_BATCH",
-    "ServedModel",
-    "WrongAnswer",
-    "host_behaviours",
-    "make_host",
-]
+__all__ = ["MAX_BATCH", "ServedModel", "host_behaviours"]

@@ -1,26 +1,16 @@
 """Host behaviours. A host serving verified inference is an executor of ``infer`` jobs staked in
 the ``host`` role, so every cheating executor applies to hosts too, ``wrong_answer``
-(:mod:`deai.protocol.jobs.cheaters.wrong_answer`, a plausible wrong answer) included.
+(:mod:`deai.protocol.jobs.cheaters.wrong_answer`, a plausible wrong answer) included; a host is
+built with :func:`deai.protocol.jobs.cheaters.make_executor`.
 """
 
 from __future__ import annotations
 
-from deai.core.accounts import Account
-from deai.core.blobs import BlobStore
-from deai.protocol.jobs.cheaters import cheater_names, make_executor
-from deai.protocol.jobs.cheaters.wrong_answer import WrongAnswer
-from deai.protocol.jobs.executor import Executor
+from deai.protocol.jobs.cheaters import cheater_names
 
-__all__ = ["HOST_BEHAVIOURS", "WrongAnswer", "host_behaviours", "make_host"]
+__all__ = ["host_behaviours"]
 
 
 def host_behaviours() -> list[str]:
     """``honest`` and every registered cheating executor."""
     return ["honest", *cheater_names()]
-
-
-HOST_BEHAVIOURS = host_behaviours
-
-
-def make_host(behaviour: str, account: Account, store: BlobStore, **kwargs) -> Executor:
-    return make_executor(behaviour, account, store, **kwargs)
