@@ -1,7 +1,7 @@
 """Settlement: accumulate a task's scores, split its budget, post one Merkle root, pay by claims.
 
 1. :class:`ScoreBook` accumulates each round's contribution scores per provider address (the
-   outputs of the round's ``contribution_score`` jobs, :mod:`deai.protocol.incentives.scoring_job`).
+   outputs of the round's ``contribution_score`` jobs, :mod:`deai.protocol.jobs.kinds.contribution_score`).
 2. :func:`verified_work` reads the task's resolved jobs from the ledger: each accepted executor
    earned the job's fee; faulted and silent ones earned nothing.
 3. :func:`allocate` (:mod:`deai.protocol.incentives.split`) splits the task's remaining budget.
