@@ -7,8 +7,7 @@ the value found there, e.g. ``task.rounds: must be >= 1 (got -3)``. Every key is
 
 Names are checked against the registries of the layers that implement them: the strategy and
 aggregator registries of :mod:`deai.learn`, the attack suite for data-provider behaviours, the
-cheating executors for compute-provider behaviours, and the host behaviours registered with
-:func:`behaviour_registry` for hosts.
+cheating executors for compute-provider behaviours and for hosts (``honest`` plus every cheater).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from deai.core.errors import DeaiError
 
-__all__ = ["Scenario", "ScenarioError", "behaviour_registry", "load_scenario", "parse_scenario"]
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario"]
 
 
 class ScenarioError(DeaiError, ValueError):
@@ -227,16 +226,6 @@ def _check_names(scenario: Scenario) -> list[str]:
         known = ", ".join(SCORERS.names())
         bad.append(f"task.scoring: unknown scorer (got {scenario.task.scoring!r}); known: {known}")
     return bad
-
-
-def behaviour_registry(role: str) -> Callable[[Callable[[], set[str]]], Callable[[], set[str]]]:
-    """Register a function returning the behaviour names a role accepts (layers call this)."""
-
-    def register(fn: Callable[[], set[str]]) -> Callable[[], set[str]]:
-        _REGISTRIES[role] = fn
-        return fn
-
-    return register
 
 
 def _format(exc: ValidationError) -> str:
