@@ -50,8 +50,8 @@ class Registry(Generic[T]):
 
         def deco(factory: F) -> F:
             keys = [self._key(n) for n in (name, *aliases)]
-            for key in keys:
-                if key in self._items:
+            for i, key in enumerate(keys):
+                if key in self._items or key in keys[:i]:
                     raise ValueError(f"{self.kind} {key!r} is registered twice")
             if self.stamp is not None:
                 setattr(factory, self.stamp, keys[0])
