@@ -1,10 +1,15 @@
 """Verified inference: throughput and latency at r = 1 and r = 3, as ratios of calling the model
 directly in the same process and run.
 
-A verified request registers a paid ``infer`` job on the ledger (fee escrow, executor draw), the
-drawn hosts compute, upload and commit, reveal, and the majority answer is accepted and paid —
-every signature, hash check and ledger transaction included (in-memory ledger, one process; the
-hosts are in-process executors, so this measures the protocol's cost, not the network's).
+Code path: the network's -- the user's client (:func:`deai.node.infer_client.request_inference`)
+uploads the batch and signs the paid job's transactions, the hub's plugin
+(:class:`deai.node.inference.InferenceService`, driving the job engine
+:class:`deai.protocol.jobs.run.JobRun`) registers the job, the host daemon's hosts compute,
+upload, commit and reveal, and the hub accepts the majority; the client rechecks the answer against
+the ledger and the output blob. Everything runs in one process over an in-memory
+:class:`~deai.node.network.LocalNetwork` (MemoryTransport, MemoryLedger, manual clock): every
+envelope signature, hash check, blob transfer and ledger transaction is included; sockets and HTTP
+are not (see ``docs/network.md`` for those).
 
     python benchmarks/inference.py [--small]
 """
@@ -15,41 +20,35 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from deai.core.accounts import Account
-from deai.core.blobs import BlobStore
-from deai.core.tensorio import to_safetensors
-from deai.learn.models import build_model
-from deai.ledger import HOST, ManualClock, MemoryLedger, NetworkConfig, txs
-from deai.protocol.incentives import Provenance
-from deai.protocol.inference import ServedModel, VerifiedInference, make_host
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from deai.core.accounts import Account  # noqa: E402
+from deai.learn.models import build_model  # noqa: E402
+from deai.node.infer_client import remote_model, request_inference  # noqa: E402
+from deai.node.network import LocalNetwork  # noqa: E402
+from deai.node.served import publish_model  # noqa: E402
+from deai.protocol.task.model import checkpoint_bytes  # noqa: E402
+
+PARAMS = {"model": "mlp", "in_features": 64, "num_classes": 10, "model_kwargs": {}}
 
 
 def setup(root: Path, hosts: int):
-    minter = Account.from_seed("bench-inf", 0)
-    clock = ManualClock(1_000)
-    ledger = MemoryLedger(NetworkConfig(minter=minter.address, network="bench-inf"), clock=clock)
-    store = BlobStore(root / "blobs", fsync=False)
+    net = LocalNetwork(root, network="bench-inf", seed=0)
     user, owner = Account.from_seed("bench-inf", 1), Account.from_seed("bench-inf", 2)
-    for a in (user, owner):
-        ledger.send(minter, txs.Mint(to=a.address, amount=10**12))
+    pool = [Account.from_seed("bench-inf-host", i) for i in range(hosts)]
+    net.fund([user, owner, *pool], 10**9)
     model = build_model("mlp", 64, 10, seed=1).eval()
-    checkpoint = store.put(to_safetensors(model.state_dict()))
-    model_id = "0x" + checkpoint
-    Provenance.from_scores(model_id, None, {owner.address: 1.0}).register(ledger, owner)
-    pool = {}
-    for i in range(hosts):
-        acct = Account.from_seed("bench-inf-host", i)
-        ledger.send(minter, txs.Mint(to=acct.address, amount=10**9))
-        ledger.send(acct, txs.Stake(role=HOST, amount=10**8))
-        pool[acct.address] = make_host("honest", acct, store)
-    params = {"model": "mlp", "in_features": 64, "num_classes": 10}
-    return ledger, clock, store, user, model, ServedModel(model_id, checkpoint, params), pool
+    model_id = publish_model(net.client(owner), owner, checkpoint_bytes(model), PARAMS, {owner.address: 1.0})
+    net.add_daemon("hosts", {"host": pool}, options={"host_stake": 10**8})
+    return net, user, model, model_id
 
 
 def main() -> None:
@@ -60,9 +59,17 @@ def main() -> None:
     requests, batch = (10, 8) if args.small else (100, 32)
     gen = torch.Generator().manual_seed(0)
     xs = [torch.randn(batch, 64, generator=gen) for _ in range(requests)]
-    out = {"benchmark": "inference", "small": args.small, "requests": requests, "batch": batch}
+    out = {
+        "benchmark": "inference",
+        "path": "network (LocalNetwork: hub plugin + host daemon + client, in memory)",
+        "small": args.small,
+        "requests": requests,
+        "batch": batch,
+    }
     with tempfile.TemporaryDirectory() as d:
-        ledger, clock, store, user, model, served, pool = setup(Path(d), hosts=5)
+        net, user, model, model_id = setup(Path(d), hosts=5)
+        client = net.client(user)
+        served = remote_model(client, model_id)
         direct = []
         with torch.no_grad():
             for x in xs:
@@ -74,15 +81,17 @@ def main() -> None:
             "median_latency_ms": round(base_latency * 1e3, 4),
             "requests_per_s": round(requests / base_total),
         }
+        request_inference(client, user, model_id, xs[0], r=1, p=0.0, pump=net.step, served=served)  # warm-up
         for r, p in ((1, 0.0), (3, 1.0)):
-            service = VerifiedInference(ledger, clock, store, served, pool, fee=10, r=r, p=p, seed=r)
             lat, correct = [], 0
             for x in xs:
                 t = time.perf_counter()
-                answer = service.infer(user, x)
+                answer = request_inference(
+                    client, user, model_id, x, fee=10, r=r, p=p, pump=net.step, served=served
+                )
                 lat.append(time.perf_counter() - t)
                 with torch.no_grad():
-                    correct += int(torch.equal(answer.labels, model(x).argmax(1)))
+                    correct += int(torch.equal(answer["labels"], model(x).argmax(1)))
             med, total = statistics.median(lat), sum(lat)
             out[f"r{r}"] = {
                 "replication_p": p,
@@ -92,8 +101,8 @@ def main() -> None:
                 "throughput_ratio_vs_direct": round((requests / total) / (requests / base_total), 5),
                 "answers_equal_direct": correct,
             }
-        ledger.check_invariants()
-        out["ledger_verified"] = ledger.verify().ok
+        net.ledger.check_invariants()
+        out["ledger_verified"] = net.ledger.verify().ok
     print(json.dumps(out, indent=2))
 
 

@@ -1,5 +1,11 @@
 """Verified computation: cheaters caught, compute overhead of hidden sampling, refereed delegation.
 
+Code path: the network's job engine (:class:`deai.protocol.jobs.run.JobRun`, what the hub runs for
+aggregation, scoring and inference jobs) stepped in one process by
+:class:`deai.protocol.jobs.driver.JobDriver` on a manual clock, with in-process executors
+(:class:`deai.protocol.jobs.executor.Executor` and the cheaters) sending their own signed
+transactions to an in-memory ledger; no HTTP, no daemons.
+
 Prints JSON and writes ``docs/results/verification.md``. Every time is a ratio to a baseline run in
 the same process (each job run once; all T training steps re-run), never a bare time.
 ``--small`` (or DEAI_SMALL=1) shrinks sizes for CI.
@@ -9,7 +15,8 @@ the same process (each job run once; all T training steps re-run), never a bare 
 1. **detection**: for each cheating executor, N aggregation jobs on a ledger (in memory) with four
    honest executors (alternating 1 and 2 threads) and the cheater (the colluding group: two), p = 0.5,
    r = 3. The cheater tops its stake back up after each slash (a persistent attacker) and reputation
-   does not weight draws, so it keeps being drawn.
+   does not weight draws, so it keeps being drawn. A disputed replicated job escalates (``extra`` = 2
+   more executors) and is decided over both attempts.
 2. **overhead**: honest executors only, p in {0.01, 0.1, 1}, r = 3; executions per job and executor
    compute time, against running each job once, beside the expected 1 + (r - 1) p.
 3. **refereed**: a dispute over T = 1,024 SGD steps between an honest trainer and one that skips a
@@ -43,7 +50,7 @@ from deai.ledger.base import ManualClock  # noqa: E402
 from deai.ledger.config import COMPUTE, NetworkConfig  # noqa: E402
 from deai.ledger.memory import MemoryLedger  # noqa: E402
 from deai.ledger.txs import Mint, Stake  # noqa: E402
-from deai.protocol.jobs import Coordinator, JobConfig, JobSpec  # noqa: E402
+from deai.protocol.jobs import JobConfig, JobDriver, JobSpec  # noqa: E402
 from deai.protocol.jobs.calibrate import DEFAULT_SETTINGS, calibrate  # noqa: E402
 from deai.protocol.jobs.cheaters import cheater_names, make_executor  # noqa: E402
 from deai.protocol.jobs.compare import max_deviation  # noqa: E402
@@ -58,9 +65,10 @@ STAKE = 100_000
 def network(tmp: Path, behaviours: list[str], *, p: float, seed: int, threads=(1, 2)):
     minter = Account.from_seed("bench-minter", seed)
     clock = ManualClock(0)
-    ledger = MemoryLedger(NetworkConfig(minter=minter.address, rep_step_bps=0), clock=clock)
+    creator = Account.from_seed("bench-creator", seed)  # resolves its jobs: a genesis resolver
+    config = NetworkConfig(minter=minter.address, rep_step_bps=0, resolvers=(creator.address,))
+    ledger = MemoryLedger(config, clock=clock)
     store = BlobStore(tmp / f"blobs-{seed}", fsync=False)
-    creator = Account.from_seed("bench-creator", seed)
     ledger.send(minter, Mint(to=creator.address, amount=10**13))
     executors = {}
     for i, b in enumerate(behaviours):
@@ -69,9 +77,7 @@ def network(tmp: Path, behaviours: list[str], *, p: float, seed: int, threads=(1
         ledger.send(acct, Stake(role=COMPUTE, amount=STAKE))
         kw = {"secret": b"cartel"} if b == "colluding" else {}
         executors[acct.address] = make_executor(b, acct, store, threads=threads[i % len(threads)], **kw)
-    coord = Coordinator(
-        ledger, clock, store, creator, executors, rng=random.Random(seed), config=JobConfig(p=p)
-    )
+    coord = JobDriver(ledger, clock, store, creator, executors, config=JobConfig(p=p))
     return ledger, store, executors, coord
 
 
@@ -85,7 +91,8 @@ def bench_detection(tmp: Path, cheater: str, jobs: int, seed: int) -> dict:
     ledger, store, executors, coord = network(tmp, ["honest"] * 4 + [cheater] * group, p=0.5, seed=seed)
     bad = {a for a, e in executors.items() if e.behaviour != "honest"}
     gen = torch.Generator().manual_seed(seed)
-    rep_jobs = rep_caught = unrep_primary = unrep_caught = honest_slashed = escalated = wrong_accepted = 0
+    rep_jobs = rep_caught = rep_escaped = unrep_primary = unrep_caught = 0
+    honest_slashed = escalated = wrong_accepted = 0
     for j in range(jobs):
         rep = coord.run(agg_spec(store, gen, j))
         cheaters_in = bad & set(rep.required)
@@ -94,7 +101,12 @@ def bench_detection(tmp: Path, cheater: str, jobs: int, seed: int) -> dict:
         wrong_accepted += bool(bad & set(rep.accepted))
         if rep.replicated and cheaters_in:
             rep_jobs += 1
-            rep_caught += cheaters_in <= set(rep.faulted)
+            caught = cheaters_in <= set(rep.faulted)
+            rep_caught += caught
+            # a bloc member outvoting an honest minority in the first attempt, overturned by the
+            # escalation but not drawn again: the ledger faults only with a strict majority within
+            # an attempt, so it is unpaid but not slashed
+            rep_escaped += not caught and not cheaters_in & set(rep.accepted)
         elif not rep.replicated and cheaters_in:
             unrep_primary += 1
             unrep_caught += cheaters_in <= set(rep.faulted)
@@ -107,6 +119,7 @@ def bench_detection(tmp: Path, cheater: str, jobs: int, seed: int) -> dict:
         "replicated_jobs_with_cheater": rep_jobs,
         "caught_in_replicated": rep_caught,
         "caught_rate_replicated": rep_caught / rep_jobs if rep_jobs else None,
+        "outvoted_not_slashed": rep_escaped,
         "unreplicated_jobs_cheater_primary": unrep_primary,
         "caught_unreplicated": unrep_caught,
         "jobs_with_cheater_result_accepted": wrong_accepted,
@@ -271,8 +284,8 @@ def markdown(result: dict) -> str:
         "## Cheating executors (aggregation jobs, p = 0.5, r = 3)",
         "",
         "| cheater | jobs | replicated, cheater drawn | caught | unreplicated, cheater primary "
-        "| caught there | escalated | jobs with an honest executor slashed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| caught there | escalated | jobs with an honest executor slashed | outvoted, not slashed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in result["detection"].items():
         rate = "n/a" if d["caught_rate_replicated"] is None else f"{d['caught_rate_replicated']:.0%}"
@@ -280,8 +293,15 @@ def markdown(result: dict) -> str:
             f"| {name} | {d['jobs']} | {d['replicated_jobs_with_cheater']} | {rate} | "
             f"{d['unreplicated_jobs_cheater_primary']} | {d['caught_unreplicated']} | "
             f"{d['escalated_jobs']} | "
-            f"{d['jobs_with_honest_slashed']} |"
+            f"{d['jobs_with_honest_slashed']} | {d['outvoted_not_slashed']} |"
         )
+    lines += [
+        "",
+        "Caught: every cheater drawn in a replicated first attempt was slashed. A dispute escalates "
+        "(2 more executors, decided over both attempts); a colluder whose bloc outvoted an honest "
+        "executor in the first attempt and who is not drawn again is unpaid but not slashed (the "
+        "ledger faults only with a strict majority within one attempt): the last column.",
+    ]
     lines += [
         "",
         "## Compute overhead of hidden sampling (r = 3, honest executors)",

@@ -302,6 +302,11 @@ class JobRun:
 
     def _escalate(self) -> bool:
         att = self.current
+        # an attempt without one valid output can have nobody agreeing with any winner: resolve it
+        # by the ledger's rule after the grace without waiting for the decision
+        for job_id, outs in self._outputs.items():
+            if job_id not in self.stale and all(o is None for o in outs.values()):
+                self.stale.append(job_id)
         if len(self.attempts) >= self.max_attempts:
             self.status = "failed"
             self.stale += [a["job"] for a in self.attempts if a["job"] not in self.stale]

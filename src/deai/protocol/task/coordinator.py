@@ -411,6 +411,9 @@ class TaskCoordinator:
         for run in self.jobs.values():
             while run.step(self.ledger, self.store, self.account, now):
                 changed = True
+            # attempts left to resolve after the grace outlive the round's runs
+            self.state.stale += [j for j in run.stale if j not in self.state.stale]
+            run.stale = []
         if any(run.status == "failed" for run in self.jobs.values()):
             failed = [k for k, r in self.jobs.items() if r.status == "failed"]
             why = "; ".join(r for k in failed for r in self.jobs[k].refusals if r.startswith("register:"))
