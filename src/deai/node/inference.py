@@ -100,7 +100,7 @@ class InferenceRun(JobRun):
         return ReplicationChoice(attempt["job"], tx.replicated, tx.primary, tx.salt)
 
     def _register(self, ledger: Ledger, store: BlobStore, creator: Account, att: dict[str, Any]) -> bool:
-        store.put(self._spec_of(att).to_bytes())  # hosts fetch the spec by the job id
+        store.put(self.spec_of(att).to_bytes())  # hosts fetch the spec by the job id
         ledger.submit(bytes.fromhex(self.signed[self._index(att["job"])]["register"]))
         self.status = "running"
         return True

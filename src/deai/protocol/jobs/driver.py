@@ -154,7 +154,7 @@ class JobDriver:
                 who = ev.data["account"]
                 report.slashed[who] = report.slashed.get(who, 0) + ev.data["amount"]
         if run.output is not None:
-            report.output = check_upload(self.store, "0x" + run.output, run._layout_of(self.store))
+            report.output = check_upload(self.store, "0x" + run.output, run.layout_of(self.store))
         return report
 
 
@@ -217,7 +217,7 @@ class _Executors:
         d, progress = self.d, False
         for att, job in self._open_jobs():
             job_id = att["job"]
-            spec = self.run._spec_of(att)
+            spec = self.run.spec_of(att)
             committed = self.committed.setdefault(job_id, set())
             revealed = self.revealed.setdefault(job_id, set())
             reveals = self.reveals.setdefault(job_id, {})

@@ -177,7 +177,7 @@ class JobRun:
         if self.done or self._layout is not None:
             return
         with contextlib.suppress(DeaiError):
-            self._layout_of(store)
+            self.layout_of(store)
 
     def resolve_stale(self, ledger: Ledger, account: Account, now: int) -> bool:
         """Resolve the :attr:`stale` attempts whose grace period has passed with the ledger's own
@@ -198,13 +198,15 @@ class JobRun:
 
     # -- the phases ------------------------------------------------------------------------------------
 
-    def _layout_of(self, store: BlobStore) -> Layout:
+    def layout_of(self, store: BlobStore) -> Layout:
+        """The kind's output layout for this job (read from the inputs once, then cached)."""
         if self._layout is None:
             kind = get_kind(self.spec.kind)
             self._layout = kind.output_layout(load_inputs(store, self.spec), self.spec.params)
         return self._layout
 
-    def _spec_of(self, att: dict[str, Any]) -> JobSpec:
+    def spec_of(self, att: dict[str, Any]) -> JobSpec:
+        """The spec of attempt ``att`` (the run's spec with the attempt's nonce)."""
         return JobSpec(self.spec.kind, self.spec.inputs, self.spec.params, self.spec.seed, att["nonce"])
 
     def _new_attempt(self, nonce: int, r: int, p: float) -> None:
@@ -219,7 +221,7 @@ class JobRun:
         if eligible < 1:
             return False  # wait for providers to stake
         att["r"] = min(att["r"], eligible)
-        spec = self._spec_of(att)
+        spec = self.spec_of(att)
         store.put(spec.to_bytes())  # executors fetch the spec by the job id
         choice = self.choice(creator, att)
         register = RegisterJob(
@@ -259,7 +261,7 @@ class JobRun:
     def _checked(self, ledger: Ledger, store: BlobStore, job_id: str, required: list[str]) -> dict:
         """{executor: its checked output, or None} for one attempt (checked once, then cached)."""
         if job_id not in self._outputs:
-            layout = self._layout_of(store)
+            layout = self.layout_of(store)
             outs: dict[str, Tensors | None] = {}
             for e in required:
                 digest, outs[e] = ledger.revealed(job_id, e), None
