@@ -82,6 +82,7 @@ MAX_DIGITS = 40  # a run of digits in a number: 2**128 has 39, a float's repr ha
 # matching at a quote, so the scan is linear in the input (no retry from every later quote).
 _STRING = re.compile(rb'"(?:[^"\\]++|\\[\s\S])*+(?:"|\\?\Z)')
 _NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_DIGITS = bytes(b"0"[0] if chr(i).isdigit() and i < 128 else b" "[0] for i in range(256))
 _CHUNK = 1 << 20
 
 
@@ -113,6 +114,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def parse_json(
     raw: bytes | bytearray | memoryview | str,
     *,
@@ -136,13 +140,17 @@ def parse_json(
     except UnicodeDecodeError as exc:
         raise EncodingError(f"{what} is not JSON (not UTF-8): {exc}") from None
     # UTF-8 multi-byte sequences hold no ASCII bytes, so scanning bytes is scanning characters.
-    outside = _STRING.sub(b'""', data)
-    if _depth_over(outside.translate(None, _NOT_BRACKET), max_depth):
-        raise EncodingError(f"{what} nests deeper than {max_depth} arrays/objects")
-    if re.search(rb"[0-9]{%d}" % (max_digits + 1), outside):
-        raise EncodingError(f"{what} holds a number with more than {max_digits} digits")
+    # The checks first run on the whole input, strings included (cheap; they can only overcount):
+    # only when one fails are the strings blanked out, so that text in them is not structure.
+    run = b"0" * (max_digits + 1)  # digits map to "0", all else to " ": a substring search
+    if _depth_over(data.translate(None, _NOT_BRACKET), max_depth) or run in data.translate(_DIGITS):
+        outside = _STRING.sub(b'""', data)
+        if _depth_over(outside.translate(None, _NOT_BRACKET), max_depth):
+            raise EncodingError(f"{what} nests deeper than {max_depth} arrays/objects")
+        if run in outside.translate(_DIGITS):
+            raise EncodingError(f"{what} holds a number with more than {max_digits} digits")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except EncodingError as exc:
         raise EncodingError(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
