@@ -17,6 +17,7 @@ import json
 import struct
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -430,6 +431,41 @@ def test_a_hub_answer_missing_its_fields_is_a_remote_error():
         ):
             with pytest.raises(RemoteError, match="MalformedAnswer"):
                 call()
+
+
+def test_a_daemon_outlives_a_hub_that_answers_nonsense(tmp_path):
+    """A daemon's loop treats a malformed hub answer (here ``hub.wait`` without its fields) like a
+    restarting hub: it logs and tries again, it does not die."""
+    import threading
+
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from deai.node.daemon import Daemon
+
+    app = FastAPI()
+    calls = []
+
+    @app.post("/v1/envelope")
+    async def envelope() -> Response:
+        calls.append(1)
+        return Response(b'{"version": 1}', media_type="application/json")
+
+    with ServerThread(app) as server:
+        daemon = Daemon(HubClient(HttpTransport(server.url, retries=0), NET, OUTSIDER), {}, tmp_path)
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=daemon.run, args=(stop,), kwargs={"long_poll": 0.05, "interval": 0.01}
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(calls) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert thread.is_alive() and len(calls) >= 3  # asked again after each nonsense answer
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
 
 def test_canonical_round_trip_is_unchanged():

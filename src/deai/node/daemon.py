@@ -111,8 +111,10 @@ class Daemon:
                     since, boot = self._wait(since, boot, long_poll, interval)
                 elif not did:
                     stop.wait(interval)
-            except (DeaiError, OSError, httpx.HTTPError) as exc:  # the hub may be restarting: try again later
-                log.warning("daemon step failed: %s: %s", type(exc).__name__, exc)
+            # The hub may be restarting, or (KeyError, TypeError, ValueError) answer a field of the
+            # wrong shape: the hub is another party, so its fault never ends the daemon. Try later.
+            except (DeaiError, OSError, httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+                log.warning("daemon step failed: %s: %s", type(exc).__name__, str(exc)[:500])
                 stop.wait(min(1.0, interval * 5))
 
     def _wait(
