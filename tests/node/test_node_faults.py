@@ -91,7 +91,7 @@ def test_killed_compute_node_is_redrawn(tmp_path, parties):
             events, since = client.events(since)
             for e in events:
                 if e["kind"] == "job_registered" and e["data"]["task"] == task:
-                    victim = e["data"]["executors"][0]
+                    victim, first_job = e["data"]["executors"][0], e["data"]["job"]
                     break
             time.sleep(0.02)
         index = [c.address for c in parties.computes].index(victim)
@@ -101,11 +101,14 @@ def test_killed_compute_node_is_redrawn(tmp_path, parties):
                 net.nodes[f"compute{i}"].proc.send_signal(signal.SIGCONT)
         status = wait_for(client, task, lambda s: finished(s) and not s.get("stale"))
         assert status["phase"] == "done", status["reason"]
-        # wait until the failed attempt was resolved (slashing the dead executor) after the grace
+        # wait until the failed attempt was resolved after the grace: the dead executor was drawn
+        # but never committed, so it is reported missed and keeps its stake (issue 12, finding 11)
         deadline = time.monotonic() + 60
-        while client.query("stake", address=victim, role="compute_provider") == 1000:
-            assert time.monotonic() < deadline, "the dead executor was never slashed"
+        while client.query("job", job_id=first_job)["status"] == "open":
+            assert time.monotonic() < deadline, "the failed attempt was never resolved"
             time.sleep(0.2)
+        assert victim in client.query("job", job_id=first_job)["missed"]
+        assert client.query("stake", address=victim, role="compute_provider") == 1000
         assert status["jobs"]["aggregate"]["attempts"] >= 2 or status["jobs"]["score"]["attempts"] >= 2
     finally:
         supply, _ = audit(net)
