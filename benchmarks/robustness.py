@@ -137,14 +137,16 @@ def summarize(rows: list[dict], aggregators: list[str], attacks: list[str]) -> d
 
 
 def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) -> None:
-    fmt = lambda c: "refused" if "refused" in c else f"{c['mean']:.1f} ± {c['std']:.1f}"  # noqa: E731
+    pm = (lambda m, s: f"{m:.1f} ± {s:.1f}") if meta["seeds"] > 1 else (lambda m, s: f"{m:.1f}")
+    fmt = lambda c: "refused" if "refused" in c else pm(c["mean"], c["std"])  # noqa: E731
     lines = [
         "# Robustness table",
         "",
         f"Digits (scikit-learn), {meta['providers']} providers, {meta['byzantine']} Byzantine "
         f"({100 * meta['byzantine'] // meta['providers']}%), MLP 64-64-10, {meta['rounds']} rounds, local "
         f"training {meta['local']}, provider momentum {meta['client_momentum']}, seeds {meta['seeds']}. "
-        "Test accuracy in percent, mean ± std over seeds. Byzantine providers are drawn at random per seed. "
+        + ("Test accuracy in %, mean ± std over seeds. " if meta["seeds"] > 1 else "Test accuracy in %. ")
+        + "Byzantine providers are drawn at random per seed. "
         "'refused' = the aggregator's assumption does not hold at this n and f "
         "(it raises instead of running).",
         "",
@@ -163,7 +165,8 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         "bits (`tests/protocol/task/test_task_round_matches_learn.py`). What the table has that a network "
         "task does not: provider momentum (no task-spec field), omniscient attackers (a network "
         "collusion sees only the honest providers its own process hosts) and aggregator state across "
-        "rounds (FoolsGold's history; the network builds the aggregator per round's job).",
+        "rounds (centered clipping's centre, FoolsGold's history: the network builds the aggregator "
+        "afresh for each round's job).",
         "",
         "Every aggregator runs in the same loop (same local training and provider momentum); the "
         "baseline is plain FedAvg (sample-weighted mean, no provider momentum) with no Byzantine "
@@ -184,7 +187,7 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         for a in aggregators:
             row = [fmt(cells[(p, a, k)]) if (p, a, k) in cells else "" for k in attacks]
             bd = cells.get((p, a, "backdoor"), {})
-            bds = f"{bd['backdoor_mean']:.1f} ± {bd['backdoor_std']:.1f}" if "backdoor_mean" in bd else ""
+            bds = pm(bd["backdoor_mean"], bd["backdoor_std"]) if "backdoor_mean" in bd else ""
             lines.append(f"| `{a}` | " + " | ".join(row) + f" | {bds} |")
         lines.append("")
     refused = sorted({(a, c["refused"]) for (_, a, _), c in cells.items() if "refused" in c})
@@ -305,7 +308,9 @@ def main(argv: list[str] | None = None) -> dict:
     meta = {
         **base,
         "seeds": args.seeds,
-        "baseline": {p: f"{m:.1f} ± {s:.1f}" for p, (m, s) in baseline.items()},
+        "baseline": {
+            p: f"{m:.1f} ± {s:.1f}" if args.seeds > 1 else f"{m:.1f}" for p, (m, s) in baseline.items()
+        },
         "default_worst_drop": worst,
         "command": cmd.strip(),
         "wall_seconds": wall,
