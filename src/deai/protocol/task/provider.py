@@ -42,11 +42,14 @@ __all__ = ["ProviderPool", "TrainedUpdate", "provider_seed"]
 
 
 def provider_seed(task: str, round: int, address: str) -> int:
+    """The batch-order seed of ``address`` in ``round`` of ``task`` (round 0: its poisoning seed)."""
     return int.from_bytes(sha256(f"{task}:{round}:{address}".encode())[:8], "big") & (2**31 - 1)
 
 
 @dataclass(frozen=True)
 class TrainedUpdate:
+    """One provider's update for a round: the blob to upload, its digest and the signed statement."""
+
     provider: str
     blob: bytes  # safetensors {"delta": [d]}
     digest: str
@@ -55,6 +58,8 @@ class TrainedUpdate:
 
 
 class ProviderPool:
+    """The data providers one process hosts: their accounts, private datasets and behaviours."""
+
     def __init__(
         self,
         accounts: Sequence[Account],
