@@ -21,6 +21,7 @@ from deai.node.admission import AdmissionPolicy
 from deai.node.host import ensure_hosts, read_ready
 from deai.node.infer_client import request_inference
 from deai.node.network import LocalNetwork
+from deai.node.policy import JoinPolicy
 from deai.node.served import publish_model
 from deai.node.tasks import make_task
 from deai.protocol.task.model import checkpoint_bytes
@@ -219,3 +220,22 @@ def test_policy_flags_reach_the_daemon():
     argv = ["--hub", "h", "--role", "host", "--accounts", "seed:x:0", "--state", "s", *policy_args(given)]
     ctx = get_command(app).make_context("node", argv)
     assert {k: ctx.params[k] for k in given} == given
+
+
+def test_the_timing_estimate_is_the_daemons_own_on_the_ledger_clock():
+    from deai.node.policy import SAFETY, Timing
+
+    timing = Timing(JoinPolicy(margin_ms=1_000, first_estimate_ms=2_000))
+    job = {"job": "0x01", "commit_deadline": 10_000, "reveal_deadline": 12_000}
+    assert timing.too_late("aggregate", 6_999, job) is None  # 2 s + 1 s margin: lands before 10 s
+    assert "commit deadline" in timing.too_late("aggregate", 7_000, job)
+    for ms in (100, 4_000, 300):  # the slowest recent run, with a safety factor, counts
+        timing.record("aggregate", ms)
+    assert timing.estimate("aggregate") == round(4_000 * SAFETY)
+    assert timing.too_late("aggregate", 2_999, job) is None and timing.too_late("aggregate", 3_000, job)
+    assert timing.estimate("score") == 2_000  # a kind never run: the first estimate
+    # work that would end after the reveal deadline of a job already committed to waits
+    owed = {"job": "0x02", "commit_deadline": 5_000, "reveal_deadline": 9_000}
+    assert timing.blocks_reveal("aggregate", 2_000, [owed]) and not timing.blocks_reveal(
+        "score", 2_000, [owed]
+    )
