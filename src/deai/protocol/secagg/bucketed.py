@@ -92,7 +92,9 @@ def bucketed_secure_aggregate(
         raise ValueError("secure aggregation needs buckets of at least 2 providers")
     buckets = assign_buckets(n, bucket_size, seed)
     drop = dict(drop or {})
-    means, results, aborted = [], [], []
+    means: list[torch.Tensor] = []
+    results: list[SecAggResult | None] = []
+    aborted: list[tuple[int, str]] = []
     for b, members in enumerate(buckets):
         accts = [accounts[u] for u in members]
         config = SecAggConfig(

@@ -10,6 +10,8 @@ for both the self-mask share and the mask-key share of one provider (the SecAgg 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +84,7 @@ class SecAggClient:
         self._neighbours = frozenset(config.graph[index])
         self._started = False
         self._signed: tuple[int, ...] | None = None
+        self._input: np.ndarray | None = None  # the quantized update, from start() to phase 3
 
     # -- phase 1 --------------------------------------------------------------------------------
 
@@ -115,12 +118,13 @@ class SecAggClient:
             raise UnexpectedMessage(f"expected {expected.__name__}, got {type(msg).__name__}")
         if msg.party != self.index:
             raise UnexpectedMessage(f"message addressed to provider {msg.party}, not {self.index}")
-        handler = {
+        handlers: dict[type[Message], Callable[[Any], Message]] = {
             KeysBroadcast: self._on_keys,
             SharesDelivery: self._on_shares,
             ConsistencyRequest: self._on_consistency,
             UnmaskRequest: self._on_unmask,
-        }[expected]
+        }
+        handler = handlers[expected]
         try:
             return handler(msg)
         except SecAggError:
@@ -135,8 +139,8 @@ class SecAggClient:
         check_index_list(peers, cfg.n, "key broadcast")
         if not set(peers) <= self._neighbours:
             raise InconsistentRequest("key broadcast names providers that are not this client's neighbours")
-        if len(peers) < cfg.threshold:
-            raise RoundAborted(f"only {len(peers)} neighbours advertised keys, need {cfg.threshold}")
+        if len(peers) < cfg.shares_needed:
+            raise RoundAborted(f"only {len(peers)} neighbours advertised keys, need {cfg.shares_needed}")
         self._peer_keys = {}
         for p, enc_pk, mask_pk, sig in msg.keys:
             if len(enc_pk) != KEY_BYTES or len(mask_pk) != KEY_BYTES:
@@ -150,8 +154,8 @@ class SecAggClient:
             self._peer_keys[p] = (enc_pk, mask_pk)
         seed = self._rand(shamir.SECRET_BYTES)
         xs = [p + 1 for p in peers]
-        b_shares = shamir.split(seed, xs, cfg.threshold, self._rand)
-        s_shares = shamir.split(self._mask_sk.private_bytes_raw(), xs, cfg.threshold, self._rand)
+        b_shares = shamir.split(seed, xs, cfg.shares_needed, self._rand)
+        s_shares = shamir.split(self._mask_sk.private_bytes_raw(), xs, cfg.shares_needed, self._rand)
         entries = []
         for p, b, s in zip(peers, b_shares, s_shares, strict=True):
             bb, sb = shamir.encode_share(b), shamir.encode_share(s)
@@ -178,9 +182,9 @@ class SecAggClient:
         check_index_list(dealers, cfg.n, "share delivery")
         if not set(dealers) <= set(self._peer_keys):
             raise InconsistentRequest("share delivery holds shares from providers that advertised no keys")
-        if len(dealers) < cfg.threshold:
+        if len(dealers) < cfg.shares_needed:
             # Masking with fewer neighbours would leave this input exposed once its seed is revealed.
-            raise RoundAborted(f"only {len(dealers)} neighbours sent shares, need {cfg.threshold}")
+            raise RoundAborted(f"only {len(dealers)} neighbours sent shares, need {cfg.shares_needed}")
         self._held = {}
         for d, ct in msg.ciphertexts:
             if len(ct) != CIPHERTEXT_BYTES:
@@ -192,6 +196,7 @@ class SecAggClient:
             k = shamir.SHARE_BYTES
             self._held[d] = (plain[8 : 8 + k], plain[8 + k :])
         dtype = cfg.ring.dtype
+        assert self._input is not None  # set by start(); the phase order reaches here once
         y = self._input + expand_mask(self._seed, cfg.dim, dtype)
         for d in dealers:
             mask = expand_mask(
@@ -212,8 +217,8 @@ class SecAggClient:
         check_index_list(msg.survivors, cfg.n, "survivor set")
         if self.index not in msg.survivors:
             raise InconsistentRequest("survivor set omits this client, which sent its masked input")
-        if len(msg.survivors) < cfg.min_survivors:
-            raise RoundAborted(f"only {len(msg.survivors)} survivors, need {cfg.min_survivors}")
+        if len(msg.survivors) < cfg.survivors_needed:
+            raise RoundAborted(f"only {len(msg.survivors)} survivors, need {cfg.survivors_needed}")
         self._signed = tuple(msg.survivors)
         self.phase = Phase.CONSISTENCY
         return ConsistencySignature(
@@ -238,9 +243,9 @@ class SecAggClient:
         statement = survivors_statement(cfg.round_id, msg.survivors)
         signers = tuple(p for p, _ in msg.signatures)
         check_index_list(signers, cfg.n, "signer list")
-        if not set(signers) <= set(msg.survivors) or len(signers) < cfg.min_survivors:
+        if not set(signers) <= set(msg.survivors) or len(signers) < cfg.survivors_needed:
             raise InconsistentRequest(
-                f"need {cfg.min_survivors} signatures from survivors, got {len(signers)}"
+                f"need {cfg.survivors_needed} signatures from survivors, got {len(signers)}"
             )
         for p, sig in msg.signatures:
             try:

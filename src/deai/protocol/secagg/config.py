@@ -64,6 +64,21 @@ class SecAggConfig:
     def n(self) -> int:
         return len(self.roster)
 
+    @property
+    def graph_degree(self) -> int:
+        """``degree`` as resolved at construction (never None once the config exists)."""
+        return _resolved(self.degree)
+
+    @property
+    def shares_needed(self) -> int:
+        """``threshold`` as resolved at construction: shares that recover a provider's secret."""
+        return _resolved(self.threshold)
+
+    @property
+    def survivors_needed(self) -> int:
+        """``min_survivors`` as resolved at construction."""
+        return _resolved(self.min_survivors)
+
     @cached_property
     def round_id(self) -> bytes:
         """SHA-256 of the canonical parameters: binds every key, share and signature to this round."""
@@ -89,8 +104,14 @@ class SecAggConfig:
 
     @cached_property
     def graph(self) -> list[tuple[int, ...]]:
-        return neighbours(self.n, self.degree, self.round_id)
+        return neighbours(self.n, self.graph_degree, self.round_id)
 
     @property
     def masked_bytes(self) -> int:
         return self.dim * self.ring.itemsize
+
+
+def _resolved(value: int | None) -> int:
+    if value is None:  # __post_init__ fills every default
+        raise AssertionError("SecAggConfig default left unresolved")
+    return value

@@ -15,6 +15,7 @@ import os
 import struct
 
 import numpy as np
+import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -83,7 +84,7 @@ def agree(own: X25519PrivateKey, other: bytes, round_id: bytes, purpose: bytes) 
     ).derive(shared)
 
 
-def expand_mask(key: bytes, dim: int, dtype: np.dtype) -> np.ndarray:
+def expand_mask(key: bytes, dim: int, dtype: npt.DTypeLike) -> np.ndarray:
     """``dim`` uniform ring elements from the ChaCha20 keystream of ``key`` (one key, one mask)."""
     dtype = np.dtype(dtype)
     stream = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()

@@ -16,7 +16,7 @@ import numpy as np
 from deai.core.accounts import Account
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.config import SecAggConfig
-from deai.protocol.secagg.messages import decode, encode, wire_size
+from deai.protocol.secagg.messages import Message, decode, encode, wire_size
 from deai.protocol.secagg.phases import Phase
 from deai.protocol.secagg.server import SecAggResult, SecAggServer
 
@@ -71,13 +71,15 @@ def run_round(
         server.receive(msg)
         stats.server_seconds += time.perf_counter() - t0
 
-    inbox = {u: None for u in range(config.n)}
+    inbox: dict[int, Message | None] = {u: None for u in range(config.n)}
     for phase in _ORDER:
         for u, incoming in inbox.items():
-            if drop.get(u) == phase or (phase != Phase.ADVERTISE and incoming is None):
+            if drop.get(u) == phase:
                 continue
             if phase == Phase.ADVERTISE:
                 msg = client_step(u, clients[u].start, updates[u])
+            elif incoming is None:
+                continue
             else:
                 stats.received_bytes[u] += wire_size(incoming, config)
                 if wire:

@@ -200,7 +200,7 @@ class _Reader:
             raise MalformedMessage(f"{self.what} has {len(self.data) - self.pos} trailing bytes")
 
 
-_TYPES = {
+_TYPES: dict[int, type[Message]] = {
     c.TYPE: c
     for c in (
         *(AdvertiseKeys, ShareKeys, MaskedInput, ConsistencySignature, UnmaskShares),
@@ -223,40 +223,41 @@ def decode(data: bytes, config: SecAggConfig) -> Message:
     cls = _TYPES[mtype]
     r = _Reader(data[_HEADER.size :], cls.__name__)
     n = config.n
+    msg: Message
     if cls is AdvertiseKeys:
-        msg = cls(party, r.take(KEY_BYTES), r.take(KEY_BYTES), r.take(SIGNATURE_BYTES))
+        msg = AdvertiseKeys(party, r.take(KEY_BYTES), r.take(KEY_BYTES), r.take(SIGNATURE_BYTES))
     elif cls is ShareKeys:
         k = r.count(4 + CIPHERTEXT_BYTES + 2 * HASH_BYTES, n)
         entries = tuple(
             (r.u32(), r.take(CIPHERTEXT_BYTES), r.take(HASH_BYTES), r.take(HASH_BYTES)) for _ in range(k)
         )
-        msg = cls(party, entries, r.take(HASH_BYTES))
+        msg = ShareKeys(party, entries, r.take(HASH_BYTES))
     elif cls is MaskedInput:
         raw = r.take(len(data) - _HEADER.size)
         if len(raw) != config.masked_bytes:
             raise MalformedMessage(f"masked vector is {len(raw)} bytes, expected {config.masked_bytes}")
         vec = np.frombuffer(raw, dtype=np.dtype(config.ring.dtype).newbyteorder("<"))
-        msg = cls(party, vec.astype(config.ring.dtype))
+        msg = MaskedInput(party, vec.astype(config.ring.dtype))
     elif cls is ConsistencySignature:
-        msg = cls(party, r.take(SIGNATURE_BYTES))
+        msg = ConsistencySignature(party, r.take(SIGNATURE_BYTES))
     elif cls is UnmaskShares:
         k = r.count(5 + SHARE_BYTES, 2 * n)
-        msg = cls(party, tuple((r.u32(), r.take(1)[0], r.take(SHARE_BYTES)) for _ in range(k)))
+        msg = UnmaskShares(party, tuple((r.u32(), r.take(1)[0], r.take(SHARE_BYTES)) for _ in range(k)))
     elif cls is KeysBroadcast:
         k = r.count(4 + 2 * KEY_BYTES + SIGNATURE_BYTES, n)
         keys = tuple(
             (r.u32(), r.take(KEY_BYTES), r.take(KEY_BYTES), r.take(SIGNATURE_BYTES)) for _ in range(k)
         )
-        msg = cls(party, keys)
+        msg = KeysBroadcast(party, keys)
     elif cls is SharesDelivery:
         k = r.count(4 + CIPHERTEXT_BYTES, n)
-        msg = cls(party, tuple((r.u32(), r.take(CIPHERTEXT_BYTES)) for _ in range(k)))
+        msg = SharesDelivery(party, tuple((r.u32(), r.take(CIPHERTEXT_BYTES)) for _ in range(k)))
     elif cls is ConsistencyRequest:
-        msg = cls(party, tuple(r.u32() for _ in range(r.count(4, n))))
+        msg = ConsistencyRequest(party, tuple(r.u32() for _ in range(r.count(4, n))))
     else:
         survivors = tuple(r.u32() for _ in range(r.count(4, n)))
         dropped = tuple(r.u32() for _ in range(r.count(4, n)))
         sigs = tuple((r.u32(), r.take(SIGNATURE_BYTES)) for _ in range(r.count(4 + SIGNATURE_BYTES, n)))
-        msg = cls(party, survivors, dropped, sigs)
+        msg = UnmaskRequest(party, survivors, dropped, sigs)
     r.done()
     return msg

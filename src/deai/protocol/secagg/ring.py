@@ -20,7 +20,7 @@ from deai.protocol.secagg.errors import NonFiniteInput, RoundAborted
 
 __all__ = ["Ring"]
 
-_DTYPES = {32: np.uint32, 64: np.uint64}
+_DTYPES: dict[int, type[np.unsignedinteger]] = {32: np.uint32, 64: np.uint64}
 _SIGNED = {32: np.int32, 64: np.int64}
 
 

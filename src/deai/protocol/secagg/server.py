@@ -9,6 +9,7 @@ After the unmask phase :attr:`result` holds the sum of the survivors' updates, o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,9 @@ class SecAggServer:
         self._masked: dict[int, np.ndarray] = {}
         self._sigs: dict[int, bytes] = {}
         self._revealed: dict[int, list[tuple[int, int]]] = {}
-        self._u1 = self._u2 = self._u3 = ()
+        self._u1: tuple[int, ...] = ()
+        self._u2: tuple[int, ...] = ()
+        self._u3: tuple[int, ...] = ()
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -197,11 +200,11 @@ class SecAggServer:
         if self.phase not in _EXPECTED:
             raise UnexpectedMessage(f"the round is already {self.phase.value}")
         live = tuple(sorted(self._got))
-        if len(live) < self.config.min_survivors:
+        if len(live) < self.config.survivors_needed:
             phase, self.phase = self.phase, Phase.ABORTED
             raise RoundAborted(
                 f"only {len(live)} providers answered in phase {phase.value}, "
-                f"need {self.config.min_survivors}"
+                f"need {self.config.survivors_needed}"
             )
         try:
             out = getattr(self, f"_close_{self.phase.value}")(live)
@@ -211,7 +214,7 @@ class SecAggServer:
         self._live, self._got = live, {}
         return out
 
-    def _close_advertise(self, live):
+    def _close_advertise(self, live: tuple[int, ...]) -> dict[int, Message]:
         self._u1 = live
         self.phase = Phase.SHARE
         return {
@@ -219,7 +222,7 @@ class SecAggServer:
             for u in live
         }
 
-    def _close_share(self, live):
+    def _close_share(self, live: tuple[int, ...]) -> dict[int, Message]:
         self._u2 = live
         self.phase = Phase.MASKED
         cts = {(d, e[0]): e[1] for d in live for e in self._shares[d].entries}
@@ -228,36 +231,37 @@ class SecAggServer:
             for u in live
         }
 
-    def _close_masked(self, live):
+    def _close_masked(self, live: tuple[int, ...]) -> dict[int, Message]:
         self._u3 = live
         self.phase = Phase.CONSISTENCY
         return {u: ConsistencyRequest(u, live) for u in live}
 
-    def _close_consistency(self, live):
+    def _close_consistency(self, live: tuple[int, ...]) -> dict[int, Message]:
         self.phase = Phase.UNMASK
         dropped = tuple(u for u in self._u2 if u not in self._u3)
         sigs = tuple((u, self._sigs[u]) for u in live)
         return {u: UnmaskRequest(u, self._u3, dropped, sigs) for u in live}
 
-    def _close_unmask(self, live):
+    def _close_unmask(self, live: tuple[int, ...]) -> dict[int, Message]:
         cfg = self.config
         rid, dtype = cfg.round_id, cfg.ring.dtype
         total = np.sum(np.stack([self._masked[u] for u in self._u3]), axis=0, dtype=dtype)
         for u in self._u3:
-            seed = self._recover(
-                u, lambda s, u=u: commit(rid, b"seed", u, s) == self._shares[u].seed_commitment
-            )
+
+            def seed_ok(s: bytes, u: int = u) -> bool:
+                return commit(rid, b"seed", u, s) == self._shares[u].seed_commitment
+
+            seed = self._recover(u, seed_ok)
             total -= expand_mask(seed, cfg.dim, dtype)
         for v in self._u2:
             if v in self._u3:
                 continue
             mask_pk = self._keys[v][1]
-            raw = self._recover(
-                v,
-                lambda s, pk=mask_pk: (
-                    X25519PrivateKey.from_private_bytes(s).public_key().public_bytes_raw() == pk
-                ),
-            )
+
+            def key_ok(s: bytes, pk: bytes = mask_pk) -> bool:
+                return X25519PrivateKey.from_private_bytes(s).public_key().public_bytes_raw() == pk
+
+            raw = self._recover(v, key_ok)
             sk = X25519PrivateKey.from_private_bytes(raw)
             for w in cfg.graph[v]:
                 if w in self._u3:  # w added +mask if w < v, else -mask
@@ -276,9 +280,9 @@ class SecAggServer:
         self.phase = Phase.DONE
         return {}
 
-    def _recover(self, owner: int, check) -> bytes:
+    def _recover(self, owner: int, check: Callable[[bytes], bool]) -> bytes:
         points = self._revealed.get(owner, [])
-        t = self.config.threshold
+        t = self.config.shares_needed
         if len(points) < t:
             raise RoundAborted(f"only {len(points)} shares of provider {owner} were revealed, need {t}")
         secret = shamir.combine(points[:t])
