@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from deai.core.accounts import Account
 from deai.core.encoding import hash_value
 from deai.ledger import (
     COMPUTE,
@@ -44,6 +45,7 @@ from deai.ledger import (
 )
 
 N = 6
+RESOLVER = Account.from_seed("ledger-tests", 10)  # the genesis resolver of tests/ledger/conftest.py
 actor = st.integers(0, N - 1)
 amount = st.integers(1, 3_000)
 role = st.sampled_from([DATA, COMPUTE, HOST])
@@ -213,7 +215,7 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=5_000,
             reveal_window_ms=5_000,
-            resolver=self.acct(i).address if resolver else None,
+            resolver=self.acct(N).address if resolver else None  # the genesis resolver,
         )
         if self.do(i, tx):
             self.jobs[job] = {"creator": i, "salt": salt, "rep": rep, "primary": primary, "salts": {}}
@@ -260,6 +262,7 @@ class LedgerMachine(RuleBasedStateMachine):
         job, info, record = self._job(k)
         self.do(i, txs.ResolveJob(job=job))
         self.do(info["creator"], txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
+        self.do(N, txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
 
     @rule(
         i=actor,
@@ -284,7 +287,7 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=1_000,
             reveal_window_ms=1_000,
-            resolver=self.acct(i).address if resolver else None,
+            resolver=self.acct(N).address if resolver else None  # the genesis resolver,
         )
         if not self.do(i, tx):
             return
@@ -304,7 +307,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock.advance(1_000)
         if resolver:
             honest = tuple(e for e, d, _ in plan if d == DIGESTS[0])
-            self.do(i, txs.AcceptResult(job=job, accepted=honest))
+            self.do(N, txs.AcceptResult(job=job, accepted=honest))
         self.do(i, txs.ResolveJob(job=job))
 
     @rule(
@@ -428,7 +431,7 @@ def test_invariants_over_random_sequences(ledger_factory, net, tamper):
     _run(
         ledger_factory,
         tamper,
-        net.accounts[:N],
+        [*net.accounts[:N], RESOLVER],
         examples=50 if net.ledger.__class__.__name__ == "MemoryLedger" else 20,
         steps=30,
     )
@@ -439,4 +442,4 @@ def test_invariants_over_thousands_of_sequences(ledger_factory, net, tamper):
     small = os.environ.get("DEAI_SMALL") == "1"
     memory = net.ledger.__class__.__name__ == "MemoryLedger"
     examples = (200 if memory else 40) if small else (2_000 if memory else 300)
-    _run(ledger_factory, tamper, net.accounts[:N], examples=examples, steps=40)
+    _run(ledger_factory, tamper, [*net.accounts[:N], RESOLVER], examples=examples, steps=40)
