@@ -24,7 +24,7 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import coincurve
 
@@ -179,15 +179,18 @@ class Tx:
 
 
 TX_TYPES: dict[str, type[Tx]] = {}
+_TxT = TypeVar("_TxT", bound=Tx)
 
 
-def register(kind: str):
+def register(kind: str) -> Callable[[type[_TxT]], type[_TxT]]:
     """Class decorator: register a frozen dataclass ``Tx`` subclass under ``kind``."""
 
-    def deco(cls: type[Tx]) -> type[Tx]:
+    def deco(cls: type[_TxT]) -> type[_TxT]:
         if kind in TX_TYPES:
             raise ValueError(f"transaction kind {kind!r} registered twice")
         hints = typing.get_type_hints(cls, include_extras=True)
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} must be a dataclass")
         checks = {}
         for f in dataclasses.fields(cls):
             if f.name == "kind":

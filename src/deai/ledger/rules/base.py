@@ -60,7 +60,8 @@ class Call:
     def emit(self, kind: str, **data: Any) -> None:
         self.events.append(Event(kind, data))
 
-    def require_sender(self, allowed: str, what: str) -> None:
+    def require_sender(self, allowed: str | None, what: str) -> None:
+        """Refuse the call unless its sender is ``allowed`` (None: nobody may)."""
         if self.sender != allowed:
             raise NotAuthorized(f"only {allowed} may {what}; the sender is {self.sender}")
 
