@@ -50,6 +50,7 @@ __all__ = ["MAX_READY", "READY_FILE", "HostRole", "ensure_hosts", "read_ready"]
 log = logging.getLogger(__name__)
 
 MAX_READY = 16  # models kept prepared from registrations
+MAX_VERIFIED = 64  # (checkpoint, architecture) pairs remembered as checked
 READY_FILE = "ready.json"
 FOLLOW_EVERY_S = 0.5  # how often the ledger's new events are read for model registrations
 PAGE = 1000  # events read at once
@@ -93,6 +94,8 @@ class HostRole(ExecutorRole):
             self._fetch(checkpoint)
             load_model(params, from_safetensors(self.store.get(checkpoint)))
             self.verified[key] = checkpoint
+            while len(self.verified) > MAX_VERIFIED:  # remembered, not trusted: a forgotten one is rechecked
+                self.verified.pop(next(iter(self.verified)))
 
     def refusal(self, job_id: str, record: dict[str, Any]) -> str | None:
         """Serve ``infer`` jobs whose checkpoint checks out (fetched and checked once)."""
