@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -75,7 +76,7 @@ def reputation(
                     seen.add(d[k])
             for k in ("accepted", "faulted", "executors"):
                 seen.update(a for a in d.get(k) or [] if isinstance(a, str))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for a in sorted(seen):
             reps = {r: led.reputation(a, r) for r in ROLES}
             stakes = {r: led.stake(a, r) for r in ROLES}

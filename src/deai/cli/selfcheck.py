@@ -47,7 +47,7 @@ def selfcheck(
     envelopes = [
         Envelope.seal(a, "hello", {"index": i, "seed": seed}, NETWORK) for i, a in enumerate(accounts)
     ]
-    accepted = sum(1 for e in envelopes if hub.verify(e.to_bytes()))
+    accepted = sum(bool(hub.verify(e.to_bytes())) for e in envelopes)
     rows.append(("envelopes", f"{accepted}/{len(envelopes)} signed envelopes verified"))
 
     # 3. The verifier's refusals, each with its own reason.
@@ -82,9 +82,9 @@ def selfcheck(
 
     # 5. A corrupted copy on disk is caught, quarantined and never served.
     bad = store.put(b"a blob that will rot" * 100)
-    raw = bytearray(store.path(bad).read_bytes())
-    raw[7] ^= 0xFF
-    store.path(bad).write_bytes(bytes(raw))
+    rotten = bytearray(store.path(bad).read_bytes())
+    rotten[7] ^= 0xFF
+    store.path(bad).write_bytes(bytes(rotten))
     try:
         store.get(bad)
         rows.append(("corrupted blob", "[red]SERVED (bug)[/]"))

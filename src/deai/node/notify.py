@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any
+from typing import Any, TypeGuard
 
 from deai.net.endpoint import ServiceError
 
@@ -62,7 +62,7 @@ class Changes:
         once the version passed ``since`` of this ``boot``, or after ``timeout_ms`` (at most
         :data:`MAX_WAIT_MS`). Another boot (a restarted hub, or a first call) is answered at once."""
         since, boot, timeout = body.get("since"), body.get("boot"), body.get("timeout_ms")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (since, timeout)):
+        if not (_is_int(since) and _is_int(timeout)):
             raise ServiceError("since and timeout_ms must be integers")
         if not 0 <= timeout <= MAX_WAIT_MS:
             raise ServiceError(f"timeout_ms must be between 0 and {MAX_WAIT_MS}")
@@ -73,3 +73,7 @@ class Changes:
         """The hub's tick loop: sleep until a change or ``timeout_s``."""
         self._tick.wait(timeout_s)
         self._tick.clear()
+
+
+def _is_int(v: object) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool)

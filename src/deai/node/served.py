@@ -80,7 +80,7 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
         checkpoint = doc["checkpoint"]
         if not isinstance(checkpoint, str) or not checkpoint.startswith("0x") or len(checkpoint) != 66:
             raise TypeError
-        params = None if record["task"] is not None else doc["params"]
+        params: Any = None if record["task"] is not None else doc["params"]
     except (ValueError, KeyError, TypeError):
         raise UnknownServedModel(
             f"model {model_id}: its provenance document names no checkpoint and params to serve it with"
@@ -88,6 +88,8 @@ def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedMode
     if record["task"] is not None:
         try:  # the task's spec is anyone's upload: any fault in it means the model cannot be served
             task = ledger.task(record["task"])
+            if task is None:
+                raise KeyError(f"task {record['task']} is not on the ledger")
             spec = TaskSpec.from_bytes(_blob(store, task["params"], "task spec"), task_id=record["task"])
         except (DeaiError, KeyError, TypeError) as exc:
             raise UnknownServedModel(f"model {model_id}: its task spec cannot be read: {exc}") from None

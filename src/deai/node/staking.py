@@ -28,11 +28,11 @@ def claim_payouts(client: HubClient, task: str, accounts: Iterable[Account], *, 
     """Claim every payout of ``task`` owed to ``accounts`` (proofs from the hub, checked by the
     ledger), plus the ``(account, tx)`` pairs in ``extra``, in one batch. A claim already made is
     refused by the ledger, which is fine: claiming is idempotent."""
-    accounts = {a.address: a for a in accounts}
-    payouts = client.call("task.payouts", {"task": task, "addresses": sorted(accounts)})["payouts"]
+    by_address = {a.address: a for a in accounts}
+    payouts = client.call("task.payouts", {"task": task, "addresses": sorted(by_address)})["payouts"]
     items = list(extra)
     for address, claims in sorted(payouts.items()):
         for p in claims:
             tx = ClaimPayout(task=task, epoch=p["epoch"], amount=p["amount"], proof=tuple(p["proof"]))
-            items.append((accounts[address], tx))
+            items.append((by_address[address], tx))
     return client.submit(items, check=False) if items else []
