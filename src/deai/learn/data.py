@@ -177,6 +177,7 @@ def _images(root: Path, image_size: tuple[int, int] | None) -> Dataset:
                 if mode is None:
                     mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
                     size = size or img.size
+                assert size is not None  # set from the first image when not given
                 arrays.append(np.asarray(img.convert(mode).resize(size, Image.Resampling.BILINEAR)))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{f}: not a readable image ({exc})") from exc

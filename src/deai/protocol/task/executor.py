@@ -103,11 +103,11 @@ class ExecutorAgent:
         reveals_open = a["commits"] >= len(a["executors"]) or now >= a["commit_deadline"]
         if not reveals_open or now >= a["reveal_deadline"]:
             return act
-        msg = self.executor.reveal(self._view(a, spec, now, dict(a.get("reveals", {}))))
-        if msg is None:
+        reveal = self.executor.reveal(self._view(a, spec, now, dict(a.get("reveals", {}))))
+        if reveal is None:
             return act
         mem["revealed"].append(job)
-        self._later(act, job, msg.at, now, Reveal(job=job, digest=msg.digest, salt=msg.salt))
+        self._later(act, job, reveal.at, now, Reveal(job=job, digest=reveal.digest, salt=reveal.salt))
         return act
 
     def _later(self, act: Action, job: str, at: int, now: int, tx: Tx) -> None:

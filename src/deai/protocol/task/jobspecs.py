@@ -47,12 +47,12 @@ def aggregate_job(
     """
     seed = job_seed(spec.task_id, round, "aggregate")
     if spec.dp is not None and spec.dp.mode == "central":
-        params = {
+        dp_params = {
             "clip": spec.dp.clip,
             "noise_multiplier": spec.dp.noise_multiplier,
             "expected_count": max(expected, 1),
         }
-        return JobSpec("dp_aggregate", tuple(updates), params, seed)
+        return JobSpec("dp_aggregate", tuple(updates), dp_params, seed)
     params: dict = {"aggregator": spec.aggregator, "f": spec.f}
     if samples is not None:
         params["weights"] = [int(s) for s in samples]
