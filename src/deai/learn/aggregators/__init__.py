@@ -67,7 +67,9 @@ def needs_root_update(agg: Aggregator) -> bool:
 
 def _split_plus(spec: str) -> list[str]:
     """Split on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in spec:
         depth += (ch == "(") - (ch == ")")
         if ch == "+" and depth == 0:

@@ -63,6 +63,7 @@ class RootGate(PreAggregator):
         **context: torch.Tensor,
     ) -> torch.Tensor:
         kept = self.select(updates, root_update)
+        assert root_update is not None  # select() refuses a missing root update
         self.kept = kept
         inner: Aggregator = self.inner
         rows = updates if kept.numel() == updates.shape[0] else updates[kept]  # no copy when none dropped

@@ -78,6 +78,7 @@ def train_dp_sgd(
     steps = config.epochs * steps_per_epoch
     sigma = config.noise_multiplier
     if sigma is None:
+        assert config.target_epsilon is not None  # the config holds exactly one of the two
         sigma = noise_multiplier_for(config.target_epsilon, config.delta, batch / n, steps, config.accountant)
     sample_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator().manual_seed(seed + 1_000_003)

@@ -113,8 +113,9 @@ def _split_phones(start: int, candidate: str) -> list[tuple[int, int]]:
             digits = len(re.sub(r"\D", "", piece))
             if digits > 15:
                 break
-            if digits >= 10 and _is_phone(piece) and best[j] is not None:
-                best[i] = [(start + cuts[i], start + cuts[i] + len(piece)), *best[j]]
+            rest = best[j]
+            if digits >= 10 and _is_phone(piece) and rest is not None:
+                best[i] = [(start + cuts[i], start + cuts[i] + len(piece)), *rest]
                 break
     return best[0] or []
 

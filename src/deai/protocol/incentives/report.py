@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from deai.ledger.base import Ledger
@@ -199,7 +200,7 @@ def report_table(report: Mapping[str, Any]) -> Table:
         title=f"task {report['task'][:18]}... ({report['status']}): paid out {t['paid_out']}, "
         f"claimed {t['claimed']}, budget left {report['budget_left']}"
     )
-    for col, just in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("account", "left"),
         ("role", "left"),
         ("score", "right"),
@@ -209,7 +210,8 @@ def report_table(report: Mapping[str, Any]) -> Table:
         ("slashed", "right"),
         ("reputation", "right"),
         ("why", "left"),
-    ):
+    )
+    for col, just in columns:
         table.add_column(col, justify=just, overflow="fold")
     for r in report["accounts"]:
         score = "" if r["score_total"] is None else f"{r['score_total']:+.4g}"
