@@ -433,15 +433,16 @@ class HttpTransport(Transport):
         retries: int = 4,
         backoff: float = 0.1,
     ) -> None:
+        tls: bool | str | ssl.SSLContext = verify
         if isinstance(verify, str):  # a CA file: trust exactly that certificate authority
             ctx = ssl.create_default_context(cafile=verify)
             if cert is not None:
                 ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
-            verify, cert = ctx, None
+            tls, cert = ctx, None
         # One client, one kept-alive connection; TCP_NODELAY so a request's head and body (written
         # separately) are not held back by Nagle's algorithm waiting for a delayed ACK.
         transport = httpx.HTTPTransport(
-            verify=verify, cert=cert, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            verify=tls, cert=cert, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
         )
         self.client = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
         self.retries, self.backoff = retries, backoff
@@ -507,10 +508,10 @@ class HttpTransport(Transport):
         response = self._request("PUT", f"/v1/blobs/{digest}", headers=authorize, content=content)
         if response.status_code >= 400:
             self._raise(response)
-        digest = _answer(response).get("digest")
-        if not isinstance(digest, str):
+        stored = _answer(response).get("digest")
+        if not isinstance(stored, str):
             raise RemoteError(response.status_code, "MalformedAnswer", "the upload's answer names no digest")
-        return digest
+        return stored
 
     def iter_blob(self, digest: str) -> Iterator[bytes]:
         digest = check_digest(digest)
