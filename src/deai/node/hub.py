@@ -48,9 +48,10 @@ from deai.core.accounts import Account, check_address
 from deai.core.blobs import BlobStore, check_digest
 from deai.core.envelope import Envelope, ReplayCache
 from deai.core.errors import DeaiError, EncodingError
-from deai.ledger.base import Ledger, wall_clock_ms
+from deai.ledger.base import wall_clock_ms
 from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
+from deai.ledger.local import LocalLedger
 from deai.net.endpoint import Endpoint, RateLimits, ServiceError, UploadPolicy
 from deai.node.admission import AdmissionPolicy
 from deai.node.kv import KV
@@ -112,7 +113,7 @@ class Hub:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LocalLedger,
         store: BlobStore,
         account: Account,
         *,
@@ -260,6 +261,8 @@ class Hub:
             return
         try:
             record = self.ledger.task(task_id)
+            if record is None:
+                raise BadTaskSpec("the task is not on the ledger")
             spec = TaskSpec.from_bytes(self.store.get(record["params"].removeprefix("0x")), task_id=task_id)
             if record["budget"] < spec.budget or record["provider_stake"] != spec.provider_stake:
                 raise BadTaskSpec("the ledger's budget or provider stake differs from the spec")
@@ -334,6 +337,8 @@ class Hub:
         """A registered model's provenance document, and the checkpoint the document names."""
         document = (self.ledger.model(model_id) or {}).get("document")
         self._pin(document)
+        if not isinstance(document, str):  # no such model, or no digest: nothing more to pin
+            return
         try:
             # A pattern, not a parse: nothing foreign is parsed here, and a registrant who names
             # some other blob this way could have named it as the document anyway.
@@ -353,7 +358,7 @@ class Hub:
 
     # -- handlers --------------------------------------------------------------------------------------
 
-    def _wrap(self, fn: Callable[[Envelope], dict], name: str) -> Callable[[Envelope], dict]:
+    def _wrap(self, fn: Callable[[Envelope, dict], dict], name: str) -> Callable[[Envelope], dict]:
         changes = name not in READ_ONLY
 
         def handler(env: Envelope) -> dict:
@@ -458,7 +463,8 @@ class Hub:
         """Log entries from ``since``: a range read of at most ``limit`` entries (never a walk
         from genesis) and about 4 MiB of transactions (one entry at least); continue at ``next``."""
         since, limit = self._cursor(body)
-        out, size, max_bytes = [], 0, 4 << 20  # a reply's size is bounded whatever the limit
+        out: list[dict[str, Any]] = []
+        size, max_bytes = 0, 4 << 20  # a reply's size is bounded whatever the limit
         for entry in self.ledger.log(since, limit):
             if out and size + len(entry.tx) > max_bytes:
                 break
