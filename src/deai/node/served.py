@@ -20,7 +20,7 @@ users each call it, so none has to trust another's word for what is served.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -29,7 +29,6 @@ from deai.core.blobs import BlobStore
 from deai.core.encoding import canonical, parse_json
 from deai.core.errors import DeaiError, TensorError
 from deai.core.tensorio import from_safetensors
-from deai.ledger.base import Ledger
 from deai.ledger.txs import RegisterModel
 from deai.protocol.incentives.royalties import Provenance
 from deai.protocol.inference.service import MAX_BATCH, ServedModel
@@ -40,6 +39,8 @@ from deai.protocol.task.spec import TaskSpec
 __all__ = [
     "MAX_BATCH",
     "MAX_BATCH_BYTES",
+    "BlobReader",
+    "ModelRecords",
     "UnknownServedModel",
     "check_batch",
     "load_served",
@@ -56,14 +57,30 @@ class UnknownServedModel(DeaiError):
     """The model is not registered, or what the ledger says of it cannot be served."""
 
 
-def _blob(store: BlobStore, digest: str, what: str) -> bytes:
+class ModelRecords(Protocol):
+    """The ledger reads :func:`resolve_model` needs (a :class:`~deai.ledger.base.Ledger`, or a hub
+    client's queries)."""
+
+    def model(self, model_id: str) -> dict[str, Any] | None: ...
+
+    def task(self, task_id: str) -> dict[str, Any] | None: ...
+
+
+class BlobReader(Protocol):
+    """The blob reads :func:`resolve_model` needs (a :class:`~deai.core.blobs.BlobStore`, or a hub
+    client that checks each blob's hash)."""
+
+    def get(self, digest: str) -> bytes: ...
+
+
+def _blob(store: BlobReader, digest: str, what: str) -> bytes:
     try:
         return store.get(digest.removeprefix("0x"))
     except DeaiError as exc:
         raise UnknownServedModel(f"{what} {digest[:14]}... is not available: {exc}") from None
 
 
-def resolve_model(ledger: Ledger, store: BlobStore, model_id: str) -> ServedModel:
+def resolve_model(ledger: ModelRecords, store: BlobReader, model_id: str) -> ServedModel:
     """The served model behind a registered ``model_id`` (see the module docstring)."""
     if not isinstance(model_id, str) or not model_id.startswith("0x") or len(model_id) != 66:
         raise UnknownServedModel(f"a model id is 0x + 64 hex digits, got {str(model_id)[:80]!r}")
