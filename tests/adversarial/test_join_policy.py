@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 
 from deai.core.accounts import Account
-from deai.learn.data import prepare
 from deai.learn.models import build_model
 from deai.learn.partition import partition
 from deai.ledger.config import COMPUTE, HOST
@@ -29,19 +27,6 @@ from deai.protocol.task.spec import Windows
 
 FUNDS = 100_000
 WINDOWS = Windows(join_ms=60_000, train_ms=60_000, commit_ms=15_000, reveal_ms=15_000, secagg_ms=15_000)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return prepare("digits", seed=0)
 
 
 class World:

@@ -1,24 +1,9 @@
 import pytest
-import torch
 
 from deai.core.accounts import Account
-from deai.learn.data import prepare
 from deai.learn.partition import partition
 from deai.node.network import LocalNetwork
 from deai.node.tasks import make_task
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
-@pytest.fixture(scope="session")
-def digits():
-    return prepare("digits", seed=0)
 
 
 class Net:
