@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from deai.cli.common import console
@@ -30,6 +32,44 @@ def _open(path: Path) -> SqliteLedger:
         raise typer.Exit(1) from exc
 
 
+def report_table(report: Mapping[str, Any]) -> Table:
+    """The report's accounts as a rich table."""
+    t = report["totals"]
+    table = Table(
+        title=f"task {report['task'][:18]}... ({report['status']}): paid out {t['paid_out']}, "
+        f"claimed {t['claimed']}, budget left {report['budget_left']}"
+    )
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("account", "left"),
+        ("role", "left"),
+        ("score", "right"),
+        ("jobs ok/fault/missed", "right"),
+        ("allocated", "right"),
+        ("claimed", "right"),
+        ("slashed", "right"),
+        ("reputation", "right"),
+        ("why", "left"),
+    )
+    for col, just in columns:
+        table.add_column(col, justify=just, overflow="fold")
+    for r in report["accounts"]:
+        score = "" if r["score_total"] is None else f"{r['score_total']:+.4g}"
+        roles = ",".join(x.replace("_provider", "") for x in r["roles"])
+        rep = ",".join(str(v) for v in r["reputation"].values())
+        table.add_row(
+            r["account"][:12] + "...",
+            roles,
+            score,
+            f"{r['jobs_accepted']}/{r['jobs_faulted']}/{r['jobs_missed']}",
+            str(r["allocated"]),
+            str(r["claimed"]),
+            str(r["slashed_in_task"] + r["job_slashes"]),
+            rep,
+            r["why"],
+        )
+    return table
+
+
 @app.command("report")
 def report(
     ledger: Path = LedgerPath,
@@ -40,7 +80,7 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Who earned what in a task, and why (scores, jobs, slashes, payouts, claims)."""
-    from deai.protocol.incentives.report import report_table, task_report
+    from deai.protocol.incentives.report import task_report
 
     rec = None
     if record is not None:

@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from deai.cli.incentives import app as incentives_app
+from deai.cli.incentives import report_table
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.tensorio import to_safetensors
@@ -26,7 +27,6 @@ from deai.protocol.incentives import (
     ScoreBook,
     SplitRule,
     apply_reputation,
-    report_table,
     reputation_deltas,
     settle_task,
     slash_unrewarded,

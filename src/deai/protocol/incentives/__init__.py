@@ -18,7 +18,7 @@ not run: the reputation oracle (:mod:`~deai.protocol.incentives.reputation`), Sy
 """
 
 from deai.protocol.incentives.errors import IncentiveError
-from deai.protocol.incentives.report import report_table, task_report
+from deai.protocol.incentives.report import task_report
 from deai.protocol.incentives.reputation import ReputationPolicy, apply_reputation, reputation_deltas
 from deai.protocol.incentives.royalties import Provenance, pay_inference
 from deai.protocol.incentives.settlement import ScoreBook, Settlement, settle_task, verified_work
@@ -35,7 +35,6 @@ __all__ = [
     "allocate",
     "apply_reputation",
     "pay_inference",
-    "report_table",
     "reputation_deltas",
     "settle_task",
     "slash_unrewarded",

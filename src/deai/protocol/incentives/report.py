@@ -7,7 +7,8 @@ and reputations -- and joins the off-ledger *task record* (:func:`task_record`: 
 the settlement document with the allocation, the scoring jobs), when given, for the "why": each
 provider's scores per round, merged copies, and its allocated amount.
 
-The report is a JSON-ready dict (:func:`task_report`) and a rich table (:func:`report_table`).
+The report is a JSON-ready dict (:func:`task_report`); ``deai incentives report`` renders it as a
+table (:func:`deai.cli.incentives.report_table`), so the protocol layer imports no terminal library.
 """
 
 from __future__ import annotations
@@ -15,15 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rich.console import JustifyMethod
-from rich.table import Table
-
 from deai.ledger.base import Ledger
 from deai.ledger.config import COMPUTE, DATA
 from deai.protocol.incentives.errors import SettlementError
 from deai.protocol.incentives.settlement import ScoreBook, Settlement
 
-__all__ = ["report_table", "task_record", "task_report"]
+__all__ = ["task_record", "task_report"]
 
 
 def task_record(
@@ -191,41 +189,3 @@ def task_report(
             "allocated_data": sum(r["allocated_data"] for r in accounts),
         },
     }
-
-
-def report_table(report: Mapping[str, Any]) -> Table:
-    """The report's accounts as a rich table."""
-    t = report["totals"]
-    table = Table(
-        title=f"task {report['task'][:18]}... ({report['status']}): paid out {t['paid_out']}, "
-        f"claimed {t['claimed']}, budget left {report['budget_left']}"
-    )
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("account", "left"),
-        ("role", "left"),
-        ("score", "right"),
-        ("jobs ok/fault/missed", "right"),
-        ("allocated", "right"),
-        ("claimed", "right"),
-        ("slashed", "right"),
-        ("reputation", "right"),
-        ("why", "left"),
-    )
-    for col, just in columns:
-        table.add_column(col, justify=just, overflow="fold")
-    for r in report["accounts"]:
-        score = "" if r["score_total"] is None else f"{r['score_total']:+.4g}"
-        roles = ",".join(x.replace("_provider", "") for x in r["roles"])
-        rep = ",".join(str(v) for v in r["reputation"].values())
-        table.add_row(
-            r["account"][:12] + "...",
-            roles,
-            score,
-            f"{r['jobs_accepted']}/{r['jobs_faulted']}/{r['jobs_missed']}",
-            str(r["allocated"]),
-            str(r["claimed"]),
-            str(r["slashed_in_task"] + r["job_slashes"]),
-            rep,
-            r["why"],
-        )
-    return table
