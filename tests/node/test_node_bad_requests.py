@@ -59,7 +59,7 @@ bodies = st.dictionaries(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(_ROUTES), body=bodies)
+@given(kind=st.sampled_from(tuple(_ROUTES)), body=bodies)
 def test_fuzzed_bodies_are_refused_cleanly(served, kind, body):
     _, url = served
     reply = post(url, Envelope.seal(ALICE, kind, body, NET).to_bytes())

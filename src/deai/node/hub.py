@@ -36,6 +36,7 @@ every change, so a restarted hub resumes every task where the ledger and its sta
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -157,8 +158,8 @@ class Hub:
                 )
             except Exception as exc:  # e.g. a spec that today's checks refuse: the hub still starts
                 self._fault(f"task {key[5:]} (saved)", exc)
-        for name in _ROUTES:
-            handler = self._wrap(getattr(self, "_" + name.replace(".", "_")), name)
+        for name, method in _ROUTES.items():
+            handler = self._wrap(functools.partial(method, self), name)
             self.endpoint.route(name, read_only=name in READ_ONLY)(handler)
         # The long poll holds no lock while it waits (Changes.serve checks its body).
         wait = self.endpoint.route("hub.wait", exclusive=False, read_only=True)
@@ -559,18 +560,19 @@ class Hub:
         return {"assignments": out, "time": self.clock()}
 
 
-_ROUTES = (
-    "hub.info",
-    "ledger.submit",
-    "ledger.query",
-    "ledger.events",
-    "ledger.entries",
-    "task.list",
-    "task.status",
-    "task.round",
-    "task.updates",
-    "task.secagg",
-    "task.inbox",
-    "task.payouts",
-    "job.assignments",
-)
+# The built-in message types and their handlers: an explicit table, not names built from strings.
+_ROUTES: dict[str, Callable[..., dict]] = {
+    "hub.info": Hub._hub_info,
+    "ledger.submit": Hub._ledger_submit,
+    "ledger.query": Hub._ledger_query,
+    "ledger.events": Hub._ledger_events,
+    "ledger.entries": Hub._ledger_entries,
+    "task.list": Hub._task_list,
+    "task.status": Hub._task_status,
+    "task.round": Hub._task_round,
+    "task.updates": Hub._task_updates,
+    "task.secagg": Hub._task_secagg,
+    "task.inbox": Hub._task_inbox,
+    "task.payouts": Hub._task_payouts,
+    "job.assignments": Hub._job_assignments,
+}

@@ -29,7 +29,9 @@ by the caller after each step, :meth:`TaskCoordinator.to_json`) never posts anyt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from deai.core.accounts import Account
@@ -64,13 +66,24 @@ from deai.protocol.task.settlement import (
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
-__all__ = ["HOST_BPS", "TaskCoordinator", "TaskState"]
+__all__ = ["HOST_BPS", "Phase", "TaskCoordinator", "TaskState"]
+
+
+class Phase(StrEnum):
+    """Where a task is (see the module docstring); a ``str``, so saved state stays plain JSON."""
+
+    JOIN = "join"
+    TRAIN = "train"
+    JOBS = "jobs"
+    FINISH = "finish"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @dataclass
 class TaskState:
     task: str
-    phase: str = "join"
+    phase: Phase = Phase.JOIN
     join_deadline: int = 0
     members: list[str] = field(default_factory=list)
     round: int = 0
@@ -123,7 +136,9 @@ class TaskCoordinator:
 
     @classmethod
     def from_json(cls, spec: TaskSpec, ledger: Ledger, store: BlobStore, account: Account, data: dict):
-        return cls(spec, ledger, store, account, state=TaskState(**data))
+        state = TaskState(**data)
+        state.phase = Phase(state.phase)
+        return cls(spec, ledger, store, account, state=state)
 
     @property
     def task(self) -> str:
@@ -132,7 +147,7 @@ class TaskCoordinator:
     @property
     def over(self) -> bool:
         """The task itself is finished (done or failed)."""
-        return self.state.phase in ("done", "failed")
+        return self.state.phase in (Phase.DONE, Phase.FAILED)
 
     @property
     def done(self) -> bool:
@@ -144,9 +159,9 @@ class TaskCoordinator:
         an open join or training phase gets a fresh window (a secure aggregation in progress starts
         over as a new attempt, its server state being lost)."""
         s, w = self.state, self.spec.windows
-        if s.phase == "join":
+        if s.phase == Phase.JOIN:
             s.join_deadline = max(s.join_deadline, now + w.join_ms)
-        elif s.phase == "train":
+        elif s.phase == Phase.TRAIN:
             s.deadline = max(s.deadline, now + w.train_ms)
 
     # -- inputs from participants -----------------------------------------------------------------
@@ -161,7 +176,7 @@ class TaskCoordinator:
         s = self.state
         if st.task != self.task:
             raise BadStatement(f"statement is for task {st.task}, not {self.task}")
-        if s.phase != "train" or st.round != s.round or self.spec.secure_aggregation:
+        if s.phase != Phase.TRAIN or st.round != s.round or self.spec.secure_aggregation:
             raise WrongPhase(f"task is in phase {s.phase} of round {s.round}; no update for round {st.round}")
         if st.provider not in s.roster:
             raise BadStatement(f"{st.provider} is not in the roster of round {s.round}")
@@ -199,7 +214,7 @@ class TaskCoordinator:
             "submitted": sorted(s.updates),
             "members": s.members,
         }
-        if self.secagg is not None and s.phase == "train":
+        if self.secagg is not None and s.phase == Phase.TRAIN:
             view["secagg"] = self.secagg.view()
         return view
 
@@ -272,9 +287,9 @@ class TaskCoordinator:
         """The earliest time at which waiting alone will let the task progress (for simulations)."""
         s = self.state
         times = []
-        if s.phase == "join":
+        if s.phase == Phase.JOIN:
             times.append(s.join_deadline)
-        elif s.phase == "train":
+        elif s.phase == Phase.TRAIN:
             times.append(self.secagg.deadline if self.secagg is not None else s.deadline)
         for run in self.jobs.values():
             att = run.current
@@ -299,8 +314,8 @@ class TaskCoordinator:
         """Take every action due at ``now``; True if anything changed (then save :meth:`to_json`)."""
         changed = self._resolve_stale(now)
         while True:
-            handler = getattr(self, f"_on_{self.state.phase}", None)
-            if handler is None or not handler(now):
+            handler = _PHASE_STEPS.get(self.state.phase)
+            if handler is None or not handler(self, now):
                 return changed
             changed = True
 
@@ -338,7 +353,7 @@ class TaskCoordinator:
 
     def _start_round(self, r: int, now: int) -> None:
         s = self.state
-        s.phase, s.round, s.roster, s.updates = "train", r, sorted(s.members), {}
+        s.phase, s.round, s.roster, s.updates = Phase.TRAIN, r, sorted(s.members), {}
         s.deadline = now + self.spec.windows.train_ms
         self.jobs = {}
         self.secagg = None
@@ -404,7 +419,7 @@ class TaskCoordinator:
             ),
             "score": JobRun(score_job(spec, s.round, s.checkpoint, digests), "score", **common),
         }
-        s.phase = "jobs"
+        s.phase = Phase.JOBS
 
     def _on_jobs(self, now: int) -> bool:
         changed = False
@@ -491,7 +506,7 @@ class TaskCoordinator:
         if s.round < spec.rounds:
             self._start_round(s.round + 1, now)
         else:
-            s.phase = "finish"
+            s.phase = Phase.FINISH
 
     def _validation_data(self):
         if self._validation is None:
@@ -516,10 +531,19 @@ class TaskCoordinator:
                 len(s.rounds),
             )
         close_out(self.ledger, self.account, self.task, s.payouts)
-        s.phase = "failed" if s.reason else "done"
+        s.phase = Phase.FAILED if s.reason else Phase.DONE
         return True
 
     def _fail(self, reason: str) -> bool:
         self.state.reason = reason
-        self.state.phase = "finish"
+        self.state.phase = Phase.FINISH
         return True
+
+
+# What each phase does when the task is stepped; done and failed tasks do nothing.
+_PHASE_STEPS: dict[Phase, Callable[[TaskCoordinator, int], bool]] = {
+    Phase.JOIN: TaskCoordinator._on_join,
+    Phase.TRAIN: TaskCoordinator._on_train,
+    Phase.JOBS: TaskCoordinator._on_jobs,
+    Phase.FINISH: TaskCoordinator._on_finish,
+}
