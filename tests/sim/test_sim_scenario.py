@@ -90,7 +90,7 @@ def test_known_names_pass():
 
 
 def test_the_scorer_reaches_the_task_spec():
-    from deai.node.plan import NetworkPlan
+    from deai.sim.plan import NetworkPlan
 
     plan = NetworkPlan.from_scenario(parse_scenario({"seed": 1, "task": {"scoring": "loo"}}))
     assert plan.bundle.spec.scoring == "loo"

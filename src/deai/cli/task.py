@@ -83,8 +83,8 @@ def submit(
     watch: bool = typer.Option(False, "--watch", help="Follow the task until it ends."),
 ) -> None:
     """Build the task of a scenario (validation split, initial model, recipe) and submit it."""
-    from deai.node.plan import NetworkPlan
     from deai.node.tasks import submit_task
+    from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 
     plan = NetworkPlan.from_scenario(load_scenario(scenario))

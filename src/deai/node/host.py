@@ -186,7 +186,7 @@ def ensure_hosts(
 
     ``net`` is a :class:`~deai.node.network.LocalNetwork` (one daemon hosting every host account;
     added once) or a :class:`~deai.node.localnet.ProcessNetwork` (one process per host, named
-    ``host{i}``, account spec ``seed:{tag}h:{i}`` as :class:`~deai.node.plan.NetworkPlan` makes them;
+    ``host{i}``, account spec ``seed:{tag}h:{i}`` as :class:`~deai.sim.plan.NetworkPlan` makes them;
     already started ones are left alone). Over processes the stake is placed here, before the
     daemon starts, so the daemon's own nonces are never raced. ``policy``: the daemons'
     :class:`~deai.node.policy.JoinPolicy` fields. Returns the names of the host daemons (for the

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from deai.ledger.sqlite import SqliteLedger
-from deai.node.plan import NetworkPlan
 from deai.node.tasks import submit_task
+from deai.sim.plan import NetworkPlan
 
 __all__ = ["run_http"]
 

@@ -1,6 +1,6 @@
 """Run a scenario end to end and build its report.
 
-1. **Plan** (:class:`deai.node.plan.NetworkPlan`): data splits and partition, accounts, who cheats,
+1. **Plan** (:class:`deai.sim.plan.NetworkPlan`): data splits and partition, accounts, who cheats,
    the task bundle — all fixed by the scenario's seed.
 2. **Train**: the task runs through the full protocol — signed envelopes, the ledger, verified
    aggregation and scoring jobs, robust aggregation, privacy, settlement, model registration —
@@ -27,9 +27,9 @@ import torch
 from deai.core.tensorio import from_safetensors
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
-from deai.node.plan import NetworkPlan
 from deai.protocol.jobs.kinds.model import load_model
 from deai.sim.accounting import earnings
+from deai.sim.plan import NetworkPlan
 from deai.sim.scenario import Scenario
 
 __all__ = ["Progress", "run_scenario"]

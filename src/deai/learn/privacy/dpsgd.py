@@ -11,7 +11,7 @@ Runs are reproducible: the Poisson sampler and the noise draw from torch generat
 cryptographic noise cannot be seeded). The model must use layers Opacus supports (Linear, Conv, ...).
 
 **A library piece, not a network feature.** A network task with ``dp.mode: dpsgd`` is refused when
-it is planned (``deai.node.plan``); providers train with :mod:`deai.learn.training` and client-level
+it is planned (``deai.sim.plan``); providers train with :mod:`deai.learn.training` and client-level
 DP only. Wiring it would take a ``dpsgd`` mode in the task spec's ``DPSettings``, the provider's
 local step (``deai.protocol.task.provider``) calling :func:`train_dp_sgd` instead of plain training,
 and the accountant composing the per-sample epsilon into the task's report.

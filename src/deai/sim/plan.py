@@ -1,7 +1,7 @@
 """A scenario turned into a concrete network: parties, their data, their behaviours and the task.
 
-:class:`NetworkPlan` reads a scenario object (``deai.sim.scenario.Scenario``; used by attribute, so
-this layer does not import the one above it) and fixes everything a run needs, deterministically
+:class:`NetworkPlan` reads a validated :class:`~deai.sim.scenario.Scenario` (the one scenario -> task
+path: the node layer below knows nothing of scenarios) and fixes everything a run needs, deterministically
 from the scenario's seed: the dataset splits and the partition, the accounts (development keys from
 the seed), which accounts are adversarial, and the task bundle. Then either transport runs it:
 
@@ -18,20 +18,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from deai.core.accounts import Account
 from deai.learn.data import Dataset, Splits, prepare
 from deai.learn.partition import partition
 from deai.node.tasks import TaskBundle, make_task
 from deai.protocol.task.spec import DPSettings, Windows
+from deai.sim.scenario import Scenario
 
 __all__ = ["NetworkPlan"]
 
 FUNDS = 1_000_000
 
 
-def _dp(scenario: Any, n: int) -> DPSettings | None:
+def _dp(scenario: Scenario, n: int) -> DPSettings | None:
     dp = scenario.task.dp
     if dp is None:
         return None
@@ -62,7 +62,7 @@ class NetworkPlan:
     policy: dict[str, int] = field(default_factory=dict)  # the daemons' JoinPolicy fields
 
     @classmethod
-    def from_scenario(cls, scenario: Any, *, windows: Windows | None = None) -> NetworkPlan:
+    def from_scenario(cls, scenario: Scenario, *, windows: Windows | None = None) -> NetworkPlan:
         seed, net, t = scenario.seed, scenario.network, scenario.task
         ds = scenario.dataset
         splits = prepare(
