@@ -277,13 +277,16 @@ def run_federated(
         batch_seeds = list(round_seeds(rnd)) if round_seeds is not None else seeds[:n]
         if len(batch_seeds) != n:
             raise ValueError(f"round_seeds({rnd}) gave {len(batch_seeds)} seeds for {n} providers")
-        collusions = [Collusion(atk, byz, torch.Generator().manual_seed(seeds[n]))] if byz else []
+        collusions = (
+            [Collusion(atk, byz, torch.Generator().manual_seed(seeds[n]))] if byz and atk is not None else []
+        )
         step = local_step(
             net, global_vec, data, local, batch_seeds, collusions=collusions, momentum=momentum, beta=beta
         )
         momentum = step.momentum
         root = None
         if needs_root_update(agg):
+            assert root_data is not None  # checked before the first round
             root = root_update(net, global_vec, root_data, local, seeds[n + 1])
             # the server's root update gets the providers' momentum too: FLTrust compares directions,
             # and a raw one-round update against momentum-averaged rows is a noisier reference

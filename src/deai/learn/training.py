@@ -148,6 +148,7 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
             # per-sample-gradient wrappers (Opacus) see only the data term.
             with torch.no_grad():
                 for p, a in zip(model.parameters(), anchors, strict=True):
+                    assert p.grad is not None  # zero_grad(set_to_none=False) + backward filled it
                     p.grad.add_(p.detach() - a, alpha=config.prox_mu)
         opt.step()
         total += float(loss.detach())

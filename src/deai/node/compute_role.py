@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 CLAIM_EVERY = 10
 
 
-def setup_executors(role: Role) -> None:
+def setup_executors(role: ExecutorRole) -> None:
     """Give ``role`` a blob store and one :class:`ExecutorAgent` per hosted account (honest or its
     named behaviour), remembering the agents' commitments in the role's memory across restarts.
 
@@ -62,6 +62,9 @@ class ExecutorRole(Role):
 
     stake_role = COMPUTE
     stake_option = "compute_stake"  # the options key of the stake to hold (default: the minimum)
+    shared: BlobStore | None  # the hub's own store, in one process with it (set up by setup_executors)
+    store: BlobStore
+    agents: dict[str, ExecutorAgent]
 
     def setup(self) -> None:
         ensure_stake(
@@ -120,7 +123,8 @@ class ExecutorRole(Role):
         self.refused.keep(live)
         self._records(sorted(live))
         now = max((reply["time"] for _, reply in polled), default=0)
-        cheap, costly = [], []
+        cheap: list[tuple[str, int, dict]] = []
+        costly: list[tuple[str, int, dict]] = []
         for address, reply in polled:
             memory = self.agents[address].memory
             for a in reply["assignments"]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
@@ -42,7 +42,7 @@ from deai.ledger.base import Ledger
 from deai.ledger.commitments import replication_commitment
 from deai.ledger.config import HOST
 from deai.ledger.errors import LedgerError
-from deai.ledger.tx import SignedTx
+from deai.ledger.tx import SignedTx, Tx
 from deai.ledger.txs import RegisterJob, RevealReplication
 from deai.net.endpoint import ServiceError
 from deai.node.infer_client import (
@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_TxT = TypeVar("_TxT", bound=Tx)
 MAX_ATTEMPTS = 3
 
 
@@ -93,7 +94,7 @@ class InferenceRun(JobRun):
         return next(i for i, a in enumerate(self.attempts) if a["job"] == job_id)
 
     def _reveal_tx(self, index: int) -> RevealReplication:
-        return SignedTx.from_bytes(bytes.fromhex(self.signed[index]["reveal"])).tx
+        return _tx_of(self.signed[index]["reveal"], RevealReplication)
 
     def choice(self, creator: Account, attempt: dict[str, Any]) -> ReplicationChoice:
         tx = self._reveal_tx(self._index(attempt["job"]))
@@ -113,12 +114,20 @@ class InferenceRun(JobRun):
         if i >= len(self.signed):
             self.status = "failed"
             return True
-        register = SignedTx.from_bytes(bytes.fromhex(self.signed[i]["register"])).tx
+        register = _tx_of(self.signed[i]["register"], RegisterJob)
         self._new_attempt(self.spec.nonce + i, register.executors, 1.0)
         return True
 
 
-def _parse(raw: Any, kind: type, sender: str, what: str) -> Any:
+def _tx_of(signed_hex: str, kind: type[_TxT]) -> _TxT:
+    """The transaction inside a signed one this service stored (its kind checked on the request)."""
+    tx = SignedTx.from_bytes(bytes.fromhex(signed_hex)).tx
+    if not isinstance(tx, kind):
+        raise ServiceError(f"a stored transaction is a {tx.kind}, not a {kind.__name__}")
+    return tx
+
+
+def _parse(raw: Any, kind: type, sender: str, what: str) -> SignedTx:
     if not isinstance(raw, str) or len(raw) > 16_384:
         raise ServiceError(f"{what} must be the hex of a signed transaction")
     try:
@@ -185,7 +194,7 @@ class InferenceService:
             self._check_attempt(i, spec, served.model_id, reg, rev, last_nonce)
             last_nonce = rev.nonce
             signed.append({"register": pair["register"], "reveal": pair["reveal"]})
-        first = signed and SignedTx.from_bytes(bytes.fromhex(signed[0]["register"])).tx
+        first = _tx_of(signed[0]["register"], RegisterJob)  # attempts holds 1 to MAX_ATTEMPTS pairs
         run = InferenceRun(
             spec,
             "infer",
@@ -211,6 +220,7 @@ class InferenceService:
         self, i: int, spec: JobSpec, model: str, reg: SignedTx, rev: SignedTx, last: int | None
     ) -> None:
         r, v = reg.tx, rev.tx
+        assert isinstance(r, RegisterJob) and isinstance(v, RevealReplication)  # _parse checked the kinds
         job = JobSpec(spec.kind, spec.inputs, spec.params, spec.seed, spec.nonce + i).job_id
         want = {
             "job": job,
@@ -270,7 +280,7 @@ class InferenceService:
             "request": rid,
             "status": run.status,
             "jobs": [a["job"] for a in run.attempts],
-            "job": run.output_job or (run.current["job"] if run.attempts else None),
+            "job": run.output_job or (run.attempts[-1]["job"] if run.attempts else None),
             "output": run.output,
             "accepted": run.accepted,
             "faulted": run.faulted,

@@ -76,7 +76,11 @@ class ProcessNetwork:
         return self.url
 
     def client(self, signer: Account) -> HubClient:
-        return hub_client(self.url, signer)
+        return hub_client(self._hub_url(), signer)
+
+    def _hub_url(self) -> str:
+        assert self.url is not None, "start_hub() first"
+        return self.url
 
     def fund(self, addresses: Sequence[str], amount: int) -> None:
         client = self.client(self.minter)
@@ -107,7 +111,7 @@ class ProcessNetwork:
     def _spawn(self, name: str) -> subprocess.Popen:
         spec, folder = self.nodes[name], self.root / name
         spec.proc = spawn_node(
-            self.url,
+            self._hub_url(),
             spec.roles,
             spec.accounts,
             folder / "state",
@@ -130,9 +134,7 @@ class ProcessNetwork:
             waiting = [n for n in names if model_id not in read_ready(self.root / n / "state")]
             if not waiting:
                 return
-            dead = [
-                n for n in waiting if self.nodes[n].proc is not None and self.nodes[n].proc.poll() is not None
-            ]
+            dead = [n for n in waiting if (p := self.nodes[n].proc) is not None and p.poll() is not None]
             if dead:
                 raise RuntimeError(f"host daemon(s) {dead} exited; see their node.log")
             if time.monotonic() > deadline:
@@ -143,12 +145,13 @@ class ProcessNetwork:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.hub_proc if name == "hub" else self.nodes[name].proc
+        assert proc is not None, f"{name} was never started"
         proc.send_signal(sig)
         proc.wait(timeout=30)
 
     def restart(self, name: str) -> None:
         if name == "hub":
-            port = int(self.url.rsplit(":", 1)[1])
+            port = int(self._hub_url().rsplit(":", 1)[1])
             self.start_hub(port=port)
         else:
             self._spawn(name)

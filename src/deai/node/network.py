@@ -125,10 +125,12 @@ class LocalNetwork:
         """Step the network until every daemon with the host role (``names``: their names as
         given to :meth:`add_daemon`; default all) is ready to serve ``model_id``
         (:meth:`~deai.node.host.HostRole.ready_models`); returns the steps taken."""
+        from deai.node.host import HostRole
+
         hosts = [
-            d.roles["host"]
+            h
             for d in self.daemons
-            if "host" in d.roles and (names is None or d.state_dir.name in names)
+            if isinstance(h := d.roles.get("host"), HostRole) and (names is None or d.state_dir.name in names)
         ]
         return self.run(lambda: all(model_id in h.ready_models() for h in hosts), max_steps=max_steps)
 

@@ -77,9 +77,9 @@ class DataProviderRole(Role):
             if given is not None:
                 data = {a: given[a] for a in self.accounts}
             else:
-                data = {
-                    a: load_npz(Path(self.ctx.data_dir) / f"{a}.npz", spec.num_classes) for a in self.accounts
-                }
+                assert self.ctx.data_dir is not None, "a provider needs a data folder or the datasets option"
+                data_dir = self.ctx.data_dir
+                data = {a: load_npz(Path(data_dir) / f"{a}.npz", spec.num_classes) for a in self.accounts}
             self.pools[task] = ProviderPool(
                 list(self.accounts.values()), data, behaviours=self.ctx.behaviours
             )

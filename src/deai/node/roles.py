@@ -15,7 +15,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deai.core.accounts import Account
 from deai.node.client import HubClient
@@ -63,8 +63,13 @@ class Role(ABC):
         return False
 
 
-def register_role(name: str) -> Callable[[type[Role]], type[Role]]:
-    def deco(cls: type[Role]) -> type[Role]:
+_RoleT = TypeVar("_RoleT", bound=Role)
+
+
+def register_role(name: str) -> Callable[[type[_RoleT]], type[_RoleT]]:
+    """Class decorator: register a :class:`Role` subclass under ``name`` (keeps its type)."""
+
+    def deco(cls: type[_RoleT]) -> type[_RoleT]:
         cls.name = name
         ROLES[name] = cls
         return cls

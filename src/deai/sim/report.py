@@ -26,7 +26,7 @@ from deai.core.errors import DeaiError
 
 __all__ = ["REQUIRED_KEYS", "ReportError", "validate_report", "write_report"]
 
-REQUIRED_KEYS = {
+REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
     "test_accuracy": (int, float),
     "rounds_completed": int,
     "epsilon": (int, float, type(None)),

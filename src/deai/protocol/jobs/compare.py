@@ -127,7 +127,8 @@ def agreement_matrix(outputs: Sequence[Output | None], rule: CompareRule) -> tor
             continue
         mat[i, i] = True
         for j in range(i + 1, m):
-            if outputs[j] is not None and agrees(outputs[i], outputs[j], rule):
+            oi, oj = outputs[i], outputs[j]
+            if oi is not None and oj is not None and agrees(oi, oj, rule):
                 mat[i, j] = mat[j, i] = True
     return mat
 

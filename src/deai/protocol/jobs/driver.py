@@ -13,6 +13,7 @@ genesis ``config.resolvers`` (or pass a ``task`` whose coordinator it is).
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from deai.ledger.rules.jobs import required_executors
 from deai.ledger.tx import Tx
 from deai.ledger.txs import Commit, Reveal
 from deai.protocol.jobs.commit_reveal import check_upload
-from deai.protocol.jobs.executor import Executor, JobView
+from deai.protocol.jobs.executor import Executor, JobView, RevealMsg
 from deai.protocol.jobs.kinds.base import Tensors
 from deai.protocol.jobs.run import JobRun
 from deai.protocol.jobs.spec import JobSpec
@@ -238,8 +239,8 @@ class _Executors:
                     msg = ex.commit(view)
                     if msg is not None:
                         committed.add(e)
-                        tx = Commit(job=job_id, commitment=msg.commitment)
-                        self._at(msg.at, now, lambda e=e, tx=tx: self._send(e, "commit", tx))
+                        commit = Commit(job=job_id, commitment=msg.commitment)
+                        self._at(msg.at, now, functools.partial(self._send, e, "commit", commit))
                         progress = True
                 elif (
                     e not in revealed
@@ -247,15 +248,15 @@ class _Executors:
                     and now < job["reveal_deadline"]
                     and d.ledger.commitment(job_id, e) is not None
                 ):
-                    msg = ex.reveal(view)
-                    if msg is not None:
+                    rmsg = ex.reveal(view)
+                    if rmsg is not None:
                         revealed.add(e)
-                        tx = Reveal(job=job_id, digest=msg.digest, salt=msg.salt)
+                        reveal = Reveal(job=job_id, digest=rmsg.digest, salt=rmsg.salt)
 
-                        def ok(e=e, job_id=job_id, m=msg) -> None:
+                        def ok(e: str = e, job_id: str = job_id, m: RevealMsg = rmsg) -> None:
                             self.reveals[job_id][e] = (m.digest, m.salt)
 
-                        self._at(msg.at, now, lambda e=e, tx=tx, ok=ok: self._send(e, "reveal", tx, ok))
+                        self._at(rmsg.at, now, functools.partial(self._send, e, "reveal", reveal, ok))
                         progress = True
         return progress
 
@@ -265,8 +266,8 @@ class _Executors:
             cd, rd = job["commit_deadline"], job["reveal_deadline"]
             times += [cd - self.run.commit_ms // 2, cd - 1, cd + 1, rd - self.run.reveal_ms // 2, rd + 1]
         for job_id in self.run.stale:
-            job = self.d.ledger.job(job_id)
-            if job is not None and job["status"] == "open":
-                times.append(job["reveal_deadline"] + self.d.ledger.config.resolve_grace_ms)
+            stale = self.d.ledger.job(job_id)
+            if stale is not None and stale["status"] == "open":
+                times.append(stale["reveal_deadline"] + self.d.ledger.config.resolve_grace_ms)
         later = [t for t in times if t > now]
         return min(later) if later else None

@@ -248,4 +248,5 @@ def referee(trainers: dict[str, Trainer], program: StepProgram) -> Outcome:
         for party, trainer in trainers.items():
             if dispute.outcome is None:
                 dispute.answer(party, [trainer.open(i) for i in indices])
+    assert dispute.outcome is not None  # the loop ends once the dispute has one
     return dispute.outcome

@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
@@ -105,7 +105,7 @@ class JobRun:
         return {"spec": self.spec.to_json(), **{k: getattr(self, k) for k in _FIELDS}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobRun:
+    def from_json(cls, data: dict[str, Any]) -> Self:
         return cls(JobSpec.from_json(data["spec"]), **{k: data[k] for k in _FIELDS if k in data})
 
     # -- views -----------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class JobRun:
             return False
         if not self.attempts:
             self._new_attempt(self.spec.nonce, self.r, self.p)
-        att = self.current
+        att = self.attempts[-1]
         job = ledger.job(att["job"])
         if job is None:
             return self._register(ledger, store, creator, att)
@@ -294,7 +294,9 @@ class JobRun:
         decision = decide([out for _, out in votes], get_kind(self.spec.kind).compare_rule(self.spec.params))
         if decision.winner is None or (not decision.unanimous and self._may_overturn(ledger, creator, votes)):
             return self._escalate()
-        self._accept(ledger, store, creator, votes[decision.winner][1])
+        winner = votes[decision.winner][1]
+        assert winner is not None  # the winner agrees with a strict majority: a valid output
+        self._accept(ledger, store, creator, winner)
         return True
 
     def _may_overturn(self, ledger: Ledger, creator: Account, votes: list) -> bool:
@@ -303,7 +305,7 @@ class JobRun:
         return len(self.attempts) == 1 < self.max_attempts and self._eligible(ledger, creator) > len(votes)
 
     def _escalate(self) -> bool:
-        att = self.current
+        att = self.attempts[-1]  # a run escalates only once it has an attempt
         # an attempt without one valid output can have nobody agreeing with any winner: resolve it
         # by the ledger's rule after the grace without waiting for the decision
         for job_id, outs in self._outputs.items():
@@ -342,7 +344,9 @@ class JobRun:
                 names, bad = list(data["accepted"]), list(data["faulted"])
             self.paid += len(names)
             if names:
-                self.output = ledger.revealed(job_id, names[0]).removeprefix("0x")
+                digest = ledger.revealed(job_id, names[0])
+                assert digest is not None  # an accepted executor revealed its output
+                self.output = digest.removeprefix("0x")
                 self.output_job = job_id
             accepted += [a for a in names if a not in accepted]
             faulted += [f for f in bad if f not in faulted]

@@ -38,6 +38,7 @@ from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.data import Dataset
 from deai.learn.federated import server_step
 from deai.learn.strategies import get_strategy
 from deai.learn.training import evaluate
@@ -125,7 +126,7 @@ class TaskCoordinator:
         self.dim = param_count(spec)
         self.jobs = {k: JobRun.from_json(v) for k, v in self.state.jobs.items()}
         self.secagg: SecAggRound | None = None
-        self._validation = None
+        self._validation: Dataset | None = None
         self._trees: dict = {}
 
     # -- persistence ---------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ class TaskCoordinator:
 
     def _start_jobs(self, now: int, digests: list[str], samples: list[int] | None, expected: int) -> None:
         s, spec, w = self.state, self.spec, self.spec.windows
-        common = dict(
+        common: dict[str, Any] = dict(
             r=spec.redundancy,
             p=spec.sample_rate,
             fee=spec.job_fee,
@@ -443,6 +444,7 @@ class TaskCoordinator:
     def _finish_round(self, now: int) -> None:
         s, spec, ledger = self.state, self.spec, self.ledger
         agg, score = self.jobs["aggregate"], self.jobs["score"]
+        assert agg.output is not None and score.output is not None  # both accepted: see _on_jobs
         base = self.store.get(s.checkpoint)
         delta = load_update(self.store.get(agg.output), self.dim)
         # the end of round is learn's server step (what run_federated runs), on the verified aggregate
@@ -460,11 +462,13 @@ class TaskCoordinator:
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
         if s.round not in book.rounds:
             dup = None if spec.secure_aggregation else out["duplicate_of"]
-            book.add(s.round, contributors, per, duplicate_of=dup, job=score.current["job"])
+            book.add(s.round, contributors, per, duplicate_of=dup, job=score.attempts[-1]["job"])
             s.scorebook = book.to_json()
-        work, _ = verified_work(ledger, [agg.current["job"], score.current["job"]])
+        work, _ = verified_work(ledger, [agg.attempts[-1]["job"], score.attempts[-1]["job"]])
         fees = agg.fees_paid() + score.fees_paid()  # already paid out of the task's budget
-        budget = ledger.task(self.task)["budget"]
+        record = ledger.task(self.task)
+        assert record is not None  # the coordinator's own task, registered before it started
+        budget = record["budget"]
         amounts, alloc = round_allocation(
             min(spec.round_pool(), budget + fees),
             fees,
@@ -490,8 +494,8 @@ class TaskCoordinator:
                 "contributors": contributors,
                 "updates": {k: v["update"] for k, v in s.updates.items()},
                 "scores": dict(zip(contributors, per, strict=True)),
-                "aggregate_job": agg.current["job"],
-                "score_job": score.current["job"],
+                "aggregate_job": agg.attempts[-1]["job"],
+                "score_job": score.attempts[-1]["job"],
                 "executors": {"aggregate": agg.accepted, "score": score.accepted},
                 "faulted": sorted(set(agg.faulted) | set(score.faulted)),
                 "payout": sum(amounts.values()),
@@ -508,7 +512,7 @@ class TaskCoordinator:
         else:
             s.phase = Phase.FINISH
 
-    def _validation_data(self):
+    def _validation_data(self) -> Dataset:
         if self._validation is None:
             self._validation = parse_data(
                 self.store.get(self.spec.validation), self.spec.in_features, self.spec.num_classes
