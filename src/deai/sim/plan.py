@@ -41,6 +41,7 @@ def _dp(scenario: Scenario, n: int) -> DPSettings | None:
     if z is None:
         from deai.learn.privacy.accountant import noise_multiplier_for
 
+        assert dp.epsilon is not None  # the scenario holds exactly one of the two
         z = noise_multiplier_for(dp.epsilon, dp.delta, 1.0, scenario.task.rounds)
     mode = "distributed" if scenario.task.secure_aggregation and dp.mode == "central" else dp.mode
     return DPSettings(mode=mode, clip=dp.clip, noise_multiplier=float(z), delta=dp.delta)

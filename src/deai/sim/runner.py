@@ -70,7 +70,13 @@ def _serve(
     from deai.node.infer_client import remote_model, request_inference
 
     inf = scenario.inference
-    result = {"requests": inf.requests, "answered": 0, "correct": 0, "label_accuracy": None, "jobs": []}
+    result: dict[str, Any] = {
+        "requests": inf.requests,
+        "answered": 0,
+        "correct": 0,
+        "label_accuracy": None,
+        "jobs": [],
+    }
     if inf.requests == 0 or not plan.hosts:
         return result
     names = ensure_hosts(
@@ -155,7 +161,7 @@ def _rounds(status: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _run_memory(
     scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress
-) -> tuple[Ledger, dict[str, Any], bytes, dict[str, Any], int]:
+) -> tuple[Ledger, dict[str, Any], bytes, Callable[[torch.nn.Module], dict[str, Any]], Any]:
     net = plan.memory(root)
     task = net.submit(plan.creator, plan.bundle)
     rounds = plan.bundle.spec.rounds
@@ -205,12 +211,14 @@ def run_scenario(
     elif transport == "http":
         from deai.sim.http_run import run_http
 
-        def serve(net: Any, status: dict[str, Any], checkpoint_bytes: bytes) -> tuple[torch.nn.Module, dict]:
+        def serve_http(
+            net: Any, status: dict[str, Any], checkpoint_bytes: bytes
+        ) -> tuple[torch.nn.Module, dict]:
             check_done(status)
             model = _load_model(_model_params(plan), checkpoint_bytes)
             return model, _serve(scenario, plan, net, status["model"], model, progress)
 
-        ledger, status, model, inference, bytes_sent = run_http(plan, root, progress, serve)
+        ledger, status, model, inference, bytes_sent = run_http(plan, root, progress, serve_http)
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
     model_id = status["model"]
