@@ -22,17 +22,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # End-to-end and benchmark-sized tests (CI runs them in small form).
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+# ruff, then mypy on src/ (settings in pyproject.toml [tool.mypy]); pre-commit runs the same two.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
