@@ -139,3 +139,19 @@ def tensor_of(inputs: Sequence[Tensors], index: int, name: str, what: str) -> to
     if index >= len(inputs) or name not in inputs[index]:
         raise InputMismatch(f"input {index} must hold a tensor {name!r} ({what})")
     return inputs[index][name]
+
+
+def labelled_data(
+    inputs: Sequence[Tensors], index: int, params: Mapping[str, Any], what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ``index`` as labelled data the params' model takes: float ``x [N > 0, in_features]`` and
+    int64 ``y [N]`` with labels in ``[0, num_classes)``; :class:`InputMismatch` otherwise."""
+    x = tensor_of(inputs, index, "x", f"{what} features")
+    y = tensor_of(inputs, index, "y", f"{what} labels")
+    if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
+        raise InputMismatch(f"data x must be float [N, {params['in_features']}], got {tuple(x.shape)}")
+    if y.shape != (x.shape[0],) or y.dtype != torch.int64:
+        raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
+    if x.shape[0] == 0 or int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
+        raise InputMismatch("data must be non-empty with labels in [0, num_classes)")
+    return x, y

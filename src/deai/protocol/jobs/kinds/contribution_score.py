@@ -32,7 +32,7 @@ from deai.learn.errors import LearnError
 from deai.learn.scoring import METRICS, SCORERS, RoundUpdates, ValidationUtility, get_scorer
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, labelled_data
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model
 
 __all__ = ["KIND", "ContributionScore"]
@@ -68,14 +68,7 @@ class ContributionScore(JobKind):
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         if len(inputs) < 3:
             raise InputMismatch("contribution_score takes [checkpoint, data, update_1, ...]")
-        x = tensor_of(inputs, 1, "x", "validation features")
-        y = tensor_of(inputs, 1, "y", "validation labels")
-        if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
-            raise InputMismatch(f"data x must be float [N, {params['in_features']}], got {tuple(x.shape)}")
-        if y.shape != (x.shape[0],) or y.dtype != torch.int64:
-            raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
-        if x.shape[0] == 0 or int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
-            raise InputMismatch("data must be non-empty with labels in [0, num_classes)")
+        labelled_data(inputs, 1, params, "validation")
         n = len(inputs) - 2
         w = params.get("weights")
         if w is not None and len(w) != n:

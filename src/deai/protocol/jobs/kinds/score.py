@@ -28,7 +28,7 @@ from torch.func import functional_call, vmap
 
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, labelled_data
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model, model_layout
 
 __all__ = ["Score"]
@@ -45,14 +45,7 @@ class Score(JobKind):
         if len(inputs) < 3:
             raise InputMismatch("score takes [checkpoint, data, update_1, ...] with at least one update")
         model_layout(params)
-        x = tensor_of(inputs, 1, "x", "validation features")
-        y = tensor_of(inputs, 1, "y", "validation labels")
-        if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
-            raise InputMismatch(f"data x must be float [N, {params['in_features']}], got {tuple(x.shape)}")
-        if y.shape != (x.shape[0],) or y.dtype != torch.int64:
-            raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
-        if x.shape[0] == 0 or int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
-            raise InputMismatch("data must be non-empty with labels in [0, num_classes)")
+        labelled_data(inputs, 1, params, "validation")
         return {"scores": ((len(inputs) - 2,), torch.float32), "base_loss": ((1,), torch.float32)}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:

@@ -40,7 +40,7 @@ from deai.protocol.jobs.kinds.base import (
     Tensors,
     float_param,
     int_param,
-    tensor_of,
+    labelled_data,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
@@ -107,19 +107,7 @@ class TrainSteps(JobKind):
         if len(inputs) != 2:
             raise InputMismatch(f"train_steps takes [checkpoint, data], got {len(inputs)} inputs")
         layout = model_layout(params)
-        x = tensor_of(inputs, 1, "x", "training features")
-        y = tensor_of(inputs, 1, "y", "training labels")
-        if (
-            x.dim() != 2
-            or x.shape[1] != params["in_features"]
-            or not x.is_floating_point()
-            or x.shape[0] == 0
-        ):
-            raise InputMismatch(f"data x must be float [N>0, {params['in_features']}], got {tuple(x.shape)}")
-        if y.shape != (x.shape[0],) or y.dtype != torch.int64:
-            raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
-        if int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
-            raise InputMismatch("labels must lie in [0, num_classes)")
+        labelled_data(inputs, 1, params, "training")
         return {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
