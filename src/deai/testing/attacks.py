@@ -725,19 +725,13 @@ def deep_json_model_document(t: Target, tally: Tally) -> None:
         t.upload(doc)
     except Exception as exc:
         tally.notes.append(f"(document upload refused: {exc})")
-    model = _model_id(t.attacker.address, None, digest)
+    model = commitments.model_id(t.attacker.address, None, digest)
     tx = RegisterModel(
         model=model, task=None, provenance=_rand_hash(), document=digest, total_shares=10_000, host_bps=5_000
     )
     t.submit(t.attacker, tx)
     answer = t.send(t.checker, "infer.models", {})
     tally.check("infer.models over a nesting-bomb document", answer.status == 200, answer)
-
-
-def _model_id(registrant: str, task: str | None, document: str) -> str:
-    """The id a registration by ``registrant`` needs (the ledger's rule when it has one)."""
-    derive = getattr(commitments, "model_id", None)
-    return derive(registrant, task, document) if derive is not None else document
 
 
 # -- finding 3, 5, 8: tasks that stall, drain or get work for free -------------------------------------------
@@ -777,8 +771,8 @@ def model_id_squatting(t: Target, tally: Tally) -> None:
     doc = _rand_hash()
     for label, model, on_task in (
         ("the old id scheme (0x + checkpoint digest)", checkpoint, None),
-        ("the coordinator's id, outside the task", _model_id(t.hub_address, task, doc), None),
-        ("the coordinator's id, naming the task", _model_id(t.hub_address, task, doc), task),
+        ("the coordinator's id, outside the task", commitments.model_id(t.hub_address, task, doc), None),
+        ("the coordinator's id, naming the task", commitments.model_id(t.hub_address, task, doc), task),
     ):
         tx = RegisterModel(
             model=model, task=on_task, provenance=_rand_hash(), document=doc, total_shares=10_000, host_bps=0
