@@ -29,8 +29,9 @@ from deai.core.errors import ReplayedNonce, StaleTimestamp
 from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import Mint
-from deai.net.endpoint import Endpoint, RateLimits
+from deai.net.endpoint import Endpoint
 from deai.net.http import AUTH_HEADER, SERVER_LIMITS, HttpTransport, ServerThread, make_app
+from deai.net.limits import RateLimits
 from deai.net.memory import MemoryTransport
 from deai.net.transport import RemoteError, upload_envelope
 from deai.node.client import HubClient

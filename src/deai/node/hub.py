@@ -53,7 +53,8 @@ from deai.ledger.base import wall_clock_ms
 from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.ledger.local import LocalLedger
-from deai.net.endpoint import Endpoint, RateLimits, ServiceError, UploadPolicy
+from deai.net.endpoint import Endpoint, ServiceError, UploadPolicy
+from deai.net.limits import RateLimits
 from deai.node.admission import AdmissionPolicy
 from deai.node.kv import KV
 from deai.node.notify import Changes

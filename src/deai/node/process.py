@@ -29,8 +29,8 @@ from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
-from deai.net.endpoint import RateLimits
 from deai.net.http import HttpTransport, ServerThread, make_app
+from deai.net.limits import RateLimits
 from deai.node.client import HubClient
 from deai.node.daemon import Daemon
 from deai.node.hub import Hub
