@@ -1,0 +1,53 @@
+"""A small convolutional network for small images (digits are ``(1, 8, 8)``), no batch norm."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from deai.learn.errors import ModelError
+from deai.learn.models.base import MODELS
+
+__all__ = ["SmallCNN"]
+
+
+@MODELS.register("cnn")
+class SmallCNN(nn.Module):
+    """conv3x3(c1) - ReLU - conv3x3(c2) - ReLU - maxpool2 - linear, for small images.
+
+    ``input_shape`` is ``(C, H, W)``; by default a square single-channel image of ``in_features``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        input_shape: Sequence[int] | None = None,
+        channels: Sequence[int] = (16, 32),
+    ) -> None:
+        super().__init__()
+        if input_shape is None:
+            side = math.isqrt(in_features)
+            if side * side != in_features:
+                raise ModelError(f"cnn: {in_features} features are not a square image; pass input_shape")
+            input_shape = (1, side, side)
+        c, h, w = (int(s) for s in input_shape)
+        if c * h * w != in_features:
+            raise ModelError(f"cnn: input_shape {tuple(input_shape)} does not hold {in_features} features")
+        self.input_shape = (c, h, w)
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(c, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(c2 * (h // 2) * (w // 2), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.features(x.reshape(x.shape[0], *self.input_shape))
+        return self.head(z.flatten(1))
