@@ -1,8 +1,13 @@
 """Datasets: loaders, seeded stratified splits and standardization.
 
-A :class:`Dataset` holds features as one float32 matrix ``x`` of shape ``[N, F]`` (images are
-flattened; ``feature_shape`` remembers ``(C, H, W)`` so a CNN can restore them) and integer labels
-``y`` in ``0..num_classes-1``.
+A :class:`Dataset` holds one of two kinds of samples, told apart by ``x``'s dtype:
+
+- **features** (``x`` float32): ``[N, F]`` flat rows or ``[N, C, H, W]`` images (any ``[N, *shape]``;
+  ``feature_shape`` is ``shape``, or ``(C, H, W)`` for images kept flat so a model can restore them),
+  with integer labels ``y`` int64 ``[N]`` in ``0..num_classes-1``;
+- **token windows** (``x`` int64 ``[N, T]``): ``T`` token ids in ``0..num_classes-1`` (the vocabulary)
+  per sample, and next-token targets ``y`` int64 ``[N, T]`` (``x`` shifted by one; see
+  :mod:`deai.learn.text`). ``feature_shape`` is ``(T,)``.
 
 :func:`load_dataset` understands:
 
@@ -45,7 +50,8 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features ``x`` (float32 ``[N, F]``), labels ``y`` (int64 ``[N]``) and what describes them."""
+    """Samples ``x`` (float32 features or int64 token windows), targets ``y`` (int64) and what
+    describes them (see the module docstring)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -55,25 +61,39 @@ class Dataset:
     classes: tuple = field(default=())
 
     def __post_init__(self) -> None:
-        if self.x.dim() != 2 or self.y.dim() != 1 or self.x.shape[0] != self.y.shape[0]:
-            raise DataError(
-                f"dataset {self.name!r}: x {tuple(self.x.shape)} and y {tuple(self.y.shape)} differ"
-            )
-        if self.x.dtype != torch.float32 or self.y.dtype != torch.int64:
-            raise DataError(f"dataset {self.name!r}: x must be float32 and y int64")
-        if int(np.prod(self.feature_shape)) != self.x.shape[1]:
-            raise DataError(f"dataset {self.name!r}: feature_shape {self.feature_shape} != {self.x.shape[1]}")
+        what = f"dataset {self.name!r}"
+        if self.x.dim() < 2 or self.y.dim() not in (1, 2) or self.x.shape[0] != self.y.shape[0]:
+            raise DataError(f"{what}: x {tuple(self.x.shape)} and y {tuple(self.y.shape)} differ")
+        if self.y.dtype != torch.int64 or self.x.dtype not in (torch.float32, torch.int64):
+            raise DataError(f"{what}: x must be float32 (features) or int64 (tokens) and y int64")
+        if int(np.prod(self.feature_shape)) != int(np.prod(self.x.shape[1:])):
+            raise DataError(f"{what}: feature_shape {self.feature_shape} != {tuple(self.x.shape[1:])}")
+        if self.is_tokens:
+            if self.x.dim() != 2 or self.y.shape != self.x.shape:
+                raise DataError(f"{what}: token windows x and targets y must both be [N, T]")
+            for t in (self.x, self.y):
+                if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_classes):
+                    raise DataError(f"{what}: token ids outside 0..{self.num_classes - 1}")
+            return
+        if self.y.dim() != 1:
+            raise DataError(f"{what}: labels must be [N], got {tuple(self.y.shape)}")
         if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= self.num_classes):
-            raise DataError(f"dataset {self.name!r}: labels outside 0..{self.num_classes - 1}")
+            raise DataError(f"{what}: labels outside 0..{self.num_classes - 1}")
         if not bool(torch.isfinite(self.x).all()):
-            raise DataError(f"dataset {self.name!r}: features hold NaN or infinity")
+            raise DataError(f"{what}: features hold NaN or infinity")
+
+    @property
+    def is_tokens(self) -> bool:
+        """Token windows (next-token targets) rather than labelled features."""
+        return self.x.dtype == torch.int64
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     @property
     def in_features(self) -> int:
-        return int(self.x.shape[1])
+        """Features per sample (``C*H*W`` for images), or the window length ``T`` of token data."""
+        return int(np.prod(self.x.shape[1:]))
 
     def subset(self, index: torch.Tensor | np.ndarray | list[int]) -> Dataset:
         """The samples at ``index`` (in that order), same metadata."""
@@ -226,13 +246,15 @@ def split_dataset(data: Dataset, val: float = 0.1, test: float = 0.2, seed: int 
     """Stratified seeded split: every class is split in the same proportions.
 
     Each part gets ``round(fraction * class_count)`` samples of each class; train gets the rest.
+    Token windows are split the same way as one class.
     """
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise DataError(f"bad split fractions val={val}, test={test}")
     rng = np.random.default_rng(seed)
-    y = data.y.numpy()
     parts: tuple[list, list, list] = ([], [], [])
-    for c in range(data.num_classes):
+    # token windows have no class to stratify by: one group of every sample
+    y = np.zeros(len(data), np.int64) if data.is_tokens else data.y.numpy()
+    for c in range(1 if data.is_tokens else data.num_classes):
         idx = np.flatnonzero(y == c)
         idx = idx[rng.permutation(len(idx))]
         n_val, n_test = round(val * len(idx)), round(test * len(idx))
@@ -257,6 +279,8 @@ class Standardizer:
     def fit(cls, data: Dataset) -> Standardizer:
         if len(data) == 0:
             raise DataError("cannot fit a standardizer on an empty dataset")
+        if data.is_tokens:
+            raise DataError("token windows are not standardized")
         mean = data.x.mean(0)
         std = data.x.std(0, correction=0)
         return cls(mean, torch.where(std > 1e-8, std, torch.ones_like(std)))
