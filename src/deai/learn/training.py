@@ -1,14 +1,26 @@
 """Deterministic local training: a provider's update is ``delta = trained - start`` as one flat vector.
 
-The flat vector is the model's parameters in ``named_parameters()`` order, float32 (see
-:func:`get_flat` / :func:`set_flat`). Training is plain minibatch SGD (optional momentum, weight decay
-and the FedProx proximal term ``mu/2 * ||w - w_start||^2``) over a seeded batch schedule: the samples
-are visited in a fresh permutation each epoch, cut into batches of ``min(batch_size, N)``.
+The flat vector is the model's **state vector** (:func:`state_names`): its trainable parameters
+(``requires_grad``) in ``named_parameters()`` order, then its floating-point buffers (batch-norm
+running statistics) in ``named_buffers()`` order, float32 (see :func:`get_flat` / :func:`set_flat`).
+So batch-norm statistics travel and are aggregated with the weights, and a LoRA model (base frozen)
+exchanges only its adapters. Integer buffers (``num_batches_tracked``) stay as the checkpoint has them.
 
-- :func:`local_train` trains one model in place and returns a :class:`TrainResult`.
-- :func:`train_many` trains n copies of one model on n datasets at once (``torch.func.vmap``): the
-  same schedule and update rule as :func:`local_train`, vectorized over providers, for simulations.
-- :func:`evaluate` returns accuracy and mean cross-entropy.
+The recipe (:class:`TrainConfig`): minibatch steps over a seeded batch schedule (the samples are
+visited in a fresh permutation each epoch, cut into batches of ``min(batch_size, N)``), optimizer
+SGD (momentum) or AdamW, weight decay, the FedProx proximal term ``mu/2 * ||w - w_start||^2``,
+gradient clipping to a global L2 norm, a learning-rate schedule (constant, cosine or linear decay,
+after linear warmup) and gradient accumulation (``accumulate`` micro-batches per optimizer step).
+The loss is the data's objective (:mod:`deai.learn.objectives`: cross-entropy for labelled
+features, next-token cross-entropy for token windows).
+
+- :func:`local_train` trains one model in place and returns a :class:`TrainResult`; dropout draws
+  from a generator seeded by ``seed`` (the global RNG is left as it was).
+- :func:`train_many` trains n copies of one model on n datasets: the vectorized fast path
+  (``torch.func.vmap``, one batched step for all providers) where it applies (:func:`vectorizable`:
+  plain SGD, no buffers, no dropout, no clipping, schedule or accumulation, labelled features), else
+  :func:`local_train` for each provider in turn. Both give :func:`local_train`'s result up to the
+  float rounding of batched kernels.
 
 Run under :func:`deterministic` (deterministic algorithms, a fixed thread count) to get the same bits
 for the same seed on the same machine.
@@ -16,6 +28,7 @@ for the same seed on the same machine.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,8 +40,11 @@ from torch.nn import functional as F
 
 from deai.learn.data import Dataset
 from deai.learn.errors import DataError
+from deai.learn.objectives import evaluate, logits_of, objective_for
 
 __all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
     "TrainConfig",
     "TrainResult",
     "batch_schedule",
@@ -36,16 +52,23 @@ __all__ = [
     "evaluate",
     "get_flat",
     "local_train",
+    "lr_factor",
     "make_optimizer",
     "num_steps",
     "set_flat",
+    "state_names",
     "train_many",
+    "vectorizable",
 ]
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Local training recipe. ``steps`` (if set) overrides ``epochs``."""
+    """Local training recipe (see the module docstring). ``steps`` (if set) overrides ``epochs`` and
+    counts optimizer steps; each takes ``accumulate`` micro-batches of ``batch_size`` samples."""
 
     epochs: float = 1.0
     batch_size: int = 32
@@ -54,11 +77,21 @@ class TrainConfig:
     weight_decay: float = 0.0
     prox_mu: float = 0.0
     steps: int | None = None
+    optimizer: str = "sgd"
+    grad_clip: float = 0.0  # max global L2 norm of the gradient; 0 = no clipping
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    accumulate: int = 1
+    loss: str = "auto"  # an objectives.LOSSES name, or "auto": from the data
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lr <= 0 or self.epochs < 0 or self.prox_mu < 0:
             raise ValueError(f"invalid training config {self}")
         if not 0 <= self.momentum < 1 or self.weight_decay < 0 or (self.steps is not None and self.steps < 0):
+            raise ValueError(f"invalid training config {self}")
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}")
+        if self.grad_clip < 0 or self.warmup_steps < 0 or self.accumulate < 1:
             raise ValueError(f"invalid training config {self}")
 
 
@@ -86,28 +119,50 @@ def deterministic(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(prev_threads)
 
 
+def state_names(model: nn.Module) -> list[str]:
+    """The names in the state vector: trainable parameters, then floating-point buffers."""
+    params = [k for k, p in model.named_parameters() if p.requires_grad]
+    buffers = [k for k, b in model.named_buffers() if b.is_floating_point()]
+    return params + buffers
+
+
+def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return params + [b for b in model.buffers() if b.is_floating_point()]
+
+
 def get_flat(model: nn.Module) -> torch.Tensor:
-    """The model's parameters as one detached float32 vector (a copy)."""
-    return torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).clone()
+    """The model's state vector (:func:`state_names`) as one detached float32 vector (a copy)."""
+    return torch.cat([t.detach().reshape(-1).float() for t in _state_tensors(model)]).clone()
 
 
 def set_flat(model: nn.Module, vec: torch.Tensor) -> None:
-    """Load a flat vector (from :func:`get_flat`'s layout) into the model's parameters."""
-    total = sum(p.numel() for p in model.parameters())
+    """Load a state vector (:func:`get_flat`'s layout) into the model.
+
+    A batch-norm running variance below zero (possible in an aggregate of adversarial updates) is
+    clamped to zero, so a loaded model never computes the square root of a negative number.
+    """
+    tensors = _state_tensors(model)
+    total = sum(t.numel() for t in tensors)
     if vec.dim() != 1 or vec.numel() != total:
         raise ValueError(f"flat vector has shape {tuple(vec.shape)}, the model needs ({total},)")
     offset = 0
     with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(vec[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
+        for t in tensors:
+            t.copy_(vec[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_var is not None:
+                m.running_var.clamp_(min=0.0)
 
 
 def num_steps(num_samples: int, config: TrainConfig) -> int:
-    """Local steps for a dataset of this size: ``config.steps`` or ``ceil(epochs * N / batch)``."""
+    """Optimizer steps for a dataset of this size: ``config.steps`` or
+    ``ceil(epochs * N / (batch * accumulate))``."""
     if config.steps is not None:
         return config.steps
-    return math.ceil(config.epochs * num_samples / min(config.batch_size, max(num_samples, 1)))
+    per_step = min(config.batch_size, max(num_samples, 1)) * config.accumulate
+    return math.ceil(config.epochs * num_samples / per_step)
 
 
 def batch_schedule(num_samples: int, steps: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -122,39 +177,86 @@ def batch_schedule(num_samples: int, steps: int, batch_size: int, generator: tor
     return stream[:need].reshape(steps, b)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
-    """The SGD optimizer :func:`local_train` uses (exposed so wrappers such as Opacus can reuse it)."""
-    return torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+def lr_factor(config: TrainConfig, step: int, steps: int) -> float:
+    """The learning-rate multiplier at optimizer step ``step`` of ``steps``: linear warmup over
+    ``warmup_steps``, then constant, cosine or linear decay to 0 at the last step."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    span = max(steps - config.warmup_steps, 1)
+    progress = min((step - config.warmup_steps) / span, 1.0)
+    if config.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer :func:`local_train` uses over the trainable parameters (exposed so wrappers
+    such as Opacus can reuse it)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _dropout_seed(seed: int) -> int:
+    return (seed * 0x9E3779B1 + 0x5BD1E995) & (2**63 - 1)
 
 
 def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: int) -> TrainResult:
-    """Train ``model`` in place on ``data``; return the update ``trained - start`` and metrics."""
+    """Train ``model`` in place on ``data``; return the update ``trained - start`` and metrics.
+
+    ``seed`` fixes the batch order and every dropout mask (the global RNG is restored afterwards).
+    """
+    objective = objective_for(data, config.loss)
     start = get_flat(model)
-    anchors = [p.detach().clone() for p in model.parameters()] if config.prox_mu else []
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchors = [p.detach().clone() for p in params] if config.prox_mu else []
     gen = torch.Generator().manual_seed(seed)
     steps = num_steps(len(data), config)
-    schedule = batch_schedule(len(data), steps, config.batch_size, gen)
+    schedule = batch_schedule(len(data), steps * config.accumulate, config.batch_size, gen)
     opt = make_optimizer(model, config)
     model.train()
     total = 0.0
-    for idx in schedule:
-        opt.zero_grad(set_to_none=False)
-        loss = F.cross_entropy(model(data.x[idx]), data.y[idx])
-        loss.backward()
-        if config.prox_mu:
-            # FedProx: the gradient of mu/2 * ||w - w_start||^2, added outside the loss so that
-            # per-sample-gradient wrappers (Opacus) see only the data term.
-            with torch.no_grad():
-                for p, a in zip(model.parameters(), anchors, strict=True):
-                    assert p.grad is not None  # zero_grad(set_to_none=False) + backward filled it
-                    p.grad.add_(p.detach() - a, alpha=config.prox_mu)
-        opt.step()
-        total += float(loss.detach())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_dropout_seed(seed))
+        for s in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = config.lr * lr_factor(config, s, steps)
+            opt.zero_grad(set_to_none=False)
+            for a in range(config.accumulate):
+                idx = schedule[s * config.accumulate + a]
+                loss = objective.loss(logits_of(model(data.x[idx])), data.y[idx])
+                (loss / config.accumulate if config.accumulate > 1 else loss).backward()
+                total += float(loss.detach()) / config.accumulate
+            if config.prox_mu:
+                # FedProx: the gradient of mu/2 * ||w - w_start||^2, added outside the loss so that
+                # per-sample-gradient wrappers (Opacus) see only the data term.
+                with torch.no_grad():
+                    for p, anchor in zip(params, anchors, strict=True):
+                        assert p.grad is not None  # zero_grad(set_to_none=False) + backward filled it
+                        p.grad.add_(p.detach() - anchor, alpha=config.prox_mu)
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            opt.step()
     delta = get_flat(model) - start
     mean_loss = total / steps if steps else float("nan")
     return TrainResult(delta, len(data), steps, mean_loss, {"train_loss": mean_loss})
+
+
+def vectorizable(model: nn.Module, config: TrainConfig, datasets: Sequence[Dataset]) -> bool:
+    """Whether :func:`train_many` may take the vectorized path: labelled features, plain SGD, and a
+    model whose whole state is trainable parameters (no buffers, nothing frozen, no active dropout)."""
+    if any(d.is_tokens for d in datasets) or config.loss not in ("auto", "cross_entropy"):
+        return False
+    if config.optimizer != "sgd" or config.grad_clip or config.accumulate != 1:
+        return False
+    if config.schedule != "constant" or config.warmup_steps:
+        return False
+    if any(True for _ in model.buffers()) or not all(p.requires_grad for p in model.parameters()):
+        return False
+    return not any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
 
 
 def train_many(
@@ -164,17 +266,38 @@ def train_many(
     config: TrainConfig,
     seeds: Sequence[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train n copies of ``model`` (all starting at flat ``start``) on n datasets at once.
+    """Train n copies of ``model`` (all starting at the state vector ``start``) on n datasets.
 
-    Returns ``(deltas [n, d], mean_losses [n])``. Provider i follows exactly :func:`local_train`'s
-    schedule for ``seeds[i]``; providers with fewer steps or smaller batches are masked, not padded
-    with data. The results match :func:`local_train` up to float rounding of batched kernels.
+    Returns ``(deltas [n, d], mean_losses [n])``; provider i follows exactly :func:`local_train`'s
+    schedule for ``seeds[i]``. Vectorized over providers where :func:`vectorizable` allows (then
+    providers with fewer steps or smaller batches are masked, not padded with data), else one
+    :func:`local_train` per provider on a copy of ``model``. ``model`` itself is not changed.
     """
-    from torch.func import functional_call, grad_and_value, vmap
-
     n = len(datasets)
     if n != len(seeds) or n == 0:
         raise ValueError("train_many needs one seed per dataset and at least one dataset")
+    if vectorizable(model, config, datasets):
+        return _train_vectorized(model, start, datasets, config, seeds)
+    work = copy.deepcopy(model)
+    deltas, losses = [], []
+    for data, seed in zip(datasets, seeds, strict=True):
+        set_flat(work, start)
+        result = local_train(work, data, config, seed=seed)
+        deltas.append(result.delta)
+        losses.append(result.loss)
+    return torch.stack(deltas), torch.tensor(losses, dtype=torch.float32)
+
+
+def _train_vectorized(
+    model: nn.Module,
+    start: torch.Tensor,
+    datasets: Sequence[Dataset],
+    config: TrainConfig,
+    seeds: Sequence[int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    from torch.func import functional_call, grad_and_value, vmap
+
+    n = len(datasets)
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
     sizes = [p.numel() for _, p in model.named_parameters()]
@@ -219,18 +342,3 @@ def train_many(
         w = w - config.lr * active * g
         losses += loss.detach() * active.squeeze(1)
     return w - start, losses / torch.tensor(steps, dtype=torch.float32).clamp_min(1)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, batch_size: int = 2048) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` on ``data``."""
-    if len(data) == 0:
-        raise DataError("cannot evaluate on an empty dataset")
-    model.eval()
-    correct, loss = 0, 0.0
-    for i in range(0, len(data), batch_size):
-        logits = model(data.x[i : i + batch_size])
-        y = data.y[i : i + batch_size]
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    return {"accuracy": correct / len(data), "loss": loss / len(data)}
