@@ -1,0 +1,162 @@
+"""Export a trained model as a folder that loads outside deai, and read deai's own format back.
+
+:func:`export_model` writes, by the kind of model:
+
+- :class:`~deai.learn.models.gpt.GPT`: a Hugging Face model folder (``config.json``,
+  ``model.safetensors``, ``generation_config.json``); load it with
+  ``transformers.AutoModelForCausalLM.from_pretrained(out_dir)``.
+- :class:`~deai.learn.models.lora.LoRACausalLM`: a PEFT adapter folder (``adapter_config.json``,
+  ``adapter_model.safetensors``; only the adapters, a few MB); load it onto the base with
+  ``peft.PeftModel.from_pretrained(base_model, out_dir)``. ``adapter_config.json`` names the base by
+  its deai name (``base_model_name_or_path``); the base's weights are not copied.
+- any other model: ``model.safetensors`` (its ``state_dict``) and a ``config.json`` naming the deai
+  model (``{"format": "deai-model/1", "model": name, "in_features": F, "num_classes": C,
+  "model_kwargs": {...}}``), which :func:`load_exported` rebuilds. Pass that description as
+  ``spec`` (:class:`ExportSpec`): a built model does not remember the arguments it was built with.
+
+With ``tokenizer`` (a ``transformers`` tokenizer, or a ``tokenizers.Tokenizer``) its files are
+written beside the model, so ``AutoTokenizer.from_pretrained(out_dir)`` loads it too.
+Weights are always safetensors: nothing is pickled, nothing is unpickled on load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from deai.learn.errors import ModelError
+from deai.learn.models.base import build_model
+from deai.learn.models.gpt import GPT
+from deai.learn.models.lora import LoRACausalLM
+
+__all__ = ["EXPORT_FORMAT", "ExportSpec", "export_model", "load_exported"]
+
+EXPORT_FORMAT = "deai-model/1"
+_MAX_CONFIG = 64 * 1024  # a deai config.json: a name, two numbers and short kwargs
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How a registry model was built: ``build_model(model, in_features, num_classes, **model_kwargs)``."""
+
+    model: str
+    in_features: int
+    num_classes: int
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _save_tokenizer(tokenizer: object, out: Path) -> None:
+    if hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(str(out))
+        return
+    from tokenizers import Tokenizer
+
+    if not isinstance(tokenizer, Tokenizer):
+        raise ModelError(
+            f"tokenizer must be a transformers or tokenizers tokenizer, got {type(tokenizer).__name__}"
+        )
+    from transformers import PreTrainedTokenizerFast
+
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer).save_pretrained(str(out))
+
+
+def export_model(
+    model: nn.Module,
+    out_dir: str | os.PathLike[str],
+    *,
+    tokenizer: object | None = None,
+    spec: ExportSpec | None = None,
+) -> Path:
+    """Write ``model`` to ``out_dir`` (created if needed) in the format of its kind (see the module
+    docstring) and return the folder. ``spec`` is needed for models other than GPT and LoRA."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    if isinstance(model, GPT):
+        model.net.save_pretrained(str(out), safe_serialization=True)
+    elif isinstance(model, LoRACausalLM):
+        model.peft.save_pretrained(str(out), safe_serialization=True)
+    else:
+        if spec is None:
+            raise ModelError(
+                f"exporting a {type(model).__name__} needs spec=ExportSpec(model, in_features, num_classes,"
+                " model_kwargs): the model does not remember how it was built"
+            )
+        from safetensors.torch import save_model
+
+        # save_model (not save_file) drops the duplicates of shared tensors, which save_file refuses.
+        save_model(model, str(out / "model.safetensors"))
+        config = {
+            "format": EXPORT_FORMAT,
+            "model": spec.model,
+            "in_features": spec.in_features,
+            "num_classes": spec.num_classes,
+            "model_kwargs": dict(spec.model_kwargs),
+        }
+        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if tokenizer is not None:
+        _save_tokenizer(tokenizer, out)
+    return out
+
+
+def _read_spec(out: Path) -> ExportSpec:
+    path = out / "config.json"
+    if not path.is_file():
+        raise ModelError(f"{out} holds no config.json")
+    if path.stat().st_size > _MAX_CONFIG:
+        raise ModelError(f"{path} is larger than {_MAX_CONFIG} bytes")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda c: math.nan)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("format") != EXPORT_FORMAT:
+        raise ModelError(
+            f"{path} is not a deai export ({EXPORT_FORMAT}); a Hugging Face folder loads with from_pretrained"
+        )
+    name, f, c, kw = (raw.get(k) for k in ("model", "in_features", "num_classes", "model_kwargs"))
+    if (
+        not isinstance(name, str)
+        or not isinstance(f, int)
+        or not isinstance(c, int)
+        or not isinstance(kw, dict)
+    ):
+        raise ModelError(
+            f"{path}: model must be a name, in_features and num_classes integers, model_kwargs an object"
+        )
+    return ExportSpec(name, f, c, kw)
+
+
+def load_exported(out_dir: str | os.PathLike[str], *, allow_import_path: bool = False) -> nn.Module:
+    """Rebuild a model written by :func:`export_model` in deai's own format (``config.json`` with
+    ``"format": "deai-model/1"``) and load its weights (strictly: every tensor, same shapes).
+
+    The folder may come from another party: its model arguments go through
+    :func:`~deai.learn.models.base.build_model`'s checks and size limit before anything is
+    allocated, and a ``"pkg.module:Class"`` model (which would import code the folder names) is
+    refused unless ``allow_import_path``."""
+    out = Path(out_dir)
+    spec = _read_spec(out)
+    if ":" in spec.model and not allow_import_path:
+        raise ModelError(
+            f"{out} names the import path {spec.model[:80]!r}; pass allow_import_path=True to trust it"
+        )
+    model = build_model(spec.model, spec.in_features, spec.num_classes, seed=0, **spec.model_kwargs)
+    weights = out / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{out} holds no model.safetensors")
+    expected = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if weights.stat().st_size > expected + (1 << 20):  # the header: names, dtypes, shapes
+        raise ModelError(f"{weights} is larger than the weights of {spec.model!r} ({expected} bytes)")
+    from safetensors.torch import load_model
+
+    try:
+        load_model(model, str(weights), strict=True)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"{weights} does not fit model {spec.model!r}: {exc}") from exc
+    return model.eval()
