@@ -56,6 +56,7 @@ __all__ = [
     "make_optimizer",
     "num_steps",
     "set_flat",
+    "shared_state",
     "state_names",
     "train_many",
     "vectorizable",
@@ -129,6 +130,14 @@ def state_names(model: nn.Module) -> list[str]:
 def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
     params = [p for p in model.parameters() if p.requires_grad]
     return params + [b for b in model.buffers() if b.is_floating_point()]
+
+
+def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """What a checkpoint of ``model`` holds: its ``state_dict`` less the frozen parameters (the
+    weights of a pretrained base, which every participant holds already: a LoRA checkpoint is its
+    adapters). Tensors are detached references, not copies."""
+    frozen = {k for k, p in model.named_parameters() if not p.requires_grad}
+    return {k: v.detach() for k, v in model.state_dict().items() if k not in frozen}
 
 
 def get_flat(model: nn.Module) -> torch.Tensor:

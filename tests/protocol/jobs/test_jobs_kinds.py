@@ -63,7 +63,7 @@ def test_aggregate_with_a_root_update_trains_on_the_root_data():
     g = torch.Generator().manual_seed(1)
     honest = g0[0] + 0.01 * torch.randn(7, g0.shape[1], generator=g)
     ups = [{"delta": row} for row in torch.cat([-honest[:2], honest[2:]])]  # two sign-flipped rows
-    params = {"aggregator": "root_gate+centered_clipping", "f": 2, "root": {**P, **recipe}}
+    params = {"aggregator": "root_gate+centered_clipping", "f": 2, "root": {**P, "recipe": recipe}}
     kind = get_kind("aggregate")
     out = kind.execute([ck, root_data, *ups], params, 4)
     agg = get_aggregator("root_gate+centered_clipping", f=2)
@@ -77,7 +77,7 @@ def test_aggregate_with_a_root_update_trains_on_the_root_data():
     with pytest.raises(InputMismatch, match="model has"):
         kind.execute([ck, root_data, {"delta": torch.zeros(3)}] * 1, params, 4)
     with pytest.raises(BadJobSpec, match="lr"):
-        kind.execute([ck, root_data, *ups], {**params, "root": {**P, **recipe, "lr": -1}}, 4)
+        kind.execute([ck, root_data, *ups], {**params, "root": {**P, "recipe": {**recipe, "lr": -1}}}, 4)
     with pytest.raises(InputMismatch, match="root update"):  # no root: refused, never a crash
         kind.execute(ups, {"aggregator": "root_gate+centered_clipping", "f": 2}, 4)
 

@@ -83,5 +83,5 @@ def test_root_gate_task_verifies_its_root_update_in_the_aggregation_job(small_ne
     job_id = second["aggregate_job"]
     job = JobSpec.from_bytes(net.net.store.get(job_id.removeprefix("0x")), job_id=job_id)
     # the executors trained the round's starting checkpoint on the task's validation data
-    assert job.params["root"]["lr"] == 0.1 and job.inputs[:2] == (first["checkpoint"], bundle.spec.validation)
+    assert job.params["root"]["recipe"]["lr"] == 0.1 and job.inputs[:2] == (first["checkpoint"], bundle.spec.validation)
     assert second["val_accuracy"] > 0.5

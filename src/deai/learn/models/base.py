@@ -42,6 +42,7 @@ __all__ = [
     "build_model",
     "check_model_kwargs",
     "count_params",
+    "count_state",
 ]
 
 MAX_PARAMS = 1 << 28  # 268M parameters built (a pretrained base); what travels is bounded by the task spec
@@ -127,6 +128,18 @@ def count_params(name: str, in_features: int, num_classes: int, **kwargs) -> int
     with torch.device("meta"):
         model = _construct(factory, name, in_features, num_classes, kwargs)
     return sum(p.numel() for p in model.parameters())
+
+
+def count_state(name: str, in_features: int, num_classes: int, **kwargs) -> int:
+    """The length of the model's state vector (trainable parameters plus floating-point buffers:
+    what every update carries), built on the ``meta`` device."""
+    factory = _import(name) if ":" in name else MODELS.get(name)
+    if ":" not in name:
+        check_model_kwargs(name, kwargs)
+    with torch.device("meta"):
+        model = _construct(factory, name, in_features, num_classes, kwargs)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable + sum(b.numel() for b in model.buffers() if b.is_floating_point())
 
 
 def build_model(

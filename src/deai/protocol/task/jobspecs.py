@@ -8,6 +8,7 @@ coordinator to exactly the round's committed updates.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 from deai.core.encoding import sha256
 from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
@@ -15,7 +16,7 @@ from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.model import model_params
 from deai.protocol.task.spec import TaskSpec
 
-__all__ = ["aggregate_job", "job_seed", "needs_root", "score_job"]
+__all__ = ["aggregate_job", "job_seed", "needs_root", "recipe_params", "score_job"]
 
 
 def job_seed(task: str, round: int, purpose: str) -> int:
@@ -27,6 +28,13 @@ def needs_root(spec: TaskSpec) -> bool:
     from deai.learn.aggregators import get_aggregator, needs_root_update
 
     return needs_root_update(get_aggregator(spec.aggregator, f=spec.f))
+
+
+def recipe_params(spec: TaskSpec) -> dict:
+    """The task's local recipe as job params (the root update of ``aggregate``): the fields of
+    :class:`deai.learn.training.TrainConfig`, without the strategy's proximal term."""
+    config = spec.train_config()
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "prox_mu"}
 
 
 def aggregate_job(
@@ -59,13 +67,7 @@ def aggregate_job(
     if needs_root(spec):
         if checkpoint is None:
             raise ValueError(f"aggregator {spec.aggregator!r}: its root update needs the round checkpoint")
-        params["root"] = {
-            **model_params(spec),
-            "epochs": spec.local_epochs,
-            "lr": spec.lr,
-            "batch_size": spec.batch_size,
-            "momentum": spec.momentum,
-        }
+        params["root"] = {**model_params(spec), "recipe": recipe_params(spec)}
         return JobSpec("aggregate", (checkpoint, spec.validation, *updates), params, seed)
     return JobSpec("aggregate", tuple(updates), params, seed)
 
@@ -81,4 +83,6 @@ def score_job(spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str
         "options": spec.scoring_options,
         "metric": "neg_loss",
     }
+    if spec.score_samples:
+        params["max_samples"] = spec.score_samples
     return JobSpec(SCORE_KIND, (checkpoint, spec.validation, *updates), params, seed)

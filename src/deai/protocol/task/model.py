@@ -1,13 +1,17 @@
 """The task's model as bytes: checkpoints, flat updates and validation data, all safetensors.
 
-- a **checkpoint** is the model's ``state_dict`` (exact names, shapes, dtypes);
-- an **update** is ``{"delta": float32 [d]}``, the flat parameter delta in ``named_parameters()``
-  order (:func:`deai.learn.training.get_flat`), which is what the ``aggregate`` and ``score`` job
-  kinds take;
-- **validation data** is ``{"x": float32 [N, F], "y": int64 [N]}``.
+- a **checkpoint** is the model's shared state (:func:`deai.learn.training.shared_state`: its
+  ``state_dict`` less frozen parameters -- a LoRA checkpoint holds the adapters, the base weights
+  are every participant's own copy of the named base, pinned by the spec's ``base_digest``);
+- an **update** is ``{"delta": float32 [d]}``, the flat state-vector delta (trainable parameters,
+  then floating-point buffers such as batch-norm statistics; :func:`deai.learn.training.get_flat`),
+  which is what the ``aggregate`` and ``contribution_score`` job kinds take;
+- **validation data** is ``{"x", "y"}``: labelled features or images (``x`` float32 ``[N, ...]``,
+  ``y`` int64 ``[N]``) or token windows (``x`` and ``y`` int64 ``[N, T]``).
 
 Everything parsed here comes from another party and is checked against the layout the task spec
-implies before use.
+implies before use; models are built and checkpoints loaded by the one loader the job kinds use
+(:func:`deai.protocol.jobs.kinds.model.load_model`).
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ from torch import nn
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.learn.data import Dataset
-from deai.learn.models import build_model
-from deai.learn.training import get_flat, set_flat
+from deai.learn.models import build_model, count_state
+from deai.learn.training import get_flat, set_flat, shared_state
+from deai.protocol.jobs.kinds.base import dataset_input
+from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.task.errors import BadUpdate
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = [
     "MAX_UPDATE_BYTES",
+    "apply_flat",
     "build",
     "checkpoint_bytes",
     "data_bytes",
+    "flat_of",
     "load_checkpoint",
     "load_update",
     "model_params",
@@ -40,11 +48,27 @@ MAX_UPDATE_BYTES = 256 << 20
 
 
 def build(spec: TaskSpec, seed: int = 0) -> nn.Module:
+    """The spec's model, freshly initialized with ``seed`` (the task creator's initial checkpoint)."""
+    _check_base(spec)
     return build_model(spec.model, spec.in_features, spec.num_classes, seed=seed, **spec.model_kwargs)
 
 
+def _check_base(spec: TaskSpec) -> None:
+    """A model on a pretrained base: the local copy of the base must be the one the task pinned."""
+    base = spec.model_kwargs.get("base")
+    if not isinstance(base, str):
+        return
+    from deai.learn.pretrained import base_digest
+
+    local = base_digest(base)
+    if spec.base_digest and local.removeprefix("0x") != spec.base_digest.removeprefix("0x"):
+        raise BadUpdate(
+            f"the local copy of base {base!r} has digest {local}, the task pinned {spec.base_digest}"
+        )
+
+
 def model_params(spec: TaskSpec) -> dict:
-    """The model part of job params (``score`` and friends)."""
+    """The model part of job params (``contribution_score``, ``infer`` and friends)."""
     return {
         "model": spec.model,
         "in_features": spec.in_features,
@@ -54,23 +78,22 @@ def model_params(spec: TaskSpec) -> dict:
 
 
 def param_count(spec: TaskSpec) -> int:
-    return sum(p.numel() for p in build(spec).parameters())
+    """The length ``d`` of the spec's state vector (an update), counted without building the model."""
+    return count_state(spec.model, spec.in_features, spec.num_classes, **spec.model_kwargs)
 
 
 def checkpoint_bytes(model: nn.Module) -> bytes:
-    return to_safetensors(model.state_dict())
+    return to_safetensors({k: v.contiguous() for k, v in shared_state(model).items()})
 
 
 def load_checkpoint(spec: TaskSpec, data: bytes) -> nn.Module:
     """Build the spec's model and load checkpoint bytes after checking their exact layout."""
-    model = build(spec)
-    layout = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    _check_base(spec)
     try:
-        state = from_safetensors(data, expected=layout, max_bytes=MAX_UPDATE_BYTES)
+        state = from_safetensors(data, max_bytes=MAX_UPDATE_BYTES)
+        return load_model(model_params(spec), state)
     except DeaiError as exc:
         raise BadUpdate(f"checkpoint does not fit the task's model: {exc}") from exc
-    model.load_state_dict(state, strict=True)
-    return model
 
 
 def update_bytes(delta: torch.Tensor) -> bytes:
@@ -89,21 +112,25 @@ def load_update(data: bytes, dim: int) -> torch.Tensor:
 
 
 def data_bytes(data: Dataset) -> bytes:
-    return to_safetensors({"x": data.x.float().contiguous(), "y": data.y.long().contiguous()})
+    x = data.x if data.is_tokens else data.x.float()
+    return to_safetensors({"x": x.contiguous(), "y": data.y.long().contiguous()})
 
 
 def parse_data(data: bytes, in_features: int, num_classes: int) -> Dataset:
+    """Validation data bytes as a :class:`Dataset` the task's model takes
+    (:func:`deai.protocol.jobs.kinds.base.dataset_input`: shapes, dtypes, ids, finiteness)."""
     try:
         t = from_safetensors(data, max_bytes=MAX_UPDATE_BYTES)
         if set(t) != {"x", "y"}:
             raise BadUpdate(f"data must hold exactly x and y, got {sorted(t)}")
-        return Dataset(t["x"].float(), t["y"].long(), num_classes, (in_features,), "validation")
+        params = {"in_features": in_features, "num_classes": num_classes}
+        return dataset_input([t], 0, params, "validation")
     except DeaiError as exc:
         raise BadUpdate(f"data refused: {exc}") from exc
 
 
 def apply_flat(spec: TaskSpec, checkpoint: bytes, vec: torch.Tensor) -> nn.Module:
-    """A model holding ``vec`` as parameters (layout of ``checkpoint``'s model)."""
+    """A model holding ``vec`` as its state vector (layout of ``checkpoint``'s model)."""
     model = load_checkpoint(spec, checkpoint)
     set_flat(model, vec)
     return model

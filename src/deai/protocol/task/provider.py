@@ -30,7 +30,7 @@ from deai.core.encoding import sha256
 from deai.learn.data import Dataset
 from deai.learn.federated import Collusion, local_step
 from deai.learn.strategies import get_strategy
-from deai.learn.training import TrainConfig, deterministic, get_flat
+from deai.learn.training import deterministic, get_flat
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.messages import decode, encode
 from deai.protocol.task.model import load_checkpoint, update_bytes
@@ -105,14 +105,7 @@ class ProviderPool:
         task = spec.task_id
         model = load_checkpoint(spec, checkpoint)
         start = get_flat(model)
-        prox = get_strategy(spec.strategy, **spec.strategy_kwargs).prox_mu
-        config = TrainConfig(
-            epochs=spec.local_epochs,
-            batch_size=spec.batch_size,
-            lr=spec.lr,
-            momentum=spec.momentum,
-            prox_mu=prox,
-        )
+        config = spec.train_config(get_strategy(spec.strategy, **spec.strategy_kwargs).prox_mu)
         groups: dict[str, list[int]] = {}
         for i, a in enumerate(mine):
             if a in self.behaviours:

@@ -10,8 +10,19 @@ budget and the deadlines of each phase (milliseconds of the ledger clock).
 Only model names from :data:`deai.learn.models.MODELS` are accepted (an import path would make every
 participant import code chosen by the task creator). Anyone may post a spec, so everything it would
 make a participant build is checked here, before anything is allocated: the model's arguments and
-parameter count (counted on the ``meta`` device, at most :data:`MAX_PARAMS`), and the strategy's
-and scorer's options (scalars only, each built once to see that it accepts them).
+size (built on the ``meta`` device: its state vector -- what travels in every update -- at most
+:data:`MAX_PARAMS` floats), and the strategy's and scorer's options (scalars only, each built once
+to see that it accepts them).
+
+The local recipe (:meth:`TaskSpec.train_config`) is the learn layer's
+:class:`~deai.learn.training.TrainConfig`: ``local_epochs`` or ``local_steps``, ``batch_size``,
+``optimizer`` (``sgd``/``adamw``), ``lr``, ``momentum``, ``weight_decay``, ``grad_clip``,
+``schedule`` and ``warmup_steps``, ``accumulate`` and ``loss`` (``auto``: cross-entropy for labelled
+data, next-token for token windows). ``score_samples`` bounds the validation samples each candidate
+of the contribution scoring is evaluated on (its cost budget for large models; 0 = all).
+A model built on a pretrained base (``lora``) names the base in ``model_kwargs``; ``base_digest``
+pins its exact weights (:func:`deai.learn.pretrained.base_digest`), so every participant trains the
+same adapters on the same base.
 """
 
 from __future__ import annotations
@@ -121,6 +132,16 @@ class TaskSpec:
     lr: float = 0.1
     batch_size: int = 32
     momentum: float = 0.0
+    local_steps: int | None = None
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    accumulate: int = 1
+    loss: str = "auto"
+    score_samples: int = 0
+    base_digest: str = ""
     strategy: str = "fedavg"
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     aggregator: str = "mean"
@@ -185,6 +206,30 @@ class TaskSpec:
         _num("lr", self.lr, 1e-12, 1e6)
         _num("batch_size", self.batch_size, 1, 1 << 20, integer=True)
         _num("momentum", self.momentum, 0.0, 0.999999)
+        if self.local_steps is not None:
+            _num("local_steps", self.local_steps, 0, 1 << 24, integer=True)
+        _num("weight_decay", self.weight_decay, 0.0, 1e3)
+        _num("grad_clip", self.grad_clip, 0.0, 1e9)
+        _num("warmup_steps", self.warmup_steps, 0, 1 << 24, integer=True)
+        _num("accumulate", self.accumulate, 1, 1 << 10, integer=True)
+        _num("score_samples", self.score_samples, 0, 1 << 24, integer=True)
+        from deai.learn.objectives import LOSSES
+        from deai.learn.training import OPTIMIZERS, SCHEDULES
+
+        for name, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("loss", self.loss, ("auto", *LOSSES.names())),
+        ):
+            if value not in allowed:
+                raise BadTaskSpec(
+                    f"task spec: {name} must be one of {tuple(allowed)}, got {str(value)[:40]!r}"
+                )
+        if self.base_digest:
+            try:
+                check_digest(self.base_digest)
+            except EncodingError as exc:
+                raise BadTaskSpec(f"task spec: base_digest: {exc}") from exc
         _num("f", self.f, 0, 1 << 20, integer=True)
         _num("bucket_size", self.bucket_size, 2, 1 << 20, integer=True)
         _num("redundancy", self.redundancy, 1, 64, integer=True)
@@ -220,14 +265,16 @@ class TaskSpec:
     def _check_model(self) -> None:
         """The model's arguments and size, before any participant builds it (on the meta device)."""
         from deai.learn.errors import LearnError
-        from deai.learn.models import count_params
+        from deai.learn.models import count_state
 
         try:
-            n = count_params(self.model, self.in_features, self.num_classes, **self.model_kwargs)
+            n = count_state(self.model, self.in_features, self.num_classes, **self.model_kwargs)
         except (LearnError, TypeError) as exc:
             raise BadTaskSpec(f"task spec: model {self.model!r}: {exc}") from None
         if n > MAX_PARAMS:
-            raise BadTaskSpec(f"task spec: the model has {n:,} parameters, over the limit of {MAX_PARAMS:,}")
+            raise BadTaskSpec(
+                f"task spec: the model's state vector has {n:,} values, over the limit of {MAX_PARAMS:,}"
+            )
 
     # -- wire form -----------------------------------------------------------------------------
 
@@ -284,6 +331,27 @@ class TaskSpec:
         from deai.protocol.incentives.split import SplitRule
 
         return SplitRule.from_json(self.split)
+
+    def train_config(self, prox_mu: float = 0.0):
+        """The providers' local recipe as the learn layer's ``TrainConfig`` (``prox_mu``: the
+        strategy's FedProx term)."""
+        from deai.learn.training import TrainConfig
+
+        return TrainConfig(
+            epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            prox_mu=prox_mu,
+            steps=self.local_steps,
+            optimizer=self.optimizer,
+            grad_clip=self.grad_clip,
+            schedule=self.schedule,
+            warmup_steps=self.warmup_steps,
+            accumulate=self.accumulate,
+            loss=self.loss,
+        )
 
     def round_pool(self) -> int:
         """What each round may pay out (compute reimbursement plus data rewards)."""

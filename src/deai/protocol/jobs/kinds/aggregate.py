@@ -7,11 +7,12 @@ and optional ``weights`` (one non-negative number per input). Output: the aggreg
 of the inputs (float32). Any randomness in the aggregator (e.g. bucketing) is seeded by the job seed.
 
 Root update (for ``fltrust`` and ``root_gate+...``, which compare every update with the server's
-own update on clean data): params ``root`` = the model params plus the recipe (``epochs``, ``lr``,
-``batch_size``, ``momentum``), and the inputs become ``[checkpoint, data, update_1, ...]``. Each
-executor trains the checkpoint on ``data`` (``x``/``y``, as for ``score``) with the recipe,
-deterministically on one thread from the job seed, and hands the flat delta to the aggregator as
-``root_update``; the updates must be flat deltas in the model's parameter order.
+own update on clean data): params ``root`` = the model params plus ``recipe`` (the fields of
+:class:`deai.learn.training.TrainConfig`: ``epochs``, ``lr``, ``batch_size``, ``optimizer``, ...),
+and the inputs become ``[checkpoint, data, update_1, ...]``. Each executor trains the checkpoint on
+``data`` (:func:`~deai.protocol.jobs.kinds.base.dataset_input`) with the recipe, deterministically
+on one thread from the job seed, and hands the flat delta to the aggregator as ``root_update``;
+the updates must be flat deltas in the model's state-vector order.
 
 Comparison: tolerance. Means and sorts over the provider axis are bit-exact on one machine but a
 weighted sum may be reduced in another order by another BLAS or thread count; the calibrated
@@ -29,38 +30,62 @@ from deai.core.tensorio import FlatSpec, flatten, unflatten
 from deai.learn.errors import LearnError
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, float_param, int_param
+from deai.protocol.jobs.kinds.base import (
+    KINDS,
+    JobKind,
+    Layout,
+    Tensors,
+    dataset_input,
+    int_param,
+)
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
 __all__ = ["Aggregate"]
+
+
+_RECIPE_KEYS = frozenset(
+    {"epochs", "batch_size", "lr", "momentum", "weight_decay", "steps", "optimizer", "grad_clip"}
+    | {"schedule", "warmup_steps", "accumulate", "loss"}
+)
+
+
+def _recipe(root: Mapping[str, Any]):
+    """The root update's :class:`~deai.learn.training.TrainConfig` from ``root["recipe"]``."""
+    from deai.learn.training import TrainConfig
+
+    recipe = root.get("recipe")
+    if not isinstance(recipe, dict) or not set(recipe) <= _RECIPE_KEYS:
+        raise BadJobSpec(f"params.root.recipe must be an object with keys among {sorted(_RECIPE_KEYS)}")
+    for k, v in recipe.items():
+        ok = v is None or (isinstance(v, str) and len(v) <= 32)
+        ok = ok or (isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= 1 << 24)
+        if not ok:
+            raise BadJobSpec(f"params.root.recipe.{k} must be a bounded number or a short name")
+    try:
+        config = TrainConfig(**recipe)
+    except (TypeError, ValueError) as exc:
+        raise BadJobSpec(f"params.root.recipe: {exc}") from exc
+    if config.steps is None and config.epochs > 1000:
+        raise BadJobSpec("params.root.recipe.epochs must be at most 1000")
+    return config
 
 
 def _check_root(root: Any) -> None:
     if not isinstance(root, dict):
         raise BadJobSpec("params.root must be an object (model params and training recipe)")
     check_model_params(root)
-    float_param(root, "epochs", 0.0, 1000.0)
-    float_param(root, "lr", 1e-9, 100.0)
-    int_param(root, "batch_size", 1, 1 << 20)
-    float_param(root, "momentum", 0.0, 0.999999, default=0.0)
+    _recipe(root)
 
 
 def _root_update(root: Mapping[str, Any], checkpoint: Tensors, data: Tensors, seed: int) -> torch.Tensor:
     """The server-side update: the checkpoint trained on the root data with the job's recipe."""
-    from deai.learn.data import Dataset
     from deai.learn.federated import root_update
-    from deai.learn.training import TrainConfig, deterministic, get_flat
+    from deai.learn.training import deterministic, get_flat
 
     model = load_model(root, checkpoint)
-    config = TrainConfig(
-        epochs=float(root["epochs"]),
-        lr=float(root["lr"]),
-        batch_size=int(root["batch_size"]),
-        momentum=float(root.get("momentum", 0.0)),
-    )
-    dataset = Dataset(data["x"].float(), data["y"], int(root["num_classes"]), (int(root["in_features"]),))
+    dataset = dataset_input([data], 0, root, "root")
     with deterministic(1):
-        return root_update(model, get_flat(model), dataset, config, seed)
+        return root_update(model, get_flat(model), dataset, _recipe(root), seed)
 
 
 def _aggregator(params: Mapping[str, Any]):
@@ -114,14 +139,7 @@ class Aggregate(JobKind):
         data = inputs[1]
         if set(data) != {"x", "y"}:
             raise InputMismatch(f"root data must hold exactly x and y, got {sorted(data)}")
-        x, y = data["x"], data["y"]
-        f, c = root["in_features"], root["num_classes"]
-        if x.dim() != 2 or x.shape[1] != f or not x.is_floating_point() or x.shape[0] == 0:
-            raise InputMismatch(f"root data x must be float [N >= 1, {f}], got {tuple(x.shape)}")
-        if y.shape != (x.shape[0],) or y.dtype != torch.int64 or int(y.min()) < 0 or int(y.max()) >= c:
-            raise InputMismatch(f"root data y must be int64 [{x.shape[0]}] with labels in [0, {c})")
-        if not bool(torch.isfinite(x).all()):
-            raise InputMismatch("root data x holds NaN or infinity")
+        dataset_input(inputs, 1, root, "root data")
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         # learn's aggregation step (deai.learn.federated.aggregate_updates), as run_federated runs it

@@ -28,6 +28,8 @@ from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.core.registry import Registry
 from deai.core.tensorio import from_safetensors
+from deai.learn.data import Dataset
+from deai.learn.errors import DataError
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch, UnknownJobKind
 from deai.protocol.jobs.spec import JobSpec
@@ -38,6 +40,7 @@ __all__ = [
     "JobKind",
     "Layout",
     "Tensors",
+    "dataset_input",
     "float_param",
     "get_kind",
     "int_param",
@@ -141,17 +144,49 @@ def tensor_of(inputs: Sequence[Tensors], index: int, name: str, what: str) -> to
     return inputs[index][name]
 
 
+def dataset_input(inputs: Sequence[Tensors], index: int, params: Mapping[str, Any], what: str) -> Dataset:
+    """Input ``index`` as data the params' model takes, as a :class:`~deai.learn.data.Dataset`:
+
+    - labelled features: float ``x [N > 0, *shape]`` with ``prod(shape) == in_features`` (flat rows or
+      images ``[N, C, H, W]``) and int64 labels ``y [N]`` in ``[0, num_classes)``;
+    - token windows: int64 ``x [N > 0, T]`` with ``T <= in_features`` (the context) and int64
+      next-token targets ``y`` of the same shape, every id in ``[0, num_classes)``.
+
+    :class:`InputMismatch` otherwise (and for NaN or infinite features).
+    """
+    x = tensor_of(inputs, index, "x", f"{what} samples")
+    y = tensor_of(inputs, index, "y", f"{what} targets")
+    if x.dim() < 2 or x.shape[0] == 0 or y.dtype != torch.int64 or y.shape[:1] != x.shape[:1]:
+        raise InputMismatch(f"{what} x must be non-empty [N, ...] with int64 y [N, ...]")
+    tokens = x.dtype == torch.int64
+    if tokens and (x.dim() != 2 or x.shape[1] > params["in_features"] or y.shape != x.shape):
+        raise InputMismatch(
+            f"{what} x (token windows) and y must be int64 [N, T <= {params['in_features']}], got"
+            f" {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if not tokens and (not x.is_floating_point() or x[0].numel() != params["in_features"] or y.dim() != 1):
+        raise InputMismatch(
+            f"{what} x must be float [N, ...] of {params['in_features']} features per sample and y"
+            f" int64 [N], got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    try:
+        return Dataset(
+            x if tokens else x.float().contiguous(),
+            y,
+            params["num_classes"],
+            tuple(x.shape[1:]),
+            what,
+        )
+    except DataError as exc:
+        raise InputMismatch(f"{what} refused: {exc}") from exc
+
+
 def labelled_data(
     inputs: Sequence[Tensors], index: int, params: Mapping[str, Any], what: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input ``index`` as labelled data the params' model takes: float ``x [N > 0, in_features]`` and
-    int64 ``y [N]`` with labels in ``[0, num_classes)``; :class:`InputMismatch` otherwise."""
-    x = tensor_of(inputs, index, "x", f"{what} features")
-    y = tensor_of(inputs, index, "y", f"{what} labels")
-    if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
-        raise InputMismatch(f"data x must be float [N, {params['in_features']}], got {tuple(x.shape)}")
-    if y.shape != (x.shape[0],) or y.dtype != torch.int64:
-        raise InputMismatch(f"data y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
-    if x.shape[0] == 0 or int(y.min()) < 0 or int(y.max()) >= params["num_classes"]:
-        raise InputMismatch("data must be non-empty with labels in [0, num_classes)")
-    return x, y
+    """Input ``index`` as labelled flat features (:func:`dataset_input`, features only, flattened to
+    ``x [N, in_features]``) and labels ``y [N]``."""
+    data = dataset_input(inputs, index, params, what)
+    if data.is_tokens:
+        raise InputMismatch(f"{what} data must be labelled features, not token windows")
+    return data.x.reshape(len(data), -1), data.y

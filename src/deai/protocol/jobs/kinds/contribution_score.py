@@ -5,13 +5,17 @@ The incentive layer's scorers (:mod:`deai.learn.scoring`) as a job kind of
 The network's tasks register one per round (:func:`deai.protocol.task.jobspecs.score_job`).
 
 Inputs: ``[checkpoint, data, update_1, ..., update_n]`` -- the round's global checkpoint (the
-model's state dict), the task's validation data (``x`` float ``[N, F]``, ``y`` int64 ``[N]``) and the
-committed updates in commit order (flat deltas ``{"delta": [d]}`` or parameter dicts).
+model's shared state, :func:`deai.learn.training.shared_state`), the task's validation data
+(:func:`~deai.protocol.jobs.kinds.base.dataset_input`: labelled features or images, or token windows)
+and the committed updates in commit order (flat state-vector deltas ``{"delta": [d]}`` or dicts).
 Params: the model (``model``, ``in_features``, ``num_classes``, ``model_kwargs``, as for the
 built-in ``score`` kind), ``method`` (a name in :data:`deai.learn.scoring.SCORERS`), ``options``
 (the scorer's keyword arguments, e.g. ``{"max_permutations": 32}``), ``metric`` (``neg_loss`` or
-``accuracy``) and optional ``weights`` (one positive number per update). Randomness (Shapley
-permutations, RONI references) comes from the job seed.
+``accuracy``), optional ``weights`` (one positive number per update) and optional ``max_samples``
+(the cost budget for large models: candidates are evaluated on the first ``max_samples`` validation
+samples only -- windows of text for a language model, whose utility is then minus the mean
+next-token loss, i.e. minus log-perplexity). Randomness (Shapley permutations, RONI references)
+comes from the job seed.
 
 Output: ``scores`` (float64 ``[n]``), ``duplicate_of`` (int64 ``[n]``, -1 when not a merged copy)
 and ``evaluations`` (int64 ``[1]``). Comparison: ``duplicate_of`` and ``evaluations`` exactly, the
@@ -27,12 +31,12 @@ from typing import Any
 
 import torch
 
-from deai.learn.data import Dataset
 from deai.learn.errors import LearnError
 from deai.learn.scoring import METRICS, SCORERS, RoundUpdates, ValidationUtility, get_scorer
+from deai.learn.training import get_flat
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, labelled_data
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, dataset_input, int_param
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model
 
 __all__ = ["KIND", "ContributionScore"]
@@ -63,12 +67,14 @@ class ContributionScore(JobKind):
             or not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in w)
         ):
             raise BadJobSpec("params.weights must be a list of positive numbers")
+        if "max_samples" in params:
+            int_param(params, "max_samples", 1, 1 << 24)
         _scorer(params)
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         if len(inputs) < 3:
             raise InputMismatch("contribution_score takes [checkpoint, data, update_1, ...]")
-        labelled_data(inputs, 1, params, "validation")
+        dataset_input(inputs, 1, params, "validation")
         n = len(inputs) - 2
         w = params.get("weights")
         if w is not None and len(w) != n:
@@ -81,10 +87,11 @@ class ContributionScore(JobKind):
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         model = load_model(params, inputs[0])
-        base = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
+        base = get_flat(model)
         deltas = torch.stack([flat_update(model, u, i) for i, u in enumerate(inputs[2:])])
-        x, y = inputs[1]["x"].float().contiguous(), inputs[1]["y"]
-        val = Dataset(x, y, params["num_classes"], (x.shape[1],), "validation")
+        val = dataset_input(inputs, 1, params, "validation")
+        if "max_samples" in params and params["max_samples"] < len(val):
+            val = val.subset(list(range(params["max_samples"])))
         utility = ValidationUtility(model, val, metric=params.get("metric", "neg_loss"))
         w = params.get("weights")
         weights = torch.tensor(w, dtype=torch.float32) if w is not None else None

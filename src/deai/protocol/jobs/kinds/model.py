@@ -3,8 +3,12 @@
 Job params name the model as ``{"model": name, "in_features": F, "num_classes": C, "model_kwargs": {}}``.
 Only names in :data:`deai.learn.models.MODELS` are accepted: an ``"pkg.module:Class"`` import path
 would let a job creator make executors import arbitrary code.
-A checkpoint input is a safetensors state dict; its names, shapes and dtypes must be exactly the
-model's (so a malformed checkpoint is refused before any computation).
+A checkpoint input is a safetensors state dict: the model's ``state_dict`` less its frozen
+parameters (:func:`deai.learn.training.shared_state`; for a LoRA model, its adapters: the base
+weights come from the executor's own copy of the named base). Its names, shapes and dtypes must be
+exactly those (so a malformed checkpoint is refused before any computation).
+An update is the model's state vector (:func:`deai.learn.training.get_flat`: trainable
+parameters, then floating-point buffers) as one flat float vector.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import nn
 
 from deai.learn.errors import LearnError
 from deai.learn.models import MODELS, build_model
+from deai.learn.training import shared_state, state_names
 from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
 from deai.protocol.jobs.kinds.base import Tensors, int_param
 
@@ -49,13 +54,13 @@ def _build(params: Mapping[str, Any]) -> nn.Module:
 
 def model_layout(params: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """The checkpoint layout the params' model expects."""
-    return {k: (tuple(v.shape), v.dtype) for k, v in _build(params).state_dict().items()}
+    return {k: (tuple(v.shape), v.dtype) for k, v in shared_state(_build(params)).items()}
 
 
 def load_model(params: Mapping[str, Any], checkpoint: Tensors, *, what: str = "checkpoint") -> nn.Module:
     """Build the model and load ``checkpoint`` after checking it matches exactly."""
     model = _build(params)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in shared_state(model).items()}
     got = {k: (tuple(v.shape), v.dtype) for k, v in checkpoint.items()}
     if got != expected:
         missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
@@ -63,18 +68,20 @@ def load_model(params: Mapping[str, Any], checkpoint: Tensors, *, what: str = "c
         raise InputMismatch(
             f"{what} does not fit the model: missing {missing}, unexpected {extra}, wrong {wrong}"
         )
-    model.load_state_dict(checkpoint, strict=True)
+    result = model.load_state_dict(checkpoint, strict=False)
+    assert not result.unexpected_keys and set(result.missing_keys).isdisjoint(expected)  # checked above
     model.eval()
     return model
 
 
 def flat_update(model: nn.Module, update: Tensors, index: int) -> torch.Tensor:
-    """An update as one float32 vector in ``model.parameters()`` order.
+    """An update as one float32 vector in the model's state-vector order.
 
-    Accepts either one 1-D tensor of the model's parameter count (the learn layer's flat delta) or a
-    dict with exactly the model's parameter names and shapes.
+    Accepts either one 1-D tensor of the state vector's length (the learn layer's flat delta) or a
+    dict with exactly the state vector's names and shapes.
     """
-    named = dict(model.named_parameters())
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    named = {k: tensors[k] for k in state_names(model)}
     total = sum(p.numel() for p in named.values())
     if len(update) == 1:
         (t,) = update.values()
@@ -83,5 +90,5 @@ def flat_update(model: nn.Module, update: Tensors, index: int) -> torch.Tensor:
     if set(update) == set(named) and all(update[k].shape == p.shape for k, p in named.items()):
         return torch.cat([update[k].reshape(-1).float() for k in named])
     raise InputMismatch(
-        f"update {index} is neither a flat vector of {total} floats nor the model's parameters"
+        f"update {index} is neither a flat vector of {total} floats nor the model's state tensors"
     )

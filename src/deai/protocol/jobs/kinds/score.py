@@ -1,13 +1,13 @@
 """``score``: how much each update alone improves a checkpoint on validation data.
 
-Inputs: ``[checkpoint, data, update_1, ..., update_n]``; ``data`` holds ``x`` (float ``[N, F]``) and
-``y`` (int64 ``[N]``); each update is a flat delta or a parameter dict
+Inputs: ``[checkpoint, data, update_1, ..., update_n]``; ``data`` holds ``x`` and ``y``
+(:func:`~deai.protocol.jobs.kinds.base.dataset_input`); each update is a flat delta or a dict
 (:func:`~deai.protocol.jobs.kinds.model.flat_update`). Params: the model.
 Output: ``scores`` (float32 ``[n]``: validation loss of the checkpoint minus the loss of checkpoint +
 update i; positive = helpful) and ``base_loss`` (float32 ``[1]``).
 
-All ``n`` candidate models are evaluated in one batched call (``torch.func.vmap`` over parameter
-sets), not a Python loop over providers.
+The candidates are evaluated by :class:`deai.learn.scoring.ValidationUtility` (the utility the
+scorers use): one batched call (``torch.func.vmap``) for models whose state is parameters only.
 
 **A library kind, not what the network runs:** a network task scores its round with
 ``contribution_score`` (:mod:`deai.protocol.jobs.kinds.contribution_score`: LOO, GTG-Shapley, RONI
@@ -23,12 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
+from deai.learn.scoring import ValidationUtility
+from deai.learn.training import get_flat
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
-from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, labelled_data
+from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, dataset_input
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model, model_layout
 
 __all__ = ["Score"]
@@ -45,25 +45,16 @@ class Score(JobKind):
         if len(inputs) < 3:
             raise InputMismatch("score takes [checkpoint, data, update_1, ...] with at least one update")
         model_layout(params)
-        labelled_data(inputs, 1, params, "validation")
+        dataset_input(inputs, 1, params, "validation")
         return {"scores": ((len(inputs) - 2,), torch.float32), "base_loss": ((1,), torch.float32)}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         model = load_model(params, inputs[0])
-        x, y = inputs[1]["x"].float(), inputs[1]["y"]
-        named = dict(model.named_parameters())
-        base = torch.cat([p.detach().reshape(-1) for p in named.values()])
+        base = get_flat(model)
         deltas = torch.stack([flat_update(model, u, i) for i, u in enumerate(inputs[2:])])
         # Row 0 is the checkpoint itself, evaluated in the same batched call as the candidates so a
         # zero update scores exactly 0.
         candidates = torch.cat([base[None], base + deltas])  # [n + 1, d]
-        sizes = [p.numel() for p in named.values()]
-
-        def loss_of(flat: torch.Tensor) -> torch.Tensor:
-            parts = torch.split(flat, sizes)
-            state = {k: v.view_as(named[k]) for k, v in zip(named, parts, strict=True)}
-            return F.cross_entropy(functional_call(model, state, (x,)), y)
-
-        losses = vmap(loss_of)(candidates)
+        losses = -ValidationUtility(model, dataset_input(inputs, 1, params, "validation"))(candidates)
         scores = losses[0] - losses[1:]
         return {"scores": scores.float().contiguous(), "base_loss": losses[:1].float().contiguous()}
