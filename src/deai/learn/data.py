@@ -17,7 +17,17 @@ A :class:`Dataset` holds one of two kinds of samples, told apart by ``x``'s dtyp
 - ``"npz:PATH"``: a NumPy archive with a feature array ``x`` (or ``X``) and a label array named by
   ``label`` (or ``y``); loaded with ``allow_pickle=False``;
 - ``"images:DIR"``: an image folder with one sub-folder per class (sorted names are the classes),
-  read with Pillow, resized to one size, scaled to ``[0, 1]``.
+  read with Pillow, resized to one size, scaled to ``[0, 1]``;
+- ``"fashion_mnist"``: Fashion-MNIST's 60,000 training images as ``[N, 1, 28, 28]`` in ``[0, 1]``, 10
+  classes, from the Debian package ``dataset-fashion-mnist`` (a
+  :class:`~deai.learn.errors.MissingData` error says how to install it); the 10,000 test images are
+  ``deai.learn.images.fashion_mnist("test")``;
+- ``"idx:DIR"``: a folder of IDX files (``train-images-idx3-ubyte[.gz]`` and
+  ``train-labels-idx1-ubyte[.gz]``, or a single images/labels pair of any prefix) as ``[N, 1, H, W]``;
+  the ``t10k`` pair is ``deai.learn.images.load_idx_dir(DIR, "test")``.
+
+Text corpora (``"text:PATH"``, ``"shakespeare"``, ``"kjv"``) are not datasets: they load with
+:func:`deai.learn.text.load_corpus` and become token windows with :func:`deai.learn.text.token_windows`.
 
 Labels of any type are mapped to ``0..C-1`` in sorted order; ``classes`` keeps the original values.
 :func:`prepare` is the usual pipeline: load, split (train/validation/test), standardize on train.
@@ -44,7 +54,8 @@ __all__ = [
     "standardize",
 ]
 
-BUILTIN = ("digits", "wine", "breast_cancer")
+BUILTIN = ("digits", "wine", "breast_cancer", "fashion_mnist")
+_PATH_KINDS = ("csv", "npz", "parquet", "images", "idx")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -210,18 +221,27 @@ def _images(root: Path, image_size: tuple[int, int] | None) -> Dataset:
 
 def load_dataset(spec: str, label: str = "label", *, image_size: tuple[int, int] | None = None) -> Dataset:
     """Load a dataset by name or ``kind:PATH`` spec (see the module docstring)."""
+    if spec == "fashion_mnist":
+        from deai.learn.images import fashion_mnist  # images.py imports this module
+
+        return fashion_mnist("train")
     if spec in BUILTIN:
         return _builtin(spec)
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in ("csv", "npz", "parquet", "images"):
-        raise DataError(f"unknown dataset {spec!r}; use one of {BUILTIN} or csv:/npz:/parquet:/images: paths")
+    if not sep or kind not in _PATH_KINDS:
+        kinds = "/".join(f"{k}:" for k in _PATH_KINDS)
+        raise DataError(f"unknown dataset {spec!r}; use one of {BUILTIN} or {kinds} paths")
     path = Path(rest).expanduser()
     if not path.exists():
         raise DataError(f"{spec}: {path} does not exist")
+    if kind in ("images", "idx") and not path.is_dir():
+        raise DataError(f"{spec}: {'an image' if kind == 'images' else 'an IDX'} folder must be a directory")
     if kind == "images":
-        if not path.is_dir():
-            raise DataError(f"{spec}: an image folder must be a directory")
         return _images(path, image_size)
+    if kind == "idx":
+        from deai.learn.images import load_idx_dir
+
+        return load_idx_dir(path, "train")
     if kind == "npz":
         return _npz(path, label)
     import pandas as pd

@@ -8,6 +8,7 @@ __all__ = [
     "BadUpdates",
     "DataError",
     "LearnError",
+    "MissingData",
     "ModelError",
     "UnknownName",
 ]
@@ -23,6 +24,11 @@ class UnknownName(LearnError, ValueError):
 
 class DataError(LearnError, ValueError):
     """A dataset cannot be loaded or split as asked (missing file, bad label column, too few samples)."""
+
+
+class MissingData(DataError):
+    """A dataset or corpus that deai knows is not installed on this machine; the message says how to
+    install it (an ``apt-get`` or ``pip`` command) or where to put the files."""
 
 
 class ModelError(LearnError, ValueError):
