@@ -97,8 +97,8 @@ def test_gpt_learns_a_tiny_text():
 
 
 def test_gpt_export_loads_with_transformers(tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     model = build_model("gpt", T, V, seed=0, n_embd=32, n_layer=2, n_head=4).eval()
     vocab = {chr(ord("a") + i) if i < 26 else f"<{i}>": i for i in range(V)}

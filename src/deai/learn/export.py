@@ -81,7 +81,9 @@ def export_model(
     if isinstance(model, GPT):
         model.net.save_pretrained(str(out), safe_serialization=True)
     elif isinstance(model, LoRACausalLM):
-        model.peft.save_pretrained(str(out), safe_serialization=True)
+        # The base is frozen and named, so its embeddings are never copied; PEFT's "auto" would
+        # look the name up as a Hugging Face Hub repository.
+        model.peft.save_pretrained(str(out), safe_serialization=True, save_embedding_layers=False)
     else:
         if spec is None:
             raise ModelError(

@@ -57,6 +57,7 @@ __all__ = [
     "load_base",
     "load_tokenizer",
     "register_base",
+    "unregister_base",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -133,6 +134,12 @@ def register_base(name: str, path: str | os.PathLike[str]) -> None:
     _check_folder(name, folder)
     with _lock:
         _registered[name] = folder
+
+
+def unregister_base(name: str) -> None:
+    """Forget a base registered with :func:`register_base` (no error if it was not)."""
+    with _lock:
+        _registered.pop(name, None)
 
 
 def base_names() -> list[str]:
