@@ -2,7 +2,7 @@
 
 - a **checkpoint** is the model's shared state (:func:`deai.learn.training.shared_state`: its
   ``state_dict`` less frozen parameters -- a LoRA checkpoint holds the adapters, the base weights
-  are every participant's own copy of the named base, pinned by the spec's ``base_digest``);
+  are every participant's own copy of the named base, pinned by ``model_kwargs["digest"]``);
 - an **update** is ``{"delta": float32 [d]}``, the flat state-vector delta (trainable parameters,
   then floating-point buffers such as batch-norm statistics; :func:`deai.learn.training.get_flat`),
   which is what the ``aggregate`` and ``contribution_score`` job kinds take;
@@ -49,22 +49,7 @@ MAX_UPDATE_BYTES = 256 << 20
 
 def build(spec: TaskSpec, seed: int = 0) -> nn.Module:
     """The spec's model, freshly initialized with ``seed`` (the task creator's initial checkpoint)."""
-    _check_base(spec)
     return build_model(spec.model, spec.in_features, spec.num_classes, seed=seed, **spec.model_kwargs)
-
-
-def _check_base(spec: TaskSpec) -> None:
-    """A model on a pretrained base: the local copy of the base must be the one the task pinned."""
-    base = spec.model_kwargs.get("base")
-    if not isinstance(base, str):
-        return
-    from deai.learn.pretrained import base_digest
-
-    local = base_digest(base)
-    if spec.base_digest and local.removeprefix("0x") != spec.base_digest.removeprefix("0x"):
-        raise BadUpdate(
-            f"the local copy of base {base!r} has digest {local}, the task pinned {spec.base_digest}"
-        )
 
 
 def model_params(spec: TaskSpec) -> dict:
@@ -88,7 +73,6 @@ def checkpoint_bytes(model: nn.Module) -> bytes:
 
 def load_checkpoint(spec: TaskSpec, data: bytes) -> nn.Module:
     """Build the spec's model and load checkpoint bytes after checking their exact layout."""
-    _check_base(spec)
     try:
         state = from_safetensors(data, max_bytes=MAX_UPDATE_BYTES)
         return load_model(model_params(spec), state)

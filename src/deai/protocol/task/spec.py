@@ -20,9 +20,9 @@ The local recipe (:meth:`TaskSpec.train_config`) is the learn layer's
 ``schedule`` and ``warmup_steps``, ``accumulate`` and ``loss`` (``auto``: cross-entropy for labelled
 data, next-token for token windows). ``score_samples`` bounds the validation samples each candidate
 of the contribution scoring is evaluated on (its cost budget for large models; 0 = all).
-A model built on a pretrained base (``lora``) names the base in ``model_kwargs``; ``base_digest``
-pins its exact weights (:func:`deai.learn.pretrained.base_digest`), so every participant trains the
-same adapters on the same base.
+A model built on a pretrained base (``lora``) names the base in ``model_kwargs`` (``base``) and pins
+its exact weights there (``digest``: :func:`deai.learn.pretrained.base_digest`), so every
+participant -- providers, executors, hosts -- builds the same adapters on the same base or refuses.
 """
 
 from __future__ import annotations
@@ -141,7 +141,6 @@ class TaskSpec:
     accumulate: int = 1
     loss: str = "auto"
     score_samples: int = 0
-    base_digest: str = ""
     strategy: str = "fedavg"
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     aggregator: str = "mean"
@@ -225,11 +224,6 @@ class TaskSpec:
                 raise BadTaskSpec(
                     f"task spec: {name} must be one of {tuple(allowed)}, got {str(value)[:40]!r}"
                 )
-        if self.base_digest:
-            try:
-                check_digest(self.base_digest)
-            except EncodingError as exc:
-                raise BadTaskSpec(f"task spec: base_digest: {exc}") from exc
         _num("f", self.f, 0, 1 << 20, integer=True)
         _num("bucket_size", self.bucket_size, 2, 1 << 20, integer=True)
         _num("redundancy", self.redundancy, 1, 64, integer=True)
