@@ -115,6 +115,22 @@ def test_gpt_export_loads_with_transformers(tmp_path):
     assert again("abc")["input_ids"] == [0, 1, 2]
 
 
+def test_deai_tokenizers_export_with_the_same_ids(tmp_path):
+    from transformers import AutoTokenizer
+
+    from deai.learn.text import ByteTokenizer, train_bpe
+
+    text = "Héllo wörld,\n\tthe slings and arrows of outrageous fortune ✓"
+    bpe = train_bpe([TEXT.decode()] * 3, 300)
+    for i, tok in enumerate((ByteTokenizer(), bpe)):
+        model = build_model("gpt", T, tok.vocab_size, seed=0, n_embd=16, n_layer=1, n_head=2)
+        out = export_model(model, tmp_path / str(i), tokenizer=tok)
+        outside = AutoTokenizer.from_pretrained(out)
+        ids = outside(text, add_special_tokens=False)["input_ids"]
+        assert ids == tok.encode(text)
+        assert outside.decode(ids) == text
+
+
 def test_registry_model_export_round_trip(tmp_path):
     spec = ExportSpec("resnet", 64, 10, {"widths": [4, 8], "blocks": 1})
     model = build_model(spec.model, spec.in_features, spec.num_classes, seed=1, **spec.model_kwargs)

@@ -14,8 +14,10 @@
   "model_kwargs": {...}}``), which :func:`load_exported` rebuilds. Pass that description as
   ``spec`` (:class:`ExportSpec`): a built model does not remember the arguments it was built with.
 
-With ``tokenizer`` (a ``transformers`` tokenizer, or a ``tokenizers.Tokenizer``) its files are
-written beside the model, so ``AutoTokenizer.from_pretrained(out_dir)`` loads it too.
+With ``tokenizer`` (a ``transformers`` or ``tokenizers`` tokenizer, or one of
+:mod:`deai.learn.text`'s: ``ByteTokenizer`` is written as an equivalent byte-level BPE whose ids are
+the UTF-8 bytes) its files are written beside the model, so ``AutoTokenizer.from_pretrained(out_dir)``
+loads it too and gives the ids the model was trained on.
 Weights are always safetensors: nothing is pickled, nothing is unpickled on load.
 """
 
@@ -34,6 +36,7 @@ from deai.learn.errors import ModelError
 from deai.learn.models.base import build_model
 from deai.learn.models.gpt import GPT
 from deai.learn.models.lora import LoRACausalLM
+from deai.learn.text import BPETokenizer, ByteTokenizer, HFTokenizer
 
 __all__ = ["EXPORT_FORMAT", "ExportSpec", "export_model", "load_exported"]
 
@@ -51,19 +54,38 @@ class ExportSpec:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def _byte_level_tokenizer() -> Any:
+    """A ``tokenizers.Tokenizer`` whose ids are the UTF-8 bytes (what :class:`ByteTokenizer`
+    gives): a BPE with the 256 byte symbols of GPT-2's byte-level alphabet and no merges."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    # GPT-2's byte -> printable character table: printable Latin-1 bytes map to themselves, the
+    # others to 256, 257, ... in byte order (what pre_tokenizers.ByteLevel produces).
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), 256)]
+    chars = {b: chr(b) for b in kept}
+    for i, b in enumerate(b for b in range(256) if b not in chars):
+        chars[b] = chr(256 + i)
+    tok = Tokenizer(models.BPE(vocab={chars[b]: b for b in range(256)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
 def _save_tokenizer(tokenizer: object, out: Path) -> None:
-    if hasattr(tokenizer, "save_pretrained"):
-        tokenizer.save_pretrained(str(out))
-        return
     from tokenizers import Tokenizer
 
-    if not isinstance(tokenizer, Tokenizer):
-        raise ModelError(
-            f"tokenizer must be a transformers or tokenizers tokenizer, got {type(tokenizer).__name__}"
-        )
-    from transformers import PreTrainedTokenizerFast
+    if isinstance(tokenizer, ByteTokenizer):
+        tokenizer = _byte_level_tokenizer()
+    elif isinstance(tokenizer, BPETokenizer | HFTokenizer):
+        tokenizer = tokenizer.tokenizer  # deai's wrappers hold a Hugging Face tokenizer
+    if isinstance(tokenizer, Tokenizer):
+        from transformers import PreTrainedTokenizerFast
 
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer).save_pretrained(str(out))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokenizer)
+    save = getattr(tokenizer, "save_pretrained", None)
+    if save is None:
+        raise ModelError(f"cannot export a tokenizer of type {type(tokenizer).__name__}")
+    save(str(out))
 
 
 def export_model(

@@ -53,7 +53,7 @@ class LoRACausalLM(nn.Module):
         num_classes: int,
         base: str,
         r: int = 8,
-        alpha: float = 16,
+        alpha: int = 16,
         dropout: float = 0.0,
         target_modules: Sequence[str] = ("q_proj", "v_proj"),
         digest: str | None = None,
@@ -61,8 +61,10 @@ class LoRACausalLM(nn.Module):
         super().__init__()
         if not isinstance(base, str):
             raise ModelError("lora: base must be the name of a pretrained base")
-        if not 1 <= r <= 1024:
+        if not isinstance(r, int) or not 1 <= r <= 1024:
             raise ModelError(f"lora: rank r must be in [1, 1024], got {r}")
+        if not isinstance(alpha, int) or not 1 <= alpha <= 65536:
+            raise ModelError(f"lora: alpha must be an integer in [1, 65536], got {alpha!r}")
         if not 0.0 <= dropout < 1.0:
             raise ModelError(f"lora: dropout must be in [0, 1), got {dropout}")
         if not target_modules:
