@@ -19,6 +19,8 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from os import PathLike
+from typing import BinaryIO
 
 import torch
 from safetensors import SafetensorError
@@ -30,6 +32,7 @@ from deai.core.errors import EncodingError, TensorError
 
 __all__ = [
     "FlatSpec",
+    "TensorFile",
     "check_finite",
     "flatten",
     "from_safetensors",
@@ -255,3 +258,143 @@ def tensor_digest(state: Mapping[str, torch.Tensor]) -> str:
         b = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         h.update(struct.pack("<Q", len(b)) + b)
     return h.hexdigest()
+
+
+class TensorFile:
+    """A safetensors file read range by range as one flat float32 vector, never whole.
+
+    The flat vector concatenates the file's tensors in name order (:attr:`spec`), each cast to
+    float32 as :func:`flatten` does. Opening reads and checks only the header (the same bounds as
+    :func:`from_safetensors`: length, entry count, names, ranks, offsets inside the data that hold
+    shape times dtype); :meth:`read` then reads just the bytes of ``[lo, hi)`` with positioned reads
+    on the file handle it keeps (no memory map: pages read stay out of the process's resident set)
+    and refuses NaN or infinity in what it read. The caller owns the handle's lifetime
+    (:meth:`close`, or a ``with`` block). Integrity (the content hash) is the caller's check, e.g.
+    :meth:`deai.core.blobs.BlobStore.verify` before reading. Needs a little-endian host.
+    """
+
+    def __init__(self, fh: BinaryIO, *, max_bytes: int | None = None, what: str = "tensor file") -> None:
+        import os
+        import sys
+
+        if sys.byteorder != "little":
+            raise TensorError("reading safetensors in ranges needs a little-endian host")
+        self.what = what
+        self._fh = fh
+        self._fd = fh.fileno()
+        size = os.fstat(self._fd).st_size
+        if max_bytes is not None and size > max_bytes:
+            raise TensorError(f"{what} is {size} bytes, over the limit of {max_bytes}")
+        if size < 8:
+            raise TensorError(f"{what} is too short to be safetensors")
+        (header_len,) = struct.unpack("<Q", self._pread(0, 8))
+        if header_len > min(MAX_HEADER, size - 8):
+            raise TensorError(f"safetensors header length {header_len} is impossible for {size} bytes")
+        raw = self._pread(8, header_len)
+        _check_header(raw, size - 8 - header_len)
+        header = parse_json(raw, max_bytes=MAX_HEADER, max_depth=3, what="safetensors header")
+        base = 8 + header_len
+        entries: list[tuple[str, tuple[int, ...], str]] = []
+        # per tensor in flat order: (name, first flat index, numel, torch dtype, absolute byte offset)
+        self._parts: list[tuple[str, int, int, torch.dtype, int]] = []
+        start = 0
+        for name in sorted(k for k in header if k != "__metadata__"):
+            info = header[name]
+            dtype = _ST_TORCH[info["dtype"]]
+            shape = tuple(info["shape"])
+            numel = 1
+            for s in shape:
+                numel *= s
+            entries.append((name, shape, _NAMES[dtype]))
+            self._parts.append((name, start, numel, dtype, base + info["data_offsets"][0]))
+            start += numel
+        self.spec = FlatSpec(tuple(entries))
+        self.size = start
+
+    @classmethod
+    def open(
+        cls, path: str | PathLike, *, max_bytes: int | None = None, what: str | None = None
+    ) -> TensorFile:
+        """Open ``path`` and check its header (:class:`TensorError` if it is not sane safetensors)."""
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open until close()
+        try:
+            return cls(fh, max_bytes=max_bytes, what=what or str(path))
+        except BaseException:
+            fh.close()
+            raise
+
+    def _pread(self, offset: int, n: int) -> bytes:
+        import os
+
+        data = os.pread(self._fd, n, offset)
+        while len(data) < n:
+            more = os.pread(self._fd, n - len(data), offset + len(data))
+            if not more:
+                raise TensorError(f"{self.what} ended early (truncated while open?)")
+            data += more
+        return data
+
+    def _readinto(self, offset: int, view: memoryview) -> None:
+        import os
+
+        done = 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], offset + done)
+            if got <= 0:
+                raise TensorError(f"{self.what} ended early (truncated while open?)")
+            done += got
+
+    def meta(self) -> dict[str, torch.Tensor]:
+        """The file's tensors as data-less ``meta`` tensors (names, shapes, dtypes) in flat order."""
+        return {
+            name: torch.empty(shape, dtype=_DTYPES[dt], device="meta")
+            for name, shape, dt in self.spec.entries
+        }
+
+    def read(self, lo: int, hi: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Flat values ``[lo, hi)`` as float32 (into ``out``, a contiguous float32 ``[hi - lo]``, if
+        given). :class:`TensorError` naming the tensor if a float in the range is NaN or infinite."""
+        if not 0 <= lo <= hi <= self.size:
+            raise TensorError(f"range [{lo}, {hi}) outside the {self.size} values of {self.what}")
+        if out is None:
+            out = torch.empty(hi - lo, dtype=torch.float32)
+        if out.dtype != torch.float32 or out.shape != (hi - lo,) or not out.is_contiguous():
+            raise TensorError("read needs a contiguous float32 output of the range's length")
+        for name, start, numel, dtype, offset in self._parts:
+            a, b = max(lo, start), min(hi, start + numel)
+            if a >= b:
+                continue
+            dst = out[a - lo : b - lo]
+            width = torch.empty(0, dtype=dtype).element_size()
+            if dtype == torch.float32:
+                self._readinto(offset + (a - start) * width, memoryview(dst.numpy()).cast("B"))
+            else:
+                buf = bytearray((b - a) * width)
+                self._readinto(offset + (a - start) * width, memoryview(buf))
+                dst.copy_(torch.frombuffer(buf, dtype=dtype))
+            if dtype.is_floating_point and not bool(torch.isfinite(dst).all()):
+                raise TensorError(f"tensor {name!r} holds non-finite values")
+        return out
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> TensorFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_ST_TORCH = {
+    "F32": torch.float32,
+    "F64": torch.float64,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}

@@ -1,4 +1,8 @@
-"""Robust aggregators over a stacked ``[n, d]`` tensor of updates, and their registry.
+"""Robust aggregators over ``n`` updates of ``d`` values, and their registry.
+
+An aggregator takes a stacked ``[n, d]`` tensor or a row source (:mod:`.rows`: :class:`TensorRows`,
+:class:`FileRows` over safetensors files read block by block) and reduces it block by block over
+the parameter axis, so aggregating files never holds more than ``[n, CHUNK]`` of them at a time.
 
 ``get_aggregator(spec, f=0, **kwargs)`` builds one from a spec string:
 
@@ -31,11 +35,13 @@ from deai.learn.aggregators.mean import Mean
 from deai.learn.aggregators.median import CoordinateMedian
 from deai.learn.aggregators.nnm import NNM
 from deai.learn.aggregators.root_gate import RootGate
+from deai.learn.aggregators.rows import CHUNK, FileRows, Rows, TensorRows
 from deai.learn.aggregators.trimmed_mean import TrimmedMean
 from deai.learn.errors import UnknownName
 
 __all__ = [
     "AGGREGATORS",
+    "CHUNK",
     "NNM",
     "PRE_AGGREGATORS",
     "Aggregator",
@@ -44,6 +50,7 @@ __all__ = [
     "CenteredClipping",
     "CoordinateMedian",
     "FLTrust",
+    "FileRows",
     "FoolsGold",
     "GeometricMedian",
     "Krum",
@@ -51,6 +58,8 @@ __all__ = [
     "MultiKrum",
     "PreAggregator",
     "RootGate",
+    "Rows",
+    "TensorRows",
     "TrimmedMean",
     "get_aggregator",
     "needs_root_update",

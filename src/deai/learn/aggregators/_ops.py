@@ -1,5 +1,5 @@
 """Shared kernels: sorted columns (for median-type rules), pairwise squared distances, and the
-cosines against a server root update (FLTrust, the root gate)."""
+cosines against a server root update (FLTrust, the root gate), over a :class:`Rows` source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns", "root_cosines"]
+from deai.learn.aggregators.rows import Rows
+
+__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns", "root_cosines", "sorted_columns"]
 
 # Column chunk for the sort kernel: a [chunk, n] block stays in cache while it is sorted.
 _CHUNK = 4096
@@ -34,14 +36,19 @@ def reduce_sorted_columns(
     return torch.from_numpy(out)
 
 
-def pairwise_sq_dists(updates: torch.Tensor) -> torch.Tensor:
-    """``[n, n]`` squared Euclidean distances in float64, O(n^2 d) through one Gram matrix.
+def sorted_columns(rows: Rows, fn: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
+    """:func:`reduce_sorted_columns` over every block of ``rows``: a ``[d]`` vector."""
+    return rows.columns(lambda block, lo, hi: reduce_sorted_columns(block, fn))
 
-    The rows are centred on their mean first: distances do not change, and the Gram trick
-    ``|a|^2 + |b|^2 - 2ab`` then loses far less precision when the updates are close together.
+
+def pairwise_sq_dists(rows: Rows) -> torch.Tensor:
+    """``[n, n]`` squared Euclidean distances in float64, O(n^2 d) through one streamed Gram matrix.
+
+    The rows are centred on their mean first (block by block, which is exact: centring is per
+    coordinate): distances do not change, and the Gram trick ``|a|^2 + |b|^2 - 2ab`` then loses far
+    less precision when the updates are close together.
     """
-    centred = updates - updates.mean(0, keepdim=True)
-    gram = (centred @ centred.T).double()
+    gram = rows.gram(centred=True)
     sq = gram.diagonal()
     dist = (sq[:, None] + sq[None, :] - 2.0 * gram).clamp_min(0.0)
     dist = 0.5 * (dist + dist.T)  # exactly symmetric, so mutual neighbours tie exactly
@@ -60,19 +67,20 @@ def rank_rows(scores: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 
 def root_cosines(
-    name: str, updates: torch.Tensor, root_update: torch.Tensor | None
+    name: str, rows: Rows, root_update: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Check the server's ``root_update`` against ``updates`` and return ``(g0, ||g0||, row norms,
-    cos(row, g0))``; refuses a missing, wrong-shape, non-finite or zero root update, naming ``name``."""
+    """Check the server's ``root_update`` against ``rows`` and return ``(g0, ||g0||, row norms,
+    cos(row, g0))`` (norms and cosines in float64, from one streamed pass each); refuses a missing,
+    wrong-shape, non-finite or zero root update, naming ``name``."""
     from deai.learn.errors import AssumptionViolated, BadUpdates
 
     if root_update is None:
         raise AssumptionViolated(f"{name} needs the server's root update: call it with root_update=")
-    g0 = root_update.to(updates.dtype)
-    if g0.shape != (updates.shape[1],) or not bool(torch.isfinite(g0).all()):
-        raise BadUpdates(f"{name}: root_update must be finite with shape ({updates.shape[1]},)")
-    g0_norm = g0.norm()
+    g0 = root_update.to(rows.dtype)
+    if g0.shape != (rows.d,) or not bool(torch.isfinite(g0).all()):
+        raise BadUpdates(f"{name}: root_update must be finite with shape ({rows.d},)")
+    g0_norm = g0.double().norm()
     if float(g0_norm) == 0.0:
         raise BadUpdates(f"{name}: the root update is zero; it cannot anchor trust")
-    norms = updates.norm(dim=1).clamp_min(1e-12)
-    return g0, g0_norm, norms, (updates @ g0) / (norms * g0_norm)
+    norms = rows.sq_norms().sqrt().clamp_min(1e-12)
+    return g0, g0_norm, norms, rows.dots(g0) / (norms * g0_norm)

@@ -1,12 +1,18 @@
-"""The aggregator base: validate a stacked ``[n, d]`` tensor of updates, check the assumption, reduce.
+"""The aggregator base: validate ``n`` updates of ``d`` values, check the assumption, reduce.
 
 An aggregator is built for a declared number ``f`` of Byzantine inputs it must tolerate. Calling it
-on ``updates`` (float ``[n, d]``, one row per provider) and optional ``weights`` (``[n]``, e.g. sample
-counts) returns one ``[d]`` vector. Before reducing it:
+on ``updates`` -- a float ``[n, d]`` tensor (one row per provider) or any
+:class:`~deai.learn.aggregators.rows.Rows` source, e.g. :class:`~deai.learn.aggregators.rows.FileRows`
+over update files that are never loaded whole -- and optional ``weights`` (``[n]``, e.g. sample
+counts) returns one ``[d]`` vector. Both go through the same code: a tensor is wrapped as a
+:class:`~deai.learn.aggregators.rows.TensorRows` source and every aggregator reduces block by block
+over the parameter axis (see :mod:`deai.learn.aggregators.rows`). Before reducing it:
 
-- refuses anything that is not a 2-D floating tensor with at least one row (:class:`BadUpdates`);
+- refuses anything that is not a 2-D floating tensor (or a source) with at least one row and one
+  column (:class:`BadUpdates`);
 - refuses weights of the wrong shape, negative, non-finite or all zero (:class:`BadUpdates`);
-- refuses rows holding NaN or infinity, naming them (:class:`BadUpdates`);
+- refuses rows holding NaN or infinity, naming them (:class:`BadUpdates`; a file source refuses
+  them as it reads, naming the file);
 - calls :meth:`Aggregator.check` ``(n, f)``, which raises :class:`AssumptionViolated` when the
   aggregator's robustness assumption (its ``assumption`` text, e.g. ``"2f < n"``) does not hold.
 
@@ -19,11 +25,12 @@ Stateful aggregators (centered clipping, FoolsGold, bucketing's RNG) keep state 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from deai.core.registry import Registry
+from deai.learn.aggregators.rows import Rows, TensorRows
 from deai.learn.errors import AssumptionViolated, BadUpdates, UnknownName
 
 __all__ = [
@@ -31,51 +38,67 @@ __all__ = [
     "PRE_AGGREGATORS",
     "Aggregator",
     "PreAggregator",
+    "as_rows",
     "check_finite_rows",
     "validate_updates",
 ]
 
 
-def check_finite_rows(updates: torch.Tensor) -> None:
+def check_finite_rows(updates: torch.Tensor | Rows) -> None:
     """Raise :class:`BadUpdates` naming the rows that hold NaN or infinity.
 
-    Fast path: one reduction (a non-finite entry makes the column sums non-finite); only when that
-    trips (or a sum overflows) are the rows inspected one by one.
+    Tensor fast path: one reduction (a non-finite entry makes the column sums non-finite); only
+    when that trips (or a sum overflows) are the rows inspected one by one. A source is streamed.
     """
-    if bool(torch.isfinite(updates.sum(0)).all()):
-        return
-    bad = (~torch.isfinite(updates)).any(1).nonzero().flatten().tolist()
+    if isinstance(updates, Rows):
+        bad = updates.non_finite_rows()
+    else:
+        if bool(torch.isfinite(updates.sum(0)).all()):
+            return
+        bad = (~torch.isfinite(updates)).any(1).nonzero().flatten().tolist()
     if bad:
         shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
         raise BadUpdates(f"{len(bad)} update(s) hold NaN or infinity: rows {shown}")
 
 
-def validate_updates(
-    updates: torch.Tensor, weights: torch.Tensor | None = None, *, finite: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Check the shape, dtype and (optionally) finiteness of stacked updates and their weights."""
-    if not isinstance(updates, torch.Tensor):
+def as_rows(updates: torch.Tensor | Rows) -> Rows:
+    """``updates`` as a row source, refusing anything but a 2-D floating tensor or a source with at
+    least one row and one column (:class:`BadUpdates`)."""
+    if isinstance(updates, Rows):
+        rows = updates
+    elif not isinstance(updates, torch.Tensor):
         raise BadUpdates(f"updates must be a tensor, got {type(updates).__name__}")
-    if updates.dim() != 2:
+    elif updates.dim() != 2:
         raise BadUpdates(f"updates must be stacked as [n, d]; got shape {tuple(updates.shape)}")
-    if updates.shape[0] < 1 or updates.shape[1] < 1:
-        raise BadUpdates(f"updates must hold at least one row and one column; got {tuple(updates.shape)}")
-    if not updates.is_floating_point():
-        raise BadUpdates(f"updates must be floating point; got {updates.dtype}")
+    else:
+        rows = TensorRows(updates)
+    if rows.n < 1 or rows.d < 1:
+        raise BadUpdates(f"updates must hold at least one row and one column; got ({rows.n}, {rows.d})")
+    if not rows.dtype.is_floating_point:
+        raise BadUpdates(f"updates must be floating point; got {rows.dtype}")
+    return rows
+
+
+def validate_updates(
+    updates: torch.Tensor | Rows, weights: torch.Tensor | None = None, *, finite: bool = True
+) -> tuple[Rows, torch.Tensor | None]:
+    """Check the shape, dtype and (optionally) finiteness of the updates and their weights; return
+    them as a row source. A source that checks what it reads (files) gets no extra pass."""
+    rows = as_rows(updates)
     if weights is not None:
-        if not isinstance(weights, torch.Tensor) or weights.shape != (updates.shape[0],):
+        if not isinstance(weights, torch.Tensor) or weights.shape != (rows.n,):
             shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
-            raise BadUpdates(f"weights must have shape ({updates.shape[0]},); got {shape}")
-        weights = weights.to(updates.dtype)
+            raise BadUpdates(f"weights must have shape ({rows.n},); got {shape}")
+        weights = weights.to(rows.dtype)
         if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
             raise BadUpdates("weights must be finite, non-negative and not all zero")
-    if finite:
-        check_finite_rows(updates)
-    return updates, weights
+    if finite and not rows.checks_on_read:
+        check_finite_rows(rows.updates if isinstance(rows, TensorRows) else rows)
+    return rows, weights
 
 
 class Aggregator(ABC):
-    """Reduce ``[n, d]`` updates to ``[d]`` while tolerating ``f`` Byzantine rows."""
+    """Reduce ``n`` updates of ``d`` values to ``[d]`` while tolerating ``f`` Byzantine rows."""
 
     name: ClassVar[str] = "aggregator"
     assumption: ClassVar[str] = "f < n"
@@ -99,21 +122,20 @@ class Aggregator(ABC):
         raise AssumptionViolated(f"{self.name} needs {self.assumption}; got n={n}, f={f}")
 
     def __call__(
-        self, updates: torch.Tensor, weights: torch.Tensor | None = None, **context: torch.Tensor
+        self, updates: torch.Tensor | Rows, weights: torch.Tensor | None = None, **context: torch.Tensor
     ) -> torch.Tensor:
-        updates, weights = validate_updates(updates, weights, finite=not self.checks_output_only)
-        self.check(updates.shape[0], self.f)
-        out = self.aggregate(updates, weights, **context)
+        rows, weights = validate_updates(updates, weights, finite=not self.checks_output_only)
+        self.check(rows.n, self.f)
+        out = self.aggregate(rows, weights, **context)
         if self.checks_output_only and not bool(torch.isfinite(out).all()):
-            check_finite_rows(updates)  # names the offending rows
+            check_finite_rows(rows)  # names the offending rows
             raise BadUpdates(f"{self.name}: the aggregate overflowed to a non-finite value")
         return out
 
     @abstractmethod
-    def aggregate(
-        self, updates: torch.Tensor, weights: torch.Tensor | None, **context: torch.Tensor
-    ) -> torch.Tensor:
-        """Reduce validated ``updates`` (the assumption already checked) to one vector."""
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
+        """Reduce validated ``rows`` (the assumption already checked) to one vector, streaming
+        over the source (never materializing it)."""
 
     def reset(self) -> None:
         """Forget state kept across rounds (no-op for stateless aggregators)."""
@@ -124,15 +146,19 @@ class Aggregator(ABC):
 
 
 class PreAggregator(Aggregator):
-    """Transforms the ``[n, d]`` updates into ``[m, d]`` vectors, then hands them to ``inner``."""
+    """Turns the ``n`` rows into ``m`` mixed rows (a lazy source), then hands them to ``inner``."""
 
     def __init__(self, inner: Aggregator, f: int | None = None) -> None:
         super().__init__(inner.f if f is None else f)
         self.inner = inner
 
     @abstractmethod
-    def transform(self, updates: torch.Tensor) -> torch.Tensor:
-        """The mixed / bucketed vectors passed to the inner aggregator."""
+    def mix(self, rows: Rows, **context: Any) -> Rows:
+        """The mixed / bucketed rows passed to the inner aggregator, as a lazy source over ``rows``."""
+
+    def transform(self, updates: torch.Tensor, **context: Any) -> torch.Tensor:
+        """:meth:`mix` on an in-memory ``[n, d]`` tensor, materialized (for inspection and tests)."""
+        return self.mix(as_rows(updates), **context).materialize()
 
     def inner_shape(self, n: int, f: int) -> tuple[int, int]:
         """How many vectors, and how many of them possibly Byzantine, the inner aggregator sees."""
@@ -142,11 +168,9 @@ class PreAggregator(Aggregator):
         super().check(n, f)
         self.inner.check(*self.inner_shape(n, f))
 
-    def aggregate(
-        self, updates: torch.Tensor, weights: torch.Tensor | None, **context: torch.Tensor
-    ) -> torch.Tensor:
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
         # Weights do not survive mixing; the inner aggregator sees unweighted vectors.
-        return self.inner.aggregate(self.transform(updates), None, **context)
+        return self.inner.aggregate(self.mix(rows), None, **context)
 
     def reset(self) -> None:
         self.inner.reset()

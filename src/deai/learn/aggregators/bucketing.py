@@ -7,6 +7,7 @@ import math
 import torch
 
 from deai.learn.aggregators.base import PRE_AGGREGATORS, PreAggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["Bucketing"]
 
@@ -40,17 +41,21 @@ class Bucketing(PreAggregator):
         self._gen = torch.Generator().manual_seed(self.seed)
         super().reset()
 
-    def transform(self, updates: torch.Tensor, bucket_seed: int | None = None) -> torch.Tensor:
-        n = updates.shape[0]
+    def mix(self, rows: Rows, bucket_seed: int | None = None, **context) -> Rows:
+        n = rows.n
         gen = self._gen if bucket_seed is None else torch.Generator().manual_seed(int(bucket_seed))
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen)  # drawn once per call, before any block is read
         bucket = torch.empty(n, dtype=torch.long)
         bucket[perm] = torch.arange(n) // self.s
         m = math.ceil(n / self.s)
-        sums = torch.zeros(m, updates.shape[1], dtype=updates.dtype).index_add_(0, bucket, updates)
-        counts = torch.bincount(bucket, minlength=m).to(updates.dtype)
-        return sums / counts[:, None]
+        counts = torch.bincount(bucket, minlength=m).to(rows.dtype)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        def means(block: torch.Tensor) -> torch.Tensor:
+            sums = torch.zeros(m, block.shape[1], dtype=block.dtype).index_add_(0, bucket, block)
+            return sums / counts[:, None]
+
+        return rows.map(m, means)
+
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         seed = context.pop("bucket_seed", None)
-        return self.inner.aggregate(self.transform(updates, seed), None, **context)
+        return self.inner.aggregate(self.mix(rows, seed), None, **context)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows, reduce_sorted_columns
+from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows, sorted_columns
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
 from deai.learn.aggregators.krum import krum_scores
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["Bulyan"]
 
@@ -25,9 +26,9 @@ class Bulyan(Aggregator):
         if n < 4 * f + 3:
             self._violated(n, f)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        n, f = updates.shape[0], self.f
-        dist = pairwise_sq_dists(updates)
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        n, f = rows.n, self.f
+        dist = pairwise_sq_dists(rows)
         remaining = list(range(n))
         chosen: list[int] = []
         for _ in range(n - 2 * f):
@@ -38,5 +39,4 @@ class Bulyan(Aggregator):
             chosen.append(best)
             remaining.remove(best)
         theta = len(chosen)
-        sel = updates[torch.tensor(sorted(chosen))]
-        return reduce_sorted_columns(sel, lambda s: s[:, f : theta - f].mean(1))
+        return sorted_columns(rows.select(sorted(chosen)), lambda s: s[:, f : theta - f].mean(1))

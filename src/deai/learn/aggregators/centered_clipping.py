@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["CenteredClipping"]
 
@@ -21,6 +22,7 @@ class CenteredClipping(Aggregator):
     the update scale. A smaller
     quantile clips harder: less Byzantine pull (at most ``f / (n - f) * tau`` at the fixed point),
     slower honest progress. Assumption ``2f < n`` (and ``f < q n`` for an adaptive radius).
+    Two streamed passes per iteration (distances to the centre in float64, then the clipped step).
     """
 
     assumption = "2f < n (and f < quantile * n when tau is adaptive)"
@@ -39,16 +41,16 @@ class CenteredClipping(Aggregator):
     def reset(self) -> None:
         self.center = None
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        d = updates.shape[1]
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        n, d = rows.n, rows.d
         v = self.center
-        if v is None or v.shape != (d,) or v.dtype != updates.dtype:
-            v = torch.zeros(d, dtype=updates.dtype)
+        if v is None or v.shape != (d,) or v.dtype != rows.dtype:
+            v = torch.zeros(d, dtype=rows.dtype)
         for _ in range(self.iters):
-            diff = updates - v
-            norms = diff.norm(dim=1)
-            tau = float(torch.quantile(norms.double(), self.quantile)) if self.tau is None else self.tau
+            norms = rows.sq_distances_to(v).sqrt()
+            tau = float(torch.quantile(norms, self.quantile)) if self.tau is None else self.tau
             scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
-            v = v + (scale / updates.shape[0]) @ diff
+            coef = (scale / n).to(rows.dtype)
+            v = rows.columns(lambda block, lo, hi, c=v, w=coef: c[lo:hi] + w @ (block - c[lo:hi]))
         self.center = v.clone()
         return v

@@ -6,6 +6,7 @@ import torch
 
 from deai.learn.aggregators._ops import root_cosines
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["FLTrust"]
 
@@ -25,15 +26,15 @@ class FLTrust(Aggregator):
 
     def aggregate(
         self,
-        updates: torch.Tensor,
+        rows: Rows,
         weights: torch.Tensor | None,
         root_update: torch.Tensor | None = None,
         **context,
     ) -> torch.Tensor:
-        g0, g0_norm, norms, cos = root_cosines(self.name, updates, root_update)
+        g0, g0_norm, norms, cos = root_cosines(self.name, rows, root_update)
         trust = torch.relu(cos)
         if float(trust.sum()) == 0.0:
             return torch.zeros_like(g0)
-        coef = trust * g0_norm / norms / trust.sum()
-        self.trust = trust
-        return coef @ updates
+        coef = trust * g0_norm / norms / trust.sum()  # float64 coefficients, one streamed sum
+        self.trust = trust.to(rows.dtype)
+        return rows.weighted_sum(coef)

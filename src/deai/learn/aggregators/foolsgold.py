@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["FoolsGold"]
 
@@ -19,7 +20,9 @@ class FoolsGold(Aggregator):
     (``[n]`` integer tensor passed at call time; default ``0..n-1``); :meth:`reset` forgets them.
     Assumption: honest providers' data differ (non-IID); with IID data honest histories converge and
     get down-weighted too. Needs ``n >= 2``; no bound on ``f``. If every weight comes out 0 (all
-    providers alike) the plain mean is returned. Cost O(n^2 d) (one Gram matrix of the histories).
+    providers alike) the plain mean is returned. Cost O(n^2 d) (one Gram matrix of the histories,
+    built block by block as the histories are updated, then one pass for the weighted mean).
+    Memory: the histories are O(n d) state kept across rounds by design, whatever the row source.
     """
 
     assumption = "n >= 2, f < n, honest updates dissimilar"
@@ -39,21 +42,27 @@ class FoolsGold(Aggregator):
 
     def aggregate(
         self,
-        updates: torch.Tensor,
+        rows: Rows,
         weights: torch.Tensor | None,
         client_ids: torch.Tensor | None = None,
         **context,
     ) -> torch.Tensor:
-        n = updates.shape[0]
+        n = rows.n
         ids = list(range(n)) if client_ids is None else [int(i) for i in client_ids]
         if len(ids) != n or len(set(ids)) != n:
             raise ValueError("foolsgold: client_ids must name each row once")
-        for i, cid in enumerate(ids):
-            prev = self.history.get(cid)
-            self.history[cid] = updates[i].clone() if prev is None else prev + updates[i]
-        h = torch.stack([self.history[c] for c in ids])
-        # Cosine similarity from one Gram matrix (O(n^2 d)); normalize the small [n, n] result.
-        gram = (h @ h.T).double()
+        prev = [self.history.get(cid) for cid in ids]
+        new = [torch.empty(rows.d, dtype=rows.dtype) for _ in ids]
+        # Cosine similarity from one Gram matrix of the updated histories (O(n^2 d)), accumulated
+        # block by block as the histories are written; normalize the small [n, n] result.
+        gram = torch.zeros(n, n, dtype=torch.float64)
+        for lo, hi, block in rows.chunks():
+            h = torch.stack([block[i] if p is None else p[lo:hi] + block[i] for i, p in enumerate(prev)])
+            for i in range(n):
+                new[i][lo:hi] = h[i]
+            gram += (h @ h.T).double()
+        # only once every block was read (a refused block leaves the history as it was)
+        self.history.update(zip(ids, new, strict=True))
         norms = gram.diagonal().clamp_min(1e-24).sqrt()
         cs = gram / norms[:, None] / norms[None, :]
         cs.fill_diagonal_(-float("inf"))
@@ -73,5 +82,5 @@ class FoolsGold(Aggregator):
         if float(wv.sum()) == 0.0:
             # Every provider is maximally similar to another: none can be told apart, so no one is
             # singled out; the plain mean is returned (for identical inputs, that input).
-            return updates.mean(0)
-        return (wv / wv.sum()).to(updates.dtype) @ updates
+            return rows.mean()
+        return rows.weighted_sum(wv / wv.sum())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["GeometricMedian"]
 
@@ -14,8 +15,9 @@ class GeometricMedian(Aggregator):
     """``argmin_z sum_i ||x_i - z||``, approximated by the smoothed Weiszfeld algorithm.
 
     Starts at the mean; each iteration reweights every row by ``1 / max(nu, ||x_i - z||)`` and
-    averages: about three passes over the ``[n, d]`` tensor (distances from explicit differences,
-    exact even for huge outliers, then one matrix-vector product).
+    averages: two streamed passes over the rows per iteration (distances from explicit
+    differences, exact even for huge outliers, accumulated in float64; then the weighted sum),
+    holding only the ``[d]`` estimate besides one block.
     Stops after ``max_iter`` iterations or when ``z`` moves less than ``tol * ||z||``.
     Assumption ``2f < n`` (breakdown point 1/2).
     """
@@ -33,20 +35,14 @@ class GeometricMedian(Aggregator):
         if 2 * f >= n:
             self._violated(n, f)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        z = updates.mean(0)
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        z = rows.mean()
         for it in range(1, self.max_iter + 1):
-            beta = 1.0 / _distances(updates, z).clamp_min(self.nu)
-            z_new = (beta / beta.sum()).to(updates.dtype) @ updates
+            beta = 1.0 / rows.sq_distances_to(z).sqrt().clamp_min(self.nu)
+            z_new = rows.weighted_sum(beta / beta.sum())
             moved = float((z_new - z).norm())
             z = z_new
             self.iterations = it
             if moved <= self.tol * max(float(z.norm()), self.nu):
                 break
         return z
-
-
-def _distances(x: torch.Tensor, z: torch.Tensor, rows: int = 16) -> torch.Tensor:
-    """``||x_i - z||`` computed from the differences (no cancellation), a few rows at a time so the
-    temporary stays small."""
-    return torch.cat([(x[i : i + rows] - z).norm(dim=1) for i in range(0, x.shape[0], rows)]).double()

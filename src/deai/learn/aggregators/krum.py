@@ -6,6 +6,7 @@ import torch
 
 from deai.learn.aggregators._ops import pairwise_sq_dists, rank_rows
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["Krum", "MultiKrum", "krum_scores"]
 
@@ -22,7 +23,8 @@ def krum_scores(dist: torch.Tensor, f: int) -> torch.Tensor:
 class MultiKrum(Aggregator):
     """Average of the ``m`` updates with the lowest Krum scores (``m = n - f`` by default).
 
-    Cost O(n^2 d) for the pairwise distances (one Gram matrix), then O(n^2 log n).
+    Cost O(n^2 d) for the pairwise distances (one streamed Gram matrix), then O(n^2 log n), then
+    one more pass for the mean of the chosen rows.
     Assumption ``n >= 2f + 3``. Exact ties in the score are broken by the total distance to all rows.
     """
 
@@ -41,13 +43,12 @@ class MultiKrum(Aggregator):
         if self.m is not None and self.m > n - f:
             raise ValueError(f"{self.name}: m={self.m} exceeds n - f = {n - f}")
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        n = updates.shape[0]
-        m = (n - self.f) if self.m is None else self.m
-        dist = pairwise_sq_dists(updates)
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        m = (rows.n - self.f) if self.m is None else self.m
+        dist = pairwise_sq_dists(rows)
         order = rank_rows(krum_scores(dist, self.f), dist)[:m]
         self.selected = order.tolist()
-        return updates[order].mean(0)
+        return rows.map(m, lambda block: block[order]).mean()
 
 
 @AGGREGATORS.register("krum")

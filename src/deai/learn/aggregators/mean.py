@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["Mean"]
 
@@ -20,7 +21,7 @@ class Mean(Aggregator):
         if f != 0:
             self._violated(n, f)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         if weights is None:
-            return updates.mean(0)
-        return (weights / weights.sum()) @ updates
+            return rows.mean()
+        return rows.weighted_sum(weights / weights.sum())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators._ops import reduce_sorted_columns
+from deai.learn.aggregators._ops import sorted_columns
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["CoordinateMedian"]
 
@@ -24,7 +25,6 @@ class CoordinateMedian(Aggregator):
         if 2 * f >= n:
             self._violated(n, f)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        n = updates.shape[0]
-        lo, hi = (n - 1) // 2, n // 2
-        return reduce_sorted_columns(updates, lambda s: 0.5 * s[:, lo] + 0.5 * s[:, hi])
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        lo, hi = (rows.n - 1) // 2, rows.n // 2
+        return sorted_columns(rows, lambda s: 0.5 * s[:, lo] + 0.5 * s[:, hi])

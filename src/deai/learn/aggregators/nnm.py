@@ -6,6 +6,7 @@ import torch
 
 from deai.learn.aggregators._ops import pairwise_sq_dists
 from deai.learn.aggregators.base import PRE_AGGREGATORS, PreAggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["NNM"]
 
@@ -24,12 +25,12 @@ class NNM(PreAggregator):
             self._violated(n, f)
         self.inner.check(n, f)
 
-    def transform(self, updates: torch.Tensor) -> torch.Tensor:
-        n = updates.shape[0]
+    def mix(self, rows: Rows, **context) -> Rows:
+        n = rows.n
         k = n - self.f
-        dist = pairwise_sq_dists(updates)
+        dist = pairwise_sq_dists(rows)
         # Stable ordering (distance, then row index) keeps the neighbour sets deterministic under ties.
         order = torch.sort(dist, dim=1, stable=True).indices[:, :k]
-        mix = torch.zeros(n, n, dtype=updates.dtype)
+        mix = torch.zeros(n, n, dtype=rows.dtype)
         mix.scatter_(1, order, 1.0 / k)
-        return mix @ updates
+        return rows.map(n, lambda block: mix @ block)

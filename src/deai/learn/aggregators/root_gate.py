@@ -14,7 +14,7 @@ import torch
 
 from deai.learn.aggregators._ops import root_cosines
 from deai.learn.aggregators.base import PRE_AGGREGATORS, Aggregator, PreAggregator
-from deai.learn.errors import AssumptionViolated
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["RootGate"]
 
@@ -42,14 +42,14 @@ class RootGate(PreAggregator):
             self._violated(n, f)
         self.inner.check(*self.inner_shape(n, f))
 
-    def transform(self, updates: torch.Tensor) -> torch.Tensor:
-        raise AssumptionViolated("root_gate needs the server's root update: call it with root_update=")
+    def mix(self, rows: Rows, root_update: torch.Tensor | None = None, **context) -> Rows:
+        return rows.select(self.select(rows, root_update))
 
-    def select(self, updates: torch.Tensor, root_update: torch.Tensor | None) -> torch.Tensor:
+    def select(self, rows: Rows, root_update: torch.Tensor | None) -> torch.Tensor:
         """Indices (ascending) of the rows the gate keeps."""
-        n = updates.shape[0]
-        *_, cos = root_cosines(self.name, updates, root_update)
-        self.cosine = cos
+        n = rows.n
+        *_, cos = root_cosines(self.name, rows, root_update)
+        self.cosine = cos.to(rows.dtype)
         keep = max(n - self.f, int((cos > 0).sum()))
         # stable sort: equal cosines keep row order, so the choice is deterministic
         order = torch.sort(-cos, stable=True).indices[:keep]
@@ -57,14 +57,14 @@ class RootGate(PreAggregator):
 
     def aggregate(
         self,
-        updates: torch.Tensor,
+        rows: Rows,
         weights: torch.Tensor | None,
         root_update: torch.Tensor | None = None,
         **context: torch.Tensor,
     ) -> torch.Tensor:
-        kept = self.select(updates, root_update)
+        kept = self.select(rows, root_update)
         assert root_update is not None  # select() refuses a missing root update
         self.kept = kept
         inner: Aggregator = self.inner
-        rows = updates if kept.numel() == updates.shape[0] else updates[kept]  # no copy when none dropped
-        return inner.aggregate(rows, None, root_update=root_update, **context)
+        # a lazy selection (the source itself when none is dropped)
+        return inner.aggregate(rows.select(kept), None, root_update=root_update, **context)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from deai.learn.aggregators._ops import reduce_sorted_columns
+from deai.learn.aggregators._ops import sorted_columns
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
+from deai.learn.aggregators.rows import Rows
 
 __all__ = ["TrimmedMean"]
 
@@ -30,6 +31,6 @@ class TrimmedMean(Aggregator):
         if 2 * max(self.trim, f) >= n:
             self._violated(n, f)
 
-    def aggregate(self, updates: torch.Tensor, weights: torch.Tensor | None, **context) -> torch.Tensor:
-        n, t = updates.shape[0], max(self.trim, self.f)
-        return reduce_sorted_columns(updates, lambda s: s[:, t : n - t].mean(1))
+    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+        n, t = rows.n, max(self.trim, self.f)
+        return sorted_columns(rows, lambda s: s[:, t : n - t].mean(1))
