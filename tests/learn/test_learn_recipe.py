@@ -186,3 +186,19 @@ def test_a_loss_that_does_not_fit_the_data_is_refused():
         objective_for(images(), "next_token")
     with pytest.raises(DataError):
         local_train(TinyLM(), tokens(), TrainConfig(loss="cross_entropy", steps=1), seed=0)
+
+
+def test_device_auto_is_the_cpu_without_a_gpu_and_training_there_matches_cpu():
+    from deai.learn.training import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(ValueError):
+        TrainConfig(device="tpu")
+    config = TrainConfig(steps=3, batch_size=8)
+    a, b = resnet(), resnet()
+    on_cpu = local_train(a, images(), config, seed=2).delta
+    auto = local_train(b, images(), TrainConfig(steps=3, batch_size=8, device="auto"), seed=2).delta
+    assert auto.device.type == "cpu" and next(b.parameters()).device.type == "cpu"
+    # on a GPU the bits differ (other kernels); the tolerance is the verification rule's
+    assert torch.allclose(on_cpu, auto, atol=1e-4) if expected == "cuda" else torch.equal(on_cpu, auto)

@@ -55,6 +55,7 @@ __all__ = [
     "lr_factor",
     "make_optimizer",
     "num_steps",
+    "resolve_device",
     "set_flat",
     "shared_state",
     "state_names",
@@ -84,6 +85,7 @@ class TrainConfig:
     warmup_steps: int = 0
     accumulate: int = 1
     loss: str = "auto"  # an objectives.LOSSES name, or "auto": from the data
+    device: str = "cpu"  # where to train: "cpu", "cuda[:i]" or "auto" (a GPU when one is present)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lr <= 0 or self.epochs < 0 or self.prox_mu < 0:
@@ -94,6 +96,15 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}")
         if self.grad_clip < 0 or self.warmup_steps < 0 or self.accumulate < 1:
             raise ValueError(f"invalid training config {self}")
+        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda[:i]' or 'auto', got {self.device!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: the first CUDA GPU when one is present, else the CPU; otherwise ``name``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 @dataclass
@@ -141,8 +152,8 @@ def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def get_flat(model: nn.Module) -> torch.Tensor:
-    """The model's state vector (:func:`state_names`) as one detached float32 vector (a copy)."""
-    return torch.cat([t.detach().reshape(-1).float() for t in _state_tensors(model)]).clone()
+    """The model's state vector (:func:`state_names`) as one detached float32 CPU vector (a copy)."""
+    return torch.cat([t.detach().reshape(-1).float().cpu() for t in _state_tensors(model)]).clone()
 
 
 def set_flat(model: nn.Module, vec: torch.Tensor) -> None:
@@ -217,6 +228,9 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
     """Train ``model`` in place on ``data``; return the update ``trained - start`` and metrics.
 
     ``seed`` fixes the batch order and every dropout mask (the global RNG is restored afterwards).
+    On a GPU (``config.device``) the model moves there for training and back to the CPU after;
+    batches are copied over one at a time. GPU results differ from CPU ones in the last bits (and
+    between GPU models): verified re-execution compares them within the kind's tolerance.
     """
     objective = objective_for(data, config.loss)
     start = get_flat(model)
@@ -225,10 +239,16 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
     gen = torch.Generator().manual_seed(seed)
     steps = num_steps(len(data), config)
     schedule = batch_schedule(len(data), steps * config.accumulate, config.batch_size, gen)
+    device = resolve_device(config.device)
+    home = next((t.device for t in model.state_dict().values()), torch.device("cpu"))
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchors = [a.to(device) for a in anchors]
     opt = make_optimizer(model, config)
     model.train()
     total = 0.0
-    with torch.random.fork_rng(devices=[]):
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(_dropout_seed(seed))
         for s in range(steps):
             for group in opt.param_groups:
@@ -236,7 +256,8 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
             opt.zero_grad(set_to_none=False)
             for a in range(config.accumulate):
                 idx = schedule[s * config.accumulate + a]
-                loss = objective.loss(logits_of(model(data.x[idx])), data.y[idx])
+                x, y = data.x[idx].to(device), data.y[idx].to(device)
+                loss = objective.loss(logits_of(model(x)), y)
                 (loss / config.accumulate if config.accumulate > 1 else loss).backward()
                 total += float(loss.detach()) / config.accumulate
             if config.prox_mu:
@@ -249,6 +270,7 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
+    model.to(home)
     delta = get_flat(model) - start
     mean_loss = total / steps if steps else float("nan")
     return TrainResult(delta, len(data), steps, mean_loss, {"train_loss": mean_loss})
