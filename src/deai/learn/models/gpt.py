@@ -5,7 +5,7 @@
 ``num_classes`` tokens; the input and output embeddings are tied. ``model(x)`` with token ids
 ``x`` int64 ``[B, T]`` (``T <= in_features``) returns the next-token logits ``[B, T, V]`` as a
 tensor. ``dropout`` applies to embeddings, residuals and attention weights (GPT-2's three rates).
-With the defaults and a vocabulary of 256 (bytes) it has about 0.83 M parameters.
+With the defaults and a vocabulary of 256 (bytes) it has 842,496 parameters at ``T = 128``.
 
 Nothing is downloaded: the weights are initialized locally (seeded by
 :func:`~deai.learn.models.base.build_model`), and ``HF_HUB_OFFLINE=1`` is set before transformers
