@@ -1,7 +1,11 @@
 """``infer``: a model's forward pass on a batch -- the verified-inference job.
 
-Inputs: ``[checkpoint, batch]`` where the batch blob holds ``x`` (float ``[B, in_features]``).
-Params: the model (see :mod:`deai.protocol.jobs.kinds.model`). Output: ``{"logits": float32 [B, C]}``.
+Inputs: ``[checkpoint, batch]`` where the batch blob holds ``x``: features (float ``[B, ...]`` of
+``in_features`` values per sample: flat rows or images) or token windows (int64 ``[B, T]``,
+``T <= in_features``, ids below ``num_classes``). Params: the model (see
+:mod:`deai.protocol.jobs.kinds.model`). Output: ``{"logits": float32 [B, C]}`` -- class logits, or
+for token windows the next-token logits at each window's last position (``C`` = the vocabulary;
+the whole ``[B, T, V]`` tensor would be hundreds of MB for a real vocabulary).
 
 Comparison: tolerance. A matmul's summation order depends on the BLAS kernel and thread count, so
 honest hosts differ in the last bits; the calibrated bound is in ``docs/verification.md``.
@@ -33,11 +37,24 @@ class Infer(JobKind):
         if len(inputs) != 2:
             raise InputMismatch(f"infer takes [checkpoint, batch], got {len(inputs)} inputs")
         model_layout(params)
-        x = tensor_of(inputs, 1, "x", "the batch features")
-        if x.dim() != 2 or x.shape[1] != params["in_features"] or not x.is_floating_point():
-            raise InputMismatch(f"batch x must be float [B, {params['in_features']}], got {tuple(x.shape)}")
-        return {"logits": ((x.shape[0], params["num_classes"]), torch.float32)}
+        x = tensor_of(inputs, 1, "x", "the batch")
+        f, c = params["in_features"], params["num_classes"]
+        if x.dtype == torch.int64:
+            if x.dim() != 2 or not 1 <= x.shape[1] <= f or x.shape[0] == 0:
+                raise InputMismatch(f"batch x of token ids must be [B, T <= {f}], got {tuple(x.shape)}")
+            if int(x.min()) < 0 or int(x.max()) >= c:
+                raise InputMismatch(f"batch token ids must be in [0, {c})")
+        elif x.dim() < 2 or x[0].numel() != f or not x.is_floating_point() or x.shape[0] == 0:
+            raise InputMismatch(f"batch x must be float [B, ...] of {f} features each, got {tuple(x.shape)}")
+        return {"logits": ((x.shape[0], c), torch.float32)}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
+        from deai.learn.objectives import logits_of
+
         model = load_model(params, inputs[0])
-        return {"logits": model(inputs[1]["x"].float()).float().contiguous()}
+        x = inputs[1]["x"]
+        with torch.no_grad():
+            logits = logits_of(model(x if x.dtype == torch.int64 else x.float()))
+        if x.dtype == torch.int64:
+            logits = logits[:, -1]  # the next token after each window
+        return {"logits": logits.float().contiguous()}
