@@ -189,8 +189,8 @@ def flood_part(target: Target, args: argparse.Namespace) -> dict:
 def round_seconds(splits, args: argparse.Namespace, tag: str, flood_requests: int) -> tuple[float, dict]:
     """Seconds per round of an honest task over HTTP; with ``flood_requests``, a flood of that many
     useless requests runs while the task does."""
-    from deai.node.localnet import ProcessNetwork
-    from deai.node.tasks import submit_task
+    from deai.node.launch.processes import ProcessNetwork
+    from deai.node.user.submit import submit_task
 
     providers, computes, creator, data = _parties(splits, args.providers, 4, tag)
     bundle = _bundle(splits, args.providers, args.rounds, WORKLOADS["light"])

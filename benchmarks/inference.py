@@ -1,13 +1,13 @@
 """Verified inference: throughput and latency at r = 1 and r = 3, as ratios of calling the model
 directly in the same process and run.
 
-Code path: the network's -- the user's client (:func:`deai.node.infer_client.request_inference`)
+Code path: the network's -- the user's client (:func:`deai.node.user.infer.request_inference`)
 uploads the batch and signs the paid job's transactions, the hub's plugin
-(:class:`deai.node.inference.InferenceService`, driving the job engine
+(:class:`deai.node.hub.inference.InferenceService`, driving the job engine
 :class:`deai.protocol.jobs.run.JobRun`) registers the job, the host daemon's hosts compute,
 upload, commit and reveal, and the hub accepts the majority; the client rechecks the answer against
 the ledger and the output blob. Everything runs in one process over an in-memory
-:class:`~deai.node.network.LocalNetwork` (MemoryTransport, MemoryLedger, manual clock): every
+:class:`~deai.node.launch.inprocess.LocalNetwork` (MemoryTransport, MemoryLedger, manual clock): every
 envelope signature, hash check, blob transfer and ledger transaction is included; sockets and HTTP
 are not (see ``docs/network.md`` for those).
 
@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from deai.core.accounts import Account  # noqa: E402
 from deai.learn.models import build_model  # noqa: E402
-from deai.node.infer_client import remote_model, request_inference  # noqa: E402
-from deai.node.network import LocalNetwork  # noqa: E402
-from deai.node.served import publish_model  # noqa: E402
+from deai.node.launch.inprocess import LocalNetwork  # noqa: E402
+from deai.node.participant.served import publish_model, remote_model  # noqa: E402
+from deai.node.user.infer import request_inference  # noqa: E402
 from deai.protocol.task.model import checkpoint_bytes  # noqa: E402
 
 PARAMS = {"model": "mlp", "in_features": 64, "num_classes": 10, "model_kwargs": {}}

@@ -56,7 +56,7 @@ def _parties(splits, n: int, m: int, tag: str):
 
 
 def _bundle(splits, n: int, rounds: int, workload: dict, **extra):
-    from deai.node.tasks import make_task
+    from deai.node.user.submit import make_task
     from deai.protocol.task.spec import Windows
 
     return make_task(
@@ -119,7 +119,7 @@ def _per_round(history: list[dict], key: str = "time") -> float:
 
 
 def memory_round(splits, parties, bundle) -> float:
-    from deai.node.network import LocalNetwork
+    from deai.node.launch.inprocess import LocalNetwork
 
     providers, computes, creator, data = parties
     net = LocalNetwork(tempfile.mkdtemp(prefix="bench-net-"))
@@ -141,8 +141,8 @@ def memory_round(splits, parties, bundle) -> float:
 
 
 def http_round(splits, parties, bundle, tag: str) -> float:
-    from deai.node.localnet import ProcessNetwork
-    from deai.node.tasks import submit_task
+    from deai.node.launch.processes import ProcessNetwork
+    from deai.node.user.submit import submit_task
 
     providers, computes, creator, data = parties
     with ProcessNetwork(tempfile.mkdtemp(prefix="bench-http-")) as net:

@@ -28,11 +28,11 @@ from deai.ledger.config import DATA, NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import CreateTask, JoinTask, Mint, Stake
 from deai.net.http import HttpTransport, ServerThread, make_app
-from deai.node.admission import AdmissionPolicy
-from deai.node.client import HubClient
-from deai.node.hub import Hub
-from deai.node.kv import KV
-from deai.node.tasks import TaskBundle, make_task
+from deai.node.hub.admission import AdmissionPolicy
+from deai.node.hub.kv import KV
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
+from deai.node.user.submit import TaskBundle, make_task
 from deai.protocol.task.spec import Windows
 
 NET = "adv-adopt"
@@ -105,7 +105,7 @@ def upload(client: HubClient, *blobs: bytes) -> None:
 
 
 def test_bad_and_underfunded_tasks_are_refused_and_closed_and_a_valid_one_runs(tmp_path, digits_val, caplog):
-    caplog.set_level(logging.WARNING, logger="deai.node.hub")
+    caplog.set_level(logging.WARNING, logger="deai.node.hub.server")
     good = bundle(digits_val)
     free = bundle(digits_val, budget=0, job_fee=0)
     poor = bundle(digits_val, budget=100)
@@ -185,7 +185,7 @@ def test_a_failing_plugin_or_event_never_stops_the_tick(tmp_path, digits_val):
 def test_the_admission_policy_prices_the_worst_case(tmp_path):
     """Budget needed: rounds x (2 jobs x fee x the last escalation's executors + min reward x
     providers). Below it a task is refused; at it, taken; blobs over the hub's limit are refused."""
-    from deai.node.admission import TaskRefused
+    from deai.node.hub.admission import TaskRefused
     from deai.protocol.task.spec import TaskSpec
 
     store = BlobStore(tmp_path)

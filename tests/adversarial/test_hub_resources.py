@@ -34,10 +34,10 @@ from deai.net.http import AUTH_HEADER, SERVER_LIMITS, HttpTransport, ServerThrea
 from deai.net.limits import RateLimits
 from deai.net.memory import MemoryTransport
 from deai.net.transport import RemoteError, upload_envelope
-from deai.node.client import HubClient
-from deai.node.hub import MAX_PAGE, Hub
-from deai.node.kv import KV
-from deai.node.tasks import make_task, submit_task
+from deai.node.hub.kv import KV
+from deai.node.hub.server import MAX_PAGE, Hub
+from deai.node.participant.client import HubClient
+from deai.node.user.submit import make_task, submit_task
 from deai.protocol.task.spec import Windows
 
 NET = "adv-res"
@@ -430,8 +430,8 @@ def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
     model's document) is still there and the model still resolves; only unreferenced junk went."""
     from deai.learn.data import prepare
     from deai.learn.partition import partition
-    from deai.node.network import LocalNetwork
-    from deai.node.served import resolve_model
+    from deai.node.launch.inprocess import LocalNetwork
+    from deai.node.participant.served import resolve_model
 
     splits = prepare("digits", seed=0)
     net = LocalNetwork(tmp_path, network="adv-gc")

@@ -15,13 +15,13 @@ from deai.core.accounts import Account
 from deai.learn.models import build_model
 from deai.learn.partition import partition
 from deai.ledger.config import COMPUTE, HOST
-from deai.node.admission import AdmissionPolicy
-from deai.node.host import ensure_hosts, read_ready
-from deai.node.infer_client import request_inference
-from deai.node.network import LocalNetwork
-from deai.node.policy import JoinPolicy
-from deai.node.served import publish_model
-from deai.node.tasks import make_task
+from deai.node.hub.admission import AdmissionPolicy
+from deai.node.launch.inprocess import LocalNetwork
+from deai.node.participant.host import ensure_hosts, read_ready
+from deai.node.participant.policy import JoinPolicy
+from deai.node.participant.served import publish_model
+from deai.node.user.infer import request_inference
+from deai.node.user.submit import make_task
 from deai.protocol.task.model import checkpoint_bytes
 from deai.protocol.task.spec import Windows
 
@@ -197,7 +197,7 @@ def test_policy_flags_reach_the_daemon():
     from typer.main import get_command
 
     from deai.cli.node import node
-    from deai.node.policy import policy_args
+    from deai.node.participant.policy import policy_args
 
     app = typer.Typer()
     app.command()(node)
@@ -208,7 +208,7 @@ def test_policy_flags_reach_the_daemon():
 
 
 def test_the_timing_estimate_is_the_daemons_own_on_the_ledger_clock():
-    from deai.node.policy import SAFETY, Timing
+    from deai.node.participant.policy import SAFETY, Timing
 
     timing = Timing(JoinPolicy(margin_ms=1_000, first_estimate_ms=2_000))
     job = {"job": "0x01", "commit_deadline": 10_000, "reveal_deadline": 12_000}

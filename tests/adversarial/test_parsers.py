@@ -41,9 +41,9 @@ from deai.ledger.tx import SignedTx
 from deai.ledger.txs import Mint, RegisterModel
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.transport import RemoteError
-from deai.node.client import HubClient
-from deai.node.hub import Hub
-from deai.node.kv import KV
+from deai.node.hub.kv import KV
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
 from deai.protocol.jobs.errors import BadJobSpec
 from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.errors import BadTaskSpec
@@ -148,7 +148,7 @@ def test_truncated_json_is_refused(value, data):
 def test_the_recursion_limit_stays_sane():
     """py_ecc sets 100,000 when imported; importing deai (and the hub, eth-account and all) puts back
     the interpreter's limit, so a recursive parser raises instead of overflowing the C stack."""
-    code = "import sys, deai.node.hub, eth_account; print(sys.getrecursionlimit())"
+    code = "import sys, deai.node.hub.server, eth_account; print(sys.getrecursionlimit())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) <= 10_000
     # and signing and recovery (libsecp256k1) are unaffected
@@ -441,7 +441,7 @@ def test_a_daemon_outlives_a_hub_that_answers_nonsense(tmp_path):
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from deai.node.daemon import Daemon
+    from deai.node.participant.daemon import Daemon
 
     app = FastAPI()
     calls = []

@@ -28,9 +28,9 @@ from deai.ledger import MemoryLedger, NetworkConfig, SqliteLedger, txs
 from deai.ledger.errors import LedgerCorrupted
 from deai.ledger.log import entry_hash, replay
 from deai.net.memory import MemoryTransport
-from deai.node.client import HubClient
-from deai.node.hub import Hub
-from deai.node.kv import KV
+from deai.node.hub.kv import KV
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
 
 NET = "tamper"
 MINTER = Account.from_seed("tamper-minter", 0)

@@ -4,7 +4,7 @@ import pytest
 
 from deai.core.accounts import Account
 from deai.learn.partition import partition
-from deai.node.tasks import make_task
+from deai.node.user.submit import make_task
 from deai.protocol.task.spec import Windows
 
 SMALL = os.environ.get("DEAI_SMALL") == "1"

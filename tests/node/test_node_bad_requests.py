@@ -15,9 +15,9 @@ from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import Mint, Transfer
 from deai.net.http import HttpTransport, ServerThread, make_app
-from deai.node.client import HubClient
-from deai.node.hub import _ROUTES, Hub
-from deai.node.kv import KV
+from deai.node.hub.kv import KV
+from deai.node.hub.server import _ROUTES, Hub
+from deai.node.participant.client import HubClient
 
 NET = "badreq"
 MINTER = Account.from_seed("bad-minter", 0)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from deai.cli.task import app as task_app
 from deai.net.http import ServerThread, make_app
-from deai.node.network import LocalNetwork
+from deai.node.launch.inprocess import LocalNetwork
 
 runner = CliRunner()
 

@@ -12,8 +12,8 @@ import pytest
 
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import Stake
-from deai.node.localnet import ProcessNetwork
-from deai.node.tasks import submit_task
+from deai.node.launch.processes import ProcessNetwork
+from deai.node.user.submit import submit_task
 from deai.protocol.task.spec import Windows
 
 pytestmark = pytest.mark.slow
@@ -199,7 +199,7 @@ def test_stake_helper_is_idempotent(tmp_path, parties):
         net.start_hub()
         net.fund([parties.computes[0].address], 10_000)
         client = net.client(parties.computes[0])
-        from deai.node.staking import ensure_stake
+        from deai.node.participant.staking import ensure_stake
 
         ensure_stake(client, [parties.computes[0]], "compute_provider", 1500)
         ensure_stake(client, [parties.computes[0]], "compute_provider", 1500)

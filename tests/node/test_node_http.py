@@ -2,9 +2,9 @@
 
 import time
 
-from deai.node.localnet import ProcessNetwork
-from deai.node.network import LocalNetwork
-from deai.node.tasks import submit_task
+from deai.node.launch.inprocess import LocalNetwork
+from deai.node.launch.processes import ProcessNetwork
+from deai.node.user.submit import submit_task
 
 
 def wait_task(client, task, timeout=120):

@@ -9,9 +9,9 @@ from deai.core.tensorio import to_safetensors
 from deai.learn.models import build_model
 from deai.ledger.config import HOST
 from deai.net.transport import RemoteError
-from deai.node.inference import request_inference, submit_inference
-from deai.node.network import LocalNetwork
-from deai.node.served import publish_model, resolve_model
+from deai.node.launch.inprocess import LocalNetwork
+from deai.node.participant.served import publish_model, resolve_model
+from deai.node.user.infer import request_inference, submit_inference
 from deai.protocol.task.model import checkpoint_bytes
 
 PARAMS = {"model": "mlp", "in_features": 64, "num_classes": 10, "model_kwargs": {}}
@@ -141,7 +141,7 @@ def test_bad_requests_are_refused_and_the_hub_keeps_serving(served):
 def test_a_tampered_request_cannot_redirect_the_fee(served):
     """The hub checks the user's signed job against the request: another resolver is refused."""
     from deai.ledger.tx import SignedTx
-    from deai.node.infer_client import sign_attempts
+    from deai.node.user.infer import sign_attempts
     from deai.protocol.jobs.spec import JobSpec
 
     s = served

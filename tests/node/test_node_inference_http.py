@@ -11,10 +11,10 @@ from deai.core.accounts import Account
 from deai.learn.models import build_model
 from deai.ledger.config import HOST
 from deai.net.transport import RemoteError
-from deai.node.host import ensure_hosts
-from deai.node.inference import request_inference
-from deai.node.localnet import ProcessNetwork
-from deai.node.served import publish_model
+from deai.node.launch.processes import ProcessNetwork
+from deai.node.participant.host import ensure_hosts
+from deai.node.participant.served import publish_model
+from deai.node.user.infer import request_inference
 from deai.protocol.task.model import checkpoint_bytes
 
 SMALL = os.environ.get("DEAI_SMALL") == "1"

@@ -12,10 +12,10 @@ from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.txs import Mint
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.transport import RemoteError
-from deai.node.client import HubClient
-from deai.node.hub import Hub
-from deai.node.kv import KV
-from deai.node.notify import MAX_WAIT_MS, Changes
+from deai.node.hub.kv import KV
+from deai.node.hub.notify import MAX_WAIT_MS, Changes
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
 
 NET = "waitnet"
 MINTER = Account.from_seed("wait-minter", 0)
@@ -38,7 +38,7 @@ def served(tmp_path):
 
 def test_a_long_poll_wakes_when_the_hub_changes(served, monkeypatch):
     hub, alice, minter = served
-    monkeypatch.setattr("deai.node.notify.MAX_WAIT_MS", 120_000)  # a poll that cannot end by itself here
+    monkeypatch.setattr("deai.node.hub.notify.MAX_WAIT_MS", 120_000)  # a poll that cannot end by itself here
     first = alice.call("hub.wait", {"since": -1, "boot": None, "timeout_ms": 120_000})
     assert first["boot"] == hub.changes.boot  # another boot (here: none yet) answers at once
     answer = {}

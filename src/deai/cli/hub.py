@@ -31,7 +31,7 @@ def hub(
     The hub signs a checkpoint of its ledger with its account after every batch and refuses to
     start on a ledger file that does not match it (edited, rewritten, truncated): it exits 1 with
     one line naming the fault."""
-    from deai.node.process import parse_accounts, serve_hub
+    from deai.node.launch.serve import parse_accounts, serve_hub
 
     (acct,) = parse_accounts([account])
     config = NetworkConfig.from_dict(json.loads(genesis.read_text())) if genesis is not None else None

@@ -152,7 +152,7 @@ def seal(
     For a ledger written before checkpoints existed or by another account. The signature vouches
     for the file: a hub refuses to start on a ledger whose checkpoint is missing or signed by
     another key, so seal only a file you trust (a truncated log replays fine)."""
-    from deai.node.process import parse_accounts
+    from deai.node.launch.serve import parse_accounts
 
     try:
         (operator,) = parse_accounts([account])

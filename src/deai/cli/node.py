@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from deai.node.policy import JoinPolicy
+from deai.node.participant.policy import JoinPolicy
 
 __all__ = ["app", "node"]
 
@@ -56,7 +56,7 @@ def node(
     The daemon works only for pay (the join policy: --min-reward, --max-task-stake, --min-job-fee)
     and commits only to jobs it can finish and reveal in time; refused tasks and jobs are logged
     once."""
-    from deai.node.process import parse_accounts, serve_node
+    from deai.node.launch.serve import parse_accounts, serve_node
 
     accts = parse_accounts(accounts)
     behaviours = dict(b.split("=", 1) for b in behaviour)

@@ -20,7 +20,7 @@ HubOpt = typer.Option("http://127.0.0.1:8700", "--hub", help="The hub's URL.")
 
 def _client(url: str, account: str | None = None):
     from deai.core.accounts import Account
-    from deai.node.process import hub_client, parse_accounts
+    from deai.node.launch.serve import hub_client, parse_accounts
 
     signer = parse_accounts([account])[0] if account else Account.create()
     return hub_client(url, signer), signer
@@ -83,7 +83,7 @@ def submit(
     watch: bool = typer.Option(False, "--watch", help="Follow the task until it ends."),
 ) -> None:
     """Build the task of a scenario (validation split, initial model, recipe) and submit it."""
-    from deai.node.tasks import submit_task
+    from deai.node.user.submit import submit_task
     from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 

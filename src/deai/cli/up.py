@@ -41,7 +41,7 @@ def up(
 ) -> None:
     """Launch the scenario's network on 127.0.0.1, run its task, and stop cleanly."""
     from deai.cli.task import watch_task
-    from deai.node.tasks import submit_task
+    from deai.node.user.submit import submit_task
     from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from deai.ledger.sqlite import SqliteLedger
-from deai.node.tasks import submit_task
+from deai.node.user.submit import submit_task
 from deai.sim.plan import NetworkPlan
 
 __all__ = ["run_http"]

@@ -5,8 +5,8 @@ path: the node layer below knows nothing of scenarios) and fixes everything a ru
 from the scenario's seed: the dataset splits and the partition, the accounts (development keys from
 the seed), which accounts are adversarial, and the task bundle. Then either transport runs it:
 
-- :meth:`NetworkPlan.memory` builds a :class:`~deai.node.network.LocalNetwork` (one process);
-- :meth:`NetworkPlan.processes` starts a :class:`~deai.node.localnet.ProcessNetwork` (hub and
+- :meth:`NetworkPlan.memory` builds a :class:`~deai.node.launch.inprocess.LocalNetwork` (one process);
+- :meth:`NetworkPlan.processes` starts a :class:`~deai.node.launch.processes.ProcessNetwork` (hub and
   daemons as processes on loopback; ``deai up``).
 
 Both use the same task bundle, so the same scenario gives the same task id and, for the same
@@ -22,7 +22,7 @@ from pathlib import Path
 from deai.core.accounts import Account
 from deai.learn.data import Dataset, Splits, prepare
 from deai.learn.partition import partition
-from deai.node.tasks import TaskBundle, make_task
+from deai.node.user.submit import TaskBundle, make_task
 from deai.protocol.task.spec import DPSettings, Windows
 from deai.sim.scenario import Scenario
 
@@ -143,7 +143,7 @@ class NetworkPlan:
 
     def memory(self, root: str | Path):
         """A :class:`LocalNetwork` with every party funded and its daemons added (task not submitted)."""
-        from deai.node.network import LocalNetwork
+        from deai.node.launch.inprocess import LocalNetwork
 
         net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
@@ -166,8 +166,8 @@ class NetworkPlan:
     def processes(self, root: str | Path, *, data_processes: int = 2, port: int = 0, with_hosts: bool = True):
         """Start a hub and daemons on loopback: the data providers split over ``data_processes``
         daemons, one daemon per compute provider (so each can be killed alone), one per host."""
-        from deai.node.localnet import ProcessNetwork
-        from deai.node.roles import get_role
+        from deai.node.launch.processes import ProcessNetwork
+        from deai.node.participant.roles import ROLES
 
         net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.start_hub(port=port)
@@ -200,7 +200,7 @@ class NetworkPlan:
             )
         if with_hosts and self.hosts:
             try:
-                get_role("host")
+                ROLES.get("host")
             except (ImportError, ValueError):
                 return net  # hosting is not installed in this build: no host daemons
             for i, a in enumerate(self.hosts):

@@ -66,8 +66,9 @@ def _serve(
 ) -> dict[str, Any]:
     """Verified inference through the hub: host daemons fetch and verify the registered model and
     serve ``infer`` jobs; the creator pays for each request and checks every answer it gets."""
-    from deai.node.host import ensure_hosts
-    from deai.node.infer_client import remote_model, request_inference
+    from deai.node.participant.host import ensure_hosts
+    from deai.node.participant.served import remote_model
+    from deai.node.user.infer import request_inference
 
     inf = scenario.inference
     result: dict[str, Any] = {

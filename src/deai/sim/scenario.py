@@ -120,7 +120,7 @@ class InferenceSpec(_Model):
 
 
 class PolicySpec(_Model):
-    """What every daemon of the network accepts (:class:`deai.node.policy.JoinPolicy`); an unset
+    """What every daemon of the network accepts (:class:`deai.node.participant.policy.JoinPolicy`); an unset
     key keeps the policy's default. The scenario's own task and requests must pass it."""
 
     min_reward: Annotated[int | None, Field(ge=0, lt=2**53)] = None
@@ -160,7 +160,7 @@ class Scenario(_Model):
 
     def _affordable(self) -> None:
         """The honest daemons' join policy must take the scenario's own task and requests."""
-        from deai.node.policy import JoinPolicy
+        from deai.node.participant.policy import JoinPolicy
 
         policy = JoinPolicy(**{k: v for k, v in dict(self.policy).items() if v is not None})
         per = self.task.budget // self.task.rounds // self.network.data_providers

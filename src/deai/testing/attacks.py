@@ -15,7 +15,7 @@ identity holding the minimum compute and data stakes). Honest participants are s
 that run no daemon: they never hear of the attacker's jobs, so nobody may slash them for those.
 
 :class:`Target` builds the network (a hub process on loopback, reusing
-:class:`~deai.node.localnet.ProcessNetwork`) and holds the honest and attacking accounts. The
+:class:`~deai.node.launch.processes.ProcessNetwork`) and holds the honest and attacking accounts. The
 adversarial test suite and ``benchmarks/attacks.py`` run the same :data:`CATALOGUE`::
 
     with Target.start(tmp_path) as target:
@@ -55,7 +55,7 @@ from deai.ledger.txs import (
     Transfer,
     Unstake,
 )
-from deai.node.localnet import ProcessNetwork
+from deai.node.launch.processes import ProcessNetwork
 from deai.testing.classic_attacks import (
     blob_hash_mismatch,
     blob_path_traversal,

@@ -1,6 +1,6 @@
 """The network under attack: a hub process on loopback with honest and attacking accounts.
 
-:class:`Target` builds it (reusing :class:`~deai.node.localnet.ProcessNetwork`) and holds the
+:class:`Target` builds it (reusing :class:`~deai.node.launch.processes.ProcessNetwork`) and holds the
 accounts the attacks play: the ``attacker`` (no funds, no stake: it can sign anything and send any
 bytes), a ``customer`` (a funded stranger with no role, who may upload blobs and pay fees) and a
 ``sybil`` (the minimum compute and data stakes). Honest participants are staked accounts that run no
@@ -37,7 +37,7 @@ from deai.ledger.txs import (
     Stake,
     Transfer,
 )
-from deai.node.localnet import ProcessNetwork
+from deai.node.launch.processes import ProcessNetwork
 
 __all__ = [
     "SLOW_BODY_DEADLINE_S",
@@ -256,7 +256,7 @@ class Target:
         )
 
     def honest_bundle(self, seed: int) -> Any:
-        from deai.node.tasks import make_task
+        from deai.node.user.submit import make_task
         from deai.protocol.task.spec import Windows
 
         windows = Windows(
@@ -274,7 +274,7 @@ class Target:
         )
 
     def _post_task(self, bundle: Any) -> str:
-        from deai.node.tasks import submit_task
+        from deai.node.user.submit import submit_task
 
         return submit_task(self.proc.client(self.creator), self.creator, bundle, coordinator=self.hub_address)
 

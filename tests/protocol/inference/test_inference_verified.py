@@ -1,5 +1,5 @@
 """Verified inference on the network path (the hub plugin and the user's client over an in-memory
-:class:`~deai.node.network.LocalNetwork`): majority answer, wrong hosts slashed, fees and royalties.
+:class:`~deai.node.launch.inprocess.LocalNetwork`): majority answer, wrong hosts slashed, fees and royalties.
 
 The same assertions as when an in-process ``VerifiedInference`` existed; a malformed request is now
 refused by the hub (a ``RemoteError``) instead of raising ``TensorError`` in-process."""
@@ -12,9 +12,9 @@ from deai.core.encoding import sha256_hex
 from deai.learn.models import build_model
 from deai.ledger import HOST
 from deai.net.transport import RemoteError
-from deai.node.infer_client import remote_model, request_inference, submit_inference
-from deai.node.network import LocalNetwork
-from deai.node.served import publish_model
+from deai.node.launch.inprocess import LocalNetwork
+from deai.node.participant.served import publish_model, remote_model
+from deai.node.user.infer import request_inference, submit_inference
 from deai.protocol.inference import ServedModel
 from deai.protocol.task.model import checkpoint_bytes
 

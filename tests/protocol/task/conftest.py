@@ -2,8 +2,8 @@ import pytest
 
 from deai.core.accounts import Account
 from deai.learn.partition import partition
-from deai.node.network import LocalNetwork
-from deai.node.tasks import make_task
+from deai.node.launch.inprocess import LocalNetwork
+from deai.node.user.submit import make_task
 
 
 class Net:

@@ -3,7 +3,7 @@ a coordinator that restarts from its saved state."""
 
 import json
 
-from deai.node.hub import Hub
+from deai.node.hub.server import Hub
 
 
 def test_dead_primary_executor_is_redrawn_and_slashed_only_if_it_had_committed(small_net):

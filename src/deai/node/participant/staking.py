@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from deai.core.accounts import Account
 from deai.ledger.txs import ClaimPayout, Stake
-from deai.node.client import HubClient
+from deai.node.participant.client import HubClient
 
 __all__ = ["claim_payouts", "ensure_stake"]
 

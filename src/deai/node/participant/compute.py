@@ -9,9 +9,9 @@ daemon, so a restarted compute provider still reveals what it committed to.
 
 Being drawn binds nobody; committing does (a commitment not revealed in time is slashed). So an
 :class:`ExecutorRole` (compute providers and hosts) commits only to jobs its
-:class:`~deai.node.policy.JoinPolicy` accepts (the fee, the reveal window) and that it can finish
-in time by its own estimate (:class:`~deai.node.policy.Timing`), reads each job's fee and deadlines
-from the ledger (not from the hub's word), and sends its due reveals before any new work.
+:class:`~deai.node.participant.policy.JoinPolicy` accepts (the fee, the reveal window) and that it can
+finish in time by its own estimate (:class:`~deai.node.participant.policy.Timing`), reads each job's
+fee and deadlines from the ledger (not from the hub's word), and sends its due reveals before any new work.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
 from deai.ledger.txs import Commit
-from deai.node.policy import JoinPolicy, Refusals, Timing
-from deai.node.roles import Role, register_role
-from deai.node.staking import claim_payouts, ensure_stake
+from deai.node.participant.policy import JoinPolicy, Refusals, Timing
+from deai.node.participant.roles import ROLES, Role
+from deai.node.participant.staking import claim_payouts, ensure_stake
 from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.executor import ExecutorAgent
 
@@ -209,7 +209,7 @@ class ExecutorRole(Role):
         self._fetch_many(inputs)
 
 
-@register_role("compute_provider")
+@ROLES.register("compute_provider")
 class ComputeProviderRole(ExecutorRole):
     def setup(self) -> None:
         super().setup()

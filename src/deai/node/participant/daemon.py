@@ -1,11 +1,11 @@
 """The participant daemon: one process, several accounts, one or more roles, one hub.
 
 ``Daemon(client, {role: [accounts]}, state_dir)`` builds each role from the registry
-(:mod:`deai.node.roles`), runs its one-time setup and then polls: :meth:`Daemon.step` runs one step
-of every role and saves the roles' memory (``state_dir/daemon.json``, written atomically) when
-something was done; :meth:`Daemon.run` loops until stopped. A restarted daemon reads its memory back
-and resumes its roles where it left off (joined tasks, commitments to reveal, claims to make).
-Errors talking to the hub (it may be restarting) are logged and retried at the next poll.
+(:data:`~deai.node.participant.roles.ROLES`), runs its one-time setup and then polls: :meth:`Daemon.step` runs
+one step of every role and saves the roles' memory (``state_dir/daemon.json``, written atomically) when
+something was done; :meth:`Daemon.run` loops until stopped. A restarted daemon reads its memory back and
+resumes its roles where it left off (joined tasks, commitments to reveal, claims to make). Errors talking to
+the hub (it may be restarting) are logged and retried at the next poll.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import httpx
 from deai.core.accounts import Account
 from deai.core.errors import DeaiError
 from deai.net.transport import RemoteError
-from deai.node.client import HubClient
-from deai.node.roles import Role, RoleContext, get_role
+from deai.node.participant.client import HubClient
+from deai.node.participant.roles import ROLES, Role, RoleContext
 
 __all__ = ["Daemon"]
 
@@ -55,7 +55,7 @@ class Daemon:
             behaviours=dict(behaviours or {}),
         )
         self.roles: dict[str, Role] = {
-            name: get_role(name)(ctx, accounts, saved.get(name))
+            name: ROLES.get(name)(ctx, accounts, saved.get(name))
             for name, accounts in roles.items()
             if accounts
         }

@@ -2,7 +2,7 @@
 
 :func:`request_inference` does it all for one batch: it finds the served model from the ledger
 (through the hub, every blob re-hashed), uploads the batch, signs the paid job's transactions
-(:func:`sign_attempts`: the user is the job's creator and pays; see :mod:`deai.node.inference`),
+(:func:`sign_attempts`: the user is the job's creator and pays; see :mod:`deai.node.hub.inference`),
 sends ``infer.request``, polls ``infer.result`` and checks the answer with :func:`verify_answer`:
 the ledger must show the job accepted with the user as creator, the request's model and hosts; the
 output blob must hash to a digest an accepted host revealed, parse as ``float32 [B, C]`` logits and
@@ -24,7 +24,7 @@ from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.ledger.config import HOST
 from deai.ledger.tx import SignedTx
 from deai.ledger.txs import RegisterJob, RevealReplication
-from deai.node.served import resolve_model
+from deai.node.participant.served import remote_model
 from deai.protocol.inference.service import ServedModel
 from deai.protocol.jobs.run import replication_choice
 from deai.protocol.jobs.spec import JobSpec
@@ -32,7 +32,6 @@ from deai.protocol.jobs.spec import JobSpec
 __all__ = [
     "InferenceFailed",
     "await_inference",
-    "remote_model",
     "request_inference",
     "sign_attempts",
     "submit_inference",
@@ -42,31 +41,6 @@ __all__ = [
 
 class InferenceFailed(DeaiError):
     """The request ran but produced no verified answer (no majority, timeout, or a bad answer)."""
-
-
-class _Remote:
-    """The ledger and blob reads :func:`~deai.node.served.resolve_model` needs, through a hub."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def model(self, model_id: str) -> dict | None:
-        return self.client.query("model", model_id=model_id)
-
-    def task(self, task_id: str) -> dict | None:
-        return self.client.query("task", task_id=task_id)
-
-    def get(self, digest: str) -> bytes:
-        data = self.client.get_blob(digest)
-        if sha256_hex(data) != digest:
-            raise InferenceFailed(f"the hub served blob {digest[:12]}... with the wrong content")
-        return data
-
-
-def remote_model(client: Any, model_id: str) -> ServedModel:
-    """The served model, found from the ledger through ``client`` (hashes checked here)."""
-    remote = _Remote(client)
-    return resolve_model(remote, remote, model_id)
 
 
 def sign_attempts(

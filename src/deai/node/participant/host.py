@@ -2,7 +2,7 @@
 
 A host daemon stakes each of its accounts in the ``host`` role (``options["host_stake"]``, at least
 the network's minimum), then polls ``job.assignments`` like a compute provider
-(:mod:`deai.node.compute_role`: the same join policy and timing discipline), but it serves models:
+(:mod:`deai.node.participant.compute`: the same join policy and timing discipline), but it serves models:
 for an ``infer`` job it first makes sure it holds the model's checkpoint -- fetched by hash from
 the hub, re-hashed, parsed as safetensors and checked against the architecture the job names
 (names, shapes, dtypes, finite) -- once per checkpoint, cached in its blob store and remembered in
@@ -17,7 +17,7 @@ Other models (registered directly by anyone) are prepared on their first paid jo
 outsider cannot make every host download its blobs. What it is ready to serve is observable:
 :meth:`HostRole.ready_models` in process, and ``STATE/ready.json`` (``{"models": {model id:
 checkpoint}}``, written atomically) for launchers (:meth:`ProcessNetwork.wait_ready
-<deai.node.localnet.ProcessNetwork.wait_ready>`), which send inference requests only once the
+<deai.node.launch.processes.ProcessNetwork.wait_ready>`), which send inference requests only once the
 hosts they started are ready.
 
 Behaviours (``behaviours[address]``): ``honest`` or any cheating executor, including
@@ -39,9 +39,10 @@ from deai.core.encoding import canonical, sha256_hex
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors
 from deai.ledger.config import HOST
-from deai.node.compute_role import ExecutorRole
-from deai.node.roles import register_role
-from deai.node.staking import ensure_stake
+from deai.node.participant.compute import ExecutorRole
+from deai.node.participant.roles import ROLES
+from deai.node.participant.served import remote_model
+from deai.node.participant.staking import ensure_stake
 from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.jobs.spec import JobSpec
 
@@ -69,7 +70,7 @@ def read_ready(state_dir: str | Path) -> dict[str, str]:
         return {}
 
 
-@register_role("host")
+@ROLES.register("host")
 class HostRole(ExecutorRole):
     stake_role = HOST
     stake_option = "host_stake"
@@ -141,8 +142,6 @@ class HostRole(ExecutorRole):
         return did
 
     def _prepare(self, event: dict[str, Any]) -> bool:
-        from deai.node.infer_client import remote_model
-
         model_id, task = event.get("model"), event.get("task")
         if not isinstance(model_id, str) or model_id in self.ready or task is None:
             return False  # models registered directly: prepared on a paid job only
@@ -184,12 +183,12 @@ def ensure_hosts(
 ) -> list[str]:
     """Start host daemons for ``hosts`` on a network, staked with ``stake`` (default: the minimum).
 
-    ``net`` is a :class:`~deai.node.network.LocalNetwork` (one daemon hosting every host account;
-    added once) or a :class:`~deai.node.localnet.ProcessNetwork` (one process per host, named
+    ``net`` is a :class:`~deai.node.launch.inprocess.LocalNetwork` (one daemon hosting every host account;
+    added once) or a :class:`~deai.node.launch.processes.ProcessNetwork` (one process per host, named
     ``host{i}``, account spec ``seed:{tag}h:{i}`` as :class:`~deai.sim.plan.NetworkPlan` makes them;
     already started ones are left alone). Over processes the stake is placed here, before the
     daemon starts, so the daemon's own nonces are never raced. ``policy``: the daemons'
-    :class:`~deai.node.policy.JoinPolicy` fields. Returns the names of the host daemons (for the
+    :class:`~deai.node.participant.policy.JoinPolicy` fields. Returns the names of the host daemons (for the
     network's ``wait_ready``).
     """
     behaviours = dict(behaviours or {})

@@ -24,7 +24,7 @@ Why this is sound: the fee sits in the ledger's escrow, payable only to hosts th
 back to the user; the hub never holds it. A hub that stalls after registering makes the job
 ``abandoned`` (hosts that revealed paid, the rest refunded) or resolvable by anyone after the
 grace period; a hub accepting a minority acts on public reveals and blobs, so the user's client
-(:func:`~deai.node.infer_client.request_inference`) rechecks the answer against the ledger.
+(:func:`~deai.node.user.infer.request_inference`) rechecks the answer against the ledger.
 Limits: one request in flight per user account (its transactions use consecutive nonces).
 """
 
@@ -45,29 +45,12 @@ from deai.ledger.errors import LedgerError
 from deai.ledger.tx import SignedTx, Tx
 from deai.ledger.txs import RegisterJob, RevealReplication
 from deai.net.endpoint import ServiceError
-from deai.node.infer_client import (
-    await_inference,
-    request_inference,
-    sign_attempts,
-    submit_inference,
-    verify_answer,
-)
-from deai.node.served import UnknownServedModel, check_batch, resolve_model
+from deai.node.participant.served import UnknownServedModel, check_batch, resolve_model
 from deai.protocol.jobs.run import JobRun
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
 
-__all__ = [
-    "MAX_ATTEMPTS",
-    "InferenceRun",
-    "InferenceService",
-    "await_inference",
-    "plugin",
-    "request_inference",
-    "sign_attempts",
-    "submit_inference",
-    "verify_answer",
-]
+__all__ = ["MAX_ATTEMPTS", "InferenceRun", "InferenceService", "plugin"]
 
 log = logging.getLogger(__name__)
 _TxT = TypeVar("_TxT", bound=Tx)
@@ -343,5 +326,5 @@ class InferenceService:
 
 
 def plugin(hub: Any) -> InferenceService:
-    """The factory :class:`~deai.node.hub.Hub` calls (``DEFAULT_PLUGINS``)."""
+    """The factory :class:`~deai.node.hub.server.Hub` calls (``DEFAULT_PLUGINS``)."""
     return InferenceService(hub)

@@ -4,26 +4,31 @@ A role is a poll-driven object: :meth:`Role.setup` once (e.g. stake), then :meth
 repeatedly; ``step`` returns True when it did something (the daemon polls again at once) and keeps
 what it must remember across restarts in :attr:`Role.memory` (plain JSON, saved by the daemon).
 
-Built-in roles: ``data_provider`` (:mod:`deai.node.provider_role`) and ``compute_provider``
-(:mod:`deai.node.compute_role`). Other layers plug in more with :func:`register_role` -- the hosting
-role registers itself as ``host`` from ``deai.node.host``, which :func:`get_role` imports on demand.
+Roles are looked up by name in :data:`ROLES` (``ROLES.get("host")``; an unknown name raises
+:class:`UnknownRole`). Each role class registers itself where it is defined
+(``@ROLES.register("data_provider")`` in :mod:`deai.node.participant.provider`, ``compute_provider``
+in :mod:`deai.node.participant.compute`, ``host`` in :mod:`deai.node.participant.host`), and the
+package ``deai.node.participant`` imports each of those modules, so importing anything from the
+package registers all of them. This module imports no role.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from deai.core.accounts import Account
-from deai.node.client import HubClient
+from deai.core.errors import DeaiError
+from deai.core.registry import Registry
+from deai.node.participant.client import HubClient
 
-__all__ = ["ROLES", "Role", "RoleContext", "get_role", "register_role", "role_names"]
+__all__ = ["ROLES", "Role", "RoleContext", "UnknownRole"]
 
-ROLES: dict[str, type[Role]] = {}
-_PLUGINS = {"host": "deai.node.host"}
+
+class UnknownRole(DeaiError, ValueError):
+    """No role is registered under that name."""
 
 
 class RoleContext:
@@ -63,31 +68,6 @@ class Role(ABC):
         return False
 
 
-_RoleT = TypeVar("_RoleT", bound=Role)
-
-
-def register_role(name: str) -> Callable[[type[_RoleT]], type[_RoleT]]:
-    """Class decorator: register a :class:`Role` subclass under ``name`` (keeps its type)."""
-
-    def deco(cls: type[_RoleT]) -> type[_RoleT]:
-        cls.name = name
-        ROLES[name] = cls
-        return cls
-
-    return deco
-
-
-def get_role(name: str) -> type[Role]:
-    if name not in ROLES and name in _PLUGINS:
-        importlib.import_module(_PLUGINS[name])
-    if name not in ROLES:
-        importlib.import_module("deai.node.provider_role")
-        importlib.import_module("deai.node.compute_role")
-    try:
-        return ROLES[name]
-    except KeyError:
-        raise ValueError(f"unknown role {name!r}; known: {', '.join(role_names())}") from None
-
-
-def role_names() -> list[str]:
-    return sorted(set(ROLES) | set(_PLUGINS) | {"data_provider", "compute_provider"})
+# Names are case-sensitive (they are the ledger's stake roles and the CLI's ``--role`` values);
+# registering writes the name onto the class (``DataProviderRole.name == "data_provider"``).
+ROLES: Registry[Role] = Registry("role", UnknownRole, fold_case=False, stamp="name")

@@ -5,7 +5,7 @@ Data: in-process runners pass ``options["datasets"]`` ({address: Dataset}); a da
 ``allow_pickle=False``), as :mod:`deai.cli.up` writes them from a scenario's partition.
 
 Per poll: join the tasks in their join phase that the daemon's join policy accepts
-(:class:`~deai.node.policy.JoinPolicy`: at least ``min_reward`` per provider per round, a provider
+(:class:`~deai.node.participant.policy.JoinPolicy`: at least ``min_reward`` per provider per round, a provider
 stake of at most ``max_task_stake``; a task refused -- by the policy, for a spec that does not
 parse, or by the ledger -- is logged once and never retried) in one batched ledger submit for all
 hosted accounts;
@@ -29,9 +29,9 @@ from deai.core.errors import DeaiError, EncodingError
 from deai.learn.data import Dataset
 from deai.ledger.config import DATA
 from deai.ledger.txs import JoinTask, LeaveTask
-from deai.node.policy import JoinPolicy, Refusals
-from deai.node.roles import Role, register_role
-from deai.node.staking import claim_payouts, ensure_stake
+from deai.node.participant.policy import JoinPolicy, Refusals
+from deai.node.participant.roles import ROLES, Role
+from deai.node.participant.staking import claim_payouts, ensure_stake
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.provider import ProviderPool, TrainedUpdate
 from deai.protocol.task.spec import TaskSpec
@@ -50,7 +50,7 @@ def load_npz(path: Path, num_classes: int) -> Dataset:
     return Dataset(x.reshape(len(x), -1), y, num_classes, (int(x[0].numel()),), path.stem)
 
 
-@register_role("data_provider")
+@ROLES.register("data_provider")
 class DataProviderRole(Role):
     def setup(self) -> None:
         ensure_stake(self.client, self.accounts.values(), DATA, self.ctx.options.get("stake"))

@@ -19,18 +19,18 @@ simulation (:class:`~deai.net.memory.MemoryTransport`) and real processes over H
 ``task.payouts``          ``{"task", "addresses"}`` -> each address's payouts with Merkle proofs
 ``job.assignments``       the open jobs the *sender* was drawn for, with its private activation flag
 ``hub.wait``              ``{"since", "boot", "timeout_ms"}`` -> ``{"version", "boot"}`` once the hub's
-                          state changed past ``since`` (a long poll, :mod:`deai.node.notify`)
+                          state changed past ``since`` (a long poll, :mod:`deai.node.hub.notify`)
 ========================  ===========================================================================
 
 Plugins add message types, tick work and job assignments (:meth:`Hub.add_plugin`); the default
-one, :mod:`deai.node.inference`, adds ``infer.request`` / ``infer.result`` / ``infer.models``.
+one, :mod:`deai.node.hub.inference`, adds ``infer.request`` / ``infer.result`` / ``infer.models``.
 
 Trust: the hub holds no authority the ledger does not give it. Ledger answers can be checked by
 replaying ``ledger.entries`` (hash chain + signatures), blobs by hash, statements by signature; the
 hub's account is the coordinator of the tasks it runs, and every coordinator action is a ledger
 transaction (verified jobs for aggregation and scoring; checkpoints that anyone can recompute).
 
-State: the coordinators' state and the event cursor are saved in a :class:`~deai.node.kv.KV` after
+State: the coordinators' state and the event cursor are saved in a :class:`~deai.node.hub.kv.KV` after
 every change, so a restarted hub resumes every task where the ledger and its state say it was.
 """
 
@@ -55,9 +55,9 @@ from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.ledger.local import LocalLedger
 from deai.net.endpoint import Endpoint, ServiceError, UploadPolicy
 from deai.net.limits import RateLimits
-from deai.node.admission import AdmissionPolicy
-from deai.node.kv import KV
-from deai.node.notify import Changes
+from deai.node.hub.admission import AdmissionPolicy
+from deai.node.hub.kv import KV
+from deai.node.hub.notify import Changes
 from deai.protocol.task.coordinator import TaskCoordinator
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.spec import TaskSpec
@@ -91,7 +91,7 @@ MAX_DOCUMENT = 1 << 20  # the largest model document whose checkpoint the hub pi
 _CHECKPOINT = re.compile(rb'"checkpoint"\s*:\s*"(0x[0-9a-f]{64})"')
 MAX_PAGE = 1000  # events or log entries per ledger.events / ledger.entries answer (clients page on)
 # Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
-DEFAULT_PLUGINS = ("deai.node.inference",)
+DEFAULT_PLUGINS = ("deai.node.hub.inference",)
 # Message types that change nothing: every other handled request wakes the tick loop and long polls.
 _LEDGER_READS = ("hub.info", "ledger.query", "ledger.events", "ledger.entries", "job.assignments")
 _TASK_READS = ("task.list", "task.status", "task.round", "task.inbox", "task.payouts")

@@ -2,7 +2,7 @@
 
 :class:`HubClient` works over any :class:`~deai.net.transport.Transport`. It seals every request
 as a signed envelope, keeps each account's next ledger nonce, batches transactions (one
-``ledger.submit`` per call, chunked at :data:`~deai.node.hub.MAX_BATCH`), and retries safely: the
+``ledger.submit`` per call, chunked at :data:`~deai.node.hub.server.MAX_BATCH`), and retries safely: the
 transport retries identical envelopes (answered once by the hub), and an envelope refused as a
 replay after a hub restart is re-sealed and sent again (every hub handler is idempotent).
 

@@ -15,7 +15,7 @@ from deai.core.accounts import Account
 from deai.core.encoding import sha256_hex
 from deai.learn.data import Dataset
 from deai.ledger.txs import CreateTask
-from deai.node.client import HubClient
+from deai.node.participant.client import HubClient
 from deai.protocol.task.model import build, checkpoint_bytes, data_bytes
 from deai.protocol.task.spec import TaskSpec
 

@@ -14,7 +14,10 @@ registered directly. What architecture the checkpoint belongs to is public too:
 
 :func:`resolve_model` rebuilds a :class:`~deai.protocol.inference.ServedModel` from the ledger and
 blobs, checking every hash and the checkpoint's layout against the architecture; hub, hosts and
-users each call it, so none has to trust another's word for what is served.
+users each call it, so none has to trust another's word for what is served. The hub calls it on its
+own ledger and blob store; hosts and users call :func:`remote_model`, the same reads through a hub
+client with every blob re-hashed. (It lives on the participant side because a host needs it; the
+hub and the user's client import it from here.)
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import torch
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.core.encoding import canonical, parse_json
-from deai.core.errors import DeaiError, TensorError
+from deai.core.encoding import canonical, parse_json, sha256_hex
+from deai.core.errors import BlobCorrupted, DeaiError, TensorError
 from deai.core.tensorio import from_safetensors
 from deai.ledger.txs import RegisterModel
+from deai.node.participant.client import HubClient
 from deai.protocol.incentives.royalties import Provenance
 from deai.protocol.inference.service import MAX_BATCH, ServedModel
 from deai.protocol.jobs.kinds.model import load_model
@@ -46,6 +50,7 @@ __all__ = [
     "load_served",
     "model_document",
     "publish_model",
+    "remote_model",
     "resolve_model",
 ]
 
@@ -117,6 +122,32 @@ def resolve_model(ledger: ModelRecords, store: BlobReader, model_id: str) -> Ser
         raise UnknownServedModel(f"model {model_id} cannot be served: {exc}") from None
 
 
+class _Remote:
+    """The ledger and blob reads :func:`resolve_model` needs, through a hub (blobs re-hashed here)."""
+
+    def __init__(self, client: HubClient) -> None:
+        self.client = client
+
+    def model(self, model_id: str) -> dict | None:
+        return self.client.query("model", model_id=model_id)
+
+    def task(self, task_id: str) -> dict | None:
+        return self.client.query("task", task_id=task_id)
+
+    def get(self, digest: str) -> bytes:
+        data = self.client.get_blob(digest)
+        if sha256_hex(data) != digest:
+            raise BlobCorrupted(f"the hub served blob {digest[:12]}... with the wrong content")
+        return data
+
+
+def remote_model(client: HubClient, model_id: str) -> ServedModel:
+    """The served model, found from the ledger through ``client`` (hashes checked here); raises
+    :class:`UnknownServedModel` if it cannot be served or the hub serves a blob that does not hash."""
+    remote = _Remote(client)
+    return resolve_model(remote, remote, model_id)
+
+
 def load_served(served: ServedModel, store: BlobStore) -> torch.nn.Module:
     """Build the model and load its checkpoint (hash re-checked on read; exact layout, finite)."""
     data = _blob(store, served.checkpoint, "checkpoint")
@@ -157,10 +188,10 @@ def publish_model(
     *,
     host_bps: int = 3_000,
 ) -> str:
-    """Register a model directly through a hub (``client``: a :class:`~deai.node.client.HubClient`):
-    upload the checkpoint and the document, send ``register_model``; returns the model id (the
-    ledger binds it to ``owner``). ``shares`` are the contributors' provenance scores (normalised to
-    shares)."""
+    """Register a model directly through a hub (``client``: a
+    :class:`~deai.node.participant.client.HubClient`): upload the checkpoint and the document, send
+    ``register_model``; returns the model id (the ledger binds it to ``owner``). ``shares`` are the
+    contributors' provenance scores (normalised to shares)."""
     from deai.core.encoding import sha256_hex
     from deai.ledger.commitments import model_id as ledger_model_id
 

@@ -1,9 +1,10 @@
 """A whole network in one process: the in-memory path for tests and large simulations.
 
-:class:`LocalNetwork` runs a :class:`~deai.node.hub.Hub` over a :class:`~deai.ledger.memory.MemoryLedger`
-driven by a :class:`~deai.ledger.base.ManualClock`, and participant :class:`~deai.node.daemon.Daemon`
-objects that reach it through :class:`~deai.net.memory.MemoryTransport` -- the same handlers,
-envelope checks, roles and protocol code as real processes over HTTP, without sockets or sleeps.
+:class:`LocalNetwork` runs a :class:`~deai.node.hub.server.Hub` over a
+:class:`~deai.ledger.memory.MemoryLedger` driven by a :class:`~deai.ledger.base.ManualClock`, and participant
+:class:`~deai.node.participant.daemon.Daemon` objects that reach it through
+:class:`~deai.net.memory.MemoryTransport` -- the same handlers, envelope checks, roles and protocol code as
+real processes over HTTP, without sockets or sleeps.
 
 :meth:`LocalNetwork.run` alternates hub ticks and daemon steps; when nobody has anything to do it
 advances the clock to the next deadline (so a dead participant costs no wall time). Many providers
@@ -23,10 +24,11 @@ from deai.ledger.config import NetworkConfig
 from deai.ledger.memory import MemoryLedger
 from deai.ledger.txs import Mint
 from deai.net.memory import MemoryTransport
-from deai.node.client import HubClient
-from deai.node.daemon import Daemon
-from deai.node.hub import Hub
-from deai.node.tasks import TaskBundle, submit_task
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
+from deai.node.participant.daemon import Daemon
+from deai.node.participant.host import HostRole
+from deai.node.user.submit import TaskBundle, submit_task
 
 __all__ = ["LocalNetwork"]
 
@@ -124,9 +126,7 @@ class LocalNetwork:
     def wait_ready(self, model_id: str, names: Sequence[str] | None = None, max_steps: int = 10_000) -> int:
         """Step the network until every daemon with the host role (``names``: their names as
         given to :meth:`add_daemon`; default all) is ready to serve ``model_id``
-        (:meth:`~deai.node.host.HostRole.ready_models`); returns the steps taken."""
-        from deai.node.host import HostRole
-
+        (:meth:`~deai.node.participant.host.HostRole.ready_models`); returns the steps taken."""
         hosts = [
             h
             for d in self.daemons

@@ -4,7 +4,7 @@
   ``blobs/``, ``hub.kv`` (coordinator state), ``replay.sqlite`` (envelope replay cache) -- serves
   it over HTTP(S) and ticks the coordinators on a background thread until SIGTERM/SIGINT. Its URL is
   written to ``DIR/hub.url`` once it listens (``port=0`` picks a free port).
-- :func:`serve_node` runs a :class:`~deai.node.daemon.Daemon` against a hub URL until stopped.
+- :func:`serve_node` runs a :class:`~deai.node.participant.daemon.Daemon` against a hub URL until stopped.
 - :func:`spawn_hub` / :func:`spawn_node` start those as child processes
   (``python -m deai.cli.hub`` / ``python -m deai.cli.node``) for ``deai up`` and the tests.
 - :func:`parse_accounts` reads account specs: ``seed:NAME:I`` or ``seed:NAME:I-J`` (deterministic
@@ -31,10 +31,10 @@ from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.limits import RateLimits
-from deai.node.client import HubClient
-from deai.node.daemon import Daemon
-from deai.node.hub import Hub
-from deai.node.kv import KV
+from deai.node.hub.kv import KV
+from deai.node.hub.server import Hub
+from deai.node.participant.client import HubClient
+from deai.node.participant.daemon import Daemon
 
 __all__ = [
     "hub_client",
@@ -87,7 +87,7 @@ def serve_hub(
 
     ``limits`` are the request rates per sender and per client address (None: none); uvicorn runs
     with :data:`~deai.net.http.SERVER_LIMITS` (connections, keep-alive, header size), and uploads
-    follow the hub's quota, TTL and concurrency rules (:class:`~deai.node.hub.Hub`)."""
+    follow the hub's quota, TTL and concurrency rules (:class:`~deai.node.hub.server.Hub`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     ledger = SqliteLedger(folder / "ledger.sqlite", genesis, operator=account)  # signs checkpoints
@@ -242,7 +242,7 @@ def spawn_node(
     extra_args: Sequence[str] = (),
 ) -> subprocess.Popen:
     """Start ``deai node`` as a child process; ``extra_args`` are further flags (e.g. the join
-    policy's, :func:`deai.node.policy.policy_args`)."""
+    policy's, :func:`deai.node.participant.policy.policy_args`)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "deai.cli.node", "--hub", url, "--state", str(state_dir)]

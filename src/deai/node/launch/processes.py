@@ -23,9 +23,10 @@ from deai.core.accounts import Account
 from deai.learn.data import Dataset
 from deai.ledger.config import NetworkConfig
 from deai.ledger.txs import Mint
-from deai.node.client import HubClient
-from deai.node.policy import policy_args
-from deai.node.process import hub_client, parse_accounts, spawn_hub, spawn_node, wait_for_url
+from deai.node.launch.serve import hub_client, parse_accounts, spawn_hub, spawn_node, wait_for_url
+from deai.node.participant.client import HubClient
+from deai.node.participant.host import read_ready
+from deai.node.participant.policy import policy_args
 
 __all__ = ["NodeSpec", "ProcessNetwork", "write_npz"]
 
@@ -97,7 +98,7 @@ class ProcessNetwork:
         policy: Mapping[str, int] | None = None,
     ) -> subprocess.Popen:
         """Start a daemon ``name`` for ``roles`` and ``accounts`` (specs); ``policy``: its
-        :class:`~deai.node.policy.JoinPolicy` fields (default: the policy's defaults)."""
+        :class:`~deai.node.participant.policy.JoinPolicy` fields (default: the policy's defaults)."""
         folder = self.root / name
         if data:
             for address, ds in data.items():
@@ -124,10 +125,8 @@ class ProcessNetwork:
 
     def wait_ready(self, model_id: str, names: Sequence[str] | None = None, timeout: float = 120.0) -> None:
         """Wait until the host daemons ``names`` (default: every node with the host role) announce
-        they are ready to serve ``model_id`` (:func:`~deai.node.host.read_ready`). Raises
+        they are ready to serve ``model_id`` (:func:`~deai.node.participant.host.read_ready`). Raises
         TimeoutError naming those that are not, or RuntimeError if one exited."""
-        from deai.node.host import read_ready
-
         names = [n for n in self.nodes if "host" in self.nodes[n].roles] if names is None else list(names)
         deadline = time.monotonic() + timeout
         while True:
