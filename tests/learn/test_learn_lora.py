@@ -230,6 +230,7 @@ def test_smollm2_lora(capsys):
     n_all = sum(p.numel() for p in model.parameters())
     n_adapters = sum(t.numel() for t in adapter_state(model).values())
     assert n_adapters == 460_800 and n_all == 134_515_008 + n_adapters
+    assert count_params("lora", tokens, 49152, base=name) == n_all
 
     tok = pretrained.load_tokenizer(name)
     text = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer " * 8
