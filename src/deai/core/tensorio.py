@@ -367,7 +367,7 @@ class TensorFile:
             dst = out[a - lo : b - lo]
             width = torch.empty(0, dtype=dtype).element_size()
             if dtype == torch.float32:
-                self._readinto(offset + (a - start) * width, memoryview(dst.numpy()).cast("B"))
+                self._readinto(offset + (a - start) * width, dst.numpy().data.cast("B"))
             else:
                 buf = bytearray((b - a) * width)
                 self._readinto(offset + (a - start) * width, memoryview(buf))

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from deai.learn.aggregators import Aggregator, get_aggregator, needs_root_update
+from deai.learn.aggregators import Aggregator, Rows, get_aggregator, needs_root_update
 from deai.learn.attacks import Attack, Backdoor, get_attack
 from deai.learn.data import Dataset
 from deai.learn.errors import AssumptionViolated
@@ -149,13 +149,15 @@ def root_update(
 
 def aggregate_updates(
     aggregator: Aggregator,
-    updates: torch.Tensor,
+    updates: torch.Tensor | Rows,
     weights: torch.Tensor | None = None,
     *,
     root_update: torch.Tensor | None = None,
     client_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The aggregation step: ``aggregator`` over the stacked ``[n, d]`` updates.
+    """The aggregation step: ``aggregator`` over the stacked ``[n, d]`` updates, or over a row
+    source such as :class:`~deai.learn.aggregators.rows.FileRows` (the ``aggregate`` job's update
+    files, read block by block: same engine, same bits as the stacked tensor).
 
     Raises the aggregator's :class:`~deai.learn.errors.LearnError` (e.g. ``AssumptionViolated``)
     when it refuses the rows.

@@ -30,7 +30,9 @@ def reduce_sorted_columns(
     _n, d = x.shape
     out = np.empty(d, dtype=x.dtype)
     for i in range(0, d, chunk):
-        block = np.ascontiguousarray(x[:, i : i + chunk].T)
+        # a copy, always: for one column (or one row) the transpose is already contiguous and
+        # ascontiguousarray would return a view, so the sort below would reorder the caller's rows
+        block = x[:, i : i + chunk].T.copy()
         block.sort(axis=1)
         out[i : i + chunk] = fn(block)
     return torch.from_numpy(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from deai.learn.aggregators.base import AGGREGATORS, Aggregator
@@ -50,7 +52,11 @@ class CenteredClipping(Aggregator):
             norms = rows.sq_distances_to(v).sqrt()
             tau = float(torch.quantile(norms, self.quantile)) if self.tau is None else self.tau
             scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
-            coef = (scale / n).to(rows.dtype)
-            v = rows.columns(lambda block, lo, hi, c=v, w=coef: c[lo:hi] + w @ (block - c[lo:hi]))
+            v = rows.columns(_clipped_step(v, (scale / n).to(rows.dtype)))
         self.center = v.clone()
         return v
+
+
+def _clipped_step(v: torch.Tensor, coef: torch.Tensor) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
+    """Block ``[lo, hi)`` of ``v + sum_i coef_i (x_i - v)``."""
+    return lambda block, lo, hi: v[lo:hi] + coef @ (block - v[lo:hi])

@@ -30,7 +30,7 @@ from deai.core.blobs import BlobStore
 from deai.core.tensorio import to_safetensors
 from deai.ledger.commitments import derived_salt
 from deai.protocol.jobs.commit_reveal import Opening, commit_output
-from deai.protocol.jobs.kinds.base import Layout, Tensors, get_kind, load_inputs
+from deai.protocol.jobs.kinds.base import Layout, Tensors, close_inputs, get_kind, load_inputs
 from deai.protocol.jobs.spec import JobSpec
 
 __all__ = ["CommitMsg", "Executor", "JobView", "RevealMsg"]
@@ -94,10 +94,13 @@ class Executor:
     # -- the work ---------------------------------------------------------------------------------
 
     def compute(self, spec: JobSpec) -> Tensors:
-        """Fetch and verify the inputs, run the kind (under ``threads`` if set)."""
+        """Fetch and verify the inputs, run the kind (under ``threads`` if set). Inputs the kind
+        streams (:meth:`~deai.protocol.jobs.kinds.base.JobKind.streamed_inputs`) are opened
+        lazily and closed afterwards."""
         kind = get_kind(spec.kind)
         start = time.perf_counter()
-        inputs = load_inputs(self.store, spec)
+        # lazy: inputs the kind streams (e.g. aggregate's updates) are opened, not loaded whole
+        inputs = load_inputs(self.store, spec, lazy=True)
         prev = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(self.threads)
@@ -105,6 +108,7 @@ class Executor:
             out = kind.execute(inputs, spec.params, spec.seed)
         finally:
             torch.set_num_threads(prev)
+            close_inputs(inputs)
         self.executions += 1
         self.compute_seconds += time.perf_counter() - start
         return out

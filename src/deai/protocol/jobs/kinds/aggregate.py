@@ -14,6 +14,13 @@ and the inputs become ``[checkpoint, data, update_1, ...]``. Each executor train
 on one thread from the job seed, and hands the flat delta to the aggregator as ``root_update``;
 the updates must be flat deltas in the model's state-vector order.
 
+Streaming: the update inputs are :meth:`~JobKind.streamed_inputs`, so an executor opens them as
+files (hash verified, header checked) and the aggregator reads them block by block
+(:class:`~deai.learn.aggregators.rows.FileRows`): peak memory O(d + n * chunk) plus O(n^2), not
+O(n d) (``docs/results/aggregation_memory.md``). Given loaded tensors instead, it stacks them and
+runs the same engine, with the same bits. A NaN or infinity met while reading refuses the job with
+:class:`InputMismatch` naming the input. Each update is flattened in tensor-name order.
+
 Comparison: tolerance. Means and sorts over the provider axis are bit-exact on one machine but a
 weighted sum may be reduced in another order by another BLAS or thread count; the calibrated
 worst case is in ``docs/verification.md``.
@@ -34,6 +41,7 @@ from deai.protocol.jobs.kinds.base import (
     KINDS,
     JobKind,
     Layout,
+    LazyInput,
     Tensors,
     dataset_input,
     int_param,
@@ -98,9 +106,30 @@ def _aggregator(params: Mapping[str, Any]):
         raise BadJobSpec(f"cannot build aggregator {params['aggregator']!r}: {exc}") from exc
 
 
+def _ordered(update: Tensors) -> Tensors:
+    """The update's tensors in name order: the flat order every party derives the same way (a
+    safetensors file does not fix one; a :class:`LazyInput` is in name order already)."""
+    return update if isinstance(update, LazyInput) else {k: update[k] for k in sorted(update)}
+
+
+def _rows(updates: Sequence[Tensors]):
+    """The updates as a row source: read from their files when opened lazily, else stacked."""
+    from deai.learn.aggregators import FileRows
+
+    lazy = [u for u in updates if isinstance(u, LazyInput)]
+    if len(lazy) == len(updates):
+        return FileRows([u.file for u in lazy], [u.label for u in lazy])
+    if lazy:
+        raise InputMismatch("aggregate takes its updates either all opened lazily or all loaded")
+    return torch.stack([flatten(_ordered(u))[0] for u in updates])
+
+
 @KINDS.register("aggregate")
 class Aggregate(JobKind):
     rule = CompareRule.tolerance(rtol=1e-5, atol=1e-7)
+
+    def streamed_inputs(self, params: Mapping[str, Any], count: int) -> range:
+        return range(2 if "root" in params else 0, count)
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         if not isinstance(params.get("aggregator"), str):
@@ -124,9 +153,9 @@ class Aggregate(JobKind):
             inputs = inputs[2:]
         if not inputs:
             raise InputMismatch("aggregate needs at least one update")
-        spec = FlatSpec.of(inputs[0])
+        spec = FlatSpec.of(_ordered(inputs[0]))
         for i, upd in enumerate(inputs[1:], 1):
-            if FlatSpec.of(upd) != spec:
+            if FlatSpec.of(_ordered(upd)) != spec:
                 raise InputMismatch(f"update {i} has another layout than update 0")
         w = params.get("weights")
         if w is not None and len(w) != len(inputs):
@@ -149,15 +178,16 @@ class Aggregate(JobKind):
         if "root" in params:
             root = _root_update(params["root"], inputs[0], inputs[1], seed)
             inputs = inputs[2:]
-        vecs, spec = zip(*(flatten(u) for u in inputs), strict=True)
-        stacked = torch.stack(vecs)
-        if root is not None and root.numel() != stacked.shape[1]:
-            raise InputMismatch(f"updates hold {stacked.shape[1]} values, the model has {root.numel()}")
-        w = params.get("weights")
-        weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
+        spec = FlatSpec.of(_ordered(inputs[0]))
         try:
-            out = aggregate_updates(_aggregator(params), stacked, weights, root_update=root)
+            rows = _rows(inputs)
+            d = rows.d if not isinstance(rows, torch.Tensor) else rows.shape[1]
+            if root is not None and root.numel() != d:
+                raise InputMismatch(f"updates hold {d} values, the model has {root.numel()}")
+            w = params.get("weights")
+            weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
+            out = aggregate_updates(_aggregator(params), rows, weights, root_update=root)
         except LearnError as exc:
             raise InputMismatch(f"aggregation refused the updates: {exc}") from exc
-        float_spec = FlatSpec(tuple((n, s, "float32") for n, s, _ in spec[0].entries))
+        float_spec = FlatSpec(tuple((n, s, "float32") for n, s, _ in spec.entries))
         return unflatten(out.float(), float_spec)

@@ -14,6 +14,12 @@ To add a kind, subclass :class:`JobKind` in a new module of this package, decora
 - draw every random number from ``seed`` (never from the global RNG unseeded);
 - return a flat ``{name: tensor}`` dict; the coordinator refuses uploads whose names, shapes or
   dtypes differ from :meth:`JobKind.output_layout`, or that hold NaN/inf.
+
+Large inputs (model updates of hundreds of MB) need not be loaded whole: a kind that names them in
+:meth:`JobKind.streamed_inputs` gets them from ``load_inputs(..., lazy=True)`` (what the executor
+uses) as :class:`LazyInput` -- the blob verified by its hash, its safetensors header checked, its
+tensors present only as data-less ``meta`` tensors (names, shapes, dtypes) beside an open
+:class:`~deai.core.tensorio.TensorFile` the kind reads in ranges (:func:`close_inputs` closes them).
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from typing import Any, ClassVar
 import torch
 
 from deai.core.blobs import BlobStore
-from deai.core.errors import DeaiError
+from deai.core.errors import BlobCorrupted, DeaiError
 from deai.core.registry import Registry
-from deai.core.tensorio import from_safetensors
+from deai.core.tensorio import TensorFile, from_safetensors
 from deai.learn.data import Dataset
 from deai.learn.errors import DataError
 from deai.protocol.jobs.compare import CompareRule
@@ -39,7 +45,9 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "JobKind",
     "Layout",
+    "LazyInput",
     "Tensors",
+    "close_inputs",
     "dataset_input",
     "float_param",
     "get_kind",
@@ -71,6 +79,12 @@ class JobKind(ABC):
 
     def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise :class:`BadJobSpec` naming the first bad parameter."""
+
+    def streamed_inputs(self, params: Mapping[str, Any], count: int) -> range:
+        """Indices of the ``count`` inputs this kind reads in ranges instead of loading them; they
+        reach :meth:`output_layout` and :meth:`run` as :class:`LazyInput` when loaded with
+        ``lazy=True`` (and as plain tensors otherwise: a kind must accept both). Default: none."""
+        return range(0)
 
     @abstractmethod
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
@@ -104,20 +118,74 @@ def kind_names() -> list[str]:
     return KINDS.names()
 
 
-def load_inputs(store: BlobStore, spec: JobSpec, *, max_bytes: int = MAX_INPUT_BYTES) -> list[Tensors]:
+class LazyInput(dict[str, torch.Tensor]):
+    """An input opened, not loaded: its tensors as data-less ``meta`` tensors (names, shapes and
+    dtypes, in the flat order of :attr:`file`), and :attr:`file`, the open
+    :class:`~deai.core.tensorio.TensorFile` to read its values from in ranges (which refuses
+    NaN/inf in what it reads). ``label`` names the input in errors (``"input 3 (ab12...)"``)."""
+
+    def __init__(self, file: TensorFile, label: str) -> None:
+        super().__init__(file.meta())
+        self.file = file
+        self.label = label
+
+
+def _open_lazy(store: BlobStore, digest: str, label: str, max_bytes: int) -> LazyInput:
+    """Open the blob's file first, then re-hash it by streaming (the open handle keeps reading the
+    bytes that verified even if the blob is deleted meanwhile), then check its header."""
+    path = store.path(digest)
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the TensorFile (close_inputs)
+    except FileNotFoundError:
+        raise InputMismatch(f"{label}: no blob {digest}") from None
+    try:
+        if not store.verify(digest):
+            raise BlobCorrupted(f"blob {digest} is corrupted on disk; quarantined")
+        return LazyInput(TensorFile(fh, max_bytes=max_bytes, what=label), label)
+    except BaseException:
+        fh.close()
+        raise
+
+
+def load_inputs(
+    store: BlobStore, spec: JobSpec, *, max_bytes: int = MAX_INPUT_BYTES, lazy: bool = False
+) -> list[Tensors]:
     """Fetch every input by digest (the store re-hashes it) and parse it as safetensors, refusing
-    oversized, malformed or non-finite inputs with :class:`InputMismatch` naming the input."""
-    out = []
-    for i, digest in enumerate(spec.inputs):
-        try:
-            if store.size(digest) > max_bytes:
-                raise InputMismatch(f"input {i} ({digest[:12]}) exceeds {max_bytes} bytes")
-            out.append(from_safetensors(store.get(digest), max_bytes=max_bytes))
-        except InputMismatch:
-            raise
-        except DeaiError as exc:
-            raise InputMismatch(f"input {i} ({digest[:12]}): {exc}") from exc
+    oversized, malformed or non-finite inputs with :class:`InputMismatch` naming the input.
+
+    With ``lazy=True`` the inputs the job's kind names in :meth:`JobKind.streamed_inputs` are
+    opened as :class:`LazyInput` instead (same size bound, hash verified by streaming, header
+    checked here; non-finite values are refused when the kind reads them); the caller closes them
+    with :func:`close_inputs`."""
+    streamed: range = range(0)
+    if lazy and spec.kind in KINDS:
+        streamed = get_kind(spec.kind).streamed_inputs(spec.params, len(spec.inputs))
+    out: list[Tensors] = []
+    try:
+        for i, digest in enumerate(spec.inputs):
+            label = f"input {i} ({digest[:12]})"
+            try:
+                if store.size(digest) > max_bytes:
+                    raise InputMismatch(f"{label} exceeds {max_bytes} bytes")
+                if i in streamed:
+                    out.append(_open_lazy(store, digest, label, max_bytes))
+                else:
+                    out.append(from_safetensors(store.get(digest), max_bytes=max_bytes))
+            except InputMismatch:
+                raise
+            except DeaiError as exc:
+                raise InputMismatch(f"{label}: {exc}") from exc
+    except BaseException:
+        close_inputs(out)
+        raise
     return out
+
+
+def close_inputs(inputs: Sequence[Tensors]) -> None:
+    """Close the files of any :class:`LazyInput` among ``inputs`` (plain tensors need nothing)."""
+    for item in inputs:
+        if isinstance(item, LazyInput):
+            item.file.close()
 
 
 def int_param(params: Mapping[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
