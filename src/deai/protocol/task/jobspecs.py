@@ -32,9 +32,10 @@ def needs_root(spec: TaskSpec) -> bool:
 
 def recipe_params(spec: TaskSpec) -> dict:
     """The task's local recipe as job params (the root update of ``aggregate``): the fields of
-    :class:`deai.learn.training.TrainConfig`, without the strategy's proximal term."""
+    :class:`deai.learn.training.TrainConfig`, without the strategy's proximal term and the device
+    (each executor's own choice)."""
     config = spec.train_config()
-    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "prox_mu"}
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("prox_mu", "device")}
 
 
 def aggregate_job(
