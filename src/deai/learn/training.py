@@ -2,7 +2,8 @@
 
 The flat vector is the model's **state vector** (:func:`state_names`): its trainable parameters
 (``requires_grad``) in ``named_parameters()`` order, then its floating-point buffers (batch-norm
-running statistics) in ``named_buffers()`` order, float32 (see :func:`get_flat` / :func:`set_flat`).
+running statistics; not non-persistent constants such as rotary frequencies) in ``named_buffers()``
+order, float32 (see :func:`get_flat` / :func:`set_flat`).
 So batch-norm statistics travel and are aggregated with the weights, and a LoRA model (base frozen)
 exchanges only its adapters. Integer buffers (``num_batches_tracked``) stay as the checkpoint has them.
 
@@ -59,6 +60,7 @@ __all__ = [
     "set_flat",
     "shared_state",
     "state_names",
+    "state_size",
     "train_many",
     "vectorizable",
 ]
@@ -131,16 +133,32 @@ def deterministic(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(prev_threads)
 
 
+def _state_buffers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Persistent floating-point buffers (batch-norm statistics), in ``named_buffers()`` order.
+    Non-persistent buffers (rotary frequencies, causal masks) are constants the model recomputes:
+    they are not state and never travel."""
+    skip = {
+        f"{prefix}.{b}" if prefix else b
+        for prefix, module in model.named_modules()
+        for b in module._non_persistent_buffers_set
+    }
+    return [(k, b) for k, b in model.named_buffers() if b.is_floating_point() and k not in skip]
+
+
 def state_names(model: nn.Module) -> list[str]:
-    """The names in the state vector: trainable parameters, then floating-point buffers."""
+    """The names in the state vector: trainable parameters, then persistent floating-point buffers."""
     params = [k for k, p in model.named_parameters() if p.requires_grad]
-    buffers = [k for k, b in model.named_buffers() if b.is_floating_point()]
-    return params + buffers
+    return params + [k for k, _ in _state_buffers(model)]
+
+
+def state_size(model: nn.Module) -> int:
+    """The length of the state vector (works on the ``meta`` device)."""
+    return sum(t.numel() for t in _state_tensors(model))
 
 
 def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
     params = [p for p in model.parameters() if p.requires_grad]
-    return params + [b for b in model.buffers() if b.is_floating_point()]
+    return params + [b for _, b in _state_buffers(model)]
 
 
 def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:

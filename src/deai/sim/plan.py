@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deai.core.accounts import Account
-from deai.learn.data import Dataset, Splits, prepare
-from deai.learn.partition import partition
+from deai.learn.data import Dataset, Splits
 from deai.node.user.submit import TaskBundle, make_task
 from deai.protocol.task.spec import DPSettings, Windows
 from deai.sim.scenario import Scenario
+from deai.sim.workload import prepare_workload
 
 __all__ = ["NetworkPlan"]
 
@@ -47,6 +47,17 @@ def _dp(scenario: Scenario, n: int) -> DPSettings | None:
     return DPSettings(mode=mode, clip=dp.clip, noise_multiplier=float(z), delta=dp.delta)
 
 
+def _model_kwargs(scenario: Scenario) -> dict:
+    """The model's options; a model on a pretrained base gets the local base's weight digest, which
+    every party building the model must match."""
+    options = dict(scenario.model.options)
+    if isinstance(options.get("base"), str) and "digest" not in options:
+        from deai.learn.pretrained import base_digest
+
+        options["digest"] = base_digest(options["base"]).removeprefix("0x")
+    return options
+
+
 @dataclass
 class NetworkPlan:
     seed: int
@@ -65,21 +76,14 @@ class NetworkPlan:
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, windows: Windows | None = None) -> NetworkPlan:
         seed, net, t = scenario.seed, scenario.network, scenario.task
-        ds = scenario.dataset
-        splits = prepare(
-            ds.name, label=ds.label, val=ds.validation_fraction, test=ds.test_fraction, seed=seed
-        )
-        p = scenario.partition
-        options = {"dirichlet": {"alpha": p.alpha}, "quantity": {"alpha": p.alpha}}.get(p.kind, {})
-        if p.kind == "shards":
-            options = {"classes_per_provider": p.shards_per_provider}
-        parts = partition(splits.train.y, net.data_providers, p.kind, seed=seed, **options)
+        work = prepare_workload(scenario)
+        splits = work.splits
         tag = f"s{seed}"
         providers = [Account.from_seed(f"{tag}p", i) for i in range(net.data_providers)]
         computes = [Account.from_seed(f"{tag}c", i) for i in range(net.compute_providers)]
         hosts = [Account.from_seed(f"{tag}h", i) for i in range(net.hosts)]
         creator = Account.from_seed(f"{tag}creator", 0)
-        datasets = {a.address: splits.train.subset(parts[i]) for i, a in enumerate(providers)}
+        datasets = {a.address: work.parts[i] for i, a in enumerate(providers)}
         behaviours, roles = {}, {}
         pools = {"data_provider": providers, "compute_provider": computes, "host": hosts}
         used = {k: 0 for k in pools}
@@ -99,14 +103,25 @@ class NetworkPlan:
             splits.val,
             model_seed=seed,
             model=scenario.model.name,
-            model_kwargs=dict(scenario.model.options),
+            model_kwargs=_model_kwargs(scenario),
             rounds=t.rounds,
-            local_epochs=t.local_epochs,
+            local_epochs=float(t.local_epochs),
+            local_steps=t.local_steps,
             lr=t.lr,
             batch_size=t.batch_size,
+            optimizer=t.optimizer,
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
+            grad_clip=t.grad_clip,
+            schedule=t.schedule,
+            warmup_steps=t.warmup_steps,
+            accumulate=t.accumulate,
+            loss=t.loss,
             strategy=t.strategy,
             aggregator=t.aggregator,
             scoring=t.scoring,
+            scoring_options=dict(t.scoring_options),
+            score_samples=t.score_samples,
             f=f,
             dp=_dp(scenario, n),
             secure_aggregation=t.secure_aggregation,

@@ -32,25 +32,49 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-BUILTIN_DATASETS = ("digits", "wine", "breast_cancer")
+BUILTIN_DATASETS = ("digits", "wine", "breast_cancer", "fashion_mnist")
+TEXT_CORPORA = ("shakespeare", "kjv")
+_PATH_KINDS = ("csv:", "npz:", "parquet:", "images:", "idx:", "text:")
 
 
 class DatasetSpec(_Model):
+    """What the providers train on. Labelled data: a built-in table, ``fashion_mnist`` (its own test
+    split is the test set) or a ``csv:``/``npz:``/``parquet:``/``images:``/``idx:`` path. Text: a
+    built-in corpus (``shakespeare``, ``kjv``) or ``text:PATH`` (a file or folder), cut into
+    windows of ``seq_len`` tokens by ``tokenizer`` (``byte``; ``bpe`` trained on the training text
+    with ``vocab_size`` tokens; ``base``: the pretrained base's tokenizer, for ``lora`` models)."""
+
     name: str = "digits"
     label: str = "label"
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    max_train_samples: Annotated[int | None, Field(ge=1)] = None
+    max_validation_samples: Annotated[int | None, Field(ge=1)] = None
+    max_test_samples: Annotated[int | None, Field(ge=1)] = None
+    standardize: bool | None = None  # default: tables yes; images and text no
+    tokenizer: Literal["byte", "bpe", "base"] = "byte"
+    vocab_size: Annotated[int, Field(ge=257, le=1 << 17)] = 1024
+    seq_len: Annotated[int, Field(ge=2, le=8192)] = 64
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v in BUILTIN_DATASETS or v.startswith(("csv:", "npz:", "parquet:", "images:")):
+        if v in BUILTIN_DATASETS or v in TEXT_CORPORA or v.startswith(_PATH_KINDS):
             return v
-        raise ValueError(f"must be one of {', '.join(BUILTIN_DATASETS)} or csv:/npz:/parquet:/images: PATH")
+        raise ValueError(
+            f"must be one of {', '.join(BUILTIN_DATASETS + TEXT_CORPORA)} or a {'/'.join(_PATH_KINDS)} PATH"
+        )
+
+    @property
+    def is_text(self) -> bool:
+        return self.name in TEXT_CORPORA or self.name.startswith("text:")
 
 
 class PartitionSpec(_Model):
-    kind: Literal["iid", "dirichlet", "shards", "quantity"] = "iid"
+    """How the training data is dealt to providers. ``documents`` (text only): whole documents
+    (plays, books, files) per provider -- providers with different texts."""
+
+    kind: Literal["iid", "dirichlet", "shards", "quantity", "documents"] = "iid"
     alpha: Annotated[float, Field(gt=0)] = 0.5
     shards_per_provider: Annotated[int, Field(ge=1)] = 2
 
@@ -98,12 +122,23 @@ class VerificationSpec(_Model):
 
 class TaskSpec(_Model):
     rounds: Annotated[int, Field(ge=1, le=10_000)] = 5
-    local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
+    local_epochs: Annotated[float, Field(gt=0, le=1000)] = 1
+    local_steps: Annotated[int | None, Field(ge=1, le=1 << 24)] = None  # overrides local_epochs
     lr: Annotated[float, Field(gt=0)] = 0.1
     batch_size: Annotated[int, Field(ge=1)] = 32
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    weight_decay: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    grad_clip: Annotated[float, Field(ge=0)] = 0.0
+    schedule: Literal["constant", "cosine", "linear"] = "constant"
+    warmup_steps: Annotated[int, Field(ge=0, le=1 << 24)] = 0
+    accumulate: Annotated[int, Field(ge=1, le=1024)] = 1
+    loss: Literal["auto", "cross_entropy", "next_token"] = "auto"
     strategy: str = "fedavg"
     aggregator: str = "mean"
     scoring: str = "gtg_shapley"
+    scoring_options: dict[str, Any] = Field(default_factory=dict)
+    score_samples: Annotated[int, Field(ge=0, le=1 << 24)] = 0
     dp: DPSpec | None = None
     secure_aggregation: bool = False
     verification: VerificationSpec = VerificationSpec()
@@ -155,6 +190,15 @@ class Scenario(_Model):
                 raise ValueError(f"{wanted} adversarial {role}s but the network has only {available}")
         if self.task.min_providers is not None and self.task.min_providers > self.network.data_providers:
             raise ValueError("task.min_providers exceeds network.data_providers")
+        text = self.dataset.is_text
+        if self.partition.kind == "documents" and not text:
+            raise ValueError("partition.kind 'documents' deals whole texts: it needs a text dataset")
+        if text and self.partition.kind not in ("documents", "iid"):
+            raise ValueError(f"partition.kind {self.partition.kind!r} splits by label: text data has none")
+        if self.dataset.tokenizer == "base" and "base" not in self.model.options:
+            raise ValueError(
+                "dataset.tokenizer 'base' needs a model on a pretrained base (model.options.base)"
+            )
         self._affordable()
         return self
 

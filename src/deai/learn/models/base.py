@@ -138,8 +138,9 @@ def count_state(name: str, in_features: int, num_classes: int, **kwargs) -> int:
         check_model_kwargs(name, kwargs)
     with torch.device("meta"):
         model = _construct(factory, name, in_features, num_classes, kwargs)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable + sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    from deai.learn.training import state_size  # the state vector's one definition
+
+    return state_size(model)
 
 
 def build_model(

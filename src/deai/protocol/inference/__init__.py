@@ -1,6 +1,6 @@
 """Verified inference: a paid query to a registered model is a verified job run by staked hosts.
 
-The path is the network's (:mod:`deai.node.inference`, :mod:`deai.node.infer_client`);
+The path is the network's (:mod:`deai.node.hub.inference`, :mod:`deai.node.user.infer`);
 :class:`ServedModel` is the model a request is checked against. Host behaviours for evaluation
 (``honest``, ``wrong_answer`` and every cheating executor) are in
 :mod:`~deai.protocol.inference.hosts`.

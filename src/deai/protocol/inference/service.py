@@ -1,10 +1,10 @@
 """A served model: what a verified inference request is checked against.
 
 Verified inference itself runs on the network -- a paid query is an ``infer`` job over staked
-hosts, driven by the hub's plugin with the job engine (:mod:`deai.node.inference`,
+hosts, driven by the hub's plugin with the job engine (:mod:`deai.node.hub.inference`,
 :class:`~deai.protocol.jobs.run.JobRun`) and requested by the user's client
-(:func:`deai.node.infer_client.request_inference`); an in-memory
-:class:`~deai.node.network.LocalNetwork` runs that same path in one process. This module holds
+(:func:`deai.node.user.infer.request_inference`); an in-memory
+:class:`~deai.node.launch.inprocess.LocalNetwork` runs that same path in one process. This module holds
 the piece both sides share: the model as registered on the ledger, and the request size bound.
 """
 

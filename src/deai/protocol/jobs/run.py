@@ -2,7 +2,7 @@
 
 This is the only engine: the network's hub runs it for a task's aggregation and scoring jobs
 (:class:`~deai.protocol.task.coordinator.TaskCoordinator`) and for paid inference
-(:class:`~deai.node.inference.InferenceRun`, the user's pre-signed transactions); tests and
+(:class:`~deai.node.hub.inference.InferenceRun`, the user's pre-signed transactions); tests and
 benchmarks step it in-process with :class:`~deai.protocol.jobs.driver.JobDriver`. It is a state
 machine: :meth:`JobRun.step` looks at the ledger at time ``now`` and takes the next due action:
 

@@ -267,7 +267,8 @@ class TaskSpec:
             raise BadTaskSpec(f"task spec: model {self.model!r}: {exc}") from None
         if n > MAX_PARAMS:
             raise BadTaskSpec(
-                f"task spec: the model's state vector has {n:,} values, over the limit of {MAX_PARAMS:,}"
+                f"task spec: the model has {n:,} parameters and buffers to exchange, over the limit of"
+                f" {MAX_PARAMS:,}"
             )
 
     # -- wire form -----------------------------------------------------------------------------
