@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from deai.core.tensorio import from_safetensors
-from deai.learn.training import evaluate
+from deai.learn.objectives import evaluate, logits_of
 from deai.ledger.base import Ledger
 from deai.protocol.jobs.kinds.model import load_model
 from deai.sim.accounting import earnings
@@ -94,6 +94,7 @@ def _serve(
     for i in range(inf.requests):
         rows = torch.randint(0, len(test), (inf.batch_size,), generator=gen)
         x = test.x[rows]
+        tokens = test.is_tokens
         answer = request_inference(
             client,
             plan.creator,
@@ -109,8 +110,11 @@ def _serve(
         labels = torch.as_tensor(answer["labels"])
         result["answered"] += 1
         with torch.no_grad():
-            result["correct"] += int(torch.equal(labels, model(x).argmax(dim=1)))
-        right += int((labels == test.y[rows]).sum())
+            logits = logits_of(model(x))
+            # token windows: the served answer is the next token after each window
+            expected = (logits[:, -1] if tokens else logits).argmax(dim=-1)
+        result["correct"] += int(torch.equal(labels, expected))
+        right += int((labels == (test.y[rows][:, -1] if tokens else test.y[rows])).sum())
         seen += len(rows)
         result["jobs"].append(answer["job"])
         progress("inference", i + 1, inf.requests)
@@ -152,6 +156,7 @@ def _rounds(status: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "round": h["round"],
             "accuracy": h.get("val_accuracy"),
+            "perplexity": h.get("val_perplexity"),
             "epsilon": h.get("epsilon"),
             "providers": len(h.get("contributors", [])),
             "checkpoint": h.get("checkpoint"),
@@ -223,7 +228,7 @@ def run_scenario(
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
     model_id = status["model"]
-    test_accuracy = evaluate(model, plan.splits.test)["accuracy"]
+    test_metrics = evaluate(model, plan.splits.test)
     verified = ledger.verify()
     ledger.check_invariants()
     return {
@@ -232,7 +237,9 @@ def run_scenario(
         "transport": transport,
         "task": status["task"],
         "model": model_id,
-        "test_accuracy": test_accuracy,
+        "test_accuracy": test_metrics["accuracy"],  # next-token accuracy for text
+        "test_loss": test_metrics["loss"],
+        "test_perplexity": test_metrics.get("perplexity"),
         "rounds_completed": len(status.get("history", [])),
         "epsilon": status.get("epsilon"),
         "delta": scenario.task.dp.delta if scenario.task.dp else None,

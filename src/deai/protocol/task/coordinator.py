@@ -486,7 +486,10 @@ class TaskCoordinator:
         if dp is not None and dp.noise_multiplier > 0:
             s.dp_steps.append([dp.noise_multiplier, dp.sample_rate(len(contributors), len(s.members))])
             s.epsilon = dp.epsilon(s.dp_steps)
-        metrics = evaluate(model, self._validation_data())
+        val = self._validation_data()
+        if spec.score_samples and spec.score_samples < len(val):
+            val = val.subset(list(range(spec.score_samples)))  # the scoring budget bounds this too
+        metrics = evaluate(model, val)
         s.rounds.append(
             {
                 "round": s.round,
@@ -502,6 +505,7 @@ class TaskCoordinator:
                 "allocation": alloc.to_json(),
                 "val_accuracy": metrics["accuracy"],
                 "val_loss": metrics["loss"],
+                "val_perplexity": metrics.get("perplexity"),
                 "epsilon": s.epsilon,
                 "time": now,
             }
