@@ -170,7 +170,7 @@ def test_drawn_executors_that_ignore_a_strangers_job_lose_nothing(net):
     before = stakes(net, HONEST)
     job = job_tx("stranger")
     net.send(STRANGER, job)
-    drawn = net.ledger.job(job.job)["executors"]
+    drawn = list(net.ledger.job(job.job).executors)
     victim = by_address(drawn[0])
     net.send(victim, txs.Unstake(role=COMPUTE, amount=STAKE))  # nothing was ever locked
     net.clock.advance(WINDOW)
@@ -195,7 +195,7 @@ def test_a_stranger_that_never_reveals_its_choice_frees_every_lock_in_bounded_ti
     net.fund(STRANGER, 100_000)
     job = job_tx("bounded", commit_window_ms=600_000, reveal_window_ms=600_000)
     net.send(STRANGER, job)
-    e = by_address(net.ledger.job(job.job)["executors"][0])
+    e = by_address(net.ledger.job(job.job).executors[0])
     commit(net, job.job, e, GOOD)
     net.refused(errors.StakeLocked, e, txs.Unstake(role=COMPUTE, amount=STAKE))
     net.clock.advance(2 * 600_000)  # at most two windows (the resolver-less job needs no grace)
@@ -224,7 +224,7 @@ def test_a_sybil_with_quorum_tricks_cannot_take_honest_stakes(net):
     # the worst a resolver can do (here the network's resolver, compromised): accept the Sybil alone
     job = job_tx("sybil", fee=1, resolver=HUB.address)
     net.send(ATTACKER, job)
-    assert set(net.ledger.job(job.job)["executors"]) == {honest[0].address, honest[1].address, SYBIL.address}
+    assert set(net.ledger.job(job.job).executors) == {honest[0].address, honest[1].address, SYBIL.address}
     commit(net, job.job, SYBIL, BAD)
     net.clock.advance(WINDOW)
     reveal(net, job.job, SYBIL, BAD)
@@ -232,11 +232,7 @@ def test_a_sybil_with_quorum_tricks_cannot_take_honest_stakes(net):
         ATTACKER, txs.RevealReplication(job=job.job, replicated=True, primary=0, salt=hash_value("sybilsalt"))
     )
     net.clock.advance(WINDOW)
-    data = (
-        net.send(HUB, txs.AcceptResult(job=job.job, accepted=(SYBIL.address,)))
-        .event("job_resolved")
-        .data
-    )
+    data = net.send(HUB, txs.AcceptResult(job=job.job, accepted=(SYBIL.address,))).event("job_resolved").data
     assert data["faulted"] == [] and sorted(data["missed"]) == sorted(a.address for a in honest)
     assert stakes(net, honest) == before
     # honest executors that did answer: the attacker as resolver cannot fault them either
@@ -257,11 +253,7 @@ def test_a_sybil_with_quorum_tricks_cannot_take_honest_stakes(net):
         HUB,
         txs.AcceptResult(job=job2.job, accepted=(SYBIL.address, honest[0].address)),
     )
-    data = (
-        net.send(HUB, txs.AcceptResult(job=job2.job, accepted=(SYBIL.address,)))
-        .event("job_resolved")
-        .data
-    )
+    data = net.send(HUB, txs.AcceptResult(job=job2.job, accepted=(SYBIL.address,))).event("job_resolved").data
     assert data["faulted"] == []  # a minority acceptance faults nobody
     assert stakes(net, honest) == before
     assert wealth() <= start  # the attack paid fees and gained nothing
@@ -271,7 +263,7 @@ def test_a_resolver_cannot_fault_an_executor_with_the_accepted_digest(net):
     net.fund(STRANGER, 100_000)
     job = job_tx("same-digest", resolver=HUB.address)
     net.send(STRANGER, job)
-    e0, e1, e2 = (by_address(a) for a in net.ledger.job(job.job)["executors"])
+    e0, e1, e2 = (by_address(a) for a in net.ledger.job(job.job).executors)
     for e, d in ((e0, GOOD), (e1, GOOD), (e2, BAD)):
         commit(net, job.job, e, d)
     for e, d in ((e0, GOOD), (e1, GOOD), (e2, BAD)):
@@ -296,7 +288,7 @@ def test_a_commit_needs_the_stake_the_draw_required(net):
     net.fund(STRANGER, 100_000)
     job = job_tx("restaked")
     net.send(STRANGER, job)
-    e = by_address(net.ledger.job(job.job)["executors"][0])
+    e = by_address(net.ledger.job(job.job).executors[0])
     net.send(e, txs.Unstake(role=COMPUTE, amount=STAKE))
     net.refused(errors.StakeBelowMinimum, e, txs.Commit(job=job.job, commitment=GOOD))
 
@@ -318,8 +310,8 @@ def test_task_job_fees_come_from_the_task_budget(net):
     net.refused(errors.NotAuthorized, COORD, job_tx("bad-resolver", task=funded, resolver=HUB.address))
     job = job_tx("task-job", task=funded, resolver=COORD.address)
     net.send(COORD, job)
-    assert net.ledger.task(funded)["budget"] == 1_000 - 3 * FEE
-    execs = [by_address(a) for a in net.ledger.job(job.job)["executors"]]
+    assert net.ledger.task(funded).budget == 1_000 - 3 * FEE
+    execs = [by_address(a) for a in net.ledger.job(job.job).executors]
     for e in execs[:2]:
         commit(net, job.job, e, GOOD)
     net.clock.advance(WINDOW)
@@ -331,7 +323,7 @@ def test_task_job_fees_come_from_the_task_budget(net):
     net.clock.advance(WINDOW)
     data = net.send(COORD, txs.AcceptResult(job=job.job, accepted=tuple(e.address for e in execs[:2])))
     assert data.event("job_resolved").data["refund"] == FEE
-    assert net.ledger.task(funded)["budget"] == 1_000 - 2 * FEE  # the unpaid fee went back to it
+    assert net.ledger.task(funded).budget == 1_000 - 2 * FEE  # the unpaid fee went back to it
     assert net.ledger.balance(COORD.address) == before  # the coordinator paid nothing
     net.send(COORD, txs.CloseTask(task=funded))
     assert net.ledger.balance(STRANGER.address) == 10_000 - 2 * FEE  # the creator got the rest
@@ -355,11 +347,11 @@ def test_model_ids_cannot_be_squatted(net):
     net.refused(errors.NotAuthorized, ATTACKER, txs.RegisterModel(model=honest_id, **{**squat, "task": task}))
     # the coordinator registers its task's model under the id derived from it
     net.send(COORD, txs.RegisterModel(model=honest_id, **{**squat, "task": task}))
-    assert net.ledger.model(honest_id)["owner"] == COORD.address
+    assert net.ledger.model(honest_id).owner == COORD.address
     # a copy of the same document under the attacker's own id is its own model, not this one
     own = model_id(ATTACKER.address, None, document)
     net.send(ATTACKER, txs.RegisterModel(model=own, **squat))
-    assert own != honest_id and net.ledger.model(honest_id)["owner"] == COORD.address
+    assert own != honest_id and net.ledger.model(honest_id).owner == COORD.address
 
 
 # -- finding 10: a member keeps its role stake --------------------------------------------------------
@@ -450,7 +442,7 @@ class JobMachine(RuleBasedStateMachine):
         if (picked := self._pick(k)) is None:
             return
         job = picked[0]
-        executors = self.ledger.job(job)["executors"]
+        executors = self.ledger.job(job).executors
         who = by_address(executors[e % len(executors)])
         digest = GOOD if d else BAD
         salt = hash_value(job + who.address)
@@ -462,7 +454,7 @@ class JobMachine(RuleBasedStateMachine):
         if (picked := self._pick(k)) is None:
             return
         job = picked[0]
-        executors = self.ledger.job(job)["executors"]
+        executors = self.ledger.job(job).executors
         who = by_address(executors[e % len(executors)])
         digest = self.committed.get((job, who.address), GOOD)
         digest = BAD if lie and digest == GOOD else digest  # a lie cannot open the commitment
@@ -480,7 +472,7 @@ class JobMachine(RuleBasedStateMachine):
         if (picked := self._pick(k)) is None:
             return
         job = picked[0]
-        executors = self.ledger.job(job)["executors"]
+        executors = self.ledger.job(job).executors
         chosen = tuple(sorted({executors[a % len(executors)] for a in accept}))
         for who in (ACTORS[i], HUB, picked[1]):
             self.send(who, txs.AcceptResult(job=job, accepted=chosen))
@@ -510,7 +502,7 @@ class JobMachine(RuleBasedStateMachine):
         if not self.send(creator, tx):
             return
         self.jobs.append((job, creator, rep))
-        executors = [by_address(a) for a in self.ledger.job(job)["executors"]]
+        executors = [by_address(a) for a in self.ledger.job(job).executors]
         for e, what in zip(executors, plan, strict=False):
             if what != "ignore":
                 digest = BAD if what == "bad" else GOOD
@@ -548,7 +540,7 @@ class JobMachine(RuleBasedStateMachine):
             open_commits = sum(
                 1
                 for job, _, _ in self.jobs
-                if self.ledger.job(job)["status"] == "open" and self.ledger.commitment(job, a.address)
+                if self.ledger.job(job).status == "open" and self.ledger.commitment(job, a.address)
             )
             assert self.ledger.locked(a.address, COMPUTE) == open_commits
 

@@ -130,7 +130,7 @@ def test_stake_unstake_unbonding_withdraw(net, ledger_factory):
     r = net.send(p, txs.Unstake(role=COMPUTE, amount=2_000))
     release = r.event("unstaked").data["release"]
     assert release == net.clock.now + 10_000
-    assert net.ledger.unbonding(p.address, COMPUTE) == {"amount": 2_000, "release": release}
+    assert net.ledger.unbonding(p.address, COMPUTE).to_json() == {"amount": 2_000, "release": release}
     assert net.ledger.supply()["unbonding"] == 2_000
     refused(net, p, txs.Withdraw(role=COMPUTE), errors.StillUnbonding)
     net.clock.advance(10_000)

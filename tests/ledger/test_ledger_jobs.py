@@ -53,7 +53,7 @@ class Job:
             ),
         )
         by_address = {a.address: a for a in net.accounts}
-        self.executors = [by_address[a] for a in net.ledger.job(self.id)["executors"]]
+        self.executors = [by_address[a] for a in net.ledger.job(self.id).executors]
 
     def commit(self, executor, digest):
         salt = hash_value(f"{self.id}{executor.address}")
@@ -101,7 +101,7 @@ def test_draw_is_recomputable_distinct_and_excludes_creator(jnet):
             (a, w) for a, w in ledger.eligible_executors(COMPUTE, FEE) if a != jnet.accounts[1].address
         ]
         expected = draw_executors(candidates, draw_seed(job.head_before, job.id), 4)
-        assert addresses == expected == ledger.job(job.id)["executors"]
+        assert addresses == expected == list(ledger.job(job.id).executors)
         assert job.receipt.event("job_registered").data["executors"] == addresses
         for a in addresses:  # being drawn binds nobody: a stake is locked only by a commit
             assert ledger.locked(a, COMPUTE) == 0
@@ -128,7 +128,7 @@ def test_replicated_majority_pays_winners_and_slashes_the_cheater(jnet):
     assert ledger.reputation(cheat.address, COMPUTE) == -5
     assert ledger.balance(job.creator.address) == creator_before + FEE  # the cheater's fee comes back
     assert ledger.supply()["burned"] == slashed - 2 * reward and ledger.supply()["job_escrow"] == 0
-    assert ledger.job(job.id)["status"] == "accepted"
+    assert ledger.job(job.id).status == "accepted"
     kinds = [e.kind for e in ledger.events(since=0)]
     assert kinds[-2:] == ["slashed", "job_resolved"]
     with pytest.raises(errors.JobNotResolvable):

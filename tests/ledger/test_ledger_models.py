@@ -60,10 +60,10 @@ def test_fee_split_and_claims(mnet):
     # hosts share 40% = 4000 (2000 each); royalties 6001 into the pool
     assert [ledger.balance(h) for h in hosts] == [2_000, 2_000]
     model = ledger.model(MODEL)
-    assert model["pool"] == 6_001 and model["index"] == 0 and model["carry"] == 6_001
+    assert model.pool == 6_001 and model.index == 0 and model.carry == 6_001
     mnet.send(user, txs.PayInferenceFee(model=MODEL, amount=10_000, hosts=hosts[:1]))
     model = ledger.model(MODEL)
-    assert model["pool"] == 12_001 and model["index"] == 1 and model["carry"] == 2_001
+    assert model.pool == 12_001 and model.index == 1 and model.carry == 2_001
     c0, c1, c2 = mnet.contributors
     assert ledger.royalty_owed(MODEL, c0.address, 5_000) == 5_000
     assert claim(mnet, c0, 5_000).event("royalty_claimed").data["amount"] == 5_000
@@ -79,7 +79,7 @@ def test_fee_split_and_claims(mnet):
     claim(mnet, c1, 3_000)
     model = ledger.model(MODEL)
     # everything distributed except the carry (less than one unit per share)
-    assert model["pool"] == model["carry"] < 10_000
+    assert model.pool == model.carry < 10_000
     ledger.check_invariants()
 
 
@@ -132,7 +132,7 @@ def test_inference_job_routes_royalties(mnet):
             model=MODEL,
         ),
     )
-    executors = ledger.job(job)["executors"]
+    executors = ledger.job(job).executors
     by_address = {a.address: a for a in mnet.accounts}
     answer = hash_value("answer")
     for a in executors:
@@ -143,6 +143,6 @@ def test_inference_job_routes_royalties(mnet):
     mnet.send(user, txs.RevealReplication(job=job, replicated=True, primary=0, salt=salt))
     r = mnet.send(user, txs.ResolveJob(job=job)).event("job_resolved").data
     assert r["royalty"] == 2 * 600 and r["paid"] == 2 * 400
-    assert ledger.model(MODEL)["pool"] == 1_200 and all(ledger.balance(a) == 400 for a in executors)
+    assert ledger.model(MODEL).pool == 1_200 and all(ledger.balance(a) == 400 for a in executors)
     assert ledger.stake(executors[0], COMPUTE) == 0
     ledger.check_invariants()

@@ -169,7 +169,7 @@ class LedgerMachine(RuleBasedStateMachine):
         task = self.tasks[t % len(self.tasks)]
         record = self.ledger.task(task)
         tree = payout_tree({self.acct(i).address: n for i, n in alloc.items()})
-        creator = next(i for i in range(N) if self.acct(i).address == record["coordinator"])
+        creator = next(i for i in range(N) if self.acct(i).address == record.coordinator)
         if self.do(creator, txs.PostPayoutRoot(task=task, epoch=epoch, root=tree.root, total=tree.total)):
             self.payouts[(task, epoch)] = tree
 
@@ -215,7 +215,7 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=5_000,
             reveal_window_ms=5_000,
-            resolver=self.acct(N).address if resolver else None  # the genesis resolver,
+            resolver=self.acct(N).address if resolver else None,  # the genesis resolver,
         )
         if self.do(i, tx):
             self.jobs[job] = {"creator": i, "salt": salt, "rep": rep, "primary": primary, "salts": {}}
@@ -231,7 +231,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(k=st.integers(0, 10), e=st.integers(0, 3), d=st.integers(0, 2))
     def commit(self, k, e, d):
         job, info, record = self._job(k)
-        executor = record["executors"][e % len(record["executors"])]
+        executor = record.executors[e % len(record.executors)]
         salt = hash_value(f"{job}{executor}{d}")
         info["salts"][executor] = (DIGESTS[d], salt)
         self.do(
@@ -243,7 +243,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(k=st.integers(0, 10), e=st.integers(0, 3), lie=st.booleans())
     def reveal(self, k, e, lie):
         job, info, record = self._job(k)
-        executor = record["executors"][e % len(record["executors"])]
+        executor = record.executors[e % len(record.executors)]
         digest, salt = info["salts"].get(executor, (DIGESTS[0], DIGESTS[1]))
         self.do(self._index(executor), txs.Reveal(job=job, digest=DIGESTS[2] if lie else digest, salt=salt))
 
@@ -261,8 +261,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def resolve(self, k, i, accept):
         job, info, record = self._job(k)
         self.do(i, txs.ResolveJob(job=job))
-        self.do(info["creator"], txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
-        self.do(N, txs.AcceptResult(job=job, accepted=tuple(record["executors"][:accept])))
+        self.do(info["creator"], txs.AcceptResult(job=job, accepted=tuple(record.executors[:accept])))
+        self.do(N, txs.AcceptResult(job=job, accepted=tuple(record.executors[:accept])))
 
     @rule(
         i=actor,
@@ -287,11 +287,11 @@ class LedgerMachine(RuleBasedStateMachine):
             replication=replication_commitment(job, rep, primary, salt),
             commit_window_ms=1_000,
             reveal_window_ms=1_000,
-            resolver=self.acct(N).address if resolver else None  # the genesis resolver,
+            resolver=self.acct(N).address if resolver else None,  # the genesis resolver,
         )
         if not self.do(i, tx):
             return
-        executors = self.ledger.job(job)["executors"]
+        executors = self.ledger.job(job).executors
         plan = []
         for e, b in zip(executors, behaviour, strict=False):
             digest = DIGESTS[0] if b == "honest" else DIGESTS[1 + len(plan) % 2]

@@ -25,9 +25,9 @@ def task_net(net):
 def test_create_join_and_escrow(task_net):
     ledger, creator = task_net.ledger, task_net.accounts[1]
     task = ledger.task(TASK)
-    assert task["budget"] == 60_000 and task["members"] == 4 and task["coordinator"] == creator.address
+    assert task.budget == 60_000 and task.members == 4 and task.coordinator == creator.address
     assert ledger.balance(creator.address) == 40_000
-    assert ledger.member(TASK, task_net.accounts[2].address) == {"role": DATA, "stake": 50}
+    assert ledger.member(TASK, task_net.accounts[2].address).to_json() == {"role": DATA, "stake": 50}
     assert ledger.supply()["task_escrow"] == 60_000 and ledger.supply()["task_stakes"] == 200
     with pytest.raises(errors.DuplicateEntity):
         task_net.send(creator, txs.CreateTask(task=TASK, budget=1, params=PARAMS))
@@ -50,9 +50,7 @@ def test_checkpoints_in_order_by_coordinator(task_net):
         task_net.send(creator, txs.PostCheckpoint(task=TASK, round=2, checkpoint=hash_value("c2")))
     for r in (1, 2):
         task_net.send(creator, txs.PostCheckpoint(task=TASK, round=r, checkpoint=hash_value(f"c{r}")))
-    assert (
-        task_net.ledger.checkpoint(TASK, 2) == hash_value("c2") and task_net.ledger.task(TASK)["round"] == 2
-    )
+    assert task_net.ledger.checkpoint(TASK, 2) == hash_value("c2") and task_net.ledger.task(TASK).round == 2
     with pytest.raises(errors.BadRound):
         task_net.send(creator, txs.PostCheckpoint(task=TASK, round=2, checkpoint=hash_value("x")))
 
@@ -68,7 +66,7 @@ def test_payout_root_and_claims(task_net):
     with pytest.raises(errors.NotAuthorized):
         task_net.send(members[0], txs.PostPayoutRoot(task=TASK, epoch=1, root=tree.root, total=10_000))
     task_net.send(creator, txs.PostPayoutRoot(task=TASK, epoch=1, root=tree.root, total=tree.total))
-    assert ledger.task(TASK)["budget"] == 50_000 and ledger.supply()["unclaimed_payouts"] == 10_000
+    assert ledger.task(TASK).budget == 50_000 and ledger.supply()["unclaimed_payouts"] == 10_000
     with pytest.raises(errors.DuplicateEntity):
         task_net.send(creator, txs.PostPayoutRoot(task=TASK, epoch=1, root=tree.root, total=1))
     m0, m1 = members[0], members[1]
@@ -102,7 +100,8 @@ def test_payout_root_and_claims(task_net):
                 task=TASK, epoch=1, amount=allocation[m.address], proof=tuple(tree.proof(m.address))
             ),
         )
-    assert ledger.payout(TASK, 1) == {"root": tree.root, "total": 10_000, "claimed": 10_000, "job": None}
+    payout = ledger.payout(TASK, 1).to_json()
+    assert payout == {"root": tree.root, "total": 10_000, "claimed": 10_000, "job": None}
     assert ledger.supply()["unclaimed_payouts"] == 0
     ledger.check_invariants()
 
@@ -113,12 +112,12 @@ def test_slash_member_close_and_leave(task_net):
     with pytest.raises(errors.InsufficientStake):
         task_net.send(creator, txs.SlashMember(task=TASK, account=m0.address, amount=51))
     task_net.send(creator, txs.SlashMember(task=TASK, account=m0.address, amount=30, reason="noise"))
-    assert ledger.member(TASK, m0.address)["stake"] == 20 and ledger.task(TASK)["budget"] == 60_030
+    assert ledger.member(TASK, m0.address).stake == 20 and ledger.task(TASK).budget == 60_030
     with pytest.raises(errors.TaskStillOpen):
         task_net.send(m1, txs.LeaveTask(task=TASK))
     before = ledger.balance(creator.address)
     task_net.send(creator, txs.CloseTask(task=TASK))
-    assert ledger.balance(creator.address) == before + 60_030 and ledger.task(TASK)["status"] == "closed"
+    assert ledger.balance(creator.address) == before + 60_030 and ledger.task(TASK).status == "closed"
     with pytest.raises(errors.TaskClosed):
         task_net.send(creator, txs.PostCheckpoint(task=TASK, round=1, checkpoint=hash_value("c")))
     with pytest.raises(errors.TaskClosed):

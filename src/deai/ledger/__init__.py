@@ -18,13 +18,15 @@ Quick start::
 - :func:`deai.ledger.machine.apply` is the pure state machine over a
   :class:`~deai.ledger.state.State`; every refusal is a :class:`LedgerError` subclass from
   :mod:`deai.ledger.errors`.
+- :mod:`deai.ledger.records` holds the typed records the queries return (``ledger.job(id)`` is a
+  :class:`JobRecord`, ``ledger.task(id)`` a :class:`TaskRecord`, ...); ``to_json()`` is the stored row.
 - :mod:`deai.ledger.merkle` (payout and provenance trees), :mod:`deai.ledger.draw` (executor draw)
   and :mod:`deai.ledger.commitments` (commit-reveal hashes) are shared with protocol code.
 
 See ``docs/ledger.md`` for the transaction set, the state, the invariants and the trust model.
 """
 
-from deai.ledger import errors, txs
+from deai.ledger import errors, records, txs
 from deai.ledger.base import Ledger, ManualClock, Receipt
 from deai.ledger.commitments import model_id, replication_commitment, result_commitment
 from deai.ledger.config import BPS, COMPUTE, DATA, HOST, ROLES, NetworkConfig
@@ -33,6 +35,14 @@ from deai.ledger.errors import LedgerError
 from deai.ledger.log import replay
 from deai.ledger.memory import MemoryLedger
 from deai.ledger.merkle import payout_tree, shares_tree
+from deai.ledger.records import (
+    JobRecord,
+    MemberRecord,
+    ModelRecord,
+    PayoutRecord,
+    TaskRecord,
+    UnbondingRecord,
+)
 from deai.ledger.sqlite import SqliteLedger
 from deai.ledger.tx import SignedTx, Tx
 
@@ -42,19 +52,26 @@ __all__ = [
     "DATA",
     "HOST",
     "ROLES",
+    "JobRecord",
     "Ledger",
     "LedgerError",
     "ManualClock",
+    "MemberRecord",
     "MemoryLedger",
+    "ModelRecord",
     "NetworkConfig",
+    "PayoutRecord",
     "Receipt",
     "SignedTx",
     "SqliteLedger",
+    "TaskRecord",
     "Tx",
+    "UnbondingRecord",
     "draw_executors",
     "errors",
     "model_id",
     "payout_tree",
+    "records",
     "replay",
     "replication_commitment",
     "result_commitment",

@@ -27,6 +27,14 @@ from typing import Any
 from deai.core.accounts import Account
 from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerError
+from deai.ledger.records import (
+    JobRecord,
+    MemberRecord,
+    ModelRecord,
+    PayoutRecord,
+    TaskRecord,
+    UnbondingRecord,
+)
 from deai.ledger.rules.base import Event
 from deai.ledger.tx import SignedTx, Tx
 
@@ -110,7 +118,8 @@ class VerifyReport:
 
 
 class Ledger(ABC):
-    """The interface. Amounts are ints of the smallest unit; ids and hashes are 0x-hex strings."""
+    """The interface. Amounts are ints of the smallest unit; ids and hashes are 0x-hex strings.
+    Object-valued queries return typed records (:mod:`deai.ledger.records`)."""
 
     config: NetworkConfig
 
@@ -147,8 +156,8 @@ class Ledger(ABC):
     def stake(self, address: str, role: str) -> int: ...
 
     @abstractmethod
-    def unbonding(self, address: str, role: str) -> dict[str, int] | None:
-        """``{"amount", "release"}`` or None."""
+    def unbonding(self, address: str, role: str) -> UnbondingRecord | None:
+        """The stake on its way out (amount, release time) or None."""
 
     @abstractmethod
     def locked(self, address: str, role: str) -> int:
@@ -160,22 +169,22 @@ class Ledger(ABC):
     # -- tasks, jobs, models ------------------------------------------------------------------------
 
     @abstractmethod
-    def task(self, task_id: str) -> dict[str, Any] | None: ...
+    def task(self, task_id: str) -> TaskRecord | None: ...
 
     @abstractmethod
-    def member(self, task_id: str, address: str) -> dict[str, Any] | None: ...
+    def member(self, task_id: str, address: str) -> MemberRecord | None: ...
 
     @abstractmethod
     def checkpoint(self, task_id: str, round: int) -> str | None: ...
 
     @abstractmethod
-    def payout(self, task_id: str, epoch: int) -> dict[str, Any] | None: ...
+    def payout(self, task_id: str, epoch: int) -> PayoutRecord | None: ...
 
     @abstractmethod
     def claimed(self, task_id: str, epoch: int, address: str) -> int: ...
 
     @abstractmethod
-    def job(self, job_id: str) -> dict[str, Any] | None:
+    def job(self, job_id: str) -> JobRecord | None:
         """The job record: creator, executors, deadlines, counts, status, accepted, faulted, ..."""
 
     @abstractmethod
@@ -189,7 +198,7 @@ class Ledger(ABC):
         """(address, weight) pairs a job of ``role`` paying ``fee`` would draw from."""
 
     @abstractmethod
-    def model(self, model_id: str) -> dict[str, Any] | None: ...
+    def model(self, model_id: str) -> ModelRecord | None: ...
 
     @abstractmethod
     def royalty_owed(self, model_id: str, address: str, shares: int) -> int: ...

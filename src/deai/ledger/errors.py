@@ -33,6 +33,7 @@ __all__ = [
     "JobNotResolvable",
     "LedgerCorrupted",
     "LedgerError",
+    "MalformedRecord",
     "MalformedTx",
     "NotAMember",
     "NotAnExecutor",
@@ -282,3 +283,8 @@ class InvariantViolation(LedgerError):
 
 class LedgerCorrupted(LedgerError):
     """Stored log or state does not match what replaying the log gives."""
+
+
+class MalformedRecord(LedgerCorrupted):
+    """A stored state row (or a hub's answer to a query) is not the record it should be: a key
+    missing or unknown, or a value of the wrong type (:mod:`deai.ledger.records`)."""

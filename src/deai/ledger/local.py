@@ -21,6 +21,14 @@ from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerCorrupted, LedgerError, MalformedTx, TxTooLarge
 from deai.ledger.log import LogEntry, entry_hash, events_hash, replay
 from deai.ledger.machine import apply
+from deai.ledger.records import (
+    JobRecord,
+    MemberRecord,
+    ModelRecord,
+    PayoutRecord,
+    TaskRecord,
+    UnbondingRecord,
+)
 from deai.ledger.rules.base import Context, Event
 from deai.ledger.rules.jobs import eligible_executors
 from deai.ledger.rules.models import royalty_owed
@@ -144,7 +152,7 @@ class LocalLedger(Ledger):
             state.forget()
             return results
 
-    # -- queries --------------------------------------------------------------------------------------
+    # -- queries (records are frozen copies: nothing returned shares the live state) ---------------
 
     def _get(self, table: str, k: str, default: Any = None) -> Any:
         with self._lock:
@@ -159,8 +167,9 @@ class LocalLedger(Ledger):
     def stake(self, address: str, role: str) -> int:
         return self._get("stakes", key(address, role), 0)
 
-    def unbonding(self, address: str, role: str) -> dict[str, int] | None:
-        return self._get("unbonding", key(address, role))
+    def unbonding(self, address: str, role: str) -> UnbondingRecord | None:
+        with self._lock:
+            return self._state.unbonding(address, role)
 
     def locked(self, address: str, role: str) -> int:
         return self._get("locks", key(address, role), 0)
@@ -168,23 +177,27 @@ class LocalLedger(Ledger):
     def reputation(self, address: str, role: str) -> int:
         return self._get("reputation", key(address, role), 0)
 
-    def task(self, task_id: str) -> dict[str, Any] | None:
-        return self._get("tasks", task_id)
+    def task(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            return self._state.task(task_id)
 
-    def member(self, task_id: str, address: str) -> dict[str, Any] | None:
-        return self._get("members", key(task_id, address))
+    def member(self, task_id: str, address: str) -> MemberRecord | None:
+        with self._lock:
+            return self._state.member(task_id, address)
 
     def checkpoint(self, task_id: str, round: int) -> str | None:
         return self._get("checkpoints", key(task_id, round))
 
-    def payout(self, task_id: str, epoch: int) -> dict[str, Any] | None:
-        return self._get("payouts", key(task_id, epoch))
+    def payout(self, task_id: str, epoch: int) -> PayoutRecord | None:
+        with self._lock:
+            return self._state.payout(task_id, epoch)
 
     def claimed(self, task_id: str, epoch: int, address: str) -> int:
         return self._get("claims", key(task_id, epoch, address), 0)
 
-    def job(self, job_id: str) -> dict[str, Any] | None:
-        return self._get("jobs", job_id)
+    def job(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            return self._state.job(job_id)
 
     def commitment(self, job_id: str, executor: str) -> str | None:
         return self._get("commits", key(job_id, executor))
@@ -196,8 +209,9 @@ class LocalLedger(Ledger):
         with self._lock:
             return sorted(eligible_executors(self._state, role, fee, exclude))
 
-    def model(self, model_id: str) -> dict[str, Any] | None:
-        return self._get("models", model_id)
+    def model(self, model_id: str) -> ModelRecord | None:
+        with self._lock:
+            return self._state.model(model_id)
 
     def royalty_owed(self, model_id: str, address: str, shares: int) -> int:
         with self._lock:

@@ -7,6 +7,11 @@ Every put is journaled, so :meth:`State.rollback` restores the state exactly as 
 :meth:`State.mark` -- this is how a refused transaction leaves the state byte-identical without
 copying it -- and the journal also tells a backend which rows a batch touched.
 
+Object-valued rows are read and written as typed records (:mod:`deai.ledger.records`):
+``state.job(id) -> JobRecord | None``, ``state.put_job(id, record)`` and the like store exactly
+``record.to_json()``; a stored row that is not a valid record raises ``MalformedRecord`` naming
+the table and key.
+
 Integer tables drop a key when its value reaches 0, so equal states have equal encodings whatever
 path led to them. The state root is ``sha256(canonical({"config": ..., "tables": ...}))``, computed
 on demand (it is O(state); the log's entry hashes carry the per-transaction commitment).
@@ -15,11 +20,20 @@ on demand (it is O(state); the log's entry hashes carry the per-transaction comm
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from deai.core.encoding import canonical, sha256, to_hex
 from deai.ledger.config import NetworkConfig
-from deai.ledger.errors import InvariantViolation
+from deai.ledger.errors import InvariantViolation, MalformedRecord
+from deai.ledger.records import (
+    JobRecord,
+    MemberRecord,
+    ModelRecord,
+    PayoutRecord,
+    Record,
+    TaskRecord,
+    UnbondingRecord,
+)
 
 __all__ = ["INT_TABLES", "TABLES", "State", "key"]
 
@@ -48,6 +62,7 @@ INT_TABLES = frozenset(
     {"balances", "nonces", "stakes", "locks", "memberships", "reputation", "checkpoints", "claims"}
 )
 _MISSING = object()
+R = TypeVar("R", bound=Record)
 
 
 def key(*parts: Any) -> str:
@@ -88,6 +103,41 @@ class State:
     def items(self, table: str) -> Iterator[tuple[str, Any]]:
         return iter(self.tables[table].items())
 
+    def record(self, cls: type[R], k: str) -> R | None:
+        """The row ``k`` of ``cls``'s table as a ``cls`` record (None when absent)."""
+        value = self.tables[cls.TABLE].get(k)
+        if value is None:
+            return None
+        try:
+            return cls.from_json(value)
+        except MalformedRecord as exc:
+            raise MalformedRecord(f"{cls.TABLE}[{k}]: {exc}") from None
+
+    def records(self, cls: type[R]) -> Iterator[tuple[str, R]]:
+        """Every row of ``cls``'s table as (key, record)."""
+        for k in self.tables[cls.TABLE]:
+            record = self.record(cls, k)
+            assert record is not None
+            yield k, record
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        return self.record(TaskRecord, task_id)
+
+    def member(self, task_id: str, address: str) -> MemberRecord | None:
+        return self.record(MemberRecord, key(task_id, address))
+
+    def unbonding(self, address: str, role: str) -> UnbondingRecord | None:
+        return self.record(UnbondingRecord, key(address, role))
+
+    def payout(self, task_id: str, epoch: int) -> PayoutRecord | None:
+        return self.record(PayoutRecord, key(task_id, epoch))
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return self.record(JobRecord, job_id)
+
+    def model(self, model_id: str) -> ModelRecord | None:
+        return self.record(ModelRecord, model_id)
+
     # -- writing (journaled) ------------------------------------------------------------------------
 
     def put(self, table: str, k: str, value: Any) -> None:
@@ -97,6 +147,28 @@ class State:
             rows.pop(k, None)
         else:
             rows[k] = value
+
+    def put_record(self, k: str, record: Record | None, cls: type[Record]) -> None:
+        """Store ``record.to_json()`` at ``k`` of ``cls``'s table (None: delete the row)."""
+        self.put(cls.TABLE, k, None if record is None else record.to_json())
+
+    def put_task(self, task_id: str, record: TaskRecord) -> None:
+        self.put_record(task_id, record, TaskRecord)
+
+    def put_member(self, task_id: str, address: str, record: MemberRecord | None) -> None:
+        self.put_record(key(task_id, address), record, MemberRecord)
+
+    def put_unbonding(self, address: str, role: str, record: UnbondingRecord | None) -> None:
+        self.put_record(key(address, role), record, UnbondingRecord)
+
+    def put_payout(self, task_id: str, epoch: int, record: PayoutRecord) -> None:
+        self.put_record(key(task_id, epoch), record, PayoutRecord)
+
+    def put_job(self, job_id: str, record: JobRecord) -> None:
+        self.put_record(job_id, record, JobRecord)
+
+    def put_model(self, model_id: str, record: ModelRecord) -> None:
+        self.put_record(model_id, record, ModelRecord)
 
     def add(self, table: str, k: str, delta: int) -> int:
         """Add ``delta`` to an integer entry; refuses (as a bug) to go negative."""
@@ -168,36 +240,37 @@ class State:
         return {
             "balances": sum(t["balances"].values()),
             "stakes": sum(t["stakes"].values()),
-            "unbonding": sum(u["amount"] for u in t["unbonding"].values()),
-            "task_escrow": sum(task["budget"] for task in t["tasks"].values()),
-            "task_stakes": sum(m["stake"] for m in t["members"].values()),
-            "job_escrow": sum(job["escrow"] for job in t["jobs"].values()),
-            "unclaimed_payouts": sum(p["total"] - p["claimed"] for p in t["payouts"].values()),
-            "royalty_pools": sum(m["pool"] for m in t["models"].values()),
-            "burned": t["meta"]["burned"],
+            "unbonding": sum(u.amount for _, u in self.records(UnbondingRecord)),
+            "task_escrow": sum(task.budget for _, task in self.records(TaskRecord)),
+            "task_stakes": sum(m.stake for _, m in self.records(MemberRecord)),
+            "job_escrow": sum(job.escrow for _, job in self.records(JobRecord)),
+            "unclaimed_payouts": sum(p.total - p.claimed for _, p in self.records(PayoutRecord)),
+            "royalty_pools": sum(m.pool for _, m in self.records(ModelRecord)),
+            "burned": self.meta("burned"),
         }
 
     def check_invariants(self) -> dict[str, int]:
-        """Raise InvariantViolation unless conservation and non-negativity hold; return the breakdown."""
+        """Raise InvariantViolation unless conservation and non-negativity hold; return the breakdown
+        (a row that is no valid record raises MalformedRecord)."""
         t = self.tables
         for table in ("balances", "stakes", "locks", "memberships", "claims", "nonces"):
             for k, v in t[table].items():
                 if not isinstance(v, int) or v <= 0:
                     raise InvariantViolation(f"{table}[{k}] = {v!r} is not a positive integer")
         checks = [
-            *(("unbonding", k, u["amount"]) for k, u in t["unbonding"].items()),
-            *(("tasks.budget", k, x["budget"]) for k, x in t["tasks"].items()),
-            *(("members.stake", k, m["stake"]) for k, m in t["members"].items()),
-            *(("jobs.escrow", k, j["escrow"]) for k, j in t["jobs"].items()),
-            *(("payouts.unclaimed", k, p["total"] - p["claimed"]) for k, p in t["payouts"].items()),
-            *(("models.pool", k, m["pool"]) for k, m in t["models"].items()),
+            *(("unbonding", k, u.amount) for k, u in self.records(UnbondingRecord)),
+            *(("tasks.budget", k, x.budget) for k, x in self.records(TaskRecord)),
+            *(("members.stake", k, m.stake) for k, m in self.records(MemberRecord)),
+            *(("jobs.escrow", k, j.escrow) for k, j in self.records(JobRecord)),
+            *(("payouts.unclaimed", k, p.total - p.claimed) for k, p in self.records(PayoutRecord)),
+            *(("models.pool", k, m.pool) for k, m in self.records(ModelRecord)),
         ]
         for what, k, v in checks:
-            if not isinstance(v, int) or v < 0:
+            if v < 0:
                 raise InvariantViolation(f"{what}[{k}] = {v!r} is negative")
         breakdown = self.supply_breakdown()
         total = sum(breakdown.values())
-        minted = t["meta"]["minted"]
+        minted = self.meta("minted")
         if total != minted:
             raise InvariantViolation(f"conservation broken: buckets sum to {total}, minted {minted}")
         return {**breakdown, "minted": minted}

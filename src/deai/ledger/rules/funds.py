@@ -11,6 +11,7 @@ from deai.ledger.errors import (
     StillUnbonding,
     SupplyCapExceeded,
 )
+from deai.ledger.records import UnbondingRecord
 from deai.ledger.rules.base import Call, credit, debit, handles
 from deai.ledger.state import key
 from deai.ledger.txs import Mint, Slash, Stake, Transfer, Unstake, UpdateReputation, Withdraw
@@ -71,23 +72,23 @@ def unstake(c: Call, tx: Unstake) -> None:
             " (leave 0 or at least the minimum)"
         )
     c.state.put("stakes", k, rest)
-    old = c.state.get("unbonding", k, {"amount": 0})
+    old = c.state.unbonding(c.sender, tx.role)
     release = c.now + c.config.unbonding_delay_ms
-    c.state.put("unbonding", k, {"amount": old["amount"] + tx.amount, "release": release})
+    amount = (old.amount if old is not None else 0) + tx.amount
+    c.state.put_unbonding(c.sender, tx.role, UnbondingRecord(amount=amount, release=release))
     c.emit("unstaked", account=c.sender, role=tx.role, amount=tx.amount, release=release)
 
 
 @handles(Withdraw)
 def withdraw(c: Call, tx: Withdraw) -> None:
-    k = key(c.sender, tx.role)
-    entry = c.state.get("unbonding", k)
+    entry = c.state.unbonding(c.sender, tx.role)
     if entry is None:
         raise NothingToWithdraw(f"{c.sender} has nothing unbonding as {tx.role}")
-    if c.now < entry["release"]:
-        raise StillUnbonding(f"unbonding until {entry['release']}, the ledger clock is at {c.now}")
-    c.state.put("unbonding", k, None)
-    credit(c.state, c.sender, entry["amount"])
-    c.emit("withdrawn", account=c.sender, role=tx.role, amount=entry["amount"])
+    if c.now < entry.release:
+        raise StillUnbonding(f"unbonding until {entry.release}, the ledger clock is at {c.now}")
+    c.state.put_unbonding(c.sender, tx.role, None)
+    credit(c.state, c.sender, entry.amount)
+    c.emit("withdrawn", account=c.sender, role=tx.role, amount=entry.amount)
 
 
 @handles(Slash)

@@ -49,7 +49,7 @@ registration, which runs only after the creator's escrow was taken.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from dataclasses import replace
 
 from deai.core.encoding import to_hex
 from deai.ledger.commitments import replication_commitment, result_commitment
@@ -76,6 +76,7 @@ from deai.ledger.errors import (
     UnknownJob,
     UnknownModel,
 )
+from deai.ledger.records import JobRecord, JobStatus
 from deai.ledger.rules.base import Call, credit, debit, handles
 from deai.ledger.rules.funds import add_reputation
 from deai.ledger.rules.models import accrue_royalty
@@ -105,19 +106,19 @@ def eligible_executors(state: State, role: str, fee: int, exclude: str = "") -> 
     return out
 
 
-def required_executors(job: dict[str, Any]) -> list[str]:
+def required_executors(job: JobRecord) -> list[str]:
     """Who had to run the job, once the creator revealed its replication choice."""
-    if job["replicated"] is None:
+    if job.replicated is None or job.primary is None:
         raise JobNotResolvable("the creator has not revealed the replication choice")
-    return list(job["executors"]) if job["replicated"] else [job["executors"][job["primary"]]]
+    return list(job.executors) if job.replicated else [job.executors[job.primary]]
 
 
-def _quorum(job: dict[str, Any], required: list[str]) -> int:
+def _quorum(job: JobRecord, required: list[str]) -> int:
     """Accepted executors needed to fault the others: a strict majority of the required ones at
     least (so a minority -- a Sybil among honest executors -- never decides who is slashed)."""
     if len(required) == 1:
         return 1
-    return max(job["quorum"], len(required) // 2 + 1)
+    return max(job.quorum, len(required) // 2 + 1)
 
 
 def _committed(state: State, job_id: str, executor: str) -> bool:
@@ -131,7 +132,7 @@ def _check_registration(c: Call, tx: RegisterJob) -> None:
         raise JobError(f"jobs are executed by compute providers or hosts, not by {tx.role}s")
     if tx.role == HOST and tx.model is None:
         raise JobError("a host job serves a registered model: name it")
-    if tx.model is not None and c.state.get("models", tx.model) is None:
+    if tx.model is not None and c.state.model(tx.model) is None:
         raise UnknownModel(f"no model {tx.model}")
     if tx.fee < config.min_job_fee:
         raise JobError(f"a job pays at least {config.min_job_fee} per executor, not {tx.fee}")
@@ -160,40 +161,40 @@ def _check_resolver(c: Call, tx: RegisterJob, coordinator: str | None) -> None:
         raise NotAuthorized(f"resolver {tx.resolver} is not one of the network's resolvers")
 
 
-def _open_job(state: State, job_id: str) -> dict[str, Any]:
-    job = state.get("jobs", job_id)
+def _open_job(state: State, job_id: str) -> JobRecord:
+    job = state.job(job_id)
     if job is None:
         raise UnknownJob(f"no job {job_id}")
-    if job["status"] != "open":
-        raise JobNotResolvable(f"job {job_id} is already {job['status']}")
+    if not job.open:
+        raise JobNotResolvable(f"job {job_id} is already {job.status.value}")
     return job
 
 
-def _reveals_open(c: Call, job: dict[str, Any]) -> bool:
-    return c.now >= job["commit_deadline"] or job["commits"] == len(job["executors"])
+def _reveals_open(c: Call, job: JobRecord) -> bool:
+    return c.now >= job.commit_deadline or job.commits == len(job.executors)
 
 
 @handles(RegisterJob)
 def register_job(c: Call, tx: RegisterJob) -> None:
     state = c.state
-    if state.get("jobs", tx.job) is not None:
+    if state.job(tx.job) is not None:
         raise DuplicateEntity(f"job {tx.job} exists")
     _check_registration(c, tx)
     escrow = tx.fee * tx.executors
     coordinator = None
     if tx.task is not None:
         task = get_task(state, tx.task, open_=True)
-        coordinator = task["coordinator"]
+        coordinator = task.coordinator
         c.require_sender(coordinator, f"register jobs of task {tx.task} (its coordinator)")
-        if task["budget"] < escrow:
+        if task.budget < escrow:
             raise InsufficientEscrow(
-                f"task {tx.task} has a budget of {task['budget']}, the job escrows {escrow}"
+                f"task {tx.task} has a budget of {task.budget}, the job escrows {escrow}"
             )
     _check_resolver(c, tx, coordinator)
     # Funds move before the draw, which is the only part that reads every provider: a creator
     # without the escrow is refused at O(1) cost (a refusal rolls everything back).
     if tx.task is not None:
-        state.put("tasks", tx.task, {**task, "budget": task["budget"] - escrow})
+        state.put_task(tx.task, replace(task, budget=task.budget - escrow))
     else:
         debit(state, c.sender, escrow, "escrow the job fee")
     candidates = eligible_executors(state, tx.role, tx.fee, exclude=c.sender)
@@ -206,35 +207,34 @@ def register_job(c: Call, tx: RegisterJob) -> None:
     executors = draw_executors(candidates, seed, tx.executors)
     commit_deadline = c.now + tx.commit_window_ms
     reveal_deadline = commit_deadline + tx.reveal_window_ms
-    state.put(
-        "jobs",
+    state.put_job(
         tx.job,
-        {
-            "creator": c.sender,
-            "task": tx.task,
-            "job_type": tx.job_type,
-            "inputs": list(tx.inputs),
-            "fee": tx.fee,
-            "escrow": escrow,
-            "role": tx.role,
-            "executors": executors,
-            "seed": to_hex(seed),
-            "replication": tx.replication,
-            "commit_deadline": commit_deadline,
-            "reveal_deadline": reveal_deadline,
-            "resolver": tx.resolver,
-            "quorum": tx.quorum,
-            "model": tx.model,
-            "commits": 0,
-            "reveals": 0,
-            "replicated": None,
-            "primary": None,
-            "status": "open",
-            "digest": None,
-            "accepted": [],
-            "faulted": [],
-            "missed": [],
-        },
+        JobRecord(
+            creator=c.sender,
+            task=tx.task,
+            job_type=tx.job_type,
+            inputs=tuple(tx.inputs),
+            fee=tx.fee,
+            escrow=escrow,
+            role=tx.role,
+            executors=tuple(executors),
+            seed=to_hex(seed),
+            replication=tx.replication,
+            commit_deadline=commit_deadline,
+            reveal_deadline=reveal_deadline,
+            resolver=tx.resolver,
+            quorum=tx.quorum,
+            model=tx.model,
+            commits=0,
+            reveals=0,
+            replicated=None,
+            primary=None,
+            status=JobStatus.OPEN,
+            digest=None,
+            accepted=(),
+            faulted=(),
+            missed=(),
+        ),
     )
     c.emit(
         "job_registered",
@@ -252,22 +252,22 @@ def register_job(c: Call, tx: RegisterJob) -> None:
 def commit(c: Call, tx: Commit) -> None:
     """The executor's acceptance of the duty: from here on its role stake is locked and at risk."""
     job = _open_job(c.state, tx.job)
-    if c.sender not in job["executors"]:
+    if c.sender not in job.executors:
         raise NotAnExecutor(f"{c.sender} was not drawn for job {tx.job}")
-    if c.now >= job["commit_deadline"]:
-        raise CommitAfterDeadline(f"job {tx.job} took commits until {job['commit_deadline']}, now {c.now}")
+    if c.now >= job.commit_deadline:
+        raise CommitAfterDeadline(f"job {tx.job} took commits until {job.commit_deadline}, now {c.now}")
     ck = key(tx.job, c.sender)
     if c.state.get("commits", ck) is not None:
         raise DuplicateCommit(f"{c.sender} already committed to job {tx.job}")
-    sk = key(c.sender, job["role"])
-    staked, minimum = c.state.num("stakes", sk), min_executor_stake(c.state, job["role"], job["fee"])
+    sk = key(c.sender, job.role)
+    staked, minimum = c.state.num("stakes", sk), min_executor_stake(c.state, job.role, job.fee)
     if staked < minimum:
         raise StakeBelowMinimum(
-            f"committing to job {tx.job} needs a {job['role']} stake of {minimum}, {c.sender} has {staked}"
+            f"committing to job {tx.job} needs a {job.role} stake of {minimum}, {c.sender} has {staked}"
         )
     c.state.add("locks", sk, 1)
     c.state.put("commits", ck, tx.commitment)
-    c.state.put("jobs", tx.job, {**job, "commits": job["commits"] + 1})
+    c.state.put_job(tx.job, replace(job, commits=job.commits + 1))
     c.emit("committed", job=tx.job, executor=c.sender, commitment=tx.commitment)
 
 
@@ -277,55 +277,53 @@ def reveal(c: Call, tx: Reveal) -> None:
     ck = key(tx.job, c.sender)
     commitment = c.state.get("commits", ck)
     if commitment is None:
-        if c.sender not in job["executors"]:
+        if c.sender not in job.executors:
             raise NotAnExecutor(f"{c.sender} was not drawn for job {tx.job}")
         raise RevealWithoutCommit(f"{c.sender} has no commitment to reveal for job {tx.job}")
     if c.state.get("reveals", ck) is not None:
         raise DuplicateReveal(f"{c.sender} already revealed for job {tx.job}")
     if not _reveals_open(c, job):
         raise RevealTooEarly(
-            f"reveals of job {tx.job} open at {job['commit_deadline']} or when all have committed"
+            f"reveals of job {tx.job} open at {job.commit_deadline} or when all have committed"
         )
-    if c.now >= job["reveal_deadline"]:
-        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job['reveal_deadline']}, now {c.now}")
+    if c.now >= job.reveal_deadline:
+        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job.reveal_deadline}, now {c.now}")
     if result_commitment(tx.job, c.sender, tx.digest, tx.salt) != commitment:
         raise CommitmentMismatch(
             f"digest and salt do not match the commitment of {c.sender} for job {tx.job}"
         )
     c.state.put("reveals", ck, tx.digest)
-    c.state.put("jobs", tx.job, {**job, "reveals": job["reveals"] + 1})
+    c.state.put_job(tx.job, replace(job, reveals=job.reveals + 1))
     c.emit("revealed", job=tx.job, executor=c.sender, digest=tx.digest)
 
 
 @handles(RevealReplication)
 def reveal_replication(c: Call, tx: RevealReplication) -> None:
     job = _open_job(c.state, tx.job)
-    c.require_sender(job["creator"], f"reveal the replication choice of job {tx.job} (its creator)")
-    if job["replicated"] is not None:
+    c.require_sender(job.creator, f"reveal the replication choice of job {tx.job} (its creator)")
+    if job.replicated is not None:
         raise DuplicateReveal(f"the replication choice of job {tx.job} is already revealed")
     if not _reveals_open(c, job):
         raise RevealTooEarly(
-            f"reveals of job {tx.job} open at {job['commit_deadline']} or when all have committed"
+            f"reveals of job {tx.job} open at {job.commit_deadline} or when all have committed"
         )
-    if c.now >= job["reveal_deadline"]:
-        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job['reveal_deadline']}, now {c.now}")
-    if tx.primary >= len(job["executors"]):
-        raise ReplicationMismatch(
-            f"primary index {tx.primary} is beyond the {len(job['executors'])} executors"
-        )
-    if replication_commitment(tx.job, tx.replicated, tx.primary, tx.salt) != job["replication"]:
+    if c.now >= job.reveal_deadline:
+        raise RevealAfterDeadline(f"job {tx.job} took reveals until {job.reveal_deadline}, now {c.now}")
+    if tx.primary >= len(job.executors):
+        raise ReplicationMismatch(f"primary index {tx.primary} is beyond the {len(job.executors)} executors")
+    if replication_commitment(tx.job, tx.replicated, tx.primary, tx.salt) != job.replication:
         raise ReplicationMismatch(f"the revealed choice does not match the commitment of job {tx.job}")
-    c.state.put("jobs", tx.job, {**job, "replicated": tx.replicated, "primary": tx.primary})
+    c.state.put_job(tx.job, replace(job, replicated=tx.replicated, primary=tx.primary))
     c.emit("replication_revealed", job=tx.job, replicated=tx.replicated, primary=tx.primary)
 
 
-def _check_resolvable(c: Call, job_id: str, job: dict[str, Any], required: list[str]) -> list[str]:
+def _check_resolvable(c: Call, job_id: str, job: JobRecord, required: list[str]) -> list[str]:
     """The required executors that revealed; refuses while reveals can still come."""
     revealed = [e for e in required if c.state.get("reveals", key(job_id, e)) is not None]
-    if len(revealed) < len(required) and c.now < job["reveal_deadline"]:
+    if len(revealed) < len(required) and c.now < job.reveal_deadline:
         raise JobNotResolvable(
             f"job {job_id}: {len(revealed)} of {len(required)} required reveals;"
-            f" wait until {job['reveal_deadline']}"
+            f" wait until {job.reveal_deadline}"
         )
     return revealed
 
@@ -333,12 +331,12 @@ def _check_resolvable(c: Call, job_id: str, job: dict[str, Any], required: list[
 @handles(ResolveJob)
 def resolve_job(c: Call, tx: ResolveJob) -> None:
     job = _open_job(c.state, tx.job)
-    if job["resolver"] is not None and c.now < job["reveal_deadline"] + c.config.resolve_grace_ms:
-        raise NotAuthorized(f"job {tx.job} is resolved by its resolver {job['resolver']} (accept_result)")
-    if job["replicated"] is None:
-        if c.now < job["reveal_deadline"]:
+    if job.resolver is not None and c.now < job.reveal_deadline + c.config.resolve_grace_ms:
+        raise NotAuthorized(f"job {tx.job} is resolved by its resolver {job.resolver} (accept_result)")
+    if job.replicated is None:
+        if c.now < job.reveal_deadline:
             raise JobNotResolvable(f"job {tx.job} waits for the creator's replication reveal")
-        paid = [e for e in job["executors"] if c.state.get("reveals", key(tx.job, e)) is not None]
+        paid = [e for e in job.executors if c.state.get("reveals", key(tx.job, e)) is not None]
         _settle(c, tx.job, job, paid, "abandoned", None, reputation=False)
         return
     required = required_executors(job)
@@ -360,9 +358,9 @@ def accept_result(c: Call, tx: AcceptResult) -> None:
     required executors are faults; with fewer (vindicating an honest minority outvoted in this
     attempt), the accepted are paid and only withheld reveals are faults."""
     job = _open_job(c.state, tx.job)
-    if job["resolver"] is None:
+    if job.resolver is None:
         raise NotAuthorized(f"job {tx.job} has no resolver; it is resolved by exact majority (resolve_job)")
-    c.require_sender(job["resolver"], f"accept results of job {tx.job} (its resolver)")
+    c.require_sender(job.resolver, f"accept results of job {tx.job} (its resolver)")
     required = required_executors(job)
     revealed = _check_resolvable(c, tx.job, job, required)
     if not tx.accepted:
@@ -381,7 +379,7 @@ def accept_result(c: Call, tx: AcceptResult) -> None:
     )
 
 
-def _faults(c: Call, job_id: str, job: dict[str, Any], winners: list[str], quorum: bool) -> dict[str, str]:
+def _faults(c: Call, job_id: str, job: JobRecord, winners: list[str], quorum: bool) -> dict[str, str]:
     """{executor: reason} of the required executors that committed and are faults. Without a
     quorum of winners a revealed result is never a fault (nothing showed it wrong)."""
     faults: dict[str, str] = {}
@@ -395,22 +393,22 @@ def _faults(c: Call, job_id: str, job: dict[str, Any], winners: list[str], quoru
     return faults
 
 
-def _refund(c: Call, job: dict[str, Any], amount: int) -> None:
+def _refund(c: Call, job: JobRecord, amount: int) -> None:
     """What a job did not pay goes back where it came from: the task's budget or the creator."""
-    if job["task"] is None:
-        credit(c.state, job["creator"], amount)
+    if job.task is None:
+        credit(c.state, job.creator, amount)
         return
-    task = get_task(c.state, job["task"])
-    if task["status"] == "open":
-        c.state.put("tasks", job["task"], {**task, "budget": task["budget"] + amount})
+    task = get_task(c.state, job.task)
+    if task.open:
+        c.state.put_task(job.task, replace(task, budget=task.budget + amount))
     else:  # the task closed (and refunded its budget) while the job was open
-        credit(c.state, task["creator"], amount)
+        credit(c.state, task.creator, amount)
 
 
 def _settle(
     c: Call,
     job_id: str,
-    job: dict[str, Any],
+    job: JobRecord,
     winners: list[str],
     status: str,
     digest: str | None,
@@ -420,20 +418,23 @@ def _settle(
 ) -> None:
     """Pay ``winners``, slash the committed faults, report the missed, refund, release locks.
     ``quorum``: the winners reached the job's quorum (else a revealed result is never a fault)."""
-    state, config, role = c.state, c.config, job["role"]
-    escrow = job["escrow"]
+    state, config, role = c.state, c.config, job.role
+    escrow = job.escrow
     royalty_total = 0
     for w in winners:
         royalty = 0
-        if job["model"] is not None:
-            royalty = job["fee"] * (BPS - state.get("models", job["model"])["host_bps"]) // BPS
-            accrue_royalty(state, job["model"], royalty)
-        credit(state, w, job["fee"] - royalty)
+        if job.model is not None:
+            model = state.model(job.model)
+            if model is None:  # register_job checked it, and models are never removed
+                raise UnknownModel(f"no model {job.model}")
+            royalty = job.fee * (BPS - model.host_bps) // BPS
+            accrue_royalty(state, job.model, royalty)
+        credit(state, w, job.fee - royalty)
         royalty_total += royalty
-        escrow -= job["fee"]
-    abandoned = job["replicated"] is None
+        escrow -= job.fee
+    abandoned = job.replicated is None
     faults = {} if abandoned else _faults(c, job_id, job, winners, quorum and bool(winners))
-    required = job["executors"] if abandoned else required_executors(job)
+    required = job.executors if abandoned else required_executors(job)
     missed = [e for e in required if not _committed(state, job_id, e)]
     slashed: dict[str, int] = {}
     for f in faults:
@@ -452,22 +453,21 @@ def _settle(
     burned = pool - share * len(winners)
     state.set_meta("burned", state.meta("burned") + burned)
     _refund(c, job, escrow)
-    for e in job["executors"]:
+    for e in job.executors:
         if _committed(state, job_id, e):
             state.add("locks", key(e, role), -1)
     faulted = list(faults)
-    state.put(
-        "jobs",
+    state.put_job(
         job_id,
-        {
-            **job,
-            "escrow": 0,
-            "status": status,
-            "digest": digest,
-            "accepted": winners,
-            "faulted": faulted,
-            "missed": missed,
-        },
+        replace(
+            job,
+            escrow=0,
+            status=JobStatus(status),
+            digest=digest,
+            accepted=tuple(winners),
+            faulted=tuple(faulted),
+            missed=tuple(missed),
+        ),
     )
     for f, cut in slashed.items():
         c.emit("slashed", account=f, role=role, amount=cut, reason=faults[f], job=job_id)
@@ -479,7 +479,7 @@ def _settle(
         accepted=list(winners),
         faulted=faulted,
         missed=missed,
-        paid=job["fee"] * len(winners) - royalty_total,
+        paid=job.fee * len(winners) - royalty_total,
         royalty=royalty_total,
         slash_reward=share,
         burned=burned,
