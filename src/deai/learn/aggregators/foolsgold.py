@@ -61,6 +61,7 @@ class FoolsGold(Aggregator):
             for i in range(n):
                 new[i][lo:hi] = h[i]
             gram += (h @ h.T).double()
+            del h, block
         # only once every block was read (a refused block leaves the history as it was)
         self.history.update(zip(ids, new, strict=True))
         norms = gram.diagonal().clamp_min(1e-24).sqrt()

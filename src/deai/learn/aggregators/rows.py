@@ -7,12 +7,16 @@ uses): only one ``[n, chunk]`` block is held at a time, so peak memory is O(d + 
 O(n^2) for pairwise geometry, instead of O(n * d).
 
 A source yields ``(lo, hi, block)`` for consecutive column ranges of :attr:`Rows.chunk` columns
-(:data:`CHUNK` unless chosen); each block is a fresh or read-only contiguous ``[n, hi - lo]``
-tensor. The reductions built on it (:meth:`Rows.gram`, :meth:`Rows.sq_norms`,
-:meth:`Rows.sq_distances_to`, :meth:`Rows.dots`, :meth:`Rows.weighted_sum`, :meth:`Rows.mean`,
-:meth:`Rows.columns`) do the same float operations on the same blocks whatever the source, so a
-file-backed and an in-memory source with the same chunk size give the same bits on one machine.
-Cross-chunk sums (Gram matrices, norms, dot products) accumulate in float64.
+(:data:`CHUNK` unless chosen); each block is a contiguous ``[n, hi - lo]`` tensor, to be read, not
+written, and valid only until the next block is read (a file source reads every block into one
+reused buffer): copy what must outlive it. The loops below drop each block and its temporaries
+before the next is read, so a pass holds about one block, not two.
+
+The reductions built on it (:meth:`Rows.gram`, :meth:`Rows.sq_norms`, :meth:`Rows.sq_distances_to`,
+:meth:`Rows.dots`, :meth:`Rows.weighted_sum`, :meth:`Rows.mean`, :meth:`Rows.columns`) do the same
+float operations on the same blocks whatever the source, so a file-backed and an in-memory source
+with the same chunk size give the same bits on one machine. Cross-chunk sums (Gram matrices,
+norms, dot products) accumulate in float64.
 
 Derived sources (:meth:`Rows.map`, :meth:`Rows.select`) are lazy: a pre-aggregator's mixed or
 selected rows are computed block by block from the source, once per pass.
@@ -76,6 +80,7 @@ class Rows(ABC):
         out = torch.empty(self.n, self.d, dtype=self.dtype)
         for lo, hi, block in self.chunks():
             out[:, lo:hi] = block
+            del block
         return out
 
     # -- reductions --------------------------------------------------------------------------------
@@ -85,6 +90,7 @@ class Rows(ABC):
         out = torch.empty(self.d, dtype=self.dtype)
         for lo, hi, block in self.chunks():
             out[lo:hi] = fn(block, lo, hi)
+            del block
         return out
 
     def mean(self) -> torch.Tensor:
@@ -104,6 +110,7 @@ class Rows(ABC):
         for _, _, block in self.chunks():
             b = block - block.mean(0, keepdim=True) if centred else block
             g += (b @ b.T).double()
+            del b, block
         return g
 
     def sq_norms(self) -> torch.Tensor:
@@ -111,6 +118,7 @@ class Rows(ABC):
         acc = torch.zeros(self.n, dtype=torch.float64)
         for _, _, block in self.chunks():
             acc += (block * block).sum(1, dtype=torch.float64)
+            del block
         return acc
 
     def sq_distances_to(self, v: torch.Tensor) -> torch.Tensor:
@@ -120,6 +128,7 @@ class Rows(ABC):
         for lo, hi, block in self.chunks():
             diff = block - v[lo:hi]
             acc += (diff * diff).sum(1, dtype=torch.float64)
+            del diff, block
         return acc
 
     def dots(self, v: torch.Tensor) -> torch.Tensor:
@@ -128,6 +137,7 @@ class Rows(ABC):
         acc = torch.zeros(self.n, dtype=torch.float64)
         for lo, hi, block in self.chunks():
             acc += (block @ v[lo:hi]).double()
+            del block
         return acc
 
     def non_finite_rows(self) -> list[int]:
@@ -135,6 +145,7 @@ class Rows(ABC):
         bad = torch.zeros(self.n, dtype=torch.bool)
         for _, _, block in self.chunks():
             bad |= ~torch.isfinite(block).all(1)
+            del block
         return bad.nonzero().flatten().tolist()
 
     def __repr__(self) -> str:
@@ -172,8 +183,9 @@ class MappedRows(Rows):
 
 class FileRows(Rows):
     """One row per safetensors file, each flattened as :class:`~deai.core.tensorio.TensorFile`
-    does (tensors in name order, cast to float32); blocks are read with positioned reads, so the
-    files are never held whole (nor memory-mapped) in the process.
+    does (tensors in name order, cast to float32); blocks are read with positioned reads into one
+    reused ``[n, chunk]`` buffer, so the files are never held whole (nor memory-mapped) in the
+    process.
 
     Every file must have the first one's layout (names, shapes, dtypes), else :class:`BadUpdates`
     naming it. Reading a block that holds NaN or infinity raises :class:`BadUpdates` naming the
@@ -197,9 +209,12 @@ class FileRows(Rows):
                 raise BadUpdates(f"{label} has another layout than {self.labels[0]}")
         super().__init__(len(files), files[0].size, torch.float32, chunk)
         self.files = list(files)
+        self._buffer: torch.Tensor | None = None
 
     def block(self, lo: int, hi: int) -> torch.Tensor:
-        out = torch.empty(self.n, hi - lo, dtype=torch.float32)
+        if self._buffer is None:  # one buffer for every block: a pass never holds two
+            self._buffer = torch.empty(self.n * min(self.chunk, self.d), dtype=torch.float32)
+        out = self._buffer[: self.n * (hi - lo)].view(self.n, hi - lo)
         for i, f in enumerate(self.files):
             try:
                 f.read(lo, hi, out=out[i])
