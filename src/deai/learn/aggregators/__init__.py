@@ -15,9 +15,10 @@ the parameter axis, so aggregating files never holds more than ``[n, CHUNK]`` of
 aggregator (a clash with the spec's own arguments is an error). See ``docs/learn.md`` for each
 aggregator's assumption and cost.
 
-To add one, subclass :class:`Aggregator` (or :class:`PreAggregator`) in a new module here, decorate
-it with ``@AGGREGATORS.register("name")`` (``@PRE_AGGREGATORS.register``), and import the class
-below; see ``CONTRIBUTING.md``.
+To add one, subclass :class:`Aggregator` (or :class:`PreAggregator`) in a new module here,
+implement :meth:`Aggregator.reduce` over a :class:`Rows` source (:meth:`PreAggregator.mix` for a
+pre-aggregator: a lazy source), decorate it with ``@AGGREGATORS.register("name")``
+(``@PRE_AGGREGATORS.register``), and import the class below; see ``CONTRIBUTING.md``.
 """
 
 from __future__ import annotations

@@ -126,16 +126,24 @@ class Aggregator(ABC):
     ) -> torch.Tensor:
         rows, weights = validate_updates(updates, weights, finite=not self.checks_output_only)
         self.check(rows.n, self.f)
-        out = self.aggregate(rows, weights, **context)
+        out = self.reduce(rows, weights, **context)
         if self.checks_output_only and not bool(torch.isfinite(out).all()):
             check_finite_rows(rows)  # names the offending rows
             raise BadUpdates(f"{self.name}: the aggregate overflowed to a non-finite value")
         return out
 
+    def aggregate(
+        self, updates: torch.Tensor | Rows, weights: torch.Tensor | None, **context: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`reduce` without the validation and assumption check of a call (a tensor is
+        wrapped as a :class:`TensorRows` source): for kernels that were checked already."""
+        return self.reduce(as_rows(updates), weights, **context)
+
     @abstractmethod
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
-        """Reduce validated ``rows`` (the assumption already checked) to one vector, streaming
-        over the source (never materializing it)."""
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
+        """What a subclass implements: reduce validated ``rows`` (the assumption already checked)
+        to one ``[d]`` vector, streaming over the source block by block (``rows.chunks()`` and the
+        reductions of :class:`Rows`), never materializing it."""
 
     def reset(self) -> None:
         """Forget state kept across rounds (no-op for stateless aggregators)."""
@@ -168,9 +176,9 @@ class PreAggregator(Aggregator):
         super().check(n, f)
         self.inner.check(*self.inner_shape(n, f))
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context: torch.Tensor) -> torch.Tensor:
         # Weights do not survive mixing; the inner aggregator sees unweighted vectors.
-        return self.inner.aggregate(self.mix(rows), None, **context)
+        return self.inner.reduce(self.mix(rows), None, **context)
 
     def reset(self) -> None:
         self.inner.reset()

@@ -56,6 +56,6 @@ class Bucketing(PreAggregator):
 
         return rows.map(m, means)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         seed = context.pop("bucket_seed", None)
-        return self.inner.aggregate(self.mix(rows, seed), None, **context)
+        return self.inner.reduce(self.mix(rows, seed), None, **context)

@@ -26,7 +26,7 @@ class Bulyan(Aggregator):
         if n < 4 * f + 3:
             self._violated(n, f)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         n, f = rows.n, self.f
         dist = pairwise_sq_dists(rows)
         remaining = list(range(n))

@@ -43,7 +43,7 @@ class CenteredClipping(Aggregator):
     def reset(self) -> None:
         self.center = None
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         n, d = rows.n, rows.d
         v = self.center
         if v is None or v.shape != (d,) or v.dtype != rows.dtype:

@@ -24,7 +24,7 @@ class FLTrust(Aggregator):
     assumption = "f < n and a clean root update"
     needs_root = True
 
-    def aggregate(
+    def reduce(
         self,
         rows: Rows,
         weights: torch.Tensor | None,

@@ -40,7 +40,7 @@ class FoolsGold(Aggregator):
     def reset(self) -> None:
         self.history = {}
 
-    def aggregate(
+    def reduce(
         self,
         rows: Rows,
         weights: torch.Tensor | None,

@@ -35,7 +35,7 @@ class GeometricMedian(Aggregator):
         if 2 * f >= n:
             self._violated(n, f)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         z = rows.mean()
         for it in range(1, self.max_iter + 1):
             beta = 1.0 / rows.sq_distances_to(z).sqrt().clamp_min(self.nu)

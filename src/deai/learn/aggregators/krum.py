@@ -43,7 +43,7 @@ class MultiKrum(Aggregator):
         if self.m is not None and self.m > n - f:
             raise ValueError(f"{self.name}: m={self.m} exceeds n - f = {n - f}")
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         m = (rows.n - self.f) if self.m is None else self.m
         dist = pairwise_sq_dists(rows)
         order = rank_rows(krum_scores(dist, self.f), dist)[:m]

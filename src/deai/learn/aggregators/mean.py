@@ -21,7 +21,7 @@ class Mean(Aggregator):
         if f != 0:
             self._violated(n, f)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         if weights is None:
             return rows.mean()
         return rows.weighted_sum(weights / weights.sum())

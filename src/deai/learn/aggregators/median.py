@@ -25,6 +25,6 @@ class CoordinateMedian(Aggregator):
         if 2 * f >= n:
             self._violated(n, f)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         lo, hi = (rows.n - 1) // 2, rows.n // 2
         return sorted_columns(rows, lambda s: 0.5 * s[:, lo] + 0.5 * s[:, hi])

@@ -55,7 +55,7 @@ class RootGate(PreAggregator):
         order = torch.sort(-cos, stable=True).indices[:keep]
         return torch.sort(order).values
 
-    def aggregate(
+    def reduce(
         self,
         rows: Rows,
         weights: torch.Tensor | None,
@@ -67,4 +67,4 @@ class RootGate(PreAggregator):
         self.kept = kept
         inner: Aggregator = self.inner
         # a lazy selection (the source itself when none is dropped)
-        return inner.aggregate(rows.select(kept), None, root_update=root_update, **context)
+        return inner.reduce(rows.select(kept), None, root_update=root_update, **context)

@@ -31,6 +31,6 @@ class TrimmedMean(Aggregator):
         if 2 * max(self.trim, f) >= n:
             self._violated(n, f)
 
-    def aggregate(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
+    def reduce(self, rows: Rows, weights: torch.Tensor | None, **context) -> torch.Tensor:
         n, t = rows.n, max(self.trim, self.f)
         return sorted_columns(rows, lambda s: s[:, t : n - t].mean(1))
