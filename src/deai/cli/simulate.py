@@ -25,12 +25,12 @@ def find_bundled(name: str) -> Path:
     raise typer.BadParameter(f"no bundled scenario {name!r} (looked for scenarios/{name}.yaml)")
 
 
-def _run(scenario_path: Path, transport: str | None, out: Path) -> dict:
+def _run(scenario_path: Path, transport: str | None, out: Path, small: bool = False) -> dict:
     from deai.sim.report import write_report
     from deai.sim.runner import run_scenario
     from deai.sim.scenario import load_scenario
 
-    scenario = load_scenario(scenario_path)
+    scenario = load_scenario(scenario_path, small=small)
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         bars = {
@@ -70,7 +70,12 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         "none (no DP)" if report["epsilon"] is None else f"{report['epsilon']:.2f} (delta {report['delta']})"
     )
     lines = [
-        f"test accuracy      {report['test_accuracy']:.4f} after {report['rounds_completed']} rounds",
+        f"test accuracy      {report['test_accuracy']:.4f} after {report['rounds_completed']} rounds"
+        + (
+            f" (perplexity {report['test_perplexity']:.2f})"
+            if report.get("test_perplexity") is not None
+            else ""
+        ),
         f"privacy            epsilon {eps}",
         f"inference          {inf['answered']}/{inf['requests']} answered,"
         f" {inf['correct']} equal to the model's own answer",
@@ -93,12 +98,15 @@ def simulate(
         None, "--transport", help="memory or http (default: the scenario's network.transport)."
     ),
     out: Path = typer.Option(Path("runs/simulate"), "--out", help="Where report.json and report.html go."),
+    small: bool = typer.Option(
+        False, "--small", help="Apply the scenario's `small` section: its quick form (what CI runs)."
+    ),
 ) -> None:
     """Run a scenario: train through the protocol, serve verified inference, write the report."""
     if transport not in (None, "memory", "http"):
         raise typer.BadParameter("--transport must be memory or http")
     try:
-        _run(scenario, transport, out)
+        _run(scenario, transport, out, small)
     except DeaiError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc

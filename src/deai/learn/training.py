@@ -266,7 +266,8 @@ def local_train(model: nn.Module, data: Dataset, config: TrainConfig, *, seed: i
     model.train()
     total = 0.0
     gpus = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
+    # enable_grad: callers may sit in a no_grad block (a job kind's run), training needs autograd
+    with torch.random.fork_rng(devices=gpus), torch.enable_grad():
         torch.manual_seed(_dropout_seed(seed))
         for s in range(steps):
             for group in opt.param_groups:

@@ -176,6 +176,7 @@ class Scenario(_Model):
     task: TaskSpec = TaskSpec()
     inference: InferenceSpec = InferenceSpec()
     policy: PolicySpec = PolicySpec()
+    small: dict[str, Any] = Field(default_factory=dict)  # overrides for the small form (``--small``)
 
     @model_validator(mode="after")
     def _counts(self) -> Scenario:
@@ -285,10 +286,20 @@ def _format(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
-    """Validate a parsed YAML/JSON document."""
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_scenario(data: Any, *, source: str = "scenario", small: bool = False) -> Scenario:
+    """Validate a parsed YAML/JSON document. With ``small``, the document's ``small`` section (keys
+    of the scenario, merged key by key) is applied first: the small form CI and quick checks run."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping of keys, got {type(data).__name__}")
+    if small and isinstance(data.get("small"), dict):
+        data = _merge(data, data["small"])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -306,8 +317,8 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> Scenario:
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file."""
+def load_scenario(path: str | Path, *, small: bool = False) -> Scenario:
+    """Read and validate a scenario YAML file (its small form with ``small``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -315,4 +326,4 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path} is not valid YAML: {exc}") from exc
-    return parse_scenario(data, source=str(path))
+    return parse_scenario(data, source=str(path), small=small)

@@ -23,7 +23,26 @@ from deai.protocol.jobs.errors import InputMismatch
 from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, tensor_of
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
 
-__all__ = ["Infer"]
+__all__ = ["Infer", "check_batch_x"]
+
+
+def check_batch_x(x: torch.Tensor, in_features: int, num_classes: int) -> None:
+    """A batch the model takes: float32 ``[B >= 1, ...]`` of ``in_features`` finite values per
+    sample, or int64 token ids ``[B >= 1, T]`` with ``1 <= T <= in_features`` below ``num_classes``.
+    Raises :class:`InputMismatch` naming the fault."""
+    f, c = in_features, num_classes
+    if x.dtype == torch.int64:
+        if x.dim() != 2 or not 1 <= x.shape[1] <= f or x.shape[0] == 0:
+            raise InputMismatch(f"batch x of token ids must be [B, T <= {f}], got {tuple(x.shape)}")
+        if int(x.min()) < 0 or int(x.max()) >= c:
+            raise InputMismatch(f"batch token ids must be in [0, {c})")
+        return
+    if x.dtype != torch.float32 or x.dim() < 2 or x.shape[0] == 0 or x[0].numel() != f:
+        raise InputMismatch(
+            f"batch x must be float32 [B, ...] of {f} features each, got {x.dtype} {tuple(x.shape)}"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise InputMismatch("the batch holds non-finite values")
 
 
 @KINDS.register("infer")
@@ -38,15 +57,8 @@ class Infer(JobKind):
             raise InputMismatch(f"infer takes [checkpoint, batch], got {len(inputs)} inputs")
         model_layout(params)
         x = tensor_of(inputs, 1, "x", "the batch")
-        f, c = params["in_features"], params["num_classes"]
-        if x.dtype == torch.int64:
-            if x.dim() != 2 or not 1 <= x.shape[1] <= f or x.shape[0] == 0:
-                raise InputMismatch(f"batch x of token ids must be [B, T <= {f}], got {tuple(x.shape)}")
-            if int(x.min()) < 0 or int(x.max()) >= c:
-                raise InputMismatch(f"batch token ids must be in [0, {c})")
-        elif x.dim() < 2 or x[0].numel() != f or not x.is_floating_point() or x.shape[0] == 0:
-            raise InputMismatch(f"batch x must be float [B, ...] of {f} features each, got {tuple(x.shape)}")
-        return {"logits": ((x.shape[0], c), torch.float32)}
+        check_batch_x(x, params["in_features"], params["num_classes"])
+        return {"logits": ((x.shape[0], params["num_classes"]), torch.float32)}
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         from deai.learn.objectives import logits_of
