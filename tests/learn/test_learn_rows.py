@@ -105,13 +105,15 @@ def test_file_rows_flatten_every_dtype_in_name_order(tmp_path):
             "a_half": torch.randn(5, generator=gen).half(),
             "steps": torch.tensor([i], dtype=torch.int64),
             "bf": torch.randn(2, generator=gen).bfloat16(),
+            "b_empty": torch.zeros(0),
+            "z_empty": torch.zeros(2, 0),
         }
         for i in range(5)
     ]
     files = [TensorFile.open(p) for p in _write(tmp_path, states)]
-    rows = FileRows(files, chunk=4)
     expected = torch.stack([flatten({k: s[k] for k in sorted(s)})[0] for s in states])
-    assert torch.equal(rows.materialize(), expected)
+    for chunk in (1, 3, 4, 100):
+        assert torch.equal(FileRows(files, chunk=chunk).materialize(), expected), chunk
     # the flat layout comes from the header, in name order, whatever order safetensors loads in
     assert [name for name, _, _ in files[0].spec.entries] == sorted(states[0])
     loaded = from_safetensors(to_safetensors(states[0]))

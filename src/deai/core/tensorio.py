@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from collections.abc import Mapping
@@ -310,6 +311,7 @@ class TensorFile:
             start += numel
         self.spec = FlatSpec(tuple(entries))
         self.size = start
+        self._starts = [part[1] for part in self._parts]
 
     @classmethod
     def open(
@@ -360,7 +362,11 @@ class TensorFile:
             out = torch.empty(hi - lo, dtype=torch.float32)
         if out.dtype != torch.float32 or out.shape != (hi - lo,) or not out.is_contiguous():
             raise TensorError("read needs a contiguous float32 output of the range's length")
-        for name, start, numel, dtype, offset in self._parts:
+        # the first tensor that may overlap [lo, hi) by bisection: a header may list many tensors
+        first = max(0, bisect.bisect_right(self._starts, lo) - 1)
+        for name, start, numel, dtype, offset in self._parts[first:]:
+            if start >= hi:
+                break
             a, b = max(lo, start), min(hi, start + numel)
             if a >= b:
                 continue
