@@ -176,10 +176,10 @@ def ledger_settlement(book: ScoreBook, addrs: list[str]) -> dict:
     return {
         "members_slashed": len(slashed),
         "stake_moved_to_budget": len(slashed) * stake,
-        "posted": payout["total"],
-        "claimed": payout["claimed"],
+        "posted": payout.total,
+        "claimed": payout.claimed,
         "claims": claims,
-        "conserved": payout["claimed"] == payout["total"] == budget + len(slashed) * stake,
+        "conserved": payout.claimed == payout.total == budget + len(slashed) * stake,
         "ledger_txs": led.head().height,
     }
 

@@ -134,7 +134,7 @@ def test_bad_and_underfunded_tasks_are_refused_and_closed_and_a_valid_one_runs(t
             assert status["phase"] == "rejected" and status["reason"].startswith(error), status
             assert word in status["reason"]
             record = creator.query("task", task_id=task)
-            assert record["status"] == "closed" and record["budget"] == 0  # refunded to its creator
+            assert record.status == "closed" and record.budget == 0  # refunded to its creator
             assert sum(task in r.getMessage() for r in caplog.records) == 1  # one line, once
         assert creator.query("balance", address=CREATOR.address) == MINTED[CREATOR] - 6_000
 

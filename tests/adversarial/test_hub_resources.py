@@ -468,9 +468,9 @@ def _referenced(ledger) -> list[str]:
         elif e.kind == "revealed":
             out.append(d["digest"])
         elif e.kind == "job_registered":
-            out += ledger.job(d["job"])["inputs"]
+            out += ledger.job(d["job"]).inputs
         elif e.kind == "model_registered":
-            out.append(ledger.model(d["model"])["document"])
+            out.append(ledger.model(d["model"]).document)
         elif e.kind == "task_created":
-            out.append(ledger.task(d["task"])["params"])
+            out.append(ledger.task(d["task"]).params)
     return out

@@ -212,15 +212,20 @@ def test_the_timing_estimate_is_the_daemons_own_on_the_ledger_clock():
 
     timing = Timing(JoinPolicy(margin_ms=1_000, first_estimate_ms=2_000))
     job = {"job": "0x01", "commit_deadline": 10_000, "reveal_deadline": 12_000}
-    assert timing.too_late("aggregate", 6_999, job) is None  # 2 s + 1 s margin: lands before 10 s
-    assert "commit deadline" in timing.too_late("aggregate", 7_000, job)
+    assert (
+        timing.too_late("aggregate", 6_999, job["commit_deadline"]) is None
+    )  # 2 s + 1 s margin: lands before 10 s
+    assert "commit deadline" in timing.too_late("aggregate", 7_000, job["commit_deadline"])
     for ms in (100, 4_000, 300):  # the slowest recent run, with a safety factor, counts
         timing.record("aggregate", ms)
     assert timing.estimate("aggregate") == round(4_000 * SAFETY)
-    assert timing.too_late("aggregate", 2_999, job) is None and timing.too_late("aggregate", 3_000, job)
+    assert timing.too_late("aggregate", 2_999, job["commit_deadline"]) is None and timing.too_late(
+        "aggregate", 3_000, job["commit_deadline"]
+    )
     assert timing.estimate("score") == 2_000  # a kind never run: the first estimate
     # work that would end after the reveal deadline of a job already committed to waits
     owed = {"job": "0x02", "commit_deadline": 5_000, "reveal_deadline": 9_000}
-    assert timing.blocks_reveal("aggregate", 2_000, [owed]) and not timing.blocks_reveal(
-        "score", 2_000, [owed]
+    owed_by = [owed["reveal_deadline"]]
+    assert timing.blocks_reveal("aggregate", 2_000, owed_by) and not timing.blocks_reveal(
+        "score", 2_000, owed_by
     )

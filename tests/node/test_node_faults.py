@@ -104,10 +104,10 @@ def test_killed_compute_node_is_redrawn(tmp_path, parties):
         # wait until the failed attempt was resolved after the grace: the dead executor was drawn
         # but never committed, so it is reported missed and keeps its stake (issue 12, finding 11)
         deadline = time.monotonic() + 60
-        while client.query("job", job_id=first_job)["status"] == "open":
+        while client.query("job", job_id=first_job).status == "open":
             assert time.monotonic() < deadline, "the failed attempt was never resolved"
             time.sleep(0.2)
-        assert victim in client.query("job", job_id=first_job)["missed"]
+        assert victim in client.query("job", job_id=first_job).missed
         assert client.query("stake", address=victim, role="compute_provider") == 1000
         assert status["jobs"]["aggregate"]["attempts"] >= 2 or status["jobs"]["score"]["attempts"] >= 2
     finally:

@@ -42,6 +42,6 @@ def test_task_over_http_matches_memory(tmp_path, parties):
         supply = client.query("supply")
         assert supply["task_escrow"] == 0 and supply["job_escrow"] == 0
         model = client.query("model", model_id=status["model"])
-        assert model["task"] == task
+        assert model.task == task
     memory = run_in_memory(tmp_path, parties, bundle)
     assert [h["checkpoint"] for h in memory["history"]] == [h["checkpoint"] for h in status["history"]]

@@ -77,7 +77,7 @@ def test_answers_equal_the_model_and_the_wrong_host_is_slashed(served):
             assert after[h.address] == stakes[h.address]
             assert ledger.balance(h.address) > 100_000 - 50_000  # paid fees and a slash reward
     model = ledger.model(served.model_id)
-    assert model["pool"] > 0  # royalties: 70 % of each paid fee (host_bps 3,000)
+    assert model.pool > 0  # royalties: 70 % of each paid fee (host_bps 3,000)
     assert ledger.balance(served.user.address) == user_before - 4 * 2 * 10  # 2 accepted hosts per job
     assert ledger.verify()
 

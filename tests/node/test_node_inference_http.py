@@ -43,7 +43,7 @@ def test_verified_inference_over_http(tmp_path, digits):
         with pytest.raises(RemoteError, match="features"):
             request_inference(uc, user, model_id, digits.test.x[:2, :5])
         stakes = {h.address: uc.query("stake", address=h.address, role=HOST) for h in hosts}
-        pool0 = uc.query("model", model_id=model_id)["pool"]
+        pool0 = uc.query("model", model_id=model_id).pool
         n = 2 if SMALL else 4
         for i in range(n):
             x = digits.test.x[i * 8 : i * 8 + 8]
@@ -54,4 +54,4 @@ def test_verified_inference_over_http(tmp_path, digits):
         after = {h.address: uc.query("stake", address=h.address, role=HOST) for h in hosts}
         assert after[wrong] < stakes[wrong]
         assert all(after[h.address] == stakes[h.address] for h in hosts[:2])
-        assert uc.query("model", model_id=model_id)["pool"] > pool0
+        assert uc.query("model", model_id=model_id).pool > pool0

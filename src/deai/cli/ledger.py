@@ -17,6 +17,7 @@ from deai.cli.common import console, deai_home
 from deai.core.accounts import check_address
 from deai.core.errors import DeaiError
 from deai.ledger import ROLES, NetworkConfig, SqliteLedger
+from deai.ledger.records import JobRecord, TaskRecord
 
 __all__ = ["app"]
 
@@ -95,9 +96,10 @@ def status(path: Path | None = PathOption) -> None:
         overview.add_row("clock", _when(head.time))
         overview.add_row("state root", state.root())
         overview.add_row("accounts that sent", str(len(state.tables["nonces"])))
-        tasks, jobs = state.tables["tasks"].values(), state.tables["jobs"].values()
-        overview.add_row("tasks (open)", f"{len(tasks)} ({sum(t['status'] == 'open' for t in tasks)})")
-        overview.add_row("jobs (open)", f"{len(jobs)} ({sum(j['status'] == 'open' for j in jobs)})")
+        tasks = [t for _, t in state.records(TaskRecord)]
+        jobs = [j for _, j in state.records(JobRecord)]
+        overview.add_row("tasks (open)", f"{len(tasks)} ({sum(t.open for t in tasks)})")
+        overview.add_row("jobs (open)", f"{len(jobs)} ({sum(j.open for j in jobs)})")
         overview.add_row("models", str(len(state.tables["models"])))
         console.print(overview)
         buckets = Table(title="supply (conservation holds)")
@@ -189,9 +191,7 @@ def tx(
             staked, unbonding = ledger.stake(address, role), ledger.unbonding(address, role)
             if staked or unbonding or ledger.reputation(address, role):
                 extra = (
-                    f", unbonding {unbonding['amount']:,} until {_when(unbonding['release'])}"
-                    if unbonding
-                    else ""
+                    f", unbonding {unbonding.amount:,} until {_when(unbonding.release)}" if unbonding else ""
                 )
                 account.add_row(
                     role, f"stake {staked:,}, reputation {ledger.reputation(address, role)}{extra}"

@@ -85,7 +85,7 @@ def test_settlement_conserves_and_claims_pay_exactly_once(world):
     before = {a.address: led.balance(a.address) for a in world.data}
     s = settle_task(led, world.coordinator, task, SplitRule(compute_bps=0), book)
     led.check_invariants()
-    assert led.task(task)["budget"] == 0 and led.payout(task, 0)["total"] == 1_000_000
+    assert led.task(task).budget == 0 and led.payout(task, 0).total == 1_000_000
     paid = {world.data[i].address for i in (0, 1, 5)}
     assert set(s.tree.amounts) == paid  # zero, negative and net-negative totals get nothing
     for a in world.data:
@@ -100,7 +100,7 @@ def test_settlement_conserves_and_claims_pay_exactly_once(world):
     gained = {a.address: led.balance(a.address) - before[a.address] for a in world.data}
     assert sum(gained.values()) == 1_000_000
     assert gained[world.data[0].address] == 500_000  # 0.5 of a total 1.0 of positive score
-    assert led.payout(task, 0)["claimed"] == 1_000_000
+    assert led.payout(task, 0).claimed == 1_000_000
 
 
 def test_a_forged_amount_or_proof_is_refused(world):
@@ -128,7 +128,7 @@ def test_free_riders_are_slashed_and_their_stake_paid_to_contributors(world):
     book.add(1, addrs, [0.4, 0.2, 0.0, -0.3, 0.0, 0.1], duplicate_of=[-1, -1, -1, -1, 0, -1])
     assert unrewarded(book) == sorted([addrs[2], addrs[3], addrs[4]])
     receipts = slash_unrewarded(led, world.coordinator, task, book)
-    assert len(receipts) == 3 and led.task(task)["budget"] == 10_000 + 3 * 500
+    assert len(receipts) == 3 and led.task(task).budget == 10_000 + 3 * 500
     s = settle_task(led, world.coordinator, task, SplitRule(compute_bps=0), book)
     assert s.tree.total == 11_500 and set(s.tree.amounts) == {addrs[0], addrs[1], addrs[5]}
     led.check_invariants()

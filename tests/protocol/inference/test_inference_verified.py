@@ -61,7 +61,7 @@ def test_honest_hosts_answer_like_the_model_and_royalties_accrue(tmp_path):
     assert torch.equal(answer["labels"], w.expected(x))
     assert len(answer["accepted"]) == 3
     assert w.ledger.balance(w.user.address) == before - 300  # three accepted hosts, fee 100 each
-    assert w.ledger.model(w.model_id)["pool"] > 0  # 70% of each fee went to the royalty pool
+    assert w.ledger.model(w.model_id).pool > 0  # 70% of each fee went to the royalty pool
     w.ledger.check_invariants()  # raises InvariantViolation unless the supply is conserved
 
 

@@ -4,6 +4,8 @@ so one phase can be checked without a network or the driver."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from jobs_helpers import STAKE
 
@@ -13,6 +15,7 @@ from deai.core.tensorio import to_safetensors
 from deai.ledger.base import ManualClock
 from deai.ledger.config import COMPUTE, NetworkConfig
 from deai.ledger.memory import MemoryLedger
+from deai.ledger.records import JobRecord
 from deai.ledger.txs import Commit, Mint, Reveal, Stake
 from deai.protocol.jobs import JobRun, JobSpec
 from deai.protocol.jobs.commit_reveal import commit_output
@@ -50,11 +53,11 @@ class World:
     def step(self, run: JobRun) -> bool:
         return run.step(self.ledger, self.store, self.creator, self.clock.now)
 
-    def job(self, run: JobRun) -> dict:
-        return self.ledger.job(run.current["job"])
+    def job(self, run: JobRun) -> JobRecord:
+        return self.ledger.job(run.current.job)
 
     def commit(self, run: JobRun, who: str, wrong: bool = False) -> None:
-        job = run.current["job"]
+        job = run.current.job
         out = {"delta": self.good["delta"] + (1.0 if wrong else 0.0)}
         if wrong == "colluding":
             out = {"delta": self.good["delta"] - 1.0}
@@ -63,7 +66,7 @@ class World:
         self.ledger.send(self.accounts[who], Commit(job=job, commitment=opening.commitment))
 
     def reveal(self, run: JobRun, who: str) -> None:
-        o = self.openings[(run.current["job"], who)]
+        o = self.openings[(run.current.job, who)]
         self.ledger.send(self.accounts[who], Reveal(job=o.job, digest=o.digest, salt=o.salt))
 
 
@@ -73,39 +76,39 @@ def test_register_escrows_and_draws_then_waits_for_commits(tmp_path):
     before = w.ledger.balance(w.creator.address)
     assert w.step(run) and run.status == "running"
     job = w.job(run)
-    assert len(job["executors"]) == 3 and job["resolver"] == w.creator.address and job["quorum"] == 0
+    assert len(job.executors) == 3 and job.resolver == w.creator.address and job.quorum == 0
     assert w.ledger.balance(w.creator.address) == before - 3 * run.fee
-    assert w.store.get(run.current["job"].removeprefix("0x"))  # the spec, for the executors
+    assert w.store.get(run.current.job.removeprefix("0x"))  # the spec, for the executors
     assert not w.step(run)  # nobody committed, the window is open: nothing to do
     replay = w.run(r=3)
-    replay.attempts = [dict(a) for a in run.attempts]
+    replay.attempts = [dataclasses.replace(a) for a in run.attempts]
     w.step(replay)  # a replay after a crash does not register twice
-    assert w.ledger.job(run.current["job"])["commits"] == 0
+    assert w.ledger.job(run.current.job).commits == 0
 
 
 def test_choice_revealed_once_all_committed_or_at_the_deadline(tmp_path):
     w = World(tmp_path)
     run = w.run(r=3)
     w.step(run)
-    first, *rest = w.job(run)["executors"]
+    first, *rest = w.job(run).executors
     w.commit(run, first)
     assert not w.step(run)
     for e in rest:
         w.commit(run, e)
-    assert w.step(run) and w.job(run)["replicated"] is True  # p = 1
+    assert w.step(run) and w.job(run).replicated is True  # p = 1
     late = World(tmp_path / "late")
     run2 = late.run(r=3)
     late.step(run2)
-    late.commit(run2, late.job(run2)["executors"][0])
-    late.clock.now = late.job(run2)["commit_deadline"]
-    assert late.step(run2) and late.job(run2)["replicated"] is not None
+    late.commit(run2, late.job(run2).executors[0])
+    late.clock.now = late.job(run2).commit_deadline
+    assert late.step(run2) and late.job(run2).replicated is not None
 
 
 def test_decide_accepts_the_majority_and_slashes_the_wrong_committed_executor(tmp_path):
     w = World(tmp_path, n=3)  # nobody else to draw: a dispute cannot escalate
     run = w.run(r=3)
     w.step(run)
-    a, b, c = w.job(run)["executors"]
+    a, b, c = w.job(run).executors
     w.commit(run, a)
     w.commit(run, b)
     w.commit(run, c, wrong=True)
@@ -116,7 +119,7 @@ def test_decide_accepts_the_majority_and_slashes_the_wrong_committed_executor(tm
     w.reveal(run, c)
     assert w.step(run) and run.status == "accepted" and not run.escalated
     assert sorted(run.accepted) == sorted([a, b]) and run.faulted == [c]
-    assert run.output == w.openings[(run.current["job"], a)].digest.removeprefix("0x")
+    assert run.output == w.openings[(run.current.job, a)].digest.removeprefix("0x")
     assert w.ledger.stake(c, COMPUTE) < STAKE and run.fees_paid() == 2 * run.fee
     w.ledger.check_invariants()
 
@@ -125,14 +128,14 @@ def test_a_silent_executor_is_decided_at_the_reveal_deadline(tmp_path):
     w = World(tmp_path, n=3)
     run = w.run(r=3)
     w.step(run)
-    a, b, c = w.job(run)["executors"]
+    a, b, c = w.job(run).executors
     for e in (a, b, c):
         w.commit(run, e)
     w.step(run)
     w.reveal(run, a)
     w.reveal(run, b)
     assert not w.step(run)
-    w.clock.now = w.job(run)["reveal_deadline"]
+    w.clock.now = w.job(run).reveal_deadline
     assert w.step(run) and run.status == "accepted" and run.faulted == [c]  # withheld reveal
 
 
@@ -140,27 +143,27 @@ def test_a_dispute_escalates_and_the_joint_decision_overturns_a_bloc(tmp_path):
     w = World(tmp_path, n=5)
     run = w.run(r=3)
     w.step(run)
-    a, b, c = w.job(run)["executors"]
+    a, b, c = w.job(run).executors
     for e, bad in ((a, False), (b, "colluding"), (c, "colluding")):
         w.commit(run, e, wrong=bad)
     w.step(run)
     for e in (a, b, c):
         w.reveal(run, e)
     assert w.step(run) and run.escalated and run.status == "running"  # a bloc of 2 of 3: dispute
-    first = run.attempts[0]["job"]
-    assert w.ledger.job(first)["status"] == "open"  # decided only with the escalation
+    first = run.attempts[0].job
+    assert w.ledger.job(first).status == "open"  # decided only with the escalation
     w.step(run)
     job2 = w.job(run)
-    assert job2["replicated"] is None and len(job2["executors"]) == 5
-    for e in job2["executors"]:
+    assert job2.replicated is None and len(job2.executors) == 5
+    for e in job2.executors:
         w.commit(run, e, wrong="colluding" if e in (b, c) else False)
     w.step(run)
-    for e in job2["executors"]:
+    for e in job2.executors:
         w.reveal(run, e)
     assert w.step(run) and run.status == "accepted"
     assert set(run.faulted) == {b, c} and a in run.accepted
     one = w.ledger.job(first)
-    assert one["accepted"] == [a] and one["faulted"] == []  # the honest minority paid, nobody faulted
+    assert one.accepted == (a,) and one.faulted == ()  # the honest minority paid, nobody faulted
     assert w.ledger.stake(a, COMPUTE) == STAKE and w.ledger.stake(b, COMPUTE) < STAKE
     w.ledger.check_invariants()
 
@@ -170,19 +173,19 @@ def test_no_majority_escalates_then_fails_and_stale_attempts_are_resolved(tmp_pa
     run = w.run(r=3, max_attempts=2, extra=0)
     for attempt in range(2):
         w.step(run)
-        for e in w.job(run)["executors"]:
+        for e in w.job(run).executors:
             w.commit(run, e)
         w.step(run)
-        w.clock.now = w.job(run)["reveal_deadline"]  # everyone silent
+        w.clock.now = w.job(run).reveal_deadline  # everyone silent
         assert w.step(run)
         assert run.escalated == (attempt == 0) or run.status == "failed"
-    assert run.status == "failed" and sorted(run.stale) == sorted(a["job"] for a in run.attempts)
+    assert run.status == "failed" and sorted(run.stale) == sorted(a.job for a in run.attempts)
     # the first attempt's grace period has passed, the second's has not
-    assert run.resolve_stale(w.ledger, w.creator, w.clock.now) and run.stale == [run.attempts[1]["job"]]
+    assert run.resolve_stale(w.ledger, w.creator, w.clock.now) and run.stale == [run.attempts[1].job]
     assert not run.resolve_stale(w.ledger, w.creator, w.clock.now)
     w.clock.now += 1_000
     assert run.resolve_stale(w.ledger, w.creator, w.clock.now) and run.stale == []
-    assert all(w.ledger.job(a["job"])["status"] != "open" for a in run.attempts)
+    assert all(w.ledger.job(a.job).status != "open" for a in run.attempts)
     assert all(w.ledger.stake(e, COMPUTE) < STAKE for e in w.accounts)  # withheld reveals
     w.ledger.check_invariants()
 

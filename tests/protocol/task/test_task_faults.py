@@ -20,11 +20,11 @@ def test_dead_primary_executor_is_redrawn_and_slashed_only_if_it_had_committed(s
             return
         for coord in net.net.hub.coordinators.values():
             run = coord.jobs.get("aggregate")
-            if run is not None and run.attempts and (job := ledger.job(run.attempts[0]["job"])) is not None:
-                victim = job["executors"][0]  # r = 1: the only drawn executor is the primary
+            if run is not None and run.attempts and (job := ledger.job(run.attempts[0].job)) is not None:
+                victim = job.executors[0]  # r = 1: the only drawn executor is the primary
                 compute.agents.pop(victim)  # its process died: it never commits
                 killed.append(victim)
-                dead_jobs.append(run.attempts[0]["job"])
+                dead_jobs.append(run.attempts[0].job)
 
     stake0 = {c.address: ledger.stake(c.address, "compute_provider") for c in net.computes}
     task, status = net.run(net.bundle(rounds=1, redundancy=1, sample_rate=0.0), on_step=kill_first_primary)
@@ -32,13 +32,13 @@ def test_dead_primary_executor_is_redrawn_and_slashed_only_if_it_had_committed(s
     coord = net.net.hub.coordinators[task]
     assert coord.state.stale == []  # the failed attempt was resolved on the ledger after the grace
     first = ledger.job(json.loads(json.dumps(coord.state.rounds[0]))["aggregate_job"])
-    assert killed[0] not in first["accepted"]
+    assert killed[0] not in first.accepted
     dead = ledger.job(dead_jobs[0])
     if ledger.commitment(dead_jobs[0], killed[0]) is not None:  # it committed before it died
-        assert killed[0] in dead["faulted"]
+        assert killed[0] in dead.faulted
         assert ledger.stake(killed[0], "compute_provider") < stake0[killed[0]]
     else:
-        assert killed[0] in dead["missed"]
+        assert killed[0] in dead.missed
         assert ledger.stake(killed[0], "compute_provider") == stake0[killed[0]]
     assert ledger.check_invariants()["job_escrow"] == 0
 
@@ -84,7 +84,7 @@ def test_coordinator_resumes_from_saved_state(small_net, tmp_path):
     assert [h["checkpoint"] for h in status["history"]] == [h["checkpoint"] for h in ref_status["history"]]
     assert hub.ledger.check_invariants()["unclaimed_payouts"] == 0
     # nothing was paid twice: one payout root per round
-    assert [hub.ledger.payout(task, r)["total"] for r in (1, 2)] == [h["payout"] for h in status["history"]]
+    assert [hub.ledger.payout(task, r).total for r in (1, 2)] == [h["payout"] for h in status["history"]]
 
 
 def test_local_dp_reports_epsilon(small_net):
@@ -102,4 +102,4 @@ def test_central_dp_runs_as_a_verified_job(small_net):
     _task, status = net.run(net.bundle(rounds=1, dp=dp))
     assert status["phase"] == "done"
     job = net.net.ledger.job(status["history"][0]["aggregate_job"])
-    assert job["job_type"] == "dp_aggregate" and job["status"] == "accepted"
+    assert job.job_type == "dp_aggregate" and job.status == "accepted"

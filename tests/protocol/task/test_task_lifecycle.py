@@ -19,20 +19,20 @@ def test_task_completes_pays_and_registers_the_model(small_net):
         assert ledger.checkpoint(task, h["round"]) == "0x" + h["checkpoint"]
     # the model is registered by the coordinator with provenance over the contributors
     model = ledger.model(status["model"])
-    assert model["task"] == task and model["owner"] == ledger.task(task)["coordinator"]
-    assert status["model"] == model_id(model["owner"], task, model["document"])
-    doc = net.net.store.get(model["document"][2:])
+    assert model.task == task and model.owner == ledger.task(task).coordinator
+    assert status["model"] == model_id(model.owner, task, model.document)
+    doc = net.net.store.get(model.document[2:])
     import json
 
     assert json.loads(doc)["checkpoint"] == "0x" + history[-1]["checkpoint"]  # the document names it
     shares = json.loads(doc)["shares"]
     assert set(shares) == {p.address for p in net.providers}
-    assert shares_tree(shares).root == model["provenance"]
+    assert shares_tree(shares).root == model.provenance
     # data providers were paid by score (claimed, task stake back), nothing left in escrow
     assert all(ledger.balance(p.address) > before[p.address] for p in net.providers)
     supply = ledger.check_invariants()
     assert supply["task_escrow"] == 0 and supply["unclaimed_payouts"] == 0 and supply["job_escrow"] == 0
-    assert ledger.task(task)["status"] == "closed"
+    assert ledger.task(task).status == "closed"
     spent = creator_before - ledger.balance(net.creator.address)
     assert 0 < spent <= 6_000
     assert ledger.verify().ok
@@ -55,7 +55,7 @@ def test_too_few_providers_fails_and_refunds(small_net):
     task, status = net.run(net.bundle(min_providers=3, max_providers=3))
     assert status["phase"] == "failed" and "only 2 providers joined" in status["reason"]
     assert ledger.balance(net.creator.address) == before
-    assert ledger.task(task)["status"] == "closed"
+    assert ledger.task(task).status == "closed"
 
 
 def test_cheating_executor_is_slashed_and_the_round_stands(small_net):

@@ -46,7 +46,7 @@ from deai.ledger.tx import SignedTx, Tx
 from deai.ledger.txs import RegisterJob, RevealReplication
 from deai.net.endpoint import ServiceError
 from deai.node.participant.served import UnknownServedModel, check_batch, resolve_model
-from deai.protocol.jobs.run import JobRun
+from deai.protocol.jobs.run import Attempt, JobRun
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
 
@@ -74,23 +74,23 @@ class InferenceRun(JobRun):
         return run
 
     def _index(self, job_id: str) -> int:
-        return next(i for i, a in enumerate(self.attempts) if a["job"] == job_id)
+        return next(i for i, a in enumerate(self.attempts) if a.job == job_id)
 
     def _reveal_tx(self, index: int) -> RevealReplication:
         return _tx_of(self.signed[index]["reveal"], RevealReplication)
 
-    def choice(self, creator: Account, attempt: dict[str, Any]) -> ReplicationChoice:
-        tx = self._reveal_tx(self._index(attempt["job"]))
-        return ReplicationChoice(attempt["job"], tx.replicated, tx.primary, tx.salt)
+    def choice(self, creator: Account, attempt: Attempt) -> ReplicationChoice:
+        tx = self._reveal_tx(self._index(attempt.job))
+        return ReplicationChoice(attempt.job, tx.replicated, tx.primary, tx.salt)
 
-    def _register(self, ledger: Ledger, store: BlobStore, creator: Account, att: dict[str, Any]) -> bool:
+    def _register(self, ledger: Ledger, store: BlobStore, creator: Account, att: Attempt) -> bool:
         store.put(self.spec_of(att).to_bytes())  # hosts fetch the spec by the job id
-        ledger.submit(bytes.fromhex(self.signed[self._index(att["job"])]["register"]))
+        ledger.submit(bytes.fromhex(self.signed[self._index(att.job)]["register"]))
         self.status = "running"
         return True
 
-    def _reveal_choice(self, ledger: Ledger, creator: Account, att: dict[str, Any]) -> None:
-        ledger.submit(bytes.fromhex(self.signed[self._index(att["job"])]["reveal"]))
+    def _reveal_choice(self, ledger: Ledger, creator: Account, att: Attempt) -> None:
+        ledger.submit(bytes.fromhex(self.signed[self._index(att.job)]["reveal"]))
 
     def _escalate(self) -> bool:
         i = len(self.attempts)
@@ -262,8 +262,8 @@ class InferenceService:
         return {
             "request": rid,
             "status": run.status,
-            "jobs": [a["job"] for a in run.attempts],
-            "job": run.output_job or (run.attempts[-1]["job"] if run.attempts else None),
+            "jobs": [a.job for a in run.attempts],
+            "job": run.output_job or (run.attempts[-1].job if run.attempts else None),
             "output": run.output,
             "accepted": run.accepted,
             "faulted": run.faulted,
@@ -293,30 +293,30 @@ class InferenceService:
         times = []
         for run in (self.runs[rid] for rid in self.live):
             for att in run.attempts:
-                job = self.ledger.job(att["job"])
-                if job is None or job["status"] != "open":
+                job = self.ledger.job(att.job)
+                if job is None or job.status != "open":
                     continue
-                times += [job["commit_deadline"], job["reveal_deadline"]]
-                if att["job"] in run.stale:
-                    times.append(job["reveal_deadline"] + self.ledger.config.resolve_grace_ms)
+                times += [job.commit_deadline, job.reveal_deadline]
+                if att.job in run.stale:
+                    times.append(job.reveal_deadline + self.ledger.config.resolve_grace_ms)
         return min(times) if times else None
 
     def assignments(self, executor: str) -> list[dict[str, Any]]:
         out = []
         for run in (self.runs[rid] for rid in sorted(self.live)):
             for att in run.attempts:
-                job = self.ledger.job(att["job"])
-                if job is None or job["status"] != "open" or executor not in job["executors"]:
+                job = self.ledger.job(att.job)
+                if job is None or job.status != "open" or executor not in job.executors:
                     continue
                 out.append(
                     {
-                        "job": att["job"],
+                        "job": att.job,
                         "task": None,
-                        "executors": job["executors"],
-                        "active": job["executors"].index(executor) in run.active(self.account, att["job"]),
-                        "commit_deadline": job["commit_deadline"],
-                        "reveal_deadline": job["reveal_deadline"],
-                        "commits": job["commits"],
+                        "executors": list(job.executors),
+                        "active": job.executors.index(executor) in run.active(self.account, att.job),
+                        "commit_deadline": job.commit_deadline,
+                        "reveal_deadline": job.reveal_deadline,
+                        "commits": job.commits,
                     }
                 )
         return out

@@ -53,6 +53,7 @@ from deai.ledger.base import wall_clock_ms
 from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.ledger.local import LocalLedger
+from deai.ledger.records import Record
 from deai.net.endpoint import Endpoint, ServiceError, UploadPolicy
 from deai.net.limits import RateLimits
 from deai.node.hub.admission import AdmissionPolicy
@@ -265,12 +266,12 @@ class Hub:
             record = self.ledger.task(task_id)
             if record is None:
                 raise BadTaskSpec("the task is not on the ledger")
-            spec = TaskSpec.from_bytes(self.store.get(record["params"].removeprefix("0x")), task_id=task_id)
-            if record["budget"] < spec.budget or record["provider_stake"] != spec.provider_stake:
+            spec = TaskSpec.from_bytes(self.store.get(record.params.removeprefix("0x")), task_id=task_id)
+            if record.budget < spec.budget or record.provider_stake != spec.provider_stake:
                 raise BadTaskSpec("the ledger's budget or provider stake differs from the spec")
-            self.admission.check(spec, record["budget"], self.store)
+            self.admission.check(spec, record.budget, self.store)
             coord = TaskCoordinator(spec, self.ledger, self.store, self.account, now=now)
-            self._pin(record["params"], spec.init, spec.validation)  # an adopted task's blobs stay
+            self._pin(record.params, spec.init, spec.validation)  # an adopted task's blobs stay
         except Exception as exc:  # whatever one foreign task triggers refuses that task, never the loop
             self._refuse(task_id, exc)
             return
@@ -329,7 +330,8 @@ class Hub:
             elif e.kind == "revealed":
                 self._pin(d["digest"])
             elif e.kind == "job_registered":
-                self._pin(d["job"], *(self.ledger.job(d["job"]) or {}).get("inputs", ()))
+                job = self.ledger.job(d["job"])
+                self._pin(d["job"], *(job.inputs if job is not None else ()))
             elif e.kind == "model_registered":
                 self._pin_model(d["model"])
         except (KeyError, TypeError, AttributeError, DeaiError) as exc:  # a bad event pins nothing
@@ -337,7 +339,8 @@ class Hub:
 
     def _pin_model(self, model_id: str) -> None:
         """A registered model's provenance document, and the checkpoint the document names."""
-        document = (self.ledger.model(model_id) or {}).get("document")
+        model = self.ledger.model(model_id)
+        document = model.document if model is not None else None
         self._pin(document)
         if not isinstance(document, str):  # no such model, or no digest: nothing more to pin
             return
@@ -447,6 +450,8 @@ class Hub:
             raise ServiceError(f"query {q}: {exc}") from None
         if q == "head":
             result = {"height": result.height, "hash": result.hash, "time": result.time}
+        elif isinstance(result, Record):  # the stored JSON row; the client parses it back
+            result = result.to_json()
         return {"result": result}
 
     def _cursor(self, body: dict) -> tuple[int, int]:

@@ -20,12 +20,31 @@ from typing import Any
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.envelope import Envelope
+from deai.ledger.errors import MalformedRecord
+from deai.ledger.records import (
+    JobRecord,
+    MemberRecord,
+    ModelRecord,
+    PayoutRecord,
+    Record,
+    TaskRecord,
+    UnbondingRecord,
+)
 from deai.ledger.tx import SignedTx, Tx
 from deai.net.transport import RemoteError, Transport
 
-__all__ = ["HubClient", "TxFailed"]
+__all__ = ["RECORD_QUERIES", "HubClient", "TxFailed", "parse_record"]
 
 CHUNK = 1024
+# ledger queries whose answer is a record: parsed here, at the edge, so daemons read attributes
+RECORD_QUERIES: dict[str, type[Record]] = {
+    "task": TaskRecord,
+    "member": MemberRecord,
+    "unbonding": UnbondingRecord,
+    "payout": PayoutRecord,
+    "job": JobRecord,
+    "model": ModelRecord,
+}
 PARALLEL = 4  # blob transfers at once (put_blobs, fetch_many) over a concurrent transport
 
 
@@ -40,6 +59,18 @@ def _field(reply: Any, key: str, kind: type | tuple[type, ...], what: str) -> An
     if value is _field or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RemoteError(200, "MalformedAnswer", f"the hub's {what} answer has no valid {key!r}")
     return value
+
+
+def parse_record(q: str, result: Any) -> Any:
+    """The hub's answer to query ``q`` as its record (None stays None; other queries unchanged);
+    a malformed record is a RemoteError ``MalformedAnswer`` naming the fault."""
+    cls = RECORD_QUERIES.get(q)
+    if cls is None or result is None:
+        return result
+    try:
+        return cls.from_json(result)
+    except MalformedRecord as exc:
+        raise RemoteError(200, "MalformedAnswer", f"the hub's {q} record: {exc}") from None
 
 
 class HubClient:
@@ -69,7 +100,22 @@ class HubClient:
         return self.call("hub.info")
 
     def query(self, q: str, **args: Any) -> Any:
-        return _field(self.call("ledger.query", {"q": q, "args": args}), "result", object, "ledger.query")
+        """The answer to ledger query ``q``; a record query (:data:`RECORD_QUERIES`) answers its
+        record or None, a malformed one raising RemoteError ``MalformedAnswer``."""
+        result = _field(self.call("ledger.query", {"q": q, "args": args}), "result", object, "ledger.query")
+        return parse_record(q, result)
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return self.query("job", job_id=job_id)
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        return self.query("task", task_id=task_id)
+
+    def model(self, model_id: str) -> ModelRecord | None:
+        return self.query("model", model_id=model_id)
+
+    def member(self, task_id: str, address: str) -> MemberRecord | None:
+        return self.query("member", task_id=task_id, address=address)
 
     def events(self, since: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
         reply = self.call("ledger.events", {"since": since, "limit": limit})

@@ -17,12 +17,13 @@ fee and deadlines from the ledger (not from the hub's word), and sends its due r
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
+from deai.ledger.records import JobRecord
 from deai.ledger.txs import Commit
+from deai.node.participant.client import parse_record
 from deai.node.participant.policy import JoinPolicy, Refusals, Timing
 from deai.node.participant.roles import ROLES, Role
 from deai.node.participant.staking import claim_payouts, ensure_stake
@@ -74,15 +75,15 @@ class ExecutorRole(Role):
         self.policy = JoinPolicy.from_options(self.ctx.options)
         self.timing = Timing(self.policy)
         self.refused = Refusals(what=f"{self.name} job")
-        self.jobs: dict[str, dict[str, Any]] = {}  # the ledger's records of the live jobs
+        self.jobs: dict[str, JobRecord | None] = {}  # the ledger's records of the live jobs
         self._idle = False
 
     # -- hooks ----------------------------------------------------------------------------------------
 
-    def refusal(self, job_id: str, record: dict[str, Any]) -> str | None:
+    def refusal(self, job_id: str, record: JobRecord) -> str | None:
         """Why this role does not take the job at all (besides the policy), or None."""
-        if record.get("role") != self.stake_role:
-            return f"it is a {record.get('role')} job"
+        if record.role != self.stake_role:
+            return f"it is a {record.role} job"
         return None
 
     # -- the poll -------------------------------------------------------------------------------------
@@ -93,19 +94,19 @@ class ExecutorRole(Role):
         replies = self.client.call_many(
             [("ledger.query", {"q": "job", "args": {"job_id": j}}, None) for j in new]
         )
-        for j, reply in zip(new, replies, strict=True):
-            record = reply["result"]
-            self.jobs[j] = {**record, "job": j} if record is not None else {"job": j, "status": None}
+        for j, reply in zip(new, replies, strict=True):  # parsed here, at the edge (MalformedAnswer)
+            self.jobs[j] = parse_record("job", reply.get("result"))
 
-    def _pending(self) -> list[dict[str, Any]]:
-        """The records of jobs some hosted account committed to (a real commitment, not a decoy)
-        and has not revealed yet: their reveals must not be delayed past their deadlines."""
+    def _pending(self) -> list[int]:
+        """The reveal deadlines of jobs some hosted account committed to (a real commitment, not a
+        decoy) and has not revealed yet: their reveals must not be delayed past them."""
         out = []
         for agent in self.agents.values():
             mem = agent.memory
             for job, opening in mem["committed"].items():
-                if opening is not None and job not in mem["revealed"] and job in self.jobs:
-                    out.append(self.jobs[job])
+                record = self.jobs.get(job)
+                if opening is not None and job not in mem["revealed"] and record is not None:
+                    out.append(record.reveal_deadline)
         return out
 
     def work(self) -> bool:
@@ -132,11 +133,16 @@ class ExecutorRole(Role):
                 if job not in memory["committed"]:  # not taken yet: may this daemon take it?
                     if job in self.refused:
                         continue
-                    why = self.policy.job_refusal(self.jobs[job]) or self.refusal(job, self.jobs[job])
-                    if why:
-                        self.refused.add(job, why)
+                    record = self.jobs[job]
+                    why = self.policy.job_refusal(record) or (record and self.refusal(job, record))
+                    if why or record is None:
+                        self.refused.add(job, why or "the job is not on the ledger")
                         continue
-                    a = {**a, **{k: self.jobs[job][k] for k in ("commit_deadline", "reveal_deadline")}}
+                    a = {
+                        **a,
+                        "commit_deadline": record.commit_deadline,
+                        "reveal_deadline": record.reveal_deadline,
+                    }
                 executes = a["active"] and job not in memory["committed"]
                 (costly if executes else cheap).append((address, reply["time"], a))
         specs = [  # the job specs (their ids are their digests), fetched together
@@ -149,11 +155,14 @@ class ExecutorRole(Role):
         if costly:
             self._prefetch([a for _, _, a in costly])
         for item in costly:
-            record = self.jobs[item[2]["job"]]
-            kind = record.get("job_type") or "?"
-            why = self.timing.too_late(kind, now, record)
+            job_id = item[2]["job"]
+            record = self.jobs[job_id]
+            if record is None:  # taken before, and gone from the ledger's answers since
+                continue
+            kind = record.job_type
+            why = self.timing.too_late(kind, now, record.commit_deadline)
             if why:
-                self.refused.add(record["job"], why)
+                self.refused.add(job_id, why)
                 continue
             if self.timing.blocks_reveal(kind, now, self._pending()):
                 continue  # reveal first (a later poll), then reconsider

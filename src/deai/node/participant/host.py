@@ -39,6 +39,7 @@ from deai.core.encoding import canonical, sha256_hex
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors
 from deai.ledger.config import HOST
+from deai.ledger.records import JobRecord
 from deai.node.participant.compute import ExecutorRole
 from deai.node.participant.roles import ROLES
 from deai.node.participant.served import remote_model
@@ -98,7 +99,7 @@ class HostRole(ExecutorRole):
             while len(self.verified) > MAX_VERIFIED:  # remembered, not trusted: a forgotten one is rechecked
                 self.verified.pop(next(iter(self.verified)))
 
-    def refusal(self, job_id: str, record: dict[str, Any]) -> str | None:
+    def refusal(self, job_id: str, record: JobRecord) -> str | None:
         """Serve ``infer`` jobs whose checkpoint checks out (fetched and checked once)."""
         why = super().refusal(job_id, record)
         if why:
@@ -147,7 +148,7 @@ class HostRole(ExecutorRole):
             return False  # models registered directly: prepared on a paid job only
         try:
             record = self.client.query("task", task_id=task)
-            if record is None or record.get("coordinator") != self.coordinator:
+            if record is None or record.coordinator != self.coordinator:
                 return False  # not produced by this hub's coordination
             served = remote_model(self.client, model_id)
             self._check(served.checkpoint, dict(served.params))

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from deai.ledger.records import JobRecord, TaskRecord
+
 __all__ = ["FLAGS", "SAFETY", "JoinPolicy", "Refusals", "Timing", "policy_args"]
 
 log = logging.getLogger(__name__)
@@ -73,35 +75,35 @@ class JoinPolicy:
             raise ValueError(f"unknown policy key(s) {unknown}; known: {sorted(known)}")
         return cls(**{k: int(v) for k, v in given.items()})
 
-    def task_refusal(self, spec: Any, record: Mapping[str, Any] | None) -> str | None:
+    def task_refusal(self, spec: Any, record: TaskRecord | None) -> str | None:
         """Why a data provider does not join the task (``spec``: its TaskSpec, ``record``: the
         ledger's task record), or None to join."""
         if record is None:
             return "the task is not on the ledger"
-        budget = min(int(spec.budget), int(record.get("budget", 0)))
+        budget = min(int(spec.budget), record.budget)
         per = budget // spec.rounds // max(1, spec.max_providers)
         if per < self.min_reward:
             return (
                 f"pays {per} per provider per round (budget {budget}, {spec.rounds} rounds,"
                 f" {spec.max_providers} providers), below the minimum {self.min_reward}"
             )
-        stake = int(record.get("provider_stake", spec.provider_stake))
+        stake = record.provider_stake
         if stake > self.max_task_stake:
             return f"asks a provider stake of {stake}, above the maximum {self.max_task_stake}"
         return None
 
-    def job_refusal(self, job: Mapping[str, Any] | None) -> str | None:
+    def job_refusal(self, job: JobRecord | None) -> str | None:
         """Why an executor does not commit to ``job`` (the ledger's job record) whatever the time,
         or None."""
         if job is None:
             return "the job is not on the ledger"
-        if job.get("status") != "open":
-            return f"the job is {job.get('status')}"
-        if job["fee"] < self.min_job_fee:
-            return f"pays {job['fee']} per executor, below the minimum {self.min_job_fee}"
-        if job["reveal_deadline"] - job["commit_deadline"] < self.min_reveal_ms:
+        if not job.open:
+            return f"the job is {job.status.value}"
+        if job.fee < self.min_job_fee:
+            return f"pays {job.fee} per executor, below the minimum {self.min_job_fee}"
+        if job.reveal_deadline - job.commit_deadline < self.min_reveal_ms:
             return (
-                f"its reveal window of {job['reveal_deadline'] - job['commit_deadline']} ms is"
+                f"its reveal window of {job.reveal_deadline - job.commit_deadline} ms is"
                 f" shorter than {self.min_reveal_ms} ms"
             )
         return None
@@ -146,23 +148,23 @@ class Timing:
         """When a run of ``kind`` started at ledger time ``now`` has its commitment landed, at worst."""
         return now + self.estimate(kind) + self.policy.margin_ms
 
-    def too_late(self, kind: str, now: int, job: Mapping[str, Any]) -> str | None:
-        """Why a run of ``kind`` started at ``now`` cannot commit to ``job`` (the ledger's record)
-        in time, or None. Final: the deadline only comes closer."""
+    def too_late(self, kind: str, now: int, commit_deadline: int) -> str | None:
+        """Why a run of ``kind`` started at ``now`` cannot commit to a job whose commits close at
+        ``commit_deadline`` in time, or None. Final: the deadline only comes closer."""
         done_by = self.done_by(kind, now)
-        if done_by >= job["commit_deadline"]:
+        if done_by >= commit_deadline:
             return (
-                f"its commit deadline is {job['commit_deadline'] - now} ms away and this daemon needs"
+                f"its commit deadline is {commit_deadline - now} ms away and this daemon needs"
                 f" about {done_by - now} ms"
             )
         return None
 
-    def blocks_reveal(self, kind: str, now: int, pending: Iterable[Mapping[str, Any]]) -> bool:
+    def blocks_reveal(self, kind: str, now: int, reveal_deadlines: Iterable[int]) -> bool:
         """True if a run of ``kind`` started at ``now`` would end after the reveal deadline of a
-        job already committed to (``pending``: their ledger records). Not final: wait for the
-        reveal, then reconsider."""
+        job already committed to (``reveal_deadlines``: theirs). Not final: wait for the reveal,
+        then reconsider."""
         done_by = self.done_by(kind, now)
-        return any(done_by >= other["reveal_deadline"] for other in pending)
+        return any(done_by >= deadline for deadline in reveal_deadlines)
 
 
 class Refusals:

@@ -32,6 +32,7 @@ from deai.core.blobs import BlobStore
 from deai.core.encoding import canonical, parse_json, sha256_hex
 from deai.core.errors import BlobCorrupted, DeaiError, TensorError
 from deai.core.tensorio import from_safetensors
+from deai.ledger.records import ModelRecord, TaskRecord
 from deai.ledger.txs import RegisterModel
 from deai.node.participant.client import HubClient
 from deai.protocol.incentives.royalties import Provenance
@@ -66,9 +67,9 @@ class ModelRecords(Protocol):
     """The ledger reads :func:`resolve_model` needs (a :class:`~deai.ledger.base.Ledger`, or a hub
     client's queries)."""
 
-    def model(self, model_id: str) -> dict[str, Any] | None: ...
+    def model(self, model_id: str) -> ModelRecord | None: ...
 
-    def task(self, task_id: str) -> dict[str, Any] | None: ...
+    def task(self, task_id: str) -> TaskRecord | None: ...
 
 
 class BlobReader(Protocol):
@@ -95,24 +96,24 @@ def resolve_model(ledger: ModelRecords, store: BlobReader, model_id: str) -> Ser
         raise UnknownServedModel(f"no model {model_id} is registered on the ledger")
     try:
         doc = parse_json(
-            _blob(store, record["document"], "provenance document"),
+            _blob(store, record.document, "provenance document"),
             max_bytes=MAX_DOCUMENT_BYTES,
             what="provenance document",
         )
         checkpoint = doc["checkpoint"]
         if not isinstance(checkpoint, str) or not checkpoint.startswith("0x") or len(checkpoint) != 66:
             raise TypeError
-        params: Any = None if record["task"] is not None else doc["params"]
+        params: Any = None if record.task is not None else doc["params"]
     except (ValueError, KeyError, TypeError):
         raise UnknownServedModel(
             f"model {model_id}: its provenance document names no checkpoint and params to serve it with"
         ) from None
-    if record["task"] is not None:
+    if record.task is not None:
         try:  # the task's spec is anyone's upload: any fault in it means the model cannot be served
-            task = ledger.task(record["task"])
+            task = ledger.task(record.task)
             if task is None:
-                raise KeyError(f"task {record['task']} is not on the ledger")
-            spec = TaskSpec.from_bytes(_blob(store, task["params"], "task spec"), task_id=record["task"])
+                raise KeyError(f"task {record.task} is not on the ledger")
+            spec = TaskSpec.from_bytes(_blob(store, task.params, "task spec"), task_id=record.task)
         except (DeaiError, KeyError, TypeError) as exc:
             raise UnknownServedModel(f"model {model_id}: its task spec cannot be read: {exc}") from None
         params = model_params(spec)
@@ -128,11 +129,11 @@ class _Remote:
     def __init__(self, client: HubClient) -> None:
         self.client = client
 
-    def model(self, model_id: str) -> dict | None:
-        return self.client.query("model", model_id=model_id)
+    def model(self, model_id: str) -> ModelRecord | None:
+        return self.client.model(model_id)
 
-    def task(self, task_id: str) -> dict | None:
-        return self.client.query("task", task_id=task_id)
+    def task(self, task_id: str) -> TaskRecord | None:
+        return self.client.task(task_id)
 
     def get(self, digest: str) -> bytes:
         data = self.client.get_blob(digest)

@@ -158,14 +158,14 @@ def verify_answer(client: Any, user: Account, answer: dict[str, Any]) -> dict[st
     if job_id not in answer["expected_jobs"]:
         raise InferenceFailed(f"the answer names job {job_id}, not one this request signed")
     job = client.query("job", job_id=job_id)
-    if job is None or job["status"] != "accepted" or not job["accepted"]:
+    if job is None or job.status != "accepted" or not job.accepted:
         raise InferenceFailed(f"the ledger does not show job {job_id} accepted")
-    if job["creator"] != user.address or job["model"] != served.model_id or job["job_type"] != "infer":
+    if job.creator != user.address or job.model != served.model_id or job.job_type != "infer":
         raise InferenceFailed(f"job {job_id} on the ledger is not this user's request for this model")
-    if sorted(job["accepted"]) != sorted(answer["accepted"]):
+    if sorted(job.accepted) != sorted(answer["accepted"]):
         raise InferenceFailed("the hub's accepted hosts differ from the ledger's")
     output = "0x" + str(answer["output"]).removeprefix("0x")
-    revealed = {client.query("revealed", job_id=job_id, executor=e) for e in job["accepted"]}
+    revealed = {client.query("revealed", job_id=job_id, executor=e) for e in job.accepted}
     if output not in revealed:
         raise InferenceFailed(f"output {output[:14]}... was not revealed by an accepted host")
     data = client.get_blob(output[2:])
@@ -173,7 +173,7 @@ def verify_answer(client: Any, user: Account, answer: dict[str, Any]) -> dict[st
         raise InferenceFailed("the output blob does not hash to the accepted digest")
     layout = {"logits": ((answer["rows"], served.params["num_classes"]), torch.float32)}
     logits = from_safetensors(data, expected=layout, require_finite=True)["logits"]
-    executors = job["executors"]
+    executors = list(job.executors)
     return {
         "request": answer["request"],
         "job": job_id,
@@ -183,10 +183,10 @@ def verify_answer(client: Any, user: Account, answer: dict[str, Any]) -> dict[st
         "logits": logits,
         "output": output,
         "hosts": executors,
-        "accepted": list(job["accepted"]),
-        "faulted": list(job["faulted"]),
-        "replicated": bool(job["replicated"]),
-        "fee": job["fee"],
+        "accepted": list(job.accepted),
+        "faulted": list(job.faulted),
+        "replicated": bool(job.replicated),
+        "fee": job.fee,
     }
 
 

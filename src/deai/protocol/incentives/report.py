@@ -118,31 +118,31 @@ def task_report(
         job_rows.append(
             {
                 "job": job_id,
-                "type": job["job_type"],
-                "status": job["status"],
-                "fee": job["fee"],
-                "replicated": job["replicated"],
-                "accepted": job["accepted"],
-                "faulted": job["faulted"],
-                "missed": job.get("missed", []),
+                "type": job.job_type,
+                "status": job.status.value,
+                "fee": job.fee,
+                "replicated": job.replicated,
+                "accepted": list(job.accepted),
+                "faulted": list(job.faulted),
+                "missed": list(job.missed),
             }
         )
-        for e in job.get("missed", []):
+        for e in job.missed:
             r = _row(rows, e)
             r["jobs_missed"] += 1
-            if job["role"] not in r["roles"]:
-                r["roles"].append(job["role"])
-        for e in job["accepted"]:
+            if job.role not in r["roles"]:
+                r["roles"].append(job.role)
+        for e in job.accepted:
             r = _row(rows, e)
             r["jobs_accepted"] += 1
-            r["fees_earned"] += job["fee"]
+            r["fees_earned"] += job.fee
             if COMPUTE not in r["roles"]:
-                r["roles"].append(job["role"])
-        for e in job["faulted"]:
+                r["roles"].append(job.role)
+        for e in job.faulted:
             r = _row(rows, e)
             r["jobs_faulted"] += 1
             if COMPUTE not in r["roles"]:
-                r["roles"].append(job["role"])
+                r["roles"].append(job.role)
     scores = (record or {}).get("scores")
     if scores:
         book = ScoreBook.from_json(scores)
@@ -173,11 +173,11 @@ def task_report(
     accounts = sorted(rows.values(), key=lambda r: (-r["allocated"], -r["claimed"], r["account"]))
     return {
         "task": task,
-        "status": info["status"],
-        "creator": info["creator"],
-        "coordinator": info["coordinator"],
-        "budget_left": info["budget"],
-        "members": info["members"],
+        "status": info.status.value,
+        "creator": info.creator,
+        "coordinator": info.coordinator,
+        "budget_left": info.budget,
+        "members": info.members,
         "payouts": [payouts[e] for e in sorted(payouts)],
         "jobs": job_rows,
         "accounts": accounts,

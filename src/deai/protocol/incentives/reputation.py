@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from deai.core.accounts import Account
 from deai.ledger.base import Ledger, Receipt
-from deai.ledger.config import COMPUTE, DATA
+from deai.ledger.config import DATA
 from deai.ledger.txs import UpdateReputation
 from deai.protocol.incentives.settlement import ScoreBook
 
@@ -79,13 +79,13 @@ def reputation_deltas(
 
     for job_id in job_ids:
         job = ledger.job(job_id)
-        if job is None or job["status"] == "open":
+        if job is None or job.status == "open":
             continue
-        role = job.get("role", COMPUTE)
-        if job["replicated"]:
-            for e in job["accepted"]:
+        role = job.role
+        if job.replicated:
+            for e in job.accepted:
                 add(e, role, policy.replicated_agreement, "replicated agreement")
-        for e in job["faulted"]:
+        for e in job.faulted:
             if ledger.revealed(job_id, e) is None:
                 add(e, role, policy.timeout, "timeout")
     if task is not None:

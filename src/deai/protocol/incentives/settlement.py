@@ -122,11 +122,11 @@ def verified_work(ledger: Ledger, job_ids: Iterable[str]) -> tuple[dict[str, int
         job = ledger.job(job_id)
         if job is None:
             raise SettlementError(f"no job {job_id} on the ledger")
-        records.append({"job": job_id, **job})
-        if job["status"] != "accepted":
+        records.append({"job": job_id, **job.to_json()})
+        if job.status != "accepted":
             continue
-        for e in job["accepted"]:
-            work[e] = work.get(e, 0) + job["fee"]
+        for e in job.accepted:
+            work[e] = work.get(e, 0) + job.fee
     return work, records
 
 
@@ -198,9 +198,9 @@ def settle_task(
     record = ledger.task(task)
     if record is None:
         raise SettlementError(f"no task {task} on the ledger")
-    available = record["budget"] if budget is None else budget
-    if available > record["budget"]:
-        raise SettlementError(f"task {task} holds {record['budget']}, cannot settle {available}")
+    available = record.budget if budget is None else budget
+    if available > record.budget:
+        raise SettlementError(f"task {task} holds {record.budget}, cannot settle {available}")
     if epoch is None:
         epoch = 0
         while ledger.payout(task, epoch) is not None:

@@ -107,9 +107,9 @@ def slash_unrewarded(
     receipts = []
     for address in unrewarded(book, copies=copies):
         member = ledger.member(task, address)
-        if member is None or member["stake"] <= 0:
+        if member is None or member.stake <= 0:
             continue
-        amount = member["stake"] * fraction_bps // 10_000
+        amount = member.stake * fraction_bps // 10_000
         if amount > 0:
             reason = (
                 "copy of another update"

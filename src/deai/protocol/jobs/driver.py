@@ -17,7 +17,6 @@ import functools
 import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
@@ -25,13 +24,14 @@ from deai.core.errors import DeaiError
 from deai.ledger.base import Ledger, ManualClock
 from deai.ledger.config import COMPUTE
 from deai.ledger.draw import draw_executors, draw_seed
+from deai.ledger.records import JobRecord
 from deai.ledger.rules.jobs import required_executors
 from deai.ledger.tx import Tx
 from deai.ledger.txs import Commit, Reveal
 from deai.protocol.jobs.commit_reveal import check_upload
 from deai.protocol.jobs.executor import Executor, JobView, RevealMsg
 from deai.protocol.jobs.kinds.base import Tensors
-from deai.protocol.jobs.run import JobRun
+from deai.protocol.jobs.run import Attempt, JobRun
 from deai.protocol.jobs.spec import JobSpec
 
 __all__ = ["JobConfig", "JobDriver", "JobReport", "Refusal", "verify_draw"]
@@ -85,13 +85,11 @@ class JobReport:
     run: JobRun | None = None
 
 
-def verify_draw(
-    candidates: list[tuple[str, int]], head_hash: str, job_id: str, job: Mapping[str, Any]
-) -> bool:
+def verify_draw(candidates: list[tuple[str, int]], head_hash: str, job_id: str, job: JobRecord) -> bool:
     """Recompute the ledger's draw of ``job`` from the (address, weight) candidates and the log head
     before its registration; True iff it gives the same executors in the same order."""
     seed = draw_seed(head_hash, job_id)
-    return draw_executors(candidates, seed, len(job["executors"])) == list(job["executors"])
+    return draw_executors(candidates, seed, len(job.executors)) == list(job.executors)
 
 
 class JobDriver:
@@ -131,16 +129,16 @@ class JobDriver:
         return self._report(run, refusals)
 
     def _report(self, run: JobRun, refusals: list[Refusal]) -> JobReport:
-        first = self.ledger.job(run.attempts[0]["job"]) if run.attempts else None
-        jobs = {a["job"] for a in run.attempts}
+        first = self.ledger.job(run.attempts[0].job) if run.attempts else None
+        jobs = {a.job for a in run.attempts}
         report = JobReport(
-            job_id=run.attempts[0]["job"] if run.attempts else run.spec.job_id,
-            replicated=bool(first and first["replicated"]),
-            executors=list(first["executors"]) if first else [],
-            required=required_executors(first) if first and first["replicated"] is not None else [],
+            job_id=run.attempts[0].job if run.attempts else run.spec.job_id,
+            replicated=bool(first and first.replicated),
+            executors=list(first.executors) if first else [],
+            required=required_executors(first) if first and first.replicated is not None else [],
             accepted=list(run.accepted),
             faulted=list(run.faulted),
-            status=first["status"] if first else "unregistered",
+            status=first.status if first else "unregistered",
             escalated=run.escalated,
             executions=run.valid_outputs(),
             run=run,
@@ -206,36 +204,36 @@ class _Executors:
             self.seq += 1
             heapq.heappush(self.later, (at, self.seq, action))
 
-    def _open_jobs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    def _open_jobs(self) -> list[tuple[Attempt, JobRecord]]:
         out = []
         for att in self.run.attempts:
-            job = self.d.ledger.job(att["job"])
-            if job is not None and job["status"] == "open":
+            job = self.d.ledger.job(att.job)
+            if job is not None and job.status == "open":
                 out.append((att, job))
         return out
 
     def _poll(self, now: int) -> bool:
         d, progress = self.d, False
         for att, job in self._open_jobs():
-            job_id = att["job"]
+            job_id = att.job
             spec = self.run.spec_of(att)
             committed = self.committed.setdefault(job_id, set())
             revealed = self.revealed.setdefault(job_id, set())
             reveals = self.reveals.setdefault(job_id, {})
             active = self.run.active(d.creator, job_id)
-            executors = list(job["executors"])
-            open_ = job["commits"] == len(executors) or now >= job["commit_deadline"]
+            executors = list(job.executors)
+            open_ = job.commits == len(executors) or now >= job.commit_deadline
             for i, e in enumerate(executors):
                 ex = d.executors.get(e)
                 if ex is None:
                     continue
                 view = JobView(
-                    spec, tuple(executors), job["commit_deadline"], job["reveal_deadline"], now,
+                    spec, tuple(executors), job.commit_deadline, job.reveal_deadline, now,
                     i in active,
                     {a: c for a in executors if (c := d.ledger.commitment(job_id, a)) is not None},
                     dict(reveals),
                 )  # fmt: skip
-                if e not in committed and now < job["commit_deadline"]:
+                if e not in committed and now < job.commit_deadline:
                     msg = ex.commit(view)
                     if msg is not None:
                         committed.add(e)
@@ -245,7 +243,7 @@ class _Executors:
                 elif (
                     e not in revealed
                     and open_
-                    and now < job["reveal_deadline"]
+                    and now < job.reveal_deadline
                     and d.ledger.commitment(job_id, e) is not None
                 ):
                     rmsg = ex.reveal(view)
@@ -263,11 +261,11 @@ class _Executors:
     def _next_time(self, now: int) -> int | None:
         times = [self.later[0][0]] if self.later else []
         for _, job in self._open_jobs():
-            cd, rd = job["commit_deadline"], job["reveal_deadline"]
+            cd, rd = job.commit_deadline, job.reveal_deadline
             times += [cd - self.run.commit_ms // 2, cd - 1, cd + 1, rd - self.run.reveal_ms // 2, rd + 1]
         for job_id in self.run.stale:
             stale = self.d.ledger.job(job_id)
-            if stale is not None and stale["status"] == "open":
-                times.append(stale["reveal_deadline"] + self.d.ledger.config.resolve_grace_ms)
+            if stale is not None and stale.status == "open":
+                times.append(stale.reveal_deadline + self.d.ledger.config.resolve_grace_ms)
         later = [t for t in times if t > now]
         return min(later) if later else None

@@ -57,7 +57,7 @@ from deai.protocol.jobs.kinds.base import Layout, Tensors, get_kind, load_inputs
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
 
-__all__ = ["JobRun", "replication_choice"]
+__all__ = ["Attempt", "JobRun", "replication_choice"]
 
 
 def replication_choice(creator: Account, job_id: str, p: float, r: int) -> ReplicationChoice:
@@ -65,6 +65,25 @@ def replication_choice(creator: Account, job_id: str, p: float, r: int) -> Repli
     job id, so nobody else can predict it and the creator recomputes it after a restart."""
     seed = sha256(creator.sign(b"deai-replication" + from_hex(job_id, length=32, what="job id")))
     return ReplicationChoice.draw(job_id, p, r, random.Random(seed))
+
+
+@dataclass
+class Attempt:
+    """One attempt of a run: the ``job`` id on the ledger (the spec's id with this ``nonce``), the
+    ``r`` executors drawn (lowered to the eligible pool at registration) and the probability ``p``
+    that every one of them must execute (hidden sampling)."""
+
+    job: str
+    nonce: int
+    r: int
+    p: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "nonce": self.nonce, "r": self.r, "p": self.p}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(data["job"], data["nonce"], data["r"], data["p"])
 
 
 @dataclass
@@ -87,7 +106,7 @@ class JobRun:
     max_attempts: int = 4
     role: str = COMPUTE
     model: str | None = None  # a registered model the job serves: royalties flow to it
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # {job, nonce, r, p}
+    attempts: list[Attempt] = field(default_factory=list)
     status: str = "pending"
     output: str | None = None
     output_job: str | None = None
@@ -102,16 +121,20 @@ class JobRun:
     # -- persistence ---------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_json(), **{k: getattr(self, k) for k in _FIELDS}}
+        out = {"spec": self.spec.to_json(), **{k: getattr(self, k) for k in _FIELDS}}
+        out["attempts"] = [a.to_json() for a in self.attempts]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
-        return cls(JobSpec.from_json(data["spec"]), **{k: data[k] for k in _FIELDS if k in data})
+        fields = {k: data[k] for k in _FIELDS if k in data}
+        fields["attempts"] = [Attempt.from_json(a) for a in fields.get("attempts", [])]
+        return cls(JobSpec.from_json(data["spec"]), **fields)
 
     # -- views -----------------------------------------------------------------------------------------
 
     @property
-    def current(self) -> dict[str, Any] | None:
+    def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
     @property
@@ -122,14 +145,14 @@ class JobRun:
     def escalated(self) -> bool:
         return len(self.attempts) > 1
 
-    def choice(self, creator: Account, attempt: dict[str, Any]) -> ReplicationChoice:
-        return replication_choice(creator, attempt["job"], attempt["p"], attempt["r"])
+    def choice(self, creator: Account, attempt: Attempt) -> ReplicationChoice:
+        return replication_choice(creator, attempt.job, attempt.p, attempt.r)
 
     def active(self, creator: Account, job_id: str) -> list[int]:
         """Indices of the drawn executors of ``job_id`` that must execute (private to the creator)."""
         for att in self.attempts:
-            if att["job"] == job_id:
-                return self.choice(creator, att).active(att["r"])
+            if att.job == job_id:
+                return self.choice(creator, att).active(att.r)
         return []
 
     def valid_outputs(self) -> int:
@@ -151,22 +174,22 @@ class JobRun:
         if not self.attempts:
             self._new_attempt(self.spec.nonce, self.r, self.p)
         att = self.attempts[-1]
-        job = ledger.job(att["job"])
+        job = ledger.job(att.job)
         if job is None:
             return self._register(ledger, store, creator, att)
         self.status = "running"
-        if job["status"] != "open":  # resolved already (a restart after accepting, or by anyone)
-            if job["status"] == "accepted":
+        if job.status != "open":  # resolved already (a restart after accepting, or by anyone)
+            if job.status == "accepted":
                 return self._decide(ledger, store, creator)
             return self._escalate()
-        if job["replicated"] is None:
-            if job["commits"] < len(job["executors"]) and now < job["commit_deadline"]:
+        if job.replicated is None:
+            if job.commits < len(job.executors) and now < job.commit_deadline:
                 return False
             self._reveal_choice(ledger, creator, att)
             return True
         required = required_executors(job)
-        revealed = [e for e in required if ledger.revealed(att["job"], e) is not None]
-        if len(revealed) < len(required) and now < job["reveal_deadline"]:
+        revealed = [e for e in required if ledger.revealed(att.job, e) is not None]
+        if len(revealed) < len(required) and now < job.reveal_deadline:
             return False
         return self._decide(ledger, store, creator)
 
@@ -185,8 +208,8 @@ class JobRun:
         did = False
         for job_id in list(self.stale):
             job = ledger.job(job_id)
-            if job is not None and job["status"] == "open":
-                if now < job["reveal_deadline"] + ledger.config.resolve_grace_ms:
+            if job is not None and job.status == "open":
+                if now < job.reveal_deadline + ledger.config.resolve_grace_ms:
                     continue
                 try:
                     ledger.send(account, ResolveJob(job=job_id))
@@ -205,32 +228,32 @@ class JobRun:
             self._layout = kind.output_layout(load_inputs(store, self.spec), self.spec.params)
         return self._layout
 
-    def spec_of(self, att: dict[str, Any]) -> JobSpec:
+    def spec_of(self, att: Attempt) -> JobSpec:
         """The spec of attempt ``att`` (the run's spec with the attempt's nonce)."""
-        return JobSpec(self.spec.kind, self.spec.inputs, self.spec.params, self.spec.seed, att["nonce"])
+        return JobSpec(self.spec.kind, self.spec.inputs, self.spec.params, self.spec.seed, att.nonce)
 
     def _new_attempt(self, nonce: int, r: int, p: float) -> None:
         spec = JobSpec(self.spec.kind, self.spec.inputs, self.spec.params, self.spec.seed, nonce)
-        self.attempts.append({"job": spec.job_id, "nonce": nonce, "r": r, "p": p})
+        self.attempts.append(Attempt(spec.job_id, nonce, r, p))
 
     def _eligible(self, ledger: Ledger, creator: Account) -> int:
         return len(ledger.eligible_executors(self.role, self.fee, exclude=creator.address))
 
-    def _register(self, ledger: Ledger, store: BlobStore, creator: Account, att: dict[str, Any]) -> bool:
+    def _register(self, ledger: Ledger, store: BlobStore, creator: Account, att: Attempt) -> bool:
         eligible = self._eligible(ledger, creator)
         if eligible < 1:
             return False  # wait for providers to stake
-        att["r"] = min(att["r"], eligible)
+        att.r = min(att.r, eligible)
         spec = self.spec_of(att)
         store.put(spec.to_bytes())  # executors fetch the spec by the job id
         choice = self.choice(creator, att)
         register = RegisterJob(
-            job=att["job"],
+            job=att.job,
             task=self.task,
             job_type=spec.kind,
-            inputs=(att["job"],),  # the spec (the job id's preimage) commits to every input
+            inputs=(att.job,),  # the spec (the job id's preimage) commits to every input
             fee=self.fee,
-            executors=att["r"],
+            executors=att.r,
             replication=choice.commitment,
             commit_window_ms=self.commit_ms,
             reveal_window_ms=self.reveal_ms,
@@ -244,17 +267,17 @@ class JobRun:
         except (InsufficientEscrow, InsufficientBalance) as exc:  # retrying cannot help
             self.refusals.append(f"register: {type(exc).__name__}: {exc}")
             self.status = "failed"
-            self.stale += [a["job"] for a in self.attempts[:-1] if a["job"] not in self.stale]
+            self.stale += [a.job for a in self.attempts[:-1] if a.job not in self.stale]
             return True
         self.status = "running"
         return True
 
-    def _reveal_choice(self, ledger: Ledger, creator: Account, att: dict[str, Any]) -> None:
+    def _reveal_choice(self, ledger: Ledger, creator: Account, att: Attempt) -> None:
         choice = self.choice(creator, att)
         ledger.send(
             creator,
             RevealReplication(
-                job=att["job"], replicated=choice.replicated, primary=choice.primary, salt=choice.salt
+                job=att.job, replicated=choice.replicated, primary=choice.primary, salt=choice.salt
             ),
         )
 
@@ -281,10 +304,10 @@ class JobRun:
         its first valid output."""
         votes: dict[str, Tensors | None] = {}
         for att in self.attempts:
-            job = ledger.job(att["job"])
-            if job is None or job["replicated"] is None:
+            job = ledger.job(att.job)
+            if job is None or job.replicated is None:
                 continue
-            for e, out in self._checked(ledger, store, att["job"], required_executors(job)).items():
+            for e, out in self._checked(ledger, store, att.job, required_executors(job)).items():
                 if votes.get(e) is None:
                     votes[e] = out
         return list(votes.items())
@@ -313,9 +336,9 @@ class JobRun:
                 self.stale.append(job_id)
         if len(self.attempts) >= self.max_attempts:
             self.status = "failed"
-            self.stale += [a["job"] for a in self.attempts if a["job"] not in self.stale]
+            self.stale += [a.job for a in self.attempts if a.job not in self.stale]
             return True
-        self._new_attempt(att["nonce"] + 1, att["r"] + self.extra, 1.0)
+        self._new_attempt(att.nonce + 1, att.r + self.extra, 1.0)
         return True
 
     def _accept(self, ledger: Ledger, store: BlobStore, creator: Account, winner: Tensors) -> None:
@@ -325,11 +348,11 @@ class JobRun:
         accepted: list[str] = []
         faulted: list[str] = []
         for att in self.attempts:
-            job_id, job = att["job"], ledger.job(att["job"])
-            if job is None or job["replicated"] is None:
+            job_id, job = att.job, ledger.job(att.job)
+            if job is None or job.replicated is None:
                 continue
-            if job["status"] != "open":  # resolved before a restart (or by someone after the grace)
-                names, bad = list(job["accepted"]), list(job["faulted"])
+            if job.status != "open":  # resolved before a restart (or by someone after the grace)
+                names, bad = list(job.accepted), list(job.faulted)
             else:
                 outs = self._checked(ledger, store, job_id, required_executors(job))
                 agree = {e for e, o in outs.items() if o is not None and agrees(o, winner, rule)}

@@ -227,19 +227,19 @@ class TaskCoordinator:
         out = []
         for run in self.jobs.values():
             for att in run.attempts:
-                job = self.ledger.job(att["job"])
-                if job is None or job["status"] != "open" or executor not in job["executors"]:
+                job = self.ledger.job(att.job)
+                if job is None or job.status != "open" or executor not in job.executors:
                     continue
-                index = job["executors"].index(executor)
+                index = job.executors.index(executor)
                 out.append(
                     {
-                        "job": att["job"],
+                        "job": att.job,
                         "task": self.task,
-                        "executors": job["executors"],
-                        "active": index in run.active(self.account, att["job"]),
-                        "commit_deadline": job["commit_deadline"],
-                        "reveal_deadline": job["reveal_deadline"],
-                        "commits": job["commits"],
+                        "executors": list(job.executors),
+                        "active": index in run.active(self.account, att.job),
+                        "commit_deadline": job.commit_deadline,
+                        "reveal_deadline": job.reveal_deadline,
+                        "commits": job.commits,
                     }
                 )
         return out
@@ -270,7 +270,7 @@ class TaskCoordinator:
         """Every verified job this task registered (all attempts), for reports and settlement."""
         ids = [r[k] for r in self.state.rounds for k in ("aggregate_job", "score_job")]
         for run in self.jobs.values():
-            ids += [a["job"] for a in run.attempts if a["job"] not in ids]
+            ids += [a.job for a in run.attempts if a.job not in ids]
         return ids
 
     def payout_proofs(self, address: str) -> list[dict[str, Any]]:
@@ -294,13 +294,13 @@ class TaskCoordinator:
             times.append(self.secagg.deadline if self.secagg is not None else s.deadline)
         for run in self.jobs.values():
             att = run.current
-            job = None if att is None or run.done else self.ledger.job(att["job"])
-            if job is not None and job["status"] == "open":
-                times.append(job["commit_deadline"] if job["replicated"] is None else job["reveal_deadline"])
+            job = None if att is None or run.done else self.ledger.job(att.job)
+            if job is not None and job.status == "open":
+                times.append(job.commit_deadline if job.replicated is None else job.reveal_deadline)
         for stale in [*s.stale, *(j for run in self.jobs.values() for j in run.stale)]:
             j = self.ledger.job(stale)
-            if j is not None and j["status"] == "open":
-                times.append(j["reveal_deadline"] + self.ledger.config.resolve_grace_ms)
+            if j is not None and j.status == "open":
+                times.append(j.reveal_deadline + self.ledger.config.resolve_grace_ms)
         return min(times) if times else None
 
     def prepare(self) -> None:
@@ -332,8 +332,8 @@ class TaskCoordinator:
             run.stale = []
         for job_id in list(s.stale):
             job = self.ledger.job(job_id)
-            if job is not None and job["status"] == "open":
-                if now < job["reveal_deadline"] + self.ledger.config.resolve_grace_ms:
+            if job is not None and job.status == "open":
+                if now < job.reveal_deadline + self.ledger.config.resolve_grace_ms:
                     continue
                 try:
                     self.ledger.send(self.account, ResolveJob(job=job_id))
@@ -462,13 +462,13 @@ class TaskCoordinator:
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
         if s.round not in book.rounds:
             dup = None if spec.secure_aggregation else out["duplicate_of"]
-            book.add(s.round, contributors, per, duplicate_of=dup, job=score.attempts[-1]["job"])
+            book.add(s.round, contributors, per, duplicate_of=dup, job=score.attempts[-1].job)
             s.scorebook = book.to_json()
-        work, _ = verified_work(ledger, [agg.attempts[-1]["job"], score.attempts[-1]["job"]])
+        work, _ = verified_work(ledger, [agg.attempts[-1].job, score.attempts[-1].job])
         fees = agg.fees_paid() + score.fees_paid()  # already paid out of the task's budget
         record = ledger.task(self.task)
         assert record is not None  # the coordinator's own task, registered before it started
-        budget = record["budget"]
+        budget = record.budget
         amounts, alloc = round_allocation(
             min(spec.round_pool(), budget + fees),
             fees,
@@ -497,8 +497,8 @@ class TaskCoordinator:
                 "contributors": contributors,
                 "updates": {k: v["update"] for k, v in s.updates.items()},
                 "scores": dict(zip(contributors, per, strict=True)),
-                "aggregate_job": agg.attempts[-1]["job"],
-                "score_job": score.attempts[-1]["job"],
+                "aggregate_job": agg.attempts[-1].job,
+                "score_job": score.attempts[-1].job,
                 "executors": {"aggregate": agg.accepted, "score": score.accepted},
                 "faulted": sorted(set(agg.faulted) | set(score.faulted)),
                 "payout": sum(amounts.values()),

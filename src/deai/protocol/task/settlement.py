@@ -113,5 +113,5 @@ def close_out(ledger: Ledger, account: Account, task: str, payouts: Mapping[str,
             proof = tuple(payout_tree(dict(amounts)).proof(me))
             ledger.send(account, ClaimPayout(task=task, epoch=int(epoch), amount=amounts[me], proof=proof))
     info = ledger.task(task)
-    if info is not None and info["status"] == "open":
+    if info is not None and info.status == "open":
         ledger.send(account, CloseTask(task=task))
