@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 
 from deai.core.registry import Registry
-from deai.learn.aggregators.rows import Rows, TensorRows
+from deai.learn.aggregators.rows import Rows, TensorRows, all_finite
 from deai.learn.errors import AssumptionViolated, BadUpdates, UnknownName
 
 __all__ = [
@@ -127,7 +127,7 @@ class Aggregator(ABC):
         rows, weights = validate_updates(updates, weights, finite=not self.checks_output_only)
         self.check(rows.n, self.f)
         out = self.reduce(rows, weights, **context)
-        if self.checks_output_only and not bool(torch.isfinite(out).all()):
+        if self.checks_output_only and not all_finite(out):
             check_finite_rows(rows)  # names the offending rows
             raise BadUpdates(f"{self.name}: the aggregate overflowed to a non-finite value")
         return out

@@ -15,8 +15,9 @@ before the next is read, so a pass holds about one block, not two.
 The reductions built on it (:meth:`Rows.gram`, :meth:`Rows.sq_norms`, :meth:`Rows.sq_distances_to`,
 :meth:`Rows.dots`, :meth:`Rows.weighted_sum`, :meth:`Rows.mean`, :meth:`Rows.columns`) do the same
 float operations on the same blocks whatever the source, so a file-backed and an in-memory source
-with the same chunk size give the same bits on one machine. Cross-chunk sums (Gram matrices,
-norms, dot products) accumulate in float64.
+with the same chunk size give the same bits on one machine. Within a block,
+products and sums are in the rows' dtype (float32 for updates); the sums over blocks (Gram
+matrices, norms, dot products) accumulate in float64.
 
 Derived sources (:meth:`Rows.map`, :meth:`Rows.select`) are lazy: a pre-aggregator's mixed or
 selected rows are computed block by block from the source, once per pass.
@@ -33,11 +34,21 @@ from deai.core.errors import TensorError
 from deai.core.tensorio import TensorFile
 from deai.learn.errors import BadUpdates
 
-__all__ = ["CHUNK", "FileRows", "MappedRows", "Rows", "TensorRows"]
+__all__ = ["CHUNK", "FileRows", "MappedRows", "Rows", "TensorRows", "all_finite"]
 
 CHUNK = 1 << 20
 """Columns per block (4 MiB of float32 per row): large enough that per-block overhead vanishes,
 small enough that ``n`` rows of it stay far below one row of a large model."""
+
+
+def all_finite(v: torch.Tensor) -> bool:
+    """Whether every entry of ``v`` is finite, without a temporary the size of ``v`` in the common
+    case: a finite sum proves it (NaN or infinity would propagate); only a non-finite sum (which a
+    sum of large finite values can also give) is checked entry by entry, a block at a time."""
+    if bool(torch.isfinite(v.sum())):
+        return True
+    flat = v.reshape(-1)
+    return all(bool(torch.isfinite(flat[i : i + CHUNK]).all()) for i in range(0, flat.numel(), CHUNK))
 
 
 class Rows(ABC):
@@ -114,20 +125,22 @@ class Rows(ABC):
         return g
 
     def sq_norms(self) -> torch.Tensor:
-        """``||x_i||^2`` in float64, ``[n]``."""
+        """``||x_i||^2``, ``[n]``: per block in the rows' dtype (no temporary the size of the
+        block), summed over blocks in float64."""
         acc = torch.zeros(self.n, dtype=torch.float64)
         for _, _, block in self.chunks():
-            acc += (block * block).sum(1, dtype=torch.float64)
+            acc += torch.einsum("ij,ij->i", block, block).double()
             del block
         return acc
 
     def sq_distances_to(self, v: torch.Tensor) -> torch.Tensor:
-        """``||x_i - v||^2`` in float64 from explicit differences (no cancellation), ``[n]``."""
+        """``||x_i - v||^2`` from explicit differences (no cancellation), ``[n]``: per block in the
+        rows' dtype, summed over blocks in float64."""
         v = v.to(self.dtype)
         acc = torch.zeros(self.n, dtype=torch.float64)
         for lo, hi, block in self.chunks():
             diff = block - v[lo:hi]
-            acc += (diff * diff).sum(1, dtype=torch.float64)
+            acc += diff.square_().sum(1).double()  # in place: the difference is the one temporary
             del diff, block
         return acc
 
