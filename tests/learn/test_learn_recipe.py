@@ -202,3 +202,22 @@ def test_device_auto_is_the_cpu_without_a_gpu_and_training_there_matches_cpu():
     assert auto.device.type == "cpu" and next(b.parameters()).device.type == "cpu"
     # on a GPU the bits differ (other kernels); the tolerance is the verification rule's
     assert torch.allclose(on_cpu, auto, atol=1e-4) if expected == "cuda" else torch.equal(on_cpu, auto)
+
+
+def test_a_checkpoint_leaves_out_frozen_weights_under_every_name_they_have():
+    from deai.learn.training import shared_state
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.head = nn.Linear(4, 10, bias=False)
+            self.head.weight = self.emb.weight  # tied, as in most language models
+            self.adapter = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.adapter(self.emb(x)))
+
+    model = Tied()
+    model.emb.weight.requires_grad_(False)
+    assert set(shared_state(model)) == {"adapter.weight", "adapter.bias"}

@@ -165,7 +165,9 @@ def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """What a checkpoint of ``model`` holds: its ``state_dict`` less the frozen parameters (the
     weights of a pretrained base, which every participant holds already: a LoRA checkpoint is its
     adapters). Tensors are detached references, not copies."""
-    frozen = {k for k, p in model.named_parameters() if not p.requires_grad}
+    # every name of a frozen parameter, tied aliases included (a base's lm_head shares the
+    # embedding matrix: named_parameters() lists it once, state_dict() under both names)
+    frozen = {k for k, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     return {k: v.detach() for k, v in model.state_dict().items() if k not in frozen}
 
 
