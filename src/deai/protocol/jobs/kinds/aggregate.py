@@ -29,7 +29,7 @@ worst case is in ``docs/verification.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -47,6 +47,9 @@ from deai.protocol.jobs.kinds.base import (
     int_param,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
+
+if TYPE_CHECKING:
+    from deai.learn.aggregators.rows import Rows
 
 __all__ = ["Aggregate"]
 
@@ -112,16 +115,16 @@ def _ordered(update: Tensors) -> Tensors:
     return update if isinstance(update, LazyInput) else {k: update[k] for k in sorted(update)}
 
 
-def _rows(updates: Sequence[Tensors]):
+def _rows(updates: Sequence[Tensors]) -> Rows:
     """The updates as a row source: read from their files when opened lazily, else stacked."""
-    from deai.learn.aggregators import FileRows
+    from deai.learn.aggregators import FileRows, TensorRows
 
     lazy = [u for u in updates if isinstance(u, LazyInput)]
     if len(lazy) == len(updates):
         return FileRows([u.file for u in lazy], [u.label for u in lazy])
     if lazy:
         raise InputMismatch("aggregate takes its updates either all opened lazily or all loaded")
-    return torch.stack([flatten(_ordered(u))[0] for u in updates])
+    return TensorRows(torch.stack([flatten(_ordered(u))[0] for u in updates]))
 
 
 @KINDS.register("aggregate")
@@ -181,9 +184,8 @@ class Aggregate(JobKind):
         spec = FlatSpec.of(_ordered(inputs[0]))
         try:
             rows = _rows(inputs)
-            d = rows.d if not isinstance(rows, torch.Tensor) else rows.shape[1]
-            if root is not None and root.numel() != d:
-                raise InputMismatch(f"updates hold {d} values, the model has {root.numel()}")
+            if root is not None and root.numel() != rows.d:
+                raise InputMismatch(f"updates hold {rows.d} values, the model has {root.numel()}")
             w = params.get("weights")
             weights = torch.tensor(w, dtype=torch.float32) if w is not None else None
             out = aggregate_updates(_aggregator(params), rows, weights, root_update=root)
