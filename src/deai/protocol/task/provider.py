@@ -20,6 +20,7 @@ providers of one behaviour craft together, as one :class:`~deai.learn.federated.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ class ProviderPool:
         *,
         behaviours: Mapping[str, str] | None = None,
         threads: int = 1,
+        device: str = "cpu",
     ) -> None:
         self.accounts = {a.address: a for a in accounts}
         missing = [a for a in self.accounts if a not in data]
@@ -75,6 +77,7 @@ class ProviderPool:
         self.data = dict(data)
         self.behaviours = {a: b for a, b in (behaviours or {}).items() if b != "honest"}
         self.threads = threads
+        self.device = device  # where this pool trains: "cpu", "cuda[:i]" or "auto" (its own choice)
         self.secagg: dict[tuple[str, int, int], SecAggClient] = {}  # (address, round, attempt)
 
     @property
@@ -106,6 +109,7 @@ class ProviderPool:
         model = load_checkpoint(spec, checkpoint)
         start = get_flat(model)
         config = spec.train_config(get_strategy(spec.strategy, **spec.strategy_kwargs).prox_mu)
+        config = dataclasses.replace(config, device=self.device)
         groups: dict[str, list[int]] = {}
         for i, a in enumerate(mine):
             if a in self.behaviours:
