@@ -448,13 +448,13 @@ def test_collection_keeps_everything_a_finished_task_refers_to(tmp_path):
     )
     net.run(net.task_done(task))
     status = net.status(task)
-    assert status["phase"] == "done", status
+    assert status.phase == "done", status
     referenced = {d.removeprefix("0x") for d in _referenced(net.ledger)}
     net.hub.endpoint.clock = lambda: now_ms() + 2 * 3_600_000
     gone = set(net.hub.endpoint.collect(force=True))
     assert junk in gone and not gone & referenced
     assert all(d in net.store for d in referenced)
-    resolve_model(net.ledger, net.store, status["model"])
+    resolve_model(net.ledger, net.store, status.model)
     net.ledger.check_invariants()
 
 

@@ -86,7 +86,7 @@ def test_an_underpaid_task_is_refused_once_and_never_joined(tmp_path, digits, ca
     caplog.set_level(logging.WARNING)
     task = w.submit()
     w.net.run(w.net.task_done(task))
-    assert w.net.status(task)["phase"] == "done"
+    assert w.net.status(task).phase == "done"
     joined = {d["account"] for d in w.events("task_joined")}
     assert joined == {p.address for p in w.providers[2:]}
     assert "per provider per round" in greedy.roles["data_provider"].memory["refused"][task]
@@ -112,7 +112,7 @@ def test_free_or_stake_hungry_tasks_find_no_provider(tmp_path, digits, caplog, r
     caplog.set_level(logging.WARNING)
     task = w.submit(**recipe)
     assert task in w.net.hub.coordinators  # adopted: the refusal is the providers' own
-    w.net.run(lambda: w.net.status(task)["phase"] != "join", max_steps=2_000)
+    w.net.run(lambda: w.net.status(task).phase != "join", max_steps=2_000)
     for _ in range(20):  # more polls: the refusal is not retried, nor logged again
         w.net.step()
     assert w.events("task_joined") == []
@@ -137,7 +137,7 @@ def test_an_executor_commits_only_to_jobs_it_accepts_and_can_finish(tmp_path, di
     caplog.set_level(logging.WARNING)
     task = w.submit(redundancy=3, sample_rate=1.0)
     w.net.run(w.net.task_done(task))
-    assert w.net.status(task)["phase"] == "done"
+    assert w.net.status(task).phase == "done"
     me = w.computes[0].address
     drawn = [d for d in w.events("job_registered") if me in d["executors"]]
     assert drawn, "the picky compute provider was never drawn: the test proves nothing"
@@ -157,7 +157,7 @@ def test_hosts_get_ready_for_a_new_model_before_any_request(tmp_path, digits):
     w.compute("compute", w.computes)
     task = w.submit()
     w.net.run(w.net.task_done(task))
-    model_id = w.net.status(task)["model"]
+    model_id = w.net.status(task).model
     # an outsider registers a model of its own: hosts must not download it unasked
     outsider = Account.from_seed("jroutsider", 0)
     params = {"model": "mlp", "in_features": 64, "num_classes": 10, "model_kwargs": {}}

@@ -44,4 +44,4 @@ def test_task_over_http_matches_memory(tmp_path, parties):
         model = client.query("model", model_id=status["model"])
         assert model.task == task
     memory = run_in_memory(tmp_path, parties, bundle)
-    assert [h["checkpoint"] for h in memory["history"]] == [h["checkpoint"] for h in status["history"]]
+    assert [h.checkpoint for h in memory.history] == [h["checkpoint"] for h in status["history"]]

@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from deai.cli.common import console
+from deai.protocol.task.records import Phase, TaskView
 
 __all__ = ["app", "render_status", "watch_task"]
 
@@ -26,46 +27,47 @@ def _client(url: str, account: str | None = None):
     return hub_client(url, signer), signer
 
 
-def render_status(status: dict) -> Table:
+OVER = (Phase.DONE, Phase.FAILED, Phase.REJECTED)  # a task in these phases moves no more
+
+
+def render_status(status: TaskView) -> Table:
     """A table of a task's rounds: accuracy, contributors, payouts, slashed executors, epsilon."""
-    title = (
-        f"task {status['task'][:14]}…  {status['phase']}  round {status['round']}/{status.get('rounds', '?')}"
-    )
+    title = f"task {status.task[:14]}…  {status.phase}  round {status.round}/{status.rounds or '?'}"
     table = Table(title=title)
     for col in ("round", "val acc", "val loss", "contributors", "paid", "faulted", "epsilon"):
         table.add_column(col, justify="right")
-    for h in status.get("history", []):
-        eps = "-" if h.get("epsilon") is None else f"{h['epsilon']:.2f}"
+    for h in status.history:
+        eps = "-" if h.epsilon is None else f"{h.epsilon:.2f}"
         table.add_row(
-            str(h["round"]),
-            f"{h['val_accuracy']:.3f}",
-            f"{h['val_loss']:.3f}",
-            str(len(h["contributors"])),
-            str(h["payout"]),
-            str(len(h["faulted"])),
+            str(h.round),
+            f"{h.val_accuracy:.3f}",
+            f"{h.val_loss:.3f}",
+            str(len(h.contributors)),
+            str(h.payout),
+            str(len(h.faulted)),
             eps,
         )
-    if status.get("phase") not in ("done", "failed", "rejected"):
-        jobs = ", ".join(f"{k}: {v['status']}" for k, v in status.get("jobs", {}).items())
-        table.caption = f"delivered {status.get('delivered', 0)}/{status.get('roster', 0)}  {jobs}"
-    elif status.get("reason"):
-        table.caption = f"[red]{status['reason']}[/]"
-    elif status.get("model"):
-        table.caption = f"model {status['model']}"
+    if status.phase not in OVER:
+        jobs = ", ".join(f"{k}: {v.status}" for k, v in status.jobs.items())
+        table.caption = f"delivered {status.delivered}/{status.roster}  {jobs}"
+    elif status.reason:
+        table.caption = f"[red]{status.reason}[/]"
+    elif status.model:
+        table.caption = f"model {status.model}"
     return table
 
 
-def watch_task(client, task: str, *, interval: float = 0.5, timeout: float | None = None) -> dict:
+def watch_task(client, task: str, *, interval: float = 0.5, timeout: float | None = None) -> TaskView:
     """Follow a task with a live table until it is done, failed or rejected; return its status."""
     start = time.monotonic()
-    status = client.call("task.status", {"task": task})
+    status = client.task_status(task)
     with Live(render_status(status), console=console, refresh_per_second=4) as live:
-        while status["phase"] not in ("done", "failed", "rejected"):
+        while status.phase not in OVER:
             if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"task {task} still {status['phase']} after {timeout} s")
+                raise TimeoutError(f"task {task} still {status.phase} after {timeout} s")
             time.sleep(interval)
             try:
-                status = client.call("task.status", {"task": task})
+                status = client.task_status(task)
             except Exception as exc:  # the hub may be restarting
                 live.console.print(f"[yellow]hub unreachable ({type(exc).__name__}); retrying[/]")
                 continue
@@ -99,7 +101,7 @@ def submit(
 def status(task: str = typer.Argument(...), hub: str = HubOpt) -> None:
     """Print a task's phase and per-round history."""
     client, _ = _client(hub)
-    console.print(render_status(client.call("task.status", {"task": task})))
+    console.print(render_status(client.task_status(task)))
 
 
 @app.command("watch")
@@ -107,7 +109,7 @@ def watch(task: str = typer.Argument(...), hub: str = HubOpt) -> None:
     """Follow a task's rounds live until it ends."""
     client, _ = _client(hub)
     final = watch_task(client, task)
-    raise typer.Exit(0 if final["phase"] == "done" else 1)
+    raise typer.Exit(0 if final.phase == Phase.DONE else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,12 +60,12 @@ def up(
             task = submit_task(client, plan.creator, plan.bundle)
             console.print(f"task [bold]{task}[/]")
             final = watch_task(client, task, timeout=timeout)
-            ok = final["phase"] == "done"
-            if ok and final.get("model") and any("host" in n.roles for n in net.nodes.values()):
+            ok = final.phase == "done"
+            if ok and final.model and any("host" in n.roles for n in net.nodes.values()):
                 # the hosts fetch and check the new model on its registration; say when inference
                 # requests can be sent (the ledger draws among every staked host, ready or not)
-                net.wait_ready(final["model"], timeout=timeout)
-                console.print(f"hosts ready to serve model [bold]{final['model']}[/]")
+                net.wait_ready(final.model, timeout=timeout)
+                console.print(f"hosts ready to serve model [bold]{final.model}[/]")
         if keep or no_task:
             console.print("network running; Ctrl-C to stop")
             stop = threading.Event()

@@ -18,6 +18,7 @@ import httpx
 
 from deai.ledger.sqlite import SqliteLedger
 from deai.node.user.submit import submit_task
+from deai.protocol.task.records import Phase, TaskView
 from deai.sim.plan import NetworkPlan
 
 __all__ = ["run_http"]
@@ -37,7 +38,7 @@ def _settle(client, since: int, timeout: float) -> None:
 
 def run_http(
     plan: NetworkPlan, root: Path, progress, serve: Callable[..., tuple[Any, dict]], *, timeout: float = 900.0
-) -> tuple[SqliteLedger, dict[str, Any], Any, dict[str, Any], int]:
+) -> tuple[SqliteLedger, TaskView, Any, dict[str, Any], int]:
     """Train the plan's task over HTTP and serve it with ``serve(net, status, checkpoint_bytes)``;
     return the hub's ledger, the final task status, the model and inference results ``serve``
     returned, and the bytes all parties sent to the hub."""
@@ -47,15 +48,15 @@ def run_http(
         task = submit_task(client, plan.creator, plan.bundle)
         rounds, start = plan.bundle.spec.rounds, time.monotonic()
         while True:
-            status = client.call("task.status", {"task": task})
-            progress("training", min(status["round"], rounds), rounds)
-            if status["phase"] in ("done", "failed", "rejected"):
+            status = client.task_status(task)
+            progress("training", min(status.round, rounds), rounds)
+            if status.phase in (Phase.DONE, Phase.FAILED, Phase.REJECTED):
                 break
             if time.monotonic() - start > timeout:
-                raise TimeoutError(f"task still {status['phase']} after {timeout:.0f} s")
+                raise TimeoutError(f"task still {status.phase} after {timeout:.0f} s")
             time.sleep(0.25)
         progress("training", rounds, rounds)
-        checkpoint = client.get_blob(status["checkpoint"]) if status.get("checkpoint") else b""
+        checkpoint = client.get_blob(status.checkpoint) if status.checkpoint else b""
         model, inference = serve(net, status, checkpoint)
         _settle(client, 0, timeout=30.0)
         bytes_sent = int(httpx.get(f"{net.url}/v1/health", timeout=10).json()["bytes_in"])

@@ -28,6 +28,7 @@ from deai.core.tensorio import from_safetensors
 from deai.learn.objectives import evaluate, logits_of
 from deai.ledger.base import Ledger
 from deai.protocol.jobs.kinds.model import load_model
+from deai.protocol.task.records import Phase, TaskView
 from deai.sim.accounting import earnings
 from deai.sim.plan import NetworkPlan
 from deai.sim.scenario import Scenario
@@ -143,51 +144,62 @@ def _participants(plan: NetworkPlan, ledger: Ledger, scores: dict[str, float]) -
     return rows
 
 
-def _scores(status: dict[str, Any]) -> dict[str, float]:
+def _scores(status: TaskView) -> dict[str, float]:
     total: dict[str, float] = {}
-    for rnd in (status.get("scores") or {}).get("rounds", {}).values():
+    for rnd in (status.scores or {}).get("rounds", {}).values():
         for address, s in rnd.items():
             total[address] = total.get(address, 0.0) + float(s)
     return total
 
 
-def _rounds(status: dict[str, Any]) -> list[dict[str, Any]]:
+def _rounds(status: TaskView) -> list[dict[str, Any]]:
     return [
         {
-            "round": h["round"],
-            "accuracy": h.get("val_accuracy"),
-            "perplexity": h.get("val_perplexity"),
-            "epsilon": h.get("epsilon"),
-            "providers": len(h.get("contributors", [])),
-            "checkpoint": h.get("checkpoint"),
+            "round": h.round,
+            "accuracy": h.val_accuracy,
+            "perplexity": h.val_perplexity,
+            "epsilon": h.epsilon,
+            "providers": len(h.contributors),
+            "checkpoint": h.checkpoint,
         }
-        for h in status.get("history", [])
+        for h in status.history
     ]
 
 
 def _run_memory(
     scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress
-) -> tuple[Ledger, dict[str, Any], bytes, Callable[[torch.nn.Module], dict[str, Any]], Any]:
+) -> tuple[Ledger, TaskView, bytes, Callable[[torch.nn.Module], dict[str, Any]], Any]:
     net = plan.memory(root)
     task = net.submit(plan.creator, plan.bundle)
     rounds = plan.bundle.spec.rounds
 
     def step() -> None:
-        progress("training", min(net.status(task)["round"], rounds), rounds)
+        progress("training", min(net.status(task).round, rounds), rounds)
 
     net.run(net.task_done(task), on_step=step)
     status = net.status(task)
-    checkpoint = net.store.get(status["checkpoint"]) if status.get("checkpoint") else b""
+    checkpoint = net.store.get(status.checkpoint) if status.checkpoint else b""
 
     def serve(model: torch.nn.Module) -> dict[str, Any]:
-        return _serve(scenario, plan, net, status["model"], model, progress, pump=net.step)
+        assert status.model is not None  # check_done ran first
+        return _serve(scenario, plan, net, status.model, model, progress, pump=net.step)
 
     return net.ledger, status, checkpoint, serve, net
 
 
-def check_done(status: dict[str, Any]) -> None:
-    if status["phase"] != "done" or status.get("model") is None:
-        raise RuntimeError(f"the task did not finish: phase {status['phase']}, reason {status.get('reason')}")
+def _export(plan: NetworkPlan, model: torch.nn.Module, folder: Path) -> Path:
+    """The final model as a folder that loads outside deai (``from_pretrained`` for a GPT, a PEFT
+    adapter for LoRA, safetensors + config otherwise), with the text tokenizer beside it."""
+    from deai.learn.export import ExportSpec, export_model
+
+    spec = plan.bundle.spec
+    described = ExportSpec(spec.model, spec.in_features, spec.num_classes, dict(spec.model_kwargs))
+    return export_model(model, folder, tokenizer=plan.tokenizer, spec=described)
+
+
+def check_done(status: TaskView) -> None:
+    if status.phase != Phase.DONE or status.model is None:
+        raise RuntimeError(f"the task did not finish: phase {status.phase}, reason {status.reason}")
 
 
 def run_scenario(
@@ -217,31 +229,32 @@ def run_scenario(
     elif transport == "http":
         from deai.sim.http_run import run_http
 
-        def serve_http(
-            net: Any, status: dict[str, Any], checkpoint_bytes: bytes
-        ) -> tuple[torch.nn.Module, dict]:
+        def serve_http(net: Any, status: TaskView, checkpoint_bytes: bytes) -> tuple[torch.nn.Module, dict]:
             check_done(status)
+            assert status.model is not None  # check_done
             model = _load_model(_model_params(plan), checkpoint_bytes)
-            return model, _serve(scenario, plan, net, status["model"], model, progress)
+            return model, _serve(scenario, plan, net, status.model, model, progress)
 
         ledger, status, model, inference, bytes_sent = run_http(plan, root, progress, serve_http)
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
-    model_id = status["model"]
+    model_id = status.model
     test_metrics = evaluate(model, plan.splits.test)
+    exported = _export(plan, model, Path(out) / "model") if out is not None else None
     verified = ledger.verify()
     ledger.check_invariants()
     return {
         "scenario": scenario.name,
         "seed": scenario.seed,
         "transport": transport,
-        "task": status["task"],
+        "task": status.task,
         "model": model_id,
         "test_accuracy": test_metrics["accuracy"],  # next-token accuracy for text
         "test_loss": test_metrics["loss"],
         "test_perplexity": test_metrics.get("perplexity"),
-        "rounds_completed": len(status.get("history", [])),
-        "epsilon": status.get("epsilon"),
+        "exported": str(exported) if exported is not None else None,
+        "rounds_completed": len(status.history),
+        "epsilon": status.epsilon,
         "delta": scenario.task.dp.delta if scenario.task.dp else None,
         "rounds": _rounds(status),
         "participants": _participants(plan, ledger, _scores(status)),

@@ -28,10 +28,10 @@ def test_dead_primary_executor_is_redrawn_and_slashed_only_if_it_had_committed(s
 
     stake0 = {c.address: ledger.stake(c.address, "compute_provider") for c in net.computes}
     task, status = net.run(net.bundle(rounds=1, redundancy=1, sample_rate=0.0), on_step=kill_first_primary)
-    assert status["phase"] == "done" and killed
+    assert status.phase == "done" and killed
     coord = net.net.hub.coordinators[task]
     assert coord.state.stale == []  # the failed attempt was resolved on the ledger after the grace
-    first = ledger.job(json.loads(json.dumps(coord.state.rounds[0]))["aggregate_job"])
+    first = ledger.job(json.loads(json.dumps(coord.state.rounds[0].to_json()))["aggregate_job"])
     assert killed[0] not in first.accepted
     dead = ledger.job(dead_jobs[0])
     if ledger.commitment(dead_jobs[0], killed[0]) is not None:  # it committed before it died
@@ -51,14 +51,14 @@ def test_secure_aggregation_recovers_from_a_dropout(small_net):
 
     def flaky(task, spec, view):  # provider 0 advertises its keys, then goes silent
         out = original(task, spec, view)
-        if view["secagg"]["phase"] != "advertise":
+        if view.secagg["phase"] != "advertise":
             pool_role.accounts.pop(dropped, None)
         return out
 
     pool_role._secagg = flaky
     _task, status = net.run(net.bundle(rounds=1, secure_aggregation=True, bucket_size=6, max_providers=6))
-    assert status["phase"] == "done", status["reason"]
-    contributors = status["history"][0]["contributors"]
+    assert status.phase == "done", status.reason
+    contributors = status.history[0].contributors
     assert dropped not in contributors and len(contributors) == 5
 
 
@@ -81,18 +81,18 @@ def test_coordinator_resumes_from_saved_state(small_net, tmp_path):
         t.endpoint = restarted.endpoint
     net.net.run(net.net.task_done(task))
     status = net.net.status(task)
-    assert [h["checkpoint"] for h in status["history"]] == [h["checkpoint"] for h in ref_status["history"]]
+    assert [h.checkpoint for h in status.history] == [h.checkpoint for h in ref_status.history]
     assert hub.ledger.check_invariants()["unclaimed_payouts"] == 0
     # nothing was paid twice: one payout root per round
-    assert [hub.ledger.payout(task, r).total for r in (1, 2)] == [h["payout"] for h in status["history"]]
+    assert [hub.ledger.payout(task, r).total for r in (1, 2)] == [h.payout for h in status.history]
 
 
 def test_local_dp_reports_epsilon(small_net):
     net = small_net()
     dp = {"mode": "local", "clip": 1.0, "noise_multiplier": 0.5, "delta": 1e-5}
     _, status = net.run(net.bundle(rounds=2, dp=dp))
-    assert status["phase"] == "done"
-    eps = [h["epsilon"] for h in status["history"]]
+    assert status.phase == "done"
+    eps = [h.epsilon for h in status.history]
     assert 0 < eps[0] < eps[1]
 
 
@@ -100,6 +100,6 @@ def test_central_dp_runs_as_a_verified_job(small_net):
     net = small_net()
     dp = {"mode": "central", "clip": 1.0, "noise_multiplier": 0.3, "delta": 1e-5}
     _task, status = net.run(net.bundle(rounds=1, dp=dp))
-    assert status["phase"] == "done"
-    job = net.net.ledger.job(status["history"][0]["aggregate_job"])
+    assert status.phase == "done"
+    job = net.net.ledger.job(status.history[0].aggregate_job)
     assert job.job_type == "dp_aggregate" and job.status == "accepted"

@@ -22,16 +22,16 @@ def test_network_rounds_equal_run_federated_bit_for_bit(small_net, strategy, att
     net = small_net(n=4, provider_behaviours={i: "sybil_clones" for i in attackers})
     bundle = net.bundle(rounds=2, aggregator="mean", strategy=strategy, min_providers=4, max_providers=4)
     task, status = net.run(bundle)
-    assert status["phase"] == "done", status["reason"]
+    assert status.phase == "done", status.reason
     spec = bundle.spec
     addresses = sorted(net.datasets)  # the pool trains and the job stacks updates in address order
-    assert [h["contributors"] for h in status["history"]] == [addresses, addresses]
+    assert [h.contributors for h in status.history] == [addresses, addresses]
     byzantine = sorted(addresses.index(net.providers[i].address) for i in attackers)
     local = TrainConfig(
         epochs=spec.local_epochs, batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum
     )
-    for r, h in enumerate(status["history"], 1):
-        on_network = flat_of(spec, net.net.store.get(h["checkpoint"]))
+    for r, h in enumerate(status.history, 1):
+        on_network = flat_of(spec, net.net.store.get(h.checkpoint))
         with deterministic():
             ref = run_federated(
                 [net.datasets[a] for a in addresses],

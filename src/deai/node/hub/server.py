@@ -61,6 +61,7 @@ from deai.node.hub.kv import KV
 from deai.node.hub.notify import Changes
 from deai.protocol.task.coordinator import TaskCoordinator
 from deai.protocol.task.errors import BadTaskSpec
+from deai.protocol.task.records import TaskView
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
@@ -497,11 +498,11 @@ class Hub:
     def _task_status(self, env: Envelope, body: dict) -> dict:
         task = body["task"]
         if isinstance(task, str) and task.lower() in self.rejected:
-            return {"task": task, "phase": "rejected", "reason": self.rejected[task.lower()]}
-        return self._coord(body).status()
+            return TaskView.rejected(task, self.rejected[task.lower()]).to_json()
+        return self._coord(body).status().to_json()
 
     def _task_round(self, env: Envelope, body: dict) -> dict:
-        return self._coord(body).round_view()
+        return self._coord(body).round_view().to_json()
 
     def _statements(self, body: dict) -> list:
         items = body["statements"]

@@ -29,6 +29,7 @@ from deai.node.participant.client import HubClient
 from deai.node.participant.daemon import Daemon
 from deai.node.participant.host import HostRole
 from deai.node.user.submit import TaskBundle, submit_task
+from deai.protocol.task.records import TaskView
 
 __all__ = ["LocalNetwork"]
 
@@ -94,7 +95,8 @@ class LocalNetwork:
     def submit(self, creator: Account, bundle: TaskBundle) -> str:
         return submit_task(self.client(creator), creator, bundle, coordinator=self.hub_account.address)
 
-    def status(self, task: str) -> dict:
+    def status(self, task: str) -> TaskView:
+        """The task's status as its coordinator holds it (what ``task.status`` sends as JSON)."""
         return self.hub.coordinators[task].status()
 
     def run(

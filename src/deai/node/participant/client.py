@@ -32,6 +32,7 @@ from deai.ledger.records import (
 )
 from deai.ledger.tx import SignedTx, Tx
 from deai.net.transport import RemoteError, Transport
+from deai.protocol.task.records import MalformedView, RoundView, TaskView
 
 __all__ = ["RECORD_QUERIES", "HubClient", "TxFailed", "parse_record"]
 
@@ -116,6 +117,22 @@ class HubClient:
 
     def member(self, task_id: str, address: str) -> MemberRecord | None:
         return self.query("member", task_id=task_id, address=address)
+
+    def task_status(self, task: str) -> TaskView:
+        """The hub's ``task.status`` answer, parsed here (a malformed one: ``MalformedAnswer``)."""
+        reply = self.call("task.status", {"task": task})
+        try:
+            return TaskView.from_json(reply)
+        except MalformedView as exc:
+            raise RemoteError(200, "MalformedAnswer", f"the hub's task.status answer: {exc}") from None
+
+    def task_round(self, task: str) -> RoundView:
+        """The hub's ``task.round`` answer, parsed here (a malformed one: ``MalformedAnswer``)."""
+        reply = self.call("task.round", {"task": task})
+        try:
+            return RoundView.from_json(reply)
+        except MalformedView as exc:
+            raise RemoteError(200, "MalformedAnswer", f"the hub's task.round answer: {exc}") from None
 
     def events(self, since: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
         reply = self.call("ledger.events", {"since": since, "limit": limit})

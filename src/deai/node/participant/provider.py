@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from deai.node.participant.roles import ROLES, Role
 from deai.node.participant.staking import claim_payouts, ensure_stake
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.provider import ProviderPool, TrainedUpdate
+from deai.protocol.task.records import Phase, RoundView
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = ["DataProviderRole", "load_npz"]
@@ -128,24 +128,24 @@ class DataProviderRole(Role):
         self.memory["joined"].append(task)
         return True
 
-    def _updates(self, task: str, spec: TaskSpec, view: dict[str, Any]) -> list[TrainedUpdate]:
-        key = (task, view["round"])
+    def _updates(self, task: str, spec: TaskSpec, view: RoundView) -> list[TrainedUpdate]:
+        key = (task, view.round)
         if key not in self.trained:
             self.trained = {k: v for k, v in self.trained.items() if k[0] != task}
-            ckpt = self.client.get_blob(view["checkpoint"])
+            ckpt = self.client.get_blob(view.checkpoint)
             self.trained[key] = self._pool(task, spec).train(
-                spec, view["round"], ckpt, view["roster"], len(view["roster"])
+                spec, view.round, ckpt, view.roster, len(view.roster)
             )
         return self.trained[key]
 
     def _train(self, task: str) -> bool:
         spec = self._spec(task)
-        view = self.client.call("task.round", {"task": task})
-        if view["phase"] != "train" or not any(a in self.accounts for a in view["roster"]):
+        view = self.client.task_round(task)
+        if view.phase != Phase.TRAIN or not any(a in self.accounts for a in view.roster):
             return False
-        if "secagg" in view:
+        if view.secagg is not None:
             return self._secagg(task, spec, view)
-        missing = [a for a in view["roster"] if a in self.accounts and a not in view["submitted"]]
+        missing = [a for a in view.roster if a in self.accounts and a not in view.submitted]
         if not missing:
             return False
         updates = [u for u in self._updates(task, spec, view) if u.provider in missing]
@@ -153,11 +153,12 @@ class DataProviderRole(Role):
         results = self.client.call("task.updates", {"statements": [u.statement.to_json() for u in updates]})
         return any(r.get("accepted") for r in results["results"])
 
-    def _secagg(self, task: str, spec: TaskSpec, view: dict[str, Any]) -> bool:
-        sa, r = view["secagg"], view["round"]
+    def _secagg(self, task: str, spec: TaskSpec, view: RoundView) -> bool:
+        sa, r = view.secagg, view.round
+        assert sa is not None  # called only while the round holds a secure aggregation
         pool = self._pool(task, spec)
         key = (task, r, sa["attempt"])
-        mine = [a for a in view["roster"] if a in self.accounts]
+        mine = [a for a in view.roster if a in self.accounts]
         if key not in self.secagg_sent:
             self.secagg_sent.add(key)
             deltas = {u.provider: u.delta for u in self._updates(task, spec, view)}

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from deai.core.accounts import Account
@@ -56,6 +55,7 @@ from deai.protocol.task.model import (
     param_count,
     parse_data,
 )
+from deai.protocol.task.records import JobSummary, Phase, RoundRecord, RoundView, TaskView
 from deai.protocol.task.secagg_round import SecAggRound, bucket_members_scores
 from deai.protocol.task.settlement import (
     HOST_BPS,
@@ -68,17 +68,6 @@ from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
 __all__ = ["HOST_BPS", "Phase", "TaskCoordinator", "TaskState"]
-
-
-class Phase(StrEnum):
-    """Where a task is (see the module docstring); a ``str``, so saved state stays plain JSON."""
-
-    JOIN = "join"
-    TRAIN = "train"
-    JOBS = "jobs"
-    FINISH = "finish"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass
@@ -95,7 +84,7 @@ class TaskState:
     updates: dict[str, dict] = field(default_factory=dict)  # provider -> signed statement
     secagg_attempt: int = 0
     jobs: dict[str, dict] = field(default_factory=dict)  # purpose -> JobRun
-    rounds: list[dict] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
     payouts: dict[str, dict[str, int]] = field(default_factory=dict)  # epoch -> allocation
     earned: dict[str, int] = field(default_factory=dict)
     scorebook: dict = field(default_factory=dict)  # deai.protocol.incentives.ScoreBook
@@ -139,6 +128,7 @@ class TaskCoordinator:
     def from_json(cls, spec: TaskSpec, ledger: Ledger, store: BlobStore, account: Account, data: dict):
         state = TaskState(**data)
         state.phase = Phase(state.phase)
+        state.rounds = [RoundRecord.from_json(r) for r in data.get("rounds", [])]
         return cls(spec, ledger, store, account, state=state)
 
     @property
@@ -202,22 +192,20 @@ class TaskCoordinator:
 
     # -- public views -----------------------------------------------------------------------------
 
-    def round_view(self) -> dict[str, Any]:
+    def round_view(self) -> RoundView:
         s = self.state
-        view = {
-            "task": self.task,
-            "phase": s.phase,
-            "round": s.round,
-            "rounds": self.spec.rounds,
-            "checkpoint": s.checkpoint,
-            "deadline": s.deadline,
-            "roster": s.roster,
-            "submitted": sorted(s.updates),
-            "members": s.members,
-        }
-        if self.secagg is not None and s.phase == Phase.TRAIN:
-            view["secagg"] = self.secagg.view()
-        return view
+        return RoundView(
+            task=self.task,
+            phase=s.phase,
+            round=s.round,
+            rounds=self.spec.rounds,
+            checkpoint=s.checkpoint,
+            deadline=s.deadline,
+            roster=list(s.roster),
+            submitted=sorted(s.updates),
+            members=list(s.members),
+            secagg=self.secagg.view() if self.secagg is not None and s.phase == Phase.TRAIN else None,
+        )
 
     def secagg_inbox(self, provider: str) -> dict[str, Any] | None:
         return None if self.secagg is None else self.secagg.inbox(provider)
@@ -244,31 +232,31 @@ class TaskCoordinator:
                 )
         return out
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> TaskView:
         s = self.state
-        return {
-            "task": self.task,
-            "phase": s.phase,
-            "round": s.round,
-            "rounds": self.spec.rounds,
-            "members": len(s.members),
-            "delivered": len(s.updates),
-            "roster": len(s.roster),
-            "deadline": s.deadline,
-            "checkpoint": s.checkpoint,
-            "history": s.rounds,
-            "jobs": {k: {"status": j.status, "attempts": len(j.attempts)} for k, j in self.jobs.items()},
-            "epsilon": s.epsilon,
-            "model": s.model,
-            "reason": s.reason,
-            "stale": len(s.stale),
-            "scores": s.scorebook or None,
-            "job_ids": self.job_ids(),
-        }
+        return TaskView(
+            task=self.task,
+            phase=s.phase,
+            round=s.round,
+            rounds=self.spec.rounds,
+            members=len(s.members),
+            delivered=len(s.updates),
+            roster=len(s.roster),
+            deadline=s.deadline,
+            checkpoint=s.checkpoint,
+            history=list(s.rounds),
+            jobs={k: JobSummary(j.status, len(j.attempts)) for k, j in self.jobs.items()},
+            epsilon=s.epsilon,
+            model=s.model,
+            reason=s.reason,
+            stale=len(s.stale),
+            scores=s.scorebook or None,
+            job_ids=self.job_ids(),
+        )
 
     def job_ids(self) -> list[str]:
         """Every verified job this task registered (all attempts), for reports and settlement."""
-        ids = [r[k] for r in self.state.rounds for k in ("aggregate_job", "score_job")]
+        ids = [j for r in self.state.rounds for j in (r.aggregate_job, r.score_job)]
         for run in self.jobs.values():
             ids += [a.job for a in run.attempts if a.job not in ids]
         return ids
@@ -491,24 +479,24 @@ class TaskCoordinator:
             val = val.subset(list(range(spec.score_samples)))  # the scoring budget bounds this too
         metrics = evaluate(model, val)
         s.rounds.append(
-            {
-                "round": s.round,
-                "checkpoint": ckpt,
-                "contributors": contributors,
-                "updates": {k: v["update"] for k, v in s.updates.items()},
-                "scores": dict(zip(contributors, per, strict=True)),
-                "aggregate_job": agg.attempts[-1].job,
-                "score_job": score.attempts[-1].job,
-                "executors": {"aggregate": agg.accepted, "score": score.accepted},
-                "faulted": sorted(set(agg.faulted) | set(score.faulted)),
-                "payout": sum(amounts.values()),
-                "allocation": alloc.to_json(),
-                "val_accuracy": metrics["accuracy"],
-                "val_loss": metrics["loss"],
-                "val_perplexity": metrics.get("perplexity"),
-                "epsilon": s.epsilon,
-                "time": now,
-            }
+            RoundRecord(
+                round=s.round,
+                checkpoint=ckpt,
+                contributors=contributors,
+                updates={k: v["update"] for k, v in s.updates.items()},
+                scores=dict(zip(contributors, per, strict=True)),
+                aggregate_job=agg.attempts[-1].job,
+                score_job=score.attempts[-1].job,
+                executors={"aggregate": agg.accepted, "score": score.accepted},
+                faulted=sorted(set(agg.faulted) | set(score.faulted)),
+                payout=sum(amounts.values()),
+                allocation=alloc.to_json(),
+                val_accuracy=metrics["accuracy"],
+                val_loss=metrics["loss"],
+                val_perplexity=metrics.get("perplexity"),
+                epsilon=s.epsilon,
+                time=now,
+            )
         )
         s.checkpoint = ckpt
         if s.round < spec.rounds:
@@ -526,7 +514,7 @@ class TaskCoordinator:
     def _on_finish(self, now: int) -> bool:
         s = self.state
         if s.rounds:
-            contributors = sorted({a for r in s.rounds for a in r["contributors"]})
+            contributors = sorted({a for r in s.rounds for a in r.contributors})
             s.model = register_model(
                 self.ledger,
                 self.store,
