@@ -72,6 +72,7 @@ class NetworkPlan:
     roles: dict[str, str] = field(default_factory=dict)
     tag: str = "net"
     policy: dict[str, int] = field(default_factory=dict)  # the daemons' JoinPolicy fields
+    tokenizer: object | None = None  # text tasks: the tokenizer of the windows (exported with the model)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, windows: Windows | None = None) -> NetworkPlan:
@@ -149,6 +150,7 @@ class NetworkPlan:
             roles,
             tag,
             policy,
+            work.tokenizer,
         )
 
     def everyone(self) -> list[Account]:

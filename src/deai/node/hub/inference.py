@@ -161,7 +161,7 @@ class InferenceService:
             raise ServiceError("seed and nonce must be integers")
         if not 0 <= nonce < 2**31 - MAX_ATTEMPTS:
             raise ServiceError(f"nonce must lie in [0, 2**31 - {MAX_ATTEMPTS})")
-        check_batch(self.store.get(batch), served.params["in_features"])  # BlobNotFound: 404
+        check_batch(self.store.get(batch), served.params["in_features"], served.params["num_classes"])  # 404
         attempts = body["attempts"]
         if not isinstance(attempts, list) or not 1 <= len(attempts) <= MAX_ATTEMPTS:
             raise ServiceError(f"attempts must be a list of 1 to {MAX_ATTEMPTS} signed pairs")

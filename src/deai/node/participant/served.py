@@ -155,23 +155,26 @@ def load_served(served: ServedModel, store: BlobStore) -> torch.nn.Module:
     return load_model(served.params, from_safetensors(data), what=f"checkpoint of {served.model_id}")
 
 
-def check_batch(data: bytes, in_features: int) -> torch.Tensor:
-    """An inference batch blob: safetensors ``{"x": float32 [B, in_features]}``, 1 <= B <=
-    :data:`MAX_BATCH`, finite. Raises :class:`~deai.core.errors.TensorError` naming the fault."""
+def check_batch(data: bytes, in_features: int, num_classes: int) -> torch.Tensor:
+    """An inference batch blob: safetensors ``{"x": ...}`` that the ``infer`` kind takes
+    (:func:`deai.protocol.jobs.kinds.infer.check_batch_x`: features or images float32, or token
+    windows int64), 1 <= B <= :data:`MAX_BATCH`. Raises :class:`~deai.core.errors.TensorError`
+    naming the fault."""
+    from deai.protocol.jobs.errors import InputMismatch
+    from deai.protocol.jobs.kinds.infer import check_batch_x
+
     if len(data) > MAX_BATCH_BYTES:
         raise TensorError(f"the batch is {len(data)} bytes, over the limit of {MAX_BATCH_BYTES}")
     tensors = from_safetensors(data, require_finite=False)
     if set(tensors) != {"x"}:
         raise TensorError(f"a batch holds exactly one tensor 'x', got {sorted(tensors)}")
     x = tensors["x"]
-    if x.dtype != torch.float32 or x.dim() != 2:
-        raise TensorError(f"batch x must be float32 [B, F], got {x.dtype} {tuple(x.shape)}")
-    if x.shape[1] != in_features:
-        raise TensorError(f"the batch has {x.shape[1]} features, the model takes {in_features}")
-    if not 1 <= x.shape[0] <= MAX_BATCH:
+    if x.dim() >= 1 and not 1 <= x.shape[0] <= MAX_BATCH:
         raise TensorError(f"a batch holds 1..{MAX_BATCH} rows, got {x.shape[0]}")
-    if not bool(torch.isfinite(x).all()):
-        raise TensorError("the batch holds non-finite values")
+    try:
+        check_batch_x(x, in_features, num_classes)
+    except InputMismatch as exc:
+        raise TensorError(str(exc)) from exc
     return x
 
 

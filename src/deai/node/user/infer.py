@@ -106,7 +106,8 @@ def submit_inference(
     eligible = client.call("infer.hosts", {"fee": fee}, account=user)["eligible"]
     if eligible:  # ask for no more hosts than may be drawn (else the ledger refuses the job)
         r, max_hosts = min(r, eligible), min(max_hosts or eligible, eligible)
-    x = torch.as_tensor(x).to(torch.float32).contiguous()
+    x = torch.as_tensor(x)
+    x = (x if x.dtype == torch.int64 else x.to(torch.float32)).contiguous()  # token ids stay int64
     batch = client.put_blob(to_safetensors({"x": x})).removeprefix("0x")
     if nonce is None:  # distinct requests for the same batch are distinct jobs (nonce < 2**31)
         salt = int(sha256_hex(user.sign(bytes.fromhex(batch)))[:5], 16) % (1 << 19)
