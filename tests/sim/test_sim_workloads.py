@@ -62,6 +62,11 @@ def test_a_resnet_with_batch_norm_trains_on_fashion_mnist_through_the_protocol(t
     # the batch-norm statistics travelled: aggregated away from their initial 0 / 1
     assert float(ckpt["stem.1.running_mean"].abs().sum()) > 0
     assert not torch.equal(ckpt["stem.1.running_var"], torch.ones_like(ckpt["stem.1.running_var"]))
+    # the final model exported as safetensors + config, and it reads back with its statistics
+    from deai.learn.export import load_exported
+
+    model = load_exported(report["exported"])
+    assert torch.equal(model.state_dict()["stem.1.running_var"], ckpt["stem.1.running_var"])
 
 
 def test_a_gpt_language_model_trains_on_shakespeare_through_the_protocol(tmp_path, require_data):
@@ -74,6 +79,15 @@ def test_a_gpt_language_model_trains_on_shakespeare_through_the_protocol(tmp_pat
     assert report["inference"]["answered"] == report["inference"]["correct"] == 2
     ipm = [p for p in report["participants"] if p["behaviour"] == "ipm"]
     assert ipm and all(p["earned"] == 0 for p in ipm)
+    # the exported model and tokenizer load outside deai with transformers alone
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    lm = AutoModelForCausalLM.from_pretrained(report["exported"])
+    tok = AutoTokenizer.from_pretrained(report["exported"])
+    ids = torch.tensor([tok.encode("ROMEO:")])
+    assert ids.tolist() == [list(b"ROMEO:")]  # byte ids, as the providers trained on
+    ckpt = checkpoint_of(report, tmp_path)
+    assert torch.equal(lm.state_dict()["transformer.wte.weight"], ckpt["net.transformer.wte.weight"])
 
 
 def _tiny_llama(folder: Path) -> Path:
@@ -111,6 +125,8 @@ def test_lora_adapters_on_a_pretrained_base_are_all_that_travels(tmp_path, requi
     assert faker and faker[0]["earned"] == 0
     ckpt = checkpoint_of(report, tmp_path / "run")
     assert ckpt and all("lora_" in k for k in ckpt), sorted(ckpt)[:5]
+    exported = Path(report["exported"])
+    assert (exported / "adapter_config.json").exists() and (exported / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.slow
