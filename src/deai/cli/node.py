@@ -25,6 +25,9 @@ def node(
     data: Path | None = typer.Option(None, "--data", help="Data folder: ADDRESS.npz per data provider."),
     behaviour: list[str] = typer.Option([], "--behaviour", help="ADDRESS=NAME: an adversarial behaviour."),
     ca: str | None = typer.Option(None, "--ca", help="CA certificate file to trust for an HTTPS hub."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Where data providers train: cpu, cuda[:i] or auto (a GPU when present)."
+    ),
     min_reward: int = typer.Option(
         _D.min_reward,
         "--min-reward",
@@ -58,6 +61,8 @@ def node(
     once."""
     from deai.node.launch.serve import parse_accounts, serve_node
 
+    if device not in ("cpu", "auto") and not device.startswith("cuda"):
+        raise typer.BadParameter("--device must be cpu, cuda[:i] or auto")
     accts = parse_accounts(accounts)
     behaviours = dict(b.split("=", 1) for b in behaviour)
     policy = JoinPolicy(
@@ -72,7 +77,7 @@ def node(
         state,
         data_dir=data,
         behaviours=behaviours,
-        options={"policy": policy},
+        options={"policy": policy, "device": device},
         verify=ca or True,
     )
 

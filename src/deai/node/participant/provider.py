@@ -44,10 +44,13 @@ OVER = ("done", "failed")
 
 
 def load_npz(path: Path, num_classes: int) -> Dataset:
+    """A provider's own data file (``x``, ``y``; no pickles): labelled features or images (float
+    ``x``, shape kept) or token windows (integer ``x`` and ``y`` of the same ``[N, T]`` shape)."""
     with np.load(path, allow_pickle=False) as z:
-        x = torch.as_tensor(np.asarray(z["x"], dtype=np.float32))
-        y = torch.as_tensor(np.asarray(z["y"], dtype=np.int64))
-    return Dataset(x.reshape(len(x), -1), y, num_classes, (int(x[0].numel()),), path.stem)
+        x, y = np.asarray(z["x"]), np.asarray(z["y"], dtype=np.int64)
+    tokens = x.dtype.kind in "iu"
+    xt = torch.as_tensor(x.astype(np.int64 if tokens else np.float32))
+    return Dataset(xt, torch.as_tensor(y), num_classes, tuple(int(s) for s in x.shape[1:]), path.stem)
 
 
 @ROLES.register("data_provider")
@@ -81,7 +84,10 @@ class DataProviderRole(Role):
                 data_dir = self.ctx.data_dir
                 data = {a: load_npz(Path(data_dir) / f"{a}.npz", spec.num_classes) for a in self.accounts}
             self.pools[task] = ProviderPool(
-                list(self.accounts.values()), data, behaviours=self.ctx.behaviours
+                list(self.accounts.values()),
+                data,
+                behaviours=self.ctx.behaviours,
+                device=str(self.ctx.options.get("device", "cpu")),
             )
         return self.pools[task]
 
