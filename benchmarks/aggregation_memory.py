@@ -14,7 +14,9 @@ imports and setup), with the mark reset to the resident set just before the job 
 /proc/self/clear_refs``), so neither the imports' transient peak nor the parent's size at fork
 (which ``getrusage(...).ru_maxrss`` also counts) hides the job's own. Where ``/proc`` offers no
 reset (``hwm_reset`` false) the script falls back to ``ru_maxrss`` and small figures may read low.
-``ratio`` is stacked / streamed. The output of both paths is checked to be the same
+``ratio`` is stacked / streamed. ``*_seconds``: the job's wall time (one thread; the streamed
+path reads each update twice, once to verify its hash and once per pass of the aggregator, from
+the page cache once warm). The output of both paths is checked to be the same
 bits. ``n_d_mib`` is the size of the stacked updates, for scale.
 
     python benchmarks/aggregation_memory.py                 # n in {8, 32}, d in {1M, 8M}
@@ -46,6 +48,7 @@ def _status_kib(key: str) -> int:
 def _child(root: str, inputs: list[str], aggregator: str, f: int, path: str, out: str) -> None:
     """Run one job in this (fresh) process and print its peak-memory growth as JSON."""
     import resource
+    import time
 
     import torch
 
@@ -83,11 +86,13 @@ def _child(root: str, inputs: list[str], aggregator: str, f: int, path: str, out
     except OSError:
         reset = False
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
     result = job(spec)
+    seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     Path(out).write_bytes(to_safetensors(result))
     # both in KiB on Linux
-    print(json.dumps({"peak_mib": round((peak - before) / 1024, 1), "hwm_reset": reset}))
+    print(json.dumps({"peak_mib": round((peak - before) / 1024, 1), "seconds": seconds, "hwm_reset": reset}))
 
 
 def _measure(root: str, inputs: list[str], aggregator: str, f: int, path: str, out: str) -> dict:
@@ -144,6 +149,8 @@ def main() -> None:
                         "ratio": round(
                             peaks["stacked"]["peak_mib"] / max(peaks["streamed"]["peak_mib"], 0.1), 2
                         ),
+                        "stacked_seconds": round(peaks["stacked"]["seconds"], 2),
+                        "streamed_seconds": round(peaks["streamed"]["seconds"], 2),
                         "same_bits": bool((same[0] == same[1]).all()),
                         "hwm_reset": all(p["hwm_reset"] for p in peaks.values()),
                     }

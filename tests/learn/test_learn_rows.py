@@ -143,7 +143,7 @@ def test_file_rows_refuse_other_layouts_and_non_finite_blocks(tmp_path):
         fh.close()
 
 
-def test_prefix_blocks_of_a_file_source_are_read_only_once_per_pass(tmp_path):
+def test_a_pass_reads_each_block_once(tmp_path):
     # A pass reads each block of each file once: the Gram matrix of a krum call needs one pass,
     # the mean of the chosen rows another.
     x = torch.randn(7, 30)

@@ -52,11 +52,13 @@ class CenteredClipping(Aggregator):
             norms = rows.sq_distances_to(v).sqrt()
             tau = float(torch.quantile(norms, self.quantile)) if self.tau is None else self.tau
             scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
-            v = rows.columns(_clipped_step(v, (scale / n).to(rows.dtype)))
+            v = rows.columns(_clipped_step(v, (scale / n).to(rows.dtype), rows.scratch()))
         self.center = v.clone()
         return v
 
 
-def _clipped_step(v: torch.Tensor, coef: torch.Tensor) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
-    """Block ``[lo, hi)`` of ``v + sum_i coef_i (x_i - v)``."""
-    return lambda block, lo, hi: v[lo:hi] + coef @ (block - v[lo:hi])
+def _clipped_step(
+    v: torch.Tensor, coef: torch.Tensor, tmp: Callable[[int], torch.Tensor]
+) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
+    """Block ``[lo, hi)`` of ``v + sum_i coef_i (x_i - v)`` (the differences in ``tmp``)."""
+    return lambda block, lo, hi: v[lo:hi] + coef @ torch.sub(block, v[lo:hi], out=tmp(hi - lo))

@@ -73,6 +73,14 @@ class Rows(ABC):
             hi = min(self.d, lo + self.chunk)
             yield lo, hi, self.block(lo, hi)
 
+    def scratch(self, rows: int | None = None) -> Callable[[int], torch.Tensor]:
+        """A temporary for one pass: ``get(c)`` is a contiguous ``[rows, c]`` view (``rows``
+        defaults to :attr:`n`) of one buffer allocated once, so a pass does not fault in fresh
+        pages for every block (the next ``get`` overwrites it)."""
+        m = self.n if rows is None else rows
+        buf = torch.empty(m * min(self.chunk, self.d), dtype=self.dtype)
+        return lambda c: buf[: m * c].view(m, c)
+
     # -- derived sources ---------------------------------------------------------------------------
 
     def map(self, m: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> MappedRows:
@@ -118,8 +126,9 @@ class Rows(ABC):
         centring is per coordinate, so it is exact block by block). Each block's product is float32
         (the rows' dtype); blocks are summed in float64."""
         g = torch.zeros(self.n, self.n, dtype=torch.float64)
-        for _, _, block in self.chunks():
-            b = block - block.mean(0, keepdim=True) if centred else block
+        tmp = self.scratch()
+        for lo, hi, block in self.chunks():
+            b = torch.sub(block, block.mean(0, keepdim=True), out=tmp(hi - lo)) if centred else block
             g += (b @ b.T).double()
             del b, block
         return g
@@ -129,7 +138,7 @@ class Rows(ABC):
         block), summed over blocks in float64."""
         acc = torch.zeros(self.n, dtype=torch.float64)
         for _, _, block in self.chunks():
-            acc += torch.einsum("ij,ij->i", block, block).double()
+            acc += block.norm(dim=1).double().square()  # no temporary; faster than a product
             del block
         return acc
 
@@ -138,9 +147,10 @@ class Rows(ABC):
         rows' dtype, summed over blocks in float64."""
         v = v.to(self.dtype)
         acc = torch.zeros(self.n, dtype=torch.float64)
+        tmp = self.scratch()
         for lo, hi, block in self.chunks():
-            diff = block - v[lo:hi]
-            acc += diff.square_().sum(1).double()  # in place: the difference is the one temporary
+            diff = torch.sub(block, v[lo:hi], out=tmp(hi - lo))
+            acc += diff.norm(dim=1).double().square()
             del diff, block
         return acc
 
@@ -166,17 +176,21 @@ class Rows(ABC):
 
 
 class TensorRows(Rows):
-    """An in-memory ``[n, d]`` floating tensor as a row source (blocks are contiguous copies of its
-    column ranges, or the tensor itself when one block covers it)."""
+    """An in-memory ``[n, d]`` floating tensor as a row source: the tensor itself when one block
+    covers it, else each column range copied into one reused contiguous buffer -- the same
+    contiguous blocks a file source yields, so the same kernels give the same bits."""
 
     def __init__(self, updates: torch.Tensor, chunk: int = CHUNK) -> None:
         super().__init__(updates.shape[0], updates.shape[1], updates.dtype, chunk)
         self.updates = updates.detach()
+        self._buffer: Callable[[int], torch.Tensor] | None = None
 
     def block(self, lo: int, hi: int) -> torch.Tensor:
         if lo == 0 and hi == self.d and self.updates.is_contiguous():
             return self.updates
-        return self.updates[:, lo:hi].contiguous()
+        if self._buffer is None:
+            self._buffer = self.scratch()
+        return self._buffer(hi - lo).copy_(self.updates[:, lo:hi])
 
     def materialize(self) -> torch.Tensor:
         return self.updates
