@@ -150,8 +150,10 @@ def test_smollm2_lora_fine_tuning_end_to_end(tmp_path, require_data):
 
 
 @pytest.mark.slow
-def test_the_cnn_scenario_over_http_ends_on_the_memory_run_s_model(tmp_path, require_data):
-    http = run(scenario_doc("fashion_cnn"), tmp_path / "http", require_data, transport="http")
-    memory = run(scenario_doc("fashion_cnn"), tmp_path / "memory", require_data)
+@pytest.mark.parametrize("name", ["fashion_cnn", "shakespeare_lm"])
+def test_a_workload_over_http_ends_on_the_memory_run_s_model(tmp_path, require_data, name):
+    """Hub and daemons as processes on loopback; providers read their data from their own files."""
+    http = run(scenario_doc(name), tmp_path / "http", require_data, transport="http")
+    memory = run(scenario_doc(name), tmp_path / "memory", require_data)
     honest_unslashed(http)
     assert http["model"] == memory["model"]  # same seed, same checkpoint over either transport
