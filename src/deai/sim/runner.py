@@ -29,7 +29,7 @@ from deai.learn.objectives import evaluate, logits_of
 from deai.ledger.base import Ledger
 from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.task.records import Phase, TaskView
-from deai.sim.accounting import earnings
+from deai.sim.accounting import Earnings, earnings
 from deai.sim.plan import NetworkPlan
 from deai.sim.scenario import Scenario
 
@@ -127,17 +127,17 @@ def _participants(plan: NetworkPlan, ledger: Ledger, scores: dict[str, float]) -
     money = earnings(ledger)
     rows = []
     for a in [*plan.providers, *plan.computes, *plan.hosts]:
-        m = money.get(a.address, {"earned": 0, "slashed": 0, "jobs_won": 0, "missed": 0})
+        m = money.get(a.address, Earnings())
         role = plan.roles[a.address]
         rows.append(
             {
                 "address": a.address,
                 "role": role,
                 "behaviour": plan.behaviours.get(a.address, "honest"),
-                "earned": m["earned"],
-                "slashed": m["slashed"],
-                "missed": m["missed"],  # jobs drawn for and never committed to: no stake lost
-                "jobs_won": m["jobs_won"],
+                "earned": m.earned,
+                "slashed": m.slashed,
+                "missed": m.missed,  # jobs drawn for and never committed to: no stake lost
+                "jobs_won": m.jobs_won,
                 "score": scores.get(a.address) if role == "data_provider" else None,
             }
         )
