@@ -2,8 +2,8 @@
 
 Same chunk size -> same bits (the file and the in-memory source yield identical blocks and every
 reduction does the same float operations on them). Against the default in-memory call (one big
-chunk) the results agree within float rounding only: Gram matrices, norms and dot products are
-then summed over other block boundaries.
+chunk) the continuous rules agree within float rounding only: Gram matrices, norms and dot
+products are then summed over other block boundaries.
 """
 
 import tempfile
@@ -41,6 +41,20 @@ SPECS = [
     ("bucketing(s=2)+median", 1),
     ("root_gate+centered_clipping", 1),
 ]
+
+
+# Rules whose output moves continuously with their inputs: other block boundaries change their
+# result by float rounding only. The others choose (Krum's and NNM's neighbours, the gate's sign
+# test, FoolsGold's clamped logit weights), and a choice may flip on a last-bit difference.
+CONTINUOUS = (
+    "mean",
+    "median",
+    "trimmed_mean",
+    "geometric_median",
+    "centered_clipping",
+    "fltrust",
+    "bucketing",
+)
 
 
 def test_specs_cover_every_registered_aggregator():
@@ -90,8 +104,9 @@ def test_file_rows_equal_in_memory_bit_for_bit(n, d, chunk, seed):
                 from_files = _call(spec, f, FileRows(files, chunk=chunk), root)
                 in_memory = _call(spec, f, TensorRows(x, chunk=chunk), root)
                 assert torch.equal(from_files, in_memory), spec
-                default = _call(spec, f, x, root)  # the plain tensor call: one chunk of CHUNK
-                assert torch.allclose(default, in_memory, rtol=1e-5, atol=1e-5), spec
+                if spec.startswith(CONTINUOUS):
+                    default = _call(spec, f, x, root)  # the plain tensor call: one chunk of CHUNK
+                    assert torch.allclose(default, in_memory, rtol=1e-5, atol=1e-5), spec
         finally:
             for fh in files:
                 fh.close()
