@@ -37,10 +37,12 @@ def check_batch_x(x: torch.Tensor, in_features: int, num_classes: int) -> None:
         if int(x.min()) < 0 or int(x.max()) >= c:
             raise InputMismatch(f"batch token ids must be in [0, {c})")
         return
-    if x.dtype != torch.float32 or x.dim() < 2 or x.shape[0] == 0 or x[0].numel() != f:
+    if x.dtype != torch.float32 or x.dim() < 2 or x.shape[0] == 0:
         raise InputMismatch(
-            f"batch x must be float32 [B, ...] of {f} features each, got {x.dtype} {tuple(x.shape)}"
+            f"batch x must be float32 [B, ...] (or int64 token ids), got {x.dtype} {tuple(x.shape)}"
         )
+    if x[0].numel() != f:
+        raise InputMismatch(f"batch x has {x[0].numel()} features per sample, the model takes {f}")
     if not bool(torch.isfinite(x).all()):
         raise InputMismatch("the batch holds non-finite values")
 
