@@ -8,6 +8,9 @@
   optionally, the expected names, shapes and dtypes, and that every float is finite.
 - :func:`flatten` / :func:`unflatten`: a state dict to one float32 vector plus a
   :class:`FlatSpec` that restores it. Aggregators work on these vectors stacked ``[n, d]``.
+- :class:`TensorFile`: a safetensors file read range by range as one flat float32 vector (header
+  checked as above, values read with positioned reads, NaN/inf refused per range), so a large
+  update never has to be in memory whole.
 - :func:`tensor_digest`: SHA-256 over names, dtypes, shapes and raw little-endian bytes, in sorted
   name order. Independent of the safetensors file layout, so two parties agree on a digest
   whenever their tensors are bit-identical.
