@@ -29,7 +29,6 @@ for the same seed on the same machine.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -330,13 +329,25 @@ def train_many(
         raise ValueError("train_many needs one seed per dataset and at least one dataset")
     if vectorizable(model, config, datasets):
         return _train_vectorized(model, start, datasets, config, seeds)
-    work = copy.deepcopy(model)
+    # Each provider trains ``model`` itself from ``start``, which is put back at the end: no copy
+    # (a LoRA model's frozen base is hundreds of MB); integer buffers (batch-norm step counters,
+    # outside the state vector) and the train/eval mode are restored too.
+    counters = {k: b.clone() for k, b in model.named_buffers() if not b.is_floating_point()}
+    mode = model.training
     deltas, losses = [], []
-    for data, seed in zip(datasets, seeds, strict=True):
-        set_flat(work, start)
-        result = local_train(work, data, config, seed=seed)
-        deltas.append(result.delta)
-        losses.append(result.loss)
+    try:
+        for data, seed in zip(datasets, seeds, strict=True):
+            set_flat(model, start)
+            result = local_train(model, data, config, seed=seed)
+            deltas.append(result.delta)
+            losses.append(result.loss)
+    finally:
+        set_flat(model, start)
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                if k in counters:
+                    b.copy_(counters[k])
+        model.train(mode)
     return torch.stack(deltas), torch.tensor(losses, dtype=torch.float32)
 
 

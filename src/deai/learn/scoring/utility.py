@@ -4,8 +4,9 @@
 :func:`deai.learn.training.get_flat`) to ``m`` utilities in one batched call per ``chunk``
 (``torch.func.vmap`` over :func:`torch.func.functional_call`), never a Python loop over candidates,
 for models whose state is parameters only. Models with buffers (batch norm) or frozen weights
-(LoRA), and language models, are evaluated one candidate after another on a copy of the model
-(their cost is what the task's scoring budget bounds: evaluations times validation samples).
+(LoRA), and language models, are evaluated one candidate after another in place (the model's
+state is put back after each call); their cost is what the task's scoring budget bounds:
+evaluations times validation samples.
 
 - ``metric="neg_loss"`` (default): minus the mean cross-entropy (per token for language models).
   Smooth, so small contributions are still ranked; what the scorers use by default.
@@ -16,8 +17,6 @@ for models whose state is parameters only. Models with buffers (batch norm) or f
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
@@ -25,7 +24,7 @@ from torch.func import functional_call, vmap
 from deai.learn.data import Dataset
 from deai.learn.errors import DataError
 from deai.learn.objectives import evaluate, logits_of, objective_for
-from deai.learn.training import set_flat, state_names
+from deai.learn.training import get_flat, set_flat, state_names
 
 __all__ = ["METRICS", "ValidationUtility"]
 
@@ -54,7 +53,8 @@ class ValidationUtility:
         self.evaluations = 0
         plain = not data.is_tokens and not any(True for _ in model.buffers())
         self._vectorized = plain and all(p.requires_grad for p in model.parameters())
-        self._work = None if self._vectorized else copy.deepcopy(model)
+        # evaluated in place (no copy of a large base) and put back after each call
+        self._origin = None if self._vectorized else get_flat(model)
 
     def _one(self, flat: torch.Tensor) -> torch.Tensor:
         params = {
@@ -66,12 +66,15 @@ class ValidationUtility:
         return (logits.argmax(-1) == self.data.y).to(logits.dtype).mean()
 
     def _each(self, params: torch.Tensor) -> torch.Tensor:
-        assert self._work is not None
+        assert self._origin is not None
         out = torch.zeros(params.shape[0])
-        for i in range(params.shape[0]):
-            set_flat(self._work, params[i])
-            m = evaluate(self._work, self.data, batch_size=self.chunk)
-            out[i] = -m["loss"] if self.metric == "neg_loss" else m["accuracy"]
+        try:
+            for i in range(params.shape[0]):
+                set_flat(self.model, params[i])
+                m = evaluate(self.model, self.data, batch_size=self.chunk)
+                out[i] = -m["loss"] if self.metric == "neg_loss" else m["accuracy"]
+        finally:
+            set_flat(self.model, self._origin)
         return out
 
     @torch.no_grad()
