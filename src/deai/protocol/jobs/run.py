@@ -53,7 +53,7 @@ from deai.ledger.rules.jobs import required_executors
 from deai.ledger.txs import AcceptResult, RegisterJob, ResolveJob, RevealReplication
 from deai.protocol.jobs.commit_reveal import check_upload
 from deai.protocol.jobs.compare import agrees, decide
-from deai.protocol.jobs.kinds.base import Layout, Tensors, get_kind, load_inputs
+from deai.protocol.jobs.kinds.base import Layout, Tensors, close_inputs, get_kind, load_inputs
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
 
@@ -225,7 +225,12 @@ class JobRun:
         """The kind's output layout for this job (read from the inputs once, then cached)."""
         if self._layout is None:
             kind = get_kind(self.spec.kind)
-            self._layout = kind.output_layout(load_inputs(store, self.spec), self.spec.params)
+            # streamed inputs are opened by their headers only: the hub never holds n updates of d
+            inputs = load_inputs(store, self.spec, lazy=True)
+            try:
+                self._layout = kind.output_layout(inputs, self.spec.params)
+            finally:
+                close_inputs(inputs)
         return self._layout
 
     def spec_of(self, att: Attempt) -> JobSpec:
