@@ -6,7 +6,9 @@ share one implementation of each step:
 
 1. :func:`local_step` -- what the data providers do (``deai.protocol.task.provider.ProviderPool.train``
    calls it for the providers one process hosts): local SGD from the global vector for every
-   provider at once (:func:`deai.learn.training.train_many`), optional provider momentum
+   provider at once (:func:`deai.learn.training.train_many`), optional provider momentum on the
+   parameters' part of the update (buffers such as batch-norm statistics are estimates, not
+   gradients: they pass through as trained; :func:`momentum_step`)
    (Karimireddy et al., 2021: ``m_i = beta * m_i + (1 - beta) * delta_i``, ``m_i = delta_i`` in the
    first round), then the attack step: each :class:`Collusion` of Byzantine rows crafts its updates
    from the honest rows it can see and its own trained rows (``Attack.craft``). Byzantine datasets
@@ -54,6 +56,8 @@ __all__ = [
     "ServerStep",
     "aggregate_updates",
     "local_step",
+    "momentum_step",
+    "parameter_size",
     "root_update",
     "run_federated",
     "server_step",
@@ -124,7 +128,7 @@ def local_step(
         chosen = [datasets[i] for i in trainees]
         trained, _ = train_many(model, start, chosen, config, [seeds[i] for i in trainees])
         if beta:
-            momentum = trained if momentum is None else beta * momentum + (1 - beta) * trained
+            momentum = momentum_step(momentum, trained, beta, parameter_size(model))
             trained = momentum
     row_of = {p: r for r, p in enumerate(trainees)}
     sent = torch.zeros(n, d)
@@ -137,6 +141,26 @@ def local_step(
         ref = hon if honest else (own if own is not None else torch.zeros(1, d))
         sent[members] = c.attack.craft(ref, own, len(members), c.generator).to(sent.dtype)
     return LocalStep(sent, momentum if beta else None)
+
+
+def parameter_size(model: nn.Module) -> int:
+    """How many leading coordinates of the state vector are trainable parameters (the rest are
+    buffers; :func:`deai.learn.training.state_names`)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def momentum_step(
+    momentum: torch.Tensor | None, delta: torch.Tensor, beta: float, params: int
+) -> torch.Tensor:
+    """Provider momentum ``beta * m + (1 - beta) * delta`` (``delta`` in the first round) on the
+    first ``params`` coordinates (the parameters); the buffers' part is ``delta``'s own: a running
+    mean or variance is an estimate to replace, and momentum on it would lag the statistics behind
+    the weights they normalize."""
+    if momentum is None:
+        return delta
+    out = delta.clone()
+    out[..., :params] = beta * momentum[..., :params] + (1 - beta) * delta[..., :params]
+    return out
 
 
 def root_update(
@@ -293,7 +317,7 @@ def run_federated(
             # the server's root update gets the providers' momentum too: FLTrust compares directions,
             # and a raw one-round update against momentum-averaged rows is a noisier reference
             if client_momentum:
-                root_momentum = root if root_momentum is None else beta * root_momentum + (1 - beta) * root
+                root_momentum = momentum_step(root_momentum, root, beta, parameter_size(net))
                 root = root_momentum
         aggregate = aggregate_updates(agg, step.sent, weights, root_update=root, client_ids=ids)
         server = server_step(strat, global_vec, aggregate, strategy_state)
