@@ -254,7 +254,17 @@ def shakespeare(setup: ShakespeareSetup, seed: int = 0) -> dict[str, Any]:
 
     # FedAvg, and DiLoCo (the same rounds with Nesterov momentum as the server's outer optimizer,
     # Douillard et al. 2023: the strategy made for language models trained with many local steps)
-    for name, strategy in (("federated", "fedavg"), ("federated_diloco", "diloco")):
+    # and FedAvg with the local learning rate scaled by sqrt(providers): averaging n providers'
+    # AdamW steps is a step of an n-times larger batch, which takes a larger rate (square-root
+    # scaling for Adam-type optimizers)
+    scaled = TrainConfig(
+        **{**_lm_recipe(setup, setup.local_steps).__dict__, "lr": setup.lr * setup.providers**0.5}
+    )
+    for name, strategy, recipe in (
+        ("federated", "fedavg", _lm_recipe(setup, setup.local_steps)),
+        ("federated_diloco", "diloco", _lm_recipe(setup, setup.local_steps)),
+        ("federated_scaled_lr", "fedavg", scaled),
+    ):
         t = time.perf_counter()
         with deterministic(_threads()):
             res = run_federated(
@@ -263,14 +273,16 @@ def shakespeare(setup: ShakespeareSetup, seed: int = 0) -> dict[str, Any]:
                 model="gpt",
                 model_kwargs=kwargs,
                 rounds=setup.rounds,
-                local=_lm_recipe(setup, setup.local_steps),
+                local=recipe,
                 strategy=strategy,
                 aggregator="mean",
                 seed=seed,
             )
         out["runs"][name] = {"perplexity": math.exp(res.loss), "seconds": time.perf_counter() - t}
         print(json.dumps({"shakespeare": name, **out["runs"][name]}), file=sys.stderr)
-    fed_ppl = min(out["runs"]["federated"]["perplexity"], out["runs"]["federated_diloco"]["perplexity"])
+    fed_ppl = min(
+        out["runs"][k]["perplexity"] for k in ("federated", "federated_diloco", "federated_scaled_lr")
+    )
     ratio = fed_ppl / central["perplexity"]
     out["figures"] = {
         "initial_perplexity": round(out["runs"]["initial"]["perplexity"], 2),
@@ -279,6 +291,7 @@ def shakespeare(setup: ShakespeareSetup, seed: int = 0) -> dict[str, Any]:
         "best_centralized_perplexity": round(central["perplexity"], 3),
         "fedavg_perplexity": round(out["runs"]["federated"]["perplexity"], 3),
         "diloco_perplexity": round(out["runs"]["federated_diloco"]["perplexity"], 3),
+        "fedavg_scaled_lr_perplexity": round(out["runs"]["federated_scaled_lr"]["perplexity"], 3),
         "federated_over_centralized": round(ratio, 4),
     }
     out["goals"] = {"federated_within_10_percent": ratio <= 1.10}
