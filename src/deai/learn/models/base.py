@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -43,6 +43,7 @@ __all__ = [
     "check_model_kwargs",
     "count_params",
     "count_state",
+    "image_shape",
 ]
 
 MAX_PARAMS = 1 << 28  # 268M parameters built (a pretrained base); what travels is bounded by the task spec
@@ -52,6 +53,20 @@ _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 MODELS: Registry[nn.Module] = Registry("model", UnknownName)
 """Built-in architectures by name; add one with ``@MODELS.register("name")`` on its ``nn.Module``."""
+
+
+def image_shape(name: str, in_features: int, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    """``(C, H, W)`` of an image model's input: ``input_shape`` checked against ``in_features``, or by
+    default a square one-channel image of ``in_features`` pixels."""
+    if input_shape is None:
+        side = math.isqrt(in_features)
+        if side * side != in_features:
+            raise ModelError(f"{name}: {in_features} features are not a square image; pass input_shape")
+        return (1, side, side)
+    if len(input_shape) != 3 or math.prod(int(s) for s in input_shape) != in_features:
+        raise ModelError(f"{name}: input_shape {tuple(input_shape)} does not hold {in_features} features")
+    c, h, w = (int(s) for s in input_shape)
+    return (c, h, w)
 
 
 def _import(path: str) -> Callable[..., nn.Module]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from deai.learn.errors import ModelError
-from deai.learn.models.base import MODELS
+from deai.learn.models.base import MODELS, image_shape
 
 __all__ = ["SmallCNN"]
 
@@ -29,14 +27,7 @@ class SmallCNN(nn.Module):
         channels: Sequence[int] = (16, 32),
     ) -> None:
         super().__init__()
-        if input_shape is None:
-            side = math.isqrt(in_features)
-            if side * side != in_features:
-                raise ModelError(f"cnn: {in_features} features are not a square image; pass input_shape")
-            input_shape = (1, side, side)
-        c, h, w = (int(s) for s in input_shape)
-        if c * h * w != in_features:
-            raise ModelError(f"cnn: input_shape {tuple(input_shape)} does not hold {in_features} features")
+        c, h, w = image_shape("cnn", in_features, input_shape)
         self.input_shape = (c, h, w)
         c1, c2 = channels
         self.features = nn.Sequential(

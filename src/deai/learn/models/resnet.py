@@ -12,7 +12,6 @@ state vector (:func:`deai.learn.training.state_names`) and are aggregated like t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deai.learn.errors import ModelError
-from deai.learn.models.base import MODELS
+from deai.learn.models.base import MODELS, image_shape
 
 __all__ = ["BasicBlock", "ResNet"]
 
@@ -60,16 +59,9 @@ class ResNet(nn.Module):
         blocks: int = 1,
     ) -> None:
         super().__init__()
-        if input_shape is None:
-            side = math.isqrt(in_features)
-            if side * side != in_features:
-                raise ModelError(f"resnet: {in_features} features are not a square image; pass input_shape")
-            input_shape = (1, side, side)
-        if len(input_shape) != 3 or math.prod(int(s) for s in input_shape) != in_features:
-            raise ModelError(f"resnet: input_shape {tuple(input_shape)} does not hold {in_features} features")
         if not 1 <= len(widths) <= 4 or not 1 <= blocks <= 8:
             raise ModelError("resnet: 1 to 4 stages (widths) of 1 to 8 blocks")
-        self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_shape = image_shape("resnet", in_features, input_shape)
         self.stem = nn.Sequential(
             nn.Conv2d(self.input_shape[0], widths[0], 3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
