@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from deai.core.accounts import Account
 from deai.learn.data import Dataset, Splits
 from deai.node.user.submit import TaskBundle, make_task
@@ -26,9 +28,24 @@ from deai.protocol.task.spec import DPSettings, Windows
 from deai.sim.scenario import Scenario
 from deai.sim.workload import prepare_workload
 
-__all__ = ["NetworkPlan"]
+__all__ = ["MIN_SCORING_SET", "NetworkPlan", "hold_out"]
 
 FUNDS = 1_000_000
+MIN_SCORING_SET = 32  # samples: fewer make a round's scores mostly noise
+
+
+def hold_out(val: Dataset, share: float, rounds: int, seed: int) -> tuple[Dataset, list[Dataset]]:
+    """Split the validation data into its public part and the hidden scoring sets: ``share`` of it
+    held back, cut into one set per round, or fewer (each of at least :data:`MIN_SCORING_SET`
+    samples, reused round after round once revealed) when the data is short."""
+    hidden = int(len(val) * share)
+    if hidden < MIN_SCORING_SET or len(val) - hidden < 1:
+        return val, []
+    order = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed)).tolist()
+    k = max(1, min(rounds, hidden // MIN_SCORING_SET))
+    size = hidden // k
+    sets = [val.subset(order[i * size : (i + 1) * size]) for i in range(k)]
+    return val.subset(order[k * size :]), sets
 
 
 def _dp(scenario: Scenario, n: int) -> DPSettings | None:
@@ -100,8 +117,10 @@ class NetworkPlan:
         minimum = t.min_providers or max(1, min(n, math.ceil(n / 2)))
         windows = windows or Windows(join_ms=120_000, train_ms=60_000, commit_ms=20_000, reveal_ms=20_000)
         f = sum(a.count for a in scenario.adversaries if a.role == "data_provider")
+        public, hidden = hold_out(splits.val, t.scoring_holdout, t.rounds, seed)
         bundle = make_task(
-            splits.val,
+            public,
+            scoring_sets=hidden,
             model_seed=seed,
             model=scenario.model.name,
             model_kwargs=_model_kwargs(scenario),

@@ -139,6 +139,9 @@ class TaskSpec(_Model):
     scoring: str = "gtg_shapley"
     scoring_options: dict[str, Any] = Field(default_factory=dict)
     score_samples: Annotated[int, Field(ge=0, le=1 << 24)] = 0
+    # the share of the validation split held back as hidden scoring sets (the rest is public: the
+    # defense's root data and the reported metrics); 0 scores on the public data
+    scoring_holdout: Annotated[float, Field(ge=0, lt=1)] = 0.5
     dp: DPSpec | None = None
     secure_aggregation: bool = False
     verification: VerificationSpec = VerificationSpec()

@@ -30,6 +30,7 @@ ROUND = {
     "val_perplexity": None,
     "epsilon": 1.5,
     "time": 1234,
+    "scored_on": "44" * 32,
 }
 
 STATUS = {

@@ -17,6 +17,8 @@ simulation (:class:`~deai.net.memory.MemoryTransport`) and real processes over H
 ``task.secagg``           ``{"statements": [...]}``: signed secure-aggregation messages
 ``task.inbox``            ``{"task", "providers"}`` -> the server's secure-aggregation messages
 ``task.payouts``          ``{"task", "addresses"}`` -> each address's payouts with Merkle proofs
+``task.seal``             ``{"task", "data"}``: a hidden scoring set, sealed until its round
+                          (:mod:`deai.node.hub.sealed`)
 ``job.assignments``       the open jobs the *sender* was drawn for, with its private activation flag
 ``hub.wait``              ``{"since", "boot", "timeout_ms"}`` -> ``{"version", "boot"}`` once the hub's
                           state changed past ``since`` (a long poll, :mod:`deai.node.hub.notify`)
@@ -59,6 +61,7 @@ from deai.net.limits import RateLimits
 from deai.node.hub.admission import AdmissionPolicy
 from deai.node.hub.kv import KV
 from deai.node.hub.notify import Changes
+from deai.node.hub.sealed import SEAL, SealedSets
 from deai.protocol.task.coordinator import TaskCoordinator
 from deai.protocol.task.errors import BadTaskSpec
 from deai.protocol.task.records import TaskView
@@ -131,8 +134,10 @@ class Hub:
         limits: RateLimits | None = None,
         upload_quota: int = 1 << 30,
         upload_ttl_s: float = 3600.0,
+        sealed: SealedSets | None = None,
     ) -> None:
         self.ledger, self.store, self.account, self.clock = ledger, store, account, clock
+        self.sealed = sealed or SealedSets.beside(store)
         self.network = ledger.config.network
         self.kv = kv or KV(None)
         self.lock = threading.RLock()
@@ -157,7 +162,7 @@ class Hub:
             try:
                 spec = TaskSpec.from_bytes(store.get(value["spec"]))
                 self.coordinators[key[5:]] = TaskCoordinator.from_json(
-                    spec, ledger, store, account, value["state"]
+                    spec, ledger, store, account, value["state"], sealed=self.sealed.store
                 )
             except Exception as exc:  # e.g. a spec that today's checks refuse: the hub still starts
                 self._fault(f"task {key[5:]} (saved)", exc)
@@ -271,7 +276,9 @@ class Hub:
             if record.budget < spec.budget or record.provider_stake != spec.provider_stake:
                 raise BadTaskSpec("the ledger's budget or provider stake differs from the spec")
             self.admission.check(spec, record.budget, self.store)
-            coord = TaskCoordinator(spec, self.ledger, self.store, self.account, now=now)
+            coord = TaskCoordinator(
+                spec, self.ledger, self.store, self.account, now=now, sealed=self.sealed.store
+            )
             self._pin(record.params, spec.init, spec.validation)  # an adopted task's blobs stay
         except Exception as exc:  # whatever one foreign task triggers refuses that task, never the loop
             self._refuse(task_id, exc)
@@ -536,6 +543,12 @@ class Hub:
                 results.append({"accepted": False, "error": type(exc).__name__, "reason": str(exc)})
         return {"results": results}
 
+    def _task_seal(self, env: Envelope, body: dict) -> dict:
+        task = body["task"]
+        if isinstance(task, str) and task.lower() not in self.coordinators:
+            self._follow(self.clock())  # sent right after create_task: adopt the task first
+        return self.sealed.take(self._coord(body).spec, body)
+
     def _task_inbox(self, env: Envelope, body: dict) -> dict:
         coord, providers = self._coord(body), body["providers"]
         if not isinstance(providers, list) or len(providers) > MAX_BATCH:
@@ -581,5 +594,6 @@ _ROUTES: dict[str, Callable[..., dict]] = {
     "task.secagg": Hub._task_secagg,
     "task.inbox": Hub._task_inbox,
     "task.payouts": Hub._task_payouts,
+    SEAL: Hub._task_seal,
     "job.assignments": Hub._job_assignments,
 }

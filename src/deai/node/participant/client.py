@@ -13,6 +13,7 @@ this client relies on are type-checked here; a malformed answer is a :class:`Rem
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,7 +35,9 @@ from deai.ledger.tx import SignedTx, Tx
 from deai.net.transport import RemoteError, Transport
 from deai.protocol.task.records import MalformedView, RoundView, TaskView
 
-__all__ = ["RECORD_QUERIES", "HubClient", "TxFailed", "parse_record"]
+__all__ = ["RECORD_QUERIES", "SEAL", "HubClient", "TxFailed", "parse_record"]
+
+SEAL = "task.seal"  # hand a hidden scoring set to the hub: {"task": id, "data": base64 bytes}
 
 CHUNK = 1024
 # ledger queries whose answer is a record: parsed here, at the edge, so daemons read attributes
@@ -191,6 +194,12 @@ class HubClient:
         return self.transport.put_blob(
             data, expected=expected, account=account or self.signer, network=self.network
         )
+
+    def seal(self, task: str, data: bytes, *, account: Account | None = None) -> str:
+        """Hand one of ``task``'s hidden scoring sets to the hub, which keeps it sealed (never
+        served) until the coordinator reveals it at its round; returns its digest."""
+        body = {"task": task, "data": base64.b64encode(data).decode("ascii")}
+        return self.call(SEAL, body, account=account)["sealed"]
 
     def put_blobs(self, blobs: Sequence[tuple[bytes, str]]) -> list[str]:
         """Upload ``(data, expected digest)`` pairs, several at once over a network transport."""

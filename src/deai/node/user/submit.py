@@ -1,13 +1,16 @@
 """Creating a task: build its blobs (spec, initial checkpoint, validation data), upload, escrow.
 
-:func:`make_task` turns a recipe and a validation set into a :class:`~deai.protocol.task.spec.TaskSpec`
-plus the blobs it names; :func:`submit_task` uploads them to the hub and signs ``create_task``
-(escrowing the budget) with the hub as the task's coordinator. The hub picks the task up from the
-ledger event, checks the spec against the id, and starts the join phase.
+:func:`make_task` turns a recipe, a public validation set and optional hidden scoring sets into a
+:class:`~deai.protocol.task.spec.TaskSpec` plus the blobs it names; :func:`submit_task` uploads the
+public blobs to the hub, signs ``create_task`` (escrowing the budget) with the hub as the task's
+coordinator, then hands the hidden scoring sets to the hub sealed (``task.seal``: never served
+until their round's updates are committed, the hub's sealed store). The hub picks the task up
+from the ledger event, checks the spec against the id, and starts the join phase.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,14 +30,21 @@ class TaskBundle:
     spec: TaskSpec
     init: bytes
     validation: bytes
+    scoring: tuple[bytes, ...] = ()  # the hidden scoring sets, in the spec's order
 
     @property
     def task_id(self) -> str:
         return self.spec.task_id
 
 
-def make_task(validation: Dataset, *, model_seed: int = 0, **recipe: Any) -> TaskBundle:
-    """A task over ``validation``'s features and classes; ``recipe`` holds the other spec fields."""
+def make_task(
+    validation: Dataset, *, model_seed: int = 0, scoring_sets: Sequence[Dataset] = (), **recipe: Any
+) -> TaskBundle:
+    """A task over ``validation``'s features and classes; ``recipe`` holds the other spec fields.
+
+    ``scoring_sets``: held-back sets the rounds are scored on (round r on set ``(r - 1) mod k``), kept
+    from the providers until their round; none: rounds are scored on the public ``validation`` data,
+    which providers can train on (docs/incentives.md)."""
     probe = TaskSpec(
         init="0" * 64,
         validation="0" * 64,
@@ -44,14 +54,16 @@ def make_task(validation: Dataset, *, model_seed: int = 0, **recipe: Any) -> Tas
     )
     init = checkpoint_bytes(build(probe, seed=model_seed))
     val = data_bytes(validation)
+    hidden = tuple(data_bytes(d) for d in scoring_sets)
     spec = TaskSpec(
         init=sha256_hex(init),
         validation=sha256_hex(val),
         in_features=validation.in_features,
         num_classes=validation.num_classes,
+        scoring_sets=[sha256_hex(h) for h in hidden],
         **recipe,
     )
-    return TaskBundle(spec, init, val)
+    return TaskBundle(spec, init, val, hidden)
 
 
 def submit_task(
@@ -72,4 +84,6 @@ def submit_task(
     )
     if client.query("task", task_id=spec.task_id) is None:
         client.send_tx(creator, tx)
+    for data in bundle.scoring:  # after the task exists: the hub seals only its committed digests
+        client.seal(spec.task_id, data, account=creator)
     return spec.task_id

@@ -11,12 +11,17 @@ Phases (``state.phase``)::
 - ``train(r)``: the round's global checkpoint (the spec's ``init`` for round 1, the ledger's
   checkpoint of round r-1 after) is public. Providers train, upload their update blob and send a
   signed :class:`~deai.protocol.task.statements.UpdateStatement` (their commitment to the update
-  hash), checked here for membership, round, layout and finiteness. With secure aggregation, they
+  hash), checked here for membership, round, layout and finiteness; the round keeps them in the
+  order they arrived (the commit order: a copy never takes the credit of an update committed before
+  it). With secure aggregation, they
   run the bucketed SecAgg+ round instead (:mod:`~deai.protocol.task.secagg_round`). The phase ends
   when every member delivered or at the deadline; the round proceeds with those who delivered if
   at least ``min_providers`` did.
 - ``jobs(r)``: two verified jobs at once (:class:`~deai.protocol.jobs.run.JobRun`): the robust
-  aggregation of the committed updates and their scoring on the validation data. When both are
+  aggregation of the committed updates and their scoring on the round's hidden scoring set, which
+  the coordinator reveals now -- the updates are committed -- by copying it from its ``sealed``
+  store into the public one (:meth:`TaskSpec.scoring_data`; a set the creator never handed in is
+  replaced by the public validation data, and the round record says so). When both are
   accepted the coordinator applies the strategy (:func:`deai.learn.federated.server_step`, the
   same end of round as the in-process ``run_federated``), posts the new checkpoint and the round's
   payout root (:mod:`~deai.protocol.task.settlement`) on the ledger.
@@ -107,8 +112,10 @@ class TaskCoordinator:
         *,
         state: TaskState | None = None,
         now: int = 0,
+        sealed: BlobStore | None = None,
     ) -> None:
         self.spec, self.ledger, self.store, self.account = spec, ledger, store, account
+        self.sealed = sealed  # the hidden scoring sets handed in by the creator, revealed round by round
         self.state = state or TaskState(
             spec.task_id, join_deadline=now + spec.windows.join_ms, checkpoint=spec.init
         )
@@ -125,11 +132,20 @@ class TaskCoordinator:
         return asdict(self.state)
 
     @classmethod
-    def from_json(cls, spec: TaskSpec, ledger: Ledger, store: BlobStore, account: Account, data: dict):
+    def from_json(
+        cls,
+        spec: TaskSpec,
+        ledger: Ledger,
+        store: BlobStore,
+        account: Account,
+        data: dict,
+        *,
+        sealed: BlobStore | None = None,
+    ):
         state = TaskState(**data)
         state.phase = Phase(state.phase)
         state.rounds = [RoundRecord.from_json(r) for r in data.get("rounds", [])]
-        return cls(spec, ledger, store, account, state=state)
+        return cls(spec, ledger, store, account, state=state, sealed=sealed)
 
     @property
     def task(self) -> str:
@@ -357,7 +373,7 @@ class TaskCoordinator:
             return self._fail(
                 f"round {s.round}: {len(s.updates)} providers delivered, need {spec.min_providers}"
             )
-        contributors = sorted(s.updates)
+        contributors = list(s.updates)  # commit (arrival) order
         digests = [s.updates[a]["update"] for a in contributors]
         samples = [s.updates[a]["samples"] for a in contributors]
         self._start_jobs(now, digests, samples, len(s.roster))
@@ -406,9 +422,25 @@ class TaskCoordinator:
             "aggregate": JobRun(
                 aggregate_job(spec, s.round, digests, samples, expected, s.checkpoint), "aggregate", **common
             ),
-            "score": JobRun(score_job(spec, s.round, s.checkpoint, digests), "score", **common),
+            "score": JobRun(
+                score_job(spec, s.round, s.checkpoint, digests, scoring=self._reveal_scoring(s.round)),
+                "score",
+                **common,
+            ),
         }
         s.phase = Phase.JOBS
+
+    def _reveal_scoring(self, r: int) -> str:
+        """The digest of round ``r``'s scoring data, made public now (the round's updates are
+        committed): the hidden set moves from the sealed store into the public one. A set the
+        creator never handed in falls back to the public validation data (recorded per round)."""
+        digest = self.spec.scoring_data(r)
+        if digest == self.spec.validation or digest in self.store:
+            return digest
+        if self.sealed is not None and digest in self.sealed:
+            self.store.put(self.sealed.get(digest), expected=digest)
+            return digest
+        return self.spec.validation
 
     def _on_jobs(self, now: int) -> bool:
         changed = False
@@ -444,7 +476,7 @@ class TaskCoordinator:
         s.strategy_state = self.store.put(to_safetensors(server.state)) if server.state else None
         out = from_safetensors(self.store.get(score.output))
         scores = out["scores"].tolist()
-        contributors, per = (sorted(s.updates), scores)
+        contributors, per = (list(s.updates), scores)
         if spec.secure_aggregation:  # scores are per bucket: its members share it
             contributors, per = bucket_members_scores(s.updates, scores)
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
@@ -487,6 +519,7 @@ class TaskCoordinator:
                 scores=dict(zip(contributors, per, strict=True)),
                 aggregate_job=agg.attempts[-1].job,
                 score_job=score.attempts[-1].job,
+                scored_on=score.spec.inputs[1],
                 executors={"aggregate": agg.accepted, "score": score.accepted},
                 faulted=sorted(set(agg.faulted) | set(score.faulted)),
                 payout=sum(amounts.values()),

@@ -73,7 +73,9 @@ def aggregate_job(
     return JobSpec("aggregate", tuple(updates), params, seed)
 
 
-def score_job(spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str]) -> JobSpec:
+def score_job(
+    spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str], *, scoring: str | None = None
+) -> JobSpec:
     """The updates' contribution scores (the task's scorer: LOO, GTG-Shapley or RONI) on the
     validation data, from the round's starting checkpoint: the incentives layer's
     ``contribution_score`` kind."""
@@ -86,4 +88,4 @@ def score_job(spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str
     }
     if spec.score_samples:
         params["max_samples"] = spec.score_samples
-    return JobSpec(SCORE_KIND, (checkpoint, spec.validation, *updates), params, seed)
+    return JobSpec(SCORE_KIND, (checkpoint, scoring or spec.validation, *updates), params, seed)

@@ -65,6 +65,8 @@ class RoundRecord:
     """One finished round: ``checkpoint`` (digest of the new global model, hex without 0x), the
     ``contributors`` whose updates were aggregated, each one's ``updates`` digest and ``scores``,
     the accepted ``aggregate_job`` and ``score_job`` and their accepted ``executors`` per purpose,
+    the digest of the data the round was ``scored_on`` (its hidden scoring set, or the public
+    validation data when the task has none or its creator withheld it),
     the ``faulted`` executors, the ``payout`` posted and its ``allocation``, the validation
     metrics (``val_perplexity`` is None unless the task models text), the privacy ``epsilon`` so
     far (None without DP) and the ledger ``time`` the round finished."""
@@ -85,6 +87,7 @@ class RoundRecord:
     val_perplexity: float | None = None
     epsilon: float | None = None
     time: int = 0
+    scored_on: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,7 +3,8 @@
 A spec is canonical JSON (RFC 8785) stored as a blob; the **task id** is ``0x`` + its SHA-256, the
 ``task`` of the ledger's ``create_task`` (whose ``params`` is the same hash). Anyone holding the id
 fetches the spec, re-hashes it and knows exactly what the task promised: the model and its initial
-checkpoint (a blob digest), the validation data the scores are computed on (a blob digest), the
+checkpoint (a blob digest), the public validation data (a blob digest: the defense's root data and
+the reported metrics), the hidden scoring sets the contributions are scored on (blob digests), the
 recipe, the strategy and robust aggregator, the privacy settings, the verification parameters, the
 budget and the deadlines of each phase (milliseconds of the ledger clock).
 
@@ -23,6 +24,13 @@ of the contribution scoring is evaluated on (its cost budget for large models; 0
 A model built on a pretrained base (``lora``) names the base in ``model_kwargs`` (``base``) and pins
 its exact weights there (``digest``: :func:`deai.learn.pretrained.base_digest`), so every
 participant -- providers, executors, hosts -- builds the same adapters on the same base or refuses.
+
+**Hidden scoring sets** (``scoring_sets``): the data the contributions are scored on must not be
+data the providers can train on, or a provider that trains on it earns the top payout. The creator
+commits to up to :data:`MAX_SCORING_SETS` held-back sets by digest; round ``r`` is scored on set
+``(r - 1) mod k`` (:meth:`TaskSpec.scoring_data`), which the coordinator keeps sealed and reveals
+only once the round's updates are committed. With fewer sets than rounds a set is reused after it
+was revealed (public from then on); with none, rounds are scored on the public ``validation`` data.
 """
 
 from __future__ import annotations
@@ -36,10 +44,19 @@ from deai.core.encoding import canonical, decode_canonical, sha256_hex
 from deai.core.errors import EncodingError
 from deai.protocol.task.errors import BadTaskSpec
 
-__all__ = ["DP_MODES", "MAX_PARAMS", "MAX_SPEC_BYTES", "DPSettings", "TaskSpec", "Windows"]
+__all__ = [
+    "DP_MODES",
+    "MAX_PARAMS",
+    "MAX_SCORING_SETS",
+    "MAX_SPEC_BYTES",
+    "DPSettings",
+    "TaskSpec",
+    "Windows",
+]
 
 MAX_SPEC_BYTES = 64 * 1024
 MAX_PARAMS = 1 << 24  # 16.8M float32 parameters: a 64 MiB checkpoint, and as much per update
+MAX_SCORING_SETS = 512  # 512 digests: about 34 KiB of the spec's 64 KiB
 MAX_OPTION = 1e6  # the largest magnitude of a numeric strategy or scorer option
 DP_MODES = ("local", "distributed", "central")
 
@@ -122,7 +139,7 @@ class TaskSpec:
     """One federated task. Build it, store :meth:`to_bytes` as a blob, use :attr:`task_id`."""
 
     init: str  # digest of the initial checkpoint (safetensors state dict of the model)
-    validation: str  # digest of the validation data (safetensors {"x": float [N, F], "y": int64 [N]})
+    validation: str  # digest of the public validation data (safetensors {"x": float [N, F], "y": int64 [N]})
     in_features: int
     num_classes: int
     model: str = "mlp"
@@ -160,13 +177,23 @@ class TaskSpec:
     max_providers: int = 10_000
     windows: Windows = field(default_factory=Windows)
     seed: int = 0
+    scoring_sets: list[str] = field(default_factory=list)  # digests of the hidden scoring sets
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "init", check_digest(self.init))
             object.__setattr__(self, "validation", check_digest(self.validation))
-        except EncodingError as exc:
+            if not isinstance(self.scoring_sets, list | tuple) or len(self.scoring_sets) > MAX_SCORING_SETS:
+                raise BadTaskSpec(
+                    f"task spec: scoring_sets must be a list of at most {MAX_SCORING_SETS} digests"
+                )
+            object.__setattr__(self, "scoring_sets", [check_digest(d) for d in self.scoring_sets])
+        except (EncodingError, TypeError, AttributeError) as exc:
             raise BadTaskSpec(f"task spec: {exc}") from exc
+        if len(set(self.scoring_sets)) != len(self.scoring_sets) or {self.init, self.validation} & set(
+            self.scoring_sets
+        ):
+            raise BadTaskSpec("task spec: scoring_sets must be distinct and differ from init and validation")
         if isinstance(self.dp, dict):
             object.__setattr__(self, "dp", DPSettings(**self.dp))
         if isinstance(self.windows, dict):
@@ -347,6 +374,13 @@ class TaskSpec:
             accumulate=self.accumulate,
             loss=self.loss,
         )
+
+    def scoring_data(self, round: int) -> str:
+        """The digest of the data round ``round`` (1-based) is scored on: hidden set
+        ``(round - 1) mod k``, or the public validation data when the task has no hidden sets."""
+        if not self.scoring_sets:
+            return self.validation
+        return self.scoring_sets[(round - 1) % len(self.scoring_sets)]
 
     def round_pool(self) -> int:
         """What each round may pay out (compute reimbursement plus data rewards)."""
