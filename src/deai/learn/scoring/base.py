@@ -30,6 +30,7 @@ import torch
 from deai.core.registry import Registry
 from deai.learn.errors import BadUpdates, UnknownName
 from deai.learn.scoring.groups import duplicate_groups
+from deai.learn.scoring.novelty import NoveltyResult
 from deai.learn.scoring.utility import ValidationUtility
 
 __all__ = ["SCORERS", "Game", "RoundUpdates", "ScoreResult", "Scorer", "coalition_params"]
@@ -87,17 +88,36 @@ class Game:
     updates: torch.Tensor  # [m, d] one row per player
     weights: torch.Tensor  # [m]
 
+    active: torch.Tensor | None = None  # [n] bool: providers in the game (None: all)
+
     @classmethod
-    def build(cls, rnd: RoundUpdates, utility: ValidationUtility, dedup: float | None) -> Game:
+    def build(
+        cls,
+        rnd: RoundUpdates,
+        utility: ValidationUtility,
+        dedup: float | None,
+        novelty: NoveltyResult | None = None,
+    ) -> Game:
+        """The game; with ``novelty`` its copy groups replace ``dedup`` and flagged providers
+        (and copies of them) are left out."""
         n = rnd.n
         weights = rnd.weights if rnd.weights is not None else torch.ones(n, dtype=rnd.updates.dtype)
         weights = weights.to(rnd.updates.dtype)
-        leader = duplicate_groups(rnd.updates, dedup) if dedup is not None else torch.arange(n)
-        players = sorted(set(leader.tolist()))
-        member = (leader[None, :] == torch.tensor(players)[:, None]).to(rnd.updates.dtype)  # [m, n]
-        updates = (member @ rnd.updates) / member.sum(1, keepdim=True)
-        pw = (member * weights).amax(1)
-        return cls(rnd, utility, leader, players, updates, pw)
+        active = None
+        if novelty is not None:
+            if novelty.flags.shape != (n,):
+                raise BadUpdates(f"novelty flags for {novelty.flags.shape[0]} providers, round has {n}")
+            leader, active = novelty.leader(), novelty.active()
+        else:
+            leader = duplicate_groups(rnd.updates, dedup) if dedup is not None else torch.arange(n)
+        keep = leader if active is None else leader[active]
+        players = sorted(set(keep.tolist()))
+        member = (leader[None, :] == torch.tensor(players, dtype=torch.long)[:, None]).to(rnd.updates.dtype)
+        if active is not None:
+            member = member * active.to(member.dtype)[None]
+        updates = (member @ rnd.updates) / member.sum(1, keepdim=True).clamp_min(1.0)
+        pw = (member * weights).amax(1) if players else weights[:0]
+        return cls(rnd, utility, leader, players, updates, pw, active)
 
     @property
     def m(self) -> int:
@@ -114,9 +134,10 @@ class Game:
         """Provider scores from player values, and ``duplicate_of`` (-1 for a group's first member)."""
         n = self.round.n
         scores = torch.zeros(n, dtype=torch.float64)
-        dup = torch.full((n,), -1, dtype=torch.long)
+        dup = torch.where(self.leader != torch.arange(n), self.leader, -1)
+        live = self.active if self.active is not None else torch.ones(n, dtype=torch.bool)
         for p, first in enumerate(self.players):
-            members = (self.leader == first).nonzero().flatten()
+            members = ((self.leader == first) & live).nonzero().flatten()
             if share == "equal":
                 scores[members] = player_values[p] / len(members)
             else:
@@ -164,10 +185,22 @@ class Scorer(ABC):
             raise ValueError(f"{self.name}: share must be 'first' or 'equal', got {share!r}")
         self.dedup, self.share = dedup, share
 
-    def __call__(self, rnd: RoundUpdates, utility: ValidationUtility, *, seed: int = 0) -> ScoreResult:
-        game = Game.build(rnd, utility, self.dedup)
+    def __call__(
+        self,
+        rnd: RoundUpdates,
+        utility: ValidationUtility,
+        *,
+        seed: int = 0,
+        novelty: NoveltyResult | None = None,
+    ) -> ScoreResult:
+        """Score ``rnd``. With ``novelty`` (:func:`~deai.learn.scoring.novelty.check_updates` of the
+        same updates), flagged providers score 0 and are not players (they neither earn nor change
+        the others' values), and copies merge by its groups instead of ``dedup``."""
+        game = Game.build(rnd, utility, self.dedup, novelty)
         start = utility.evaluations
-        values, info = self.player_values(game, torch.Generator().manual_seed(seed))
+        values, info = torch.zeros(0, dtype=torch.float64), dict[str, Any]()
+        if game.m > 0:
+            values, info = self.player_values(game, torch.Generator().manual_seed(seed))
         scores, dup = game.to_providers(values, self.share)
         info = {"players": game.m, **info}
         return ScoreResult(self.name, scores, dup, utility.evaluations - start, info)

@@ -35,7 +35,6 @@ __all__ = ["GTGShapley"]
 
 @SCORERS.register("gtg_shapley")
 class GTGShapley(Scorer):
-
     def __init__(
         self,
         *,

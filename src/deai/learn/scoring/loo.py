@@ -20,7 +20,6 @@ __all__ = ["LeaveOneOut"]
 
 @SCORERS.register("loo")
 class LeaveOneOut(Scorer):
-
     def player_values(self, game: Game, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
         m = game.m
         masks = torch.cat([torch.ones(1, m), 1.0 - torch.eye(m)])  # all, then all-but-i

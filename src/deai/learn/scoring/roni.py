@@ -23,7 +23,6 @@ __all__ = ["RONI"]
 
 @SCORERS.register("roni")
 class RONI(Scorer):
-
     def __init__(
         self, *, references: int = 4, size: int | None = None, tolerance: float = 0.0, **kwargs: Any
     ) -> None:
