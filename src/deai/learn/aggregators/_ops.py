@@ -3,17 +3,32 @@ cosines against a server root update (FLTrust, the root gate), over a :class:`Ro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from deai.learn.aggregators.rows import Rows
 
-__all__ = ["pairwise_sq_dists", "rank_rows", "reduce_sorted_columns", "root_cosines", "sorted_columns"]
+__all__ = [
+    "DISTANCE_RTOL",
+    "pairwise_sq_dists",
+    "rank_rows",
+    "reduce_sorted_columns",
+    "root_cosines",
+    "sorted_columns",
+]
 
 # Column chunk for the sort kernel: a [chunk, n] block stays in cache while it is sorted.
 _CHUNK = 4096
+# Columns the distance kernel converts to float64 at a time (an [n, _SUB] buffer): wide enough for
+# an efficient matrix product, narrow enough to stay small; also the summation length in its bound.
+_SUB = 16384
+_U64 = 2.0**-53  # unit roundoff of float64
+
+DISTANCE_RTOL = 1e-6
+"""Every squared distance from :func:`pairwise_sq_dists` is within this relative error of the
+exact one (pairs the fast path cannot guarantee it for are recomputed from differences)."""
 
 
 def reduce_sorted_columns(
@@ -44,18 +59,89 @@ def sorted_columns(rows: Rows, fn: Callable[[np.ndarray], np.ndarray]) -> torch.
 
 
 def pairwise_sq_dists(rows: Rows) -> torch.Tensor:
-    """``[n, n]`` squared Euclidean distances in float64, O(n^2 d) through one streamed Gram matrix.
+    """``[n, n]`` squared Euclidean distances in float64, each within relative error
+    :data:`DISTANCE_RTOL` of the exact distance between the (float32) rows, whatever their scale.
 
-    The rows are centred on their mean first (block by block, which is exact: centring is per
-    coordinate): distances do not change, and the Gram trick ``|a|^2 + |b|^2 - 2ab`` then loses far
-    less precision when the updates are close together.
+    How, and why (one huge row must not blur the others' distances, which decide Krum's and NNM's
+    neighbours):
+
+    1. One streamed pass builds a Gram matrix in float64 over column slices of :data:`_SUB`
+       columns. Each slice is converted to float64 (products of float32 values are then exact)
+       and centred on one of its own rows, the row of median norm (never a huge outlier while
+       outliers are fewer than half; centring keeps near-identical rows from cancelling). Centring
+       on the mean instead, as before, let one row of 1e5 spoil every honest distance in float32.
+    2. ``|a|^2 + |b|^2 - 2ab`` then has a rigorous float64 error bound ``gamma (|a|^2 + |b|^2)``
+       (``gamma`` from the summation lengths: slice width plus number of slices, times 2^-53).
+    3. The few pairs whose bound exceeds ``DISTANCE_RTOL`` times their distance (rows close
+       together yet far from the centre, e.g. colluding copies far away) are recomputed from
+       explicit float64 differences in a second streamed pass, which only runs when needed.
+
+    Memory O(n^2 + n * chunk); bit-identical across calls and across sources with equal chunks.
     """
-    gram = rows.gram(centred=True)
+    gram, width, slices = _centred_gram(rows)
     sq = gram.diagonal()
-    dist = (sq[:, None] + sq[None, :] - 2.0 * gram).clamp_min(0.0)
+    norms = sq[:, None] + sq[None, :]
+    dist = (norms - 2.0 * gram).clamp_min(0.0)
     dist = 0.5 * (dist + dist.T)  # exactly symmetric, so mutual neighbours tie exactly
+    bound = 1.01 * 2.0 * (width + slices + 8) * _U64 * norms
+    unsure = torch.triu(bound > DISTANCE_RTOL * dist, diagonal=1)
+    if bool(unsure.any()):
+        i, j = unsure.nonzero(as_tuple=True)
+        exact = _difference_sq_dists(rows, i, j)
+        dist[i, j] = exact
+        dist[j, i] = exact
     dist.fill_diagonal_(0.0)
     return dist
+
+
+def _slices(rows: Rows) -> Iterator[torch.Tensor]:
+    """Every column slice of ``rows`` (at most :data:`_SUB` columns), converted to float64 in one
+    reused ``[n, _SUB]`` buffer: valid until the next slice is read."""
+    n = rows.n
+    width = min(_SUB, rows.chunk, rows.d)
+    buf = torch.empty(n * width, dtype=torch.float64)
+    for lo, hi, block in rows.chunks():
+        for s in range(0, hi - lo, width):
+            e = min(hi - lo, s + width)
+            b = buf[: n * (e - s)].view(n, e - s)
+            b.copy_(block[:, s:e])
+            yield b
+        del block
+
+
+def _centred_gram(rows: Rows) -> tuple[torch.Tensor, int, int]:
+    """The float64 Gram matrix of the rows, each slice centred on its median-norm row; also the
+    slice width and the number of slices (what the error bound of :func:`pairwise_sq_dists` needs)."""
+    n = rows.n
+    g = torch.zeros(n, n, dtype=torch.float64)
+    count = 0
+    for b in _slices(rows):
+        norms = torch.linalg.vector_norm(b, dim=1)
+        r = torch.sort(norms, stable=True).indices[(n - 1) // 2]
+        b.sub_(b[r].clone())
+        g.addmm_(b, b.T)
+        count += 1
+    return g, min(_SUB, rows.chunk, rows.d), count
+
+
+def _difference_sq_dists(rows: Rows, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """``||x_i - x_j||^2`` for the pairs ``(i[k], j[k])`` from explicit float64 differences (no
+    cancellation: every term is non-negative), ``n`` pairs at a time so the temporaries stay
+    ``[n, _SUB]``; one streamed pass."""
+    k, group = i.numel(), max(1, rows.n)
+    width = min(_SUB, rows.chunk, rows.d)
+    acc = torch.zeros(k, dtype=torch.float64)
+    left = torch.empty(group * width, dtype=torch.float64)
+    right = torch.empty(group * width, dtype=torch.float64)
+    for b in _slices(rows):
+        c = b.shape[1]
+        for g0 in range(0, k, group):
+            ii, jj = i[g0 : g0 + group], j[g0 : g0 + group]
+            m = ii.numel()
+            diff = torch.index_select(b, 0, ii, out=left[: m * c].view(m, c))
+            diff.sub_(torch.index_select(b, 0, jj, out=right[: m * c].view(m, c))).square_()
+            acc[g0 : g0 + m] += diff.sum(1)
+    return acc
 
 
 def rank_rows(scores: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from deai.learn.attacks.backdoor import Backdoor
 from deai.learn.attacks.base import ATTACKS, Attack
 from deai.learn.attacks.free_rider import FreeRider
 from deai.learn.attacks.gaussian_noise import GaussianNoise
+from deai.learn.attacks.huge_row import HugeRow
 from deai.learn.attacks.ipm import IPM
 from deai.learn.attacks.label_flip import LabelFlip
 from deai.learn.attacks.sign_flip import SignFlip
@@ -30,6 +31,7 @@ __all__ = [
     "Backdoor",
     "FreeRider",
     "GaussianNoise",
+    "HugeRow",
     "LabelFlip",
     "SignFlip",
     "SybilClones",
