@@ -17,7 +17,7 @@ from deai.core.tensorio import to_safetensors
 from deai.learn.data import prepare
 from deai.learn.models import build_model
 from deai.learn.partition import partition
-from deai.learn.scoring import RoundUpdates, ValidationUtility, get_scorer
+from deai.learn.scoring import Flag, RoundUpdates, ValidationUtility, check_updates, get_scorer
 from deai.learn.training import TrainConfig, get_flat, train_many
 from deai.ledger.base import ManualClock
 from deai.ledger.config import COMPUTE, DATA, NetworkConfig
@@ -98,10 +98,11 @@ def test_scoring_runs_as_a_replicated_verified_job_and_settles(tmp_path, round_i
     rep = runner.run(spec)
     assert rep.status == "accepted" and len(rep.accepted) == 3 and not rep.faulted
     direct = get_scorer("gtg_shapley", max_permutations=8, min_permutations=8, block=4)(
-        RoundUpdates(base, deltas), ValidationUtility(net, val), seed=3
+        RoundUpdates(base, deltas), ValidationUtility(net, val), seed=3, novelty=check_updates(deltas)
     )
     assert torch.equal(rep.output["scores"], direct.scores)  # bit-exact on one machine
     assert rep.output["duplicate_of"].tolist() == direct.duplicate_of.tolist() == [-1] * 6 + [1]
+    assert rep.output["flags"].tolist() == [0] * 5 + [Flag.ZERO, Flag.COPY]
 
     book = ScoreBook()
     book.add(
