@@ -74,18 +74,40 @@ def aggregate_job(
 
 
 def score_job(
-    spec: TaskSpec, round: int, checkpoint: str, updates: Sequence[str], *, scoring: str | None = None
+    spec: TaskSpec,
+    round: int,
+    checkpoint: str,
+    updates: Sequence[str],
+    *,
+    scoring: str | None = None,
+    previous: str | None = None,
+    history: str | None = None,
 ) -> JobSpec:
-    """The updates' contribution scores (the task's scorer: LOO, GTG-Shapley or RONI) on the
-    validation data, from the round's starting checkpoint: the incentives layer's
-    ``contribution_score`` kind."""
+    """The updates' contribution scores (the task's scorer: LOO, GTG-Shapley or RONI) from the
+    round's starting checkpoint, with the novelty checks: the ``contribution_score`` kind.
+
+    ``scoring``: digest of the data scored on (default ``spec.validation``); ``previous``: digest of
+    the previous round's aggregate output (a ``{"delta": [d]}`` blob; None in round 1);
+    ``history``: digest of the previous round's accepted score-job output (None in round 1). The
+    public root data the ``PUBLIC`` check trains on (with the task's recipe) is always
+    ``spec.validation``. Inputs: ``[checkpoint, scoring, public, previous?, history?, updates...]``.
+    """
     seed = job_seed(spec.task_id, round, "score")
-    params = {
+    params: dict = {
         **model_params(spec),
         "method": spec.scoring,
         "options": spec.scoring_options,
         "metric": "neg_loss",
+        "public": {**model_params(spec), "recipe": recipe_params(spec)},
     }
     if spec.score_samples:
         params["max_samples"] = spec.score_samples
-    return JobSpec(SCORE_KIND, (checkpoint, scoring or spec.validation, *updates), params, seed)
+    refs = [spec.validation]
+    if previous is not None:
+        params["previous"] = True
+        refs.append(previous)
+    if history is not None:
+        params["history"] = True
+        refs.append(history)
+    data = spec.validation if scoring is None else scoring
+    return JobSpec(SCORE_KIND, (checkpoint, data, *refs, *updates), params, seed)
