@@ -48,6 +48,7 @@ def _row(rows: dict[str, dict[str, Any]], address: str) -> dict[str, Any]:
             "rounds_scored": 0,
             "rounds_positive": 0,
             "copy_rounds": 0,
+            "flags": [],
             "jobs_accepted": 0,
             "jobs_faulted": 0,
             "jobs_missed": 0,  # drawn, never committed: a liveness fault, no stake lost
@@ -63,16 +64,45 @@ def _row(rows: dict[str, dict[str, Any]], address: str) -> dict[str, Any]:
     )
 
 
+_FLAG_TEXT = {
+    "ZERO": "zero update",
+    "PUBLIC": "trained on public data only",
+    "STALE_GLOBAL": "re-sent the previous global update",
+    "CONSENSUS": "consensus copy (ALIE-like)",
+}
+
+
+def _flag_text(f: Mapping[str, Any]) -> str:
+    """One flagged round in words (the score job's novelty flag)."""
+    if f["flag"] == "COPY" and f.get("of"):
+        return f"copy of {f['of'][:10]}.. (committed first)"
+    if f["flag"] == "REPLAY" and f.get("of"):
+        return f"replay of round {f['of'][0]}'s update of {f['of'][1][:10]}.."
+    if f["flag"] == "REPLAY":
+        return "replay of an earlier round's update"
+    return _FLAG_TEXT.get(f["flag"], f["flag"].lower())
+
+
+def _flags_why(flags: list[dict[str, Any]]) -> list[str]:
+    """Flagged rounds grouped by text: ``"zero update (rounds 1, 2)"``."""
+    by: dict[str, list[int]] = {}
+    for f in flags:
+        by.setdefault(_flag_text(f), []).append(f["round"])
+    return [f"{t} (round{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))})" for t, rs in by.items()]
+
+
 def _why(r: dict[str, Any]) -> str:
     parts = []
     if r["score_total"] is not None:
-        if r["copy_rounds"]:
-            parts.append(f"copy of an earlier update in {r['copy_rounds']} round(s)")
+        parts.extend(_flags_why(r["flags"]))
+        copies_unflagged = r["copy_rounds"] - sum(1 for f in r["flags"] if f["flag"] == "COPY")
+        if copies_unflagged > 0:
+            parts.append(f"copy of an earlier update in {copies_unflagged} round(s)")
         if r["score_total"] > 0:
             parts.append(
                 f"score {r['score_total']:+.4g} ({r['rounds_positive']}/{r['rounds_scored']} rounds positive)"
             )
-        elif not r["copy_rounds"]:
+        elif not r["copy_rounds"] and not r["flags"]:
             parts.append(f"no positive contribution (score {r['score_total']:+.4g})")
     if r["jobs_accepted"] or r["jobs_faulted"]:
         parts.append(f"{r['jobs_accepted']} job(s) accepted, {r['jobs_faulted']} faulted")
@@ -150,8 +180,18 @@ def task_report(
         for dups in book.duplicates.values():
             for a in dups:
                 copies[a] = copies.get(a, 0) + 1
+        flagged: dict[str, list[dict[str, Any]]] = {}
+        for rnd, fl in sorted(book.flags.items()):
+            for a, name in fl.items():
+                of: Any = None
+                if name == "COPY":
+                    of = book.duplicates.get(rnd, {}).get(a)
+                elif name == "REPLAY" and a in book.replays.get(rnd, {}):
+                    of = list(book.replays[rnd][a])
+                flagged.setdefault(a, []).append({"round": rnd, "flag": name, "of": of})
         for a, total in book.totals().items():
             r = _row(rows, a)
+            r["flags"] = flagged.get(a, [])
             r["score_total"] = total
             per_round = [s[a] for s in book.rounds.values() if a in s]
             r["rounds_scored"], r["rounds_positive"] = len(per_round), sum(1 for s in per_round if s > 0)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from deai.core.accounts import Account, check_address
-from deai.learn.scoring import ScoreResult
+from deai.learn.scoring import Flag, ScoreResult
 from deai.ledger.base import Ledger, Receipt
 from deai.ledger.merkle import AllocationTree, payout_tree
 from deai.ledger.txs import ClaimPayout, PostPayoutRoot
@@ -37,16 +37,23 @@ from deai.protocol.incentives.split import Allocation, SplitRule, allocate
 
 __all__ = ["ScoreBook", "Settlement", "settle_task", "verified_work"]
 
+_FLAGS = {int(f): f.name for f in Flag}
+
 
 @dataclass
 class ScoreBook:
     """Per-round scores by address, and their totals. ``duplicates`` maps a merged copy to the
-    address whose update it copied (per round); ``jobs`` the scoring job of each round."""
+    address whose update it copied (per round); ``flags`` the novelty flag of each flagged address
+    (:class:`deai.learn.scoring.Flag` names, per round; unflagged addresses are absent);
+    ``replays`` what a replayed update replayed, ``(round, address)``; ``jobs`` the scoring job of
+    each round."""
 
     rounds: dict[int, dict[str, float]] = field(default_factory=dict)
     duplicates: dict[int, dict[str, str]] = field(default_factory=dict)
     jobs: dict[int, str] = field(default_factory=dict)
     method: str = ""
+    flags: dict[int, dict[str, str]] = field(default_factory=dict)
+    replays: dict[int, dict[str, tuple[int, str]]] = field(default_factory=dict)
 
     def add(
         self,
@@ -56,8 +63,16 @@ class ScoreBook:
         *,
         duplicate_of: Sequence[int] | torch.Tensor | None = None,
         job: str | None = None,
+        flags: Sequence[int] | torch.Tensor | None = None,
+        replay_of: Sequence[tuple[int, str] | None] | None = None,
     ) -> None:
-        """Record round ``round``'s scores, ``scores[i]`` for ``addresses[i]`` (commit order)."""
+        """Record round ``round``'s scores, ``scores[i]`` for ``addresses[i]`` (commit order).
+
+        ``flags``: the score job's ``flags`` output (one :class:`~deai.learn.scoring.Flag` value per
+        address); ``replay_of``: for a ``REPLAY``-flagged address, the ``(round, address)`` whose
+        update it replayed (resolved by the caller from the history input's ``sketch_age`` and
+        ``sketch_index`` at the job's ``source`` row), else None. Both optional.
+        """
         if round in self.rounds:
             raise BadScores(f"round {round} is already in the score book")
         if isinstance(scores, ScoreResult):
@@ -75,6 +90,20 @@ class ScoreBook:
         if len(dups) != len(addrs) or any(not -1 <= d < len(addrs) for d in dups):
             raise BadScores("duplicate_of must hold one index (or -1) per address")
         self.duplicates[round] = {addrs[i]: addrs[d] for i, d in enumerate(dups) if d >= 0}
+        fl = [int(f) for f in flags] if flags is not None else [0] * len(addrs)
+        if len(fl) != len(addrs) or any(f not in _FLAGS for f in fl):
+            raise BadScores(f"flags must hold one of {sorted(_FLAGS)} per address")
+        self.flags[round] = {a: _FLAGS[f] for a, f in zip(addrs, fl, strict=True) if f}
+        reps = list(replay_of) if replay_of is not None else [None] * len(addrs)
+        if len(reps) != len(addrs):
+            raise BadScores("replay_of must hold one entry (or None) per address")
+        self.replays[round] = {}
+        for a, rep in zip(addrs, reps, strict=True):
+            if rep is not None:
+                r0, a0 = rep
+                if not isinstance(r0, int) or isinstance(r0, bool) or not 0 <= r0 < round:
+                    raise BadScores(f"replay_of: round {r0!r} is not an earlier round")
+                self.replays[round][a] = (r0, check_address(a0))
         if job is not None:
             self.jobs[round] = job
 
@@ -90,6 +119,10 @@ class ScoreBook:
             "method": self.method,
             "rounds": {str(r): s for r, s in sorted(self.rounds.items())},
             "duplicates": {str(r): d for r, d in sorted(self.duplicates.items()) if d},
+            "flags": {str(r): f for r, f in sorted(self.flags.items()) if f},
+            "replays": {
+                str(r): {a: list(v) for a, v in p.items()} for r, p in sorted(self.replays.items()) if p
+            },
             "jobs": {str(r): j for r, j in sorted(self.jobs.items())},
             "totals": dict(sorted(self.totals().items())),
         }
@@ -102,12 +135,18 @@ class ScoreBook:
                 addrs = list(scores)
                 dup_map = data.get("duplicates", {}).get(r, {})
                 dups = [addrs.index(dup_map[a]) if a in dup_map else -1 for a in addrs]
+                flag_map = data.get("flags", {}).get(r, {})
+                rep_map = data.get("replays", {}).get(r, {})
                 book.add(
                     int(r),
                     addrs,
                     [scores[a] for a in addrs],
                     duplicate_of=dups,
                     job=data.get("jobs", {}).get(r),
+                    flags=[int(Flag[flag_map[a]]) if a in flag_map else 0 for a in addrs],
+                    replay_of=[
+                        (int(rep_map[a][0]), str(rep_map[a][1])) if a in rep_map else None for a in addrs
+                    ],
                 )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadScores(f"malformed score book: {exc}") from exc
