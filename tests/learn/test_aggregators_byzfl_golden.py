@@ -61,7 +61,7 @@ CASES = [str(c) for c in GOLD["cases"]]
 def case(name: str) -> tuple[torch.Tensor, int]:
     x, f = GOLD[f"{name}/x"], int(GOLD[f"{name}/f"])
     assert x.dtype == np.float32 and x.ndim == 2 and 0 < x.shape[0] <= 64 and 0 < x.shape[1] <= 4096
-    assert 1 <= f and 2 * f < x.shape[0]
+    assert f >= 1 and 2 * f < x.shape[0]
     return torch.from_numpy(x.copy()), f
 
 
