@@ -26,7 +26,10 @@
   a scaled copy or a re-training of the same data with another batch order differ by much less.
   Centring on the mean is what keeps honest IID providers apart: their *raw* cosines are high
   because they share the round's common direction. Any pair with raw ``1 - cos^2 <= exact`` is a
-  copy whatever the round's size. Credit goes to the first of a group (chains resolved).
+  copy whatever the round's size. Credit goes to the first of a group (chains resolved), and only
+  an earlier row not flagged so far is linked to. A row whose own spread is below
+  ``consensus_residual`` of the round's is mean-like: its direction is noise, the consensus test
+  judges it.
 - ``CONSENSUS`` (ALIE-like, "built from the others' mean"): among the rows not flagged above, the
   residual to their mean is below ``consensus_residual`` (0.1) of their median residual (a
   pre-averaged update: ALIE with ``|z| <~ 0.3``), or its cosine with the coordinate-wise standard
@@ -133,18 +136,20 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 def _similar(
-    f_rows: torch.Tensor, f_refs: torch.Tensor, scale: float, threshold: float
+    f_rows: torch.Tensor, f_refs: torch.Tensor, scale: float, threshold: float, floor: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(1 - cos^2 [n, r], hit [n, r])`` of rows against references (both already centred and
     orthogonal to the round's mean): a hit when the row is explained by the reference up to a
-    squared residual below ``threshold`` of the row itself *and* of the round's spread ``scale``."""
+    squared residual below ``threshold`` of the row itself *and* of the round's spread ``scale``.
+    A row whose own spread is below ``floor * scale`` is mean-like (left to the consensus test:
+    its direction is noise)."""
     tiny = torch.finfo(torch.float64).tiny
     g_ii = (f_rows * f_rows).sum(1)[:, None]
     g_jj = (f_refs * f_refs).sum(1)[None]
     g_ij = f_rows @ f_refs.T
     cos2 = (g_ij**2 / (g_ii * g_jj).clamp_min(tiny)).clamp(0.0, 1.0)
     residual = g_ii * (1.0 - cos2)
-    hit = (1.0 - cos2 < threshold) & (residual < threshold * scale) & (g_jj > 0)
+    hit = (1.0 - cos2 < threshold) & (residual < threshold * scale) & (g_jj > 0) & (g_ii >= floor * scale)
     return 1.0 - cos2, hit
 
 
@@ -221,7 +226,7 @@ def check_updates(
     def against(ref: torch.Tensor, hat: torch.Tensor, space: torch.Tensor, sc: float) -> tuple:
         """(stat [n, r], hit [n, r]) of the rows (``space``) against raw references ``ref``."""
         proj = ref - (ref @ hat)[:, None] * hat[None]
-        return _similar(space, proj, sc, cfg.copy)
+        return _similar(space, proj, sc, cfg.copy, cfg.consensus_residual)
 
     # PUBLIC
     public_ratio = _nan(n)
@@ -257,7 +262,7 @@ def check_updates(
     link = (1.0 - (unit @ unit.T) ** 2 <= cfg.exact) & (norms > 0)[:, None] & (norms > 0)[None]
     copy_ratio = _nan(n)
     if spread_ok:
-        stat, near = _similar(f, f, scale, cfg.copy)
+        stat, near = _similar(f, f, scale, cfg.copy, cfg.consensus_residual)
         link |= near & live[:, None] & live[None]
         copy_ratio = torch.where(earlier, stat, float("inf")).amin(1)
         copy_ratio[0] = float("nan")
