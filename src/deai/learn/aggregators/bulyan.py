@@ -17,7 +17,8 @@ class Bulyan(Aggregator):
     """Select ``theta = n - 2f`` updates by repeatedly taking the Krum winner among those left, then
     per coordinate average the ``beta = theta - 2f`` middle values of the selected ones.
 
-    Assumption ``n >= 4f + 3``. Cost O(n^2 d) (one Gram matrix; the iterations reuse it).
+    Assumption ``n >= 4f + 3``. Cost O(n^2 d) (one pass for the pairwise distances, exact even
+    beside a huge row; the iterations reuse them).
     """
 
     assumption = "n >= 4f + 3"

@@ -23,8 +23,9 @@ def krum_scores(dist: torch.Tensor, f: int) -> torch.Tensor:
 class MultiKrum(Aggregator):
     """Average of the ``m`` updates with the lowest Krum scores (``m = n - f`` by default).
 
-    Cost O(n^2 d) for the pairwise distances (one streamed Gram matrix), then O(n^2 log n), then
-    one more pass for the mean of the chosen rows.
+    Cost O(n^2 d) for the pairwise distances (one streamed float64 Gram pass, exact to
+    :data:`~deai.learn.aggregators._ops.DISTANCE_RTOL` even beside a huge row), then O(n^2 log n),
+    then one more pass for the mean of the chosen rows.
     Assumption ``n >= 2f + 3``. Exact ties in the score are broken by the total distance to all rows.
     """
 

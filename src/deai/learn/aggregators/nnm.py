@@ -15,7 +15,9 @@ __all__ = ["NNM"]
 class NNM(PreAggregator):
     """Replace each update by the mean of its ``n - f`` nearest updates (itself included), then run
     the inner aggregator. Mixing shrinks the spread honest updates have under non-IID data, which
-    is what ALIE/IPM hide in. Cost O(n^2 d). Assumption ``2f < n`` plus the inner one's on ``(n, f)``.
+    is what ALIE/IPM hide in. Cost O(n^2 d) (distances exact even beside a huge row, so one such
+    row cannot reshuffle the others' neighbour sets). Assumption ``2f < n`` plus the inner one's on
+    ``(n, f)``.
     """
 
     assumption = "2f < n"
