@@ -23,7 +23,7 @@ __all__ = [
 _CHUNK = 4096
 # Columns the distance kernel converts to float64 at a time (an [n, _SUB] buffer): wide enough for
 # an efficient matrix product, narrow enough to stay small; also the summation length in its bound.
-_SUB = 16384
+_SUB = 32768
 _U64 = 2.0**-53  # unit roundoff of float64
 
 DISTANCE_RTOL = 1e-6
