@@ -164,3 +164,15 @@ def test_multi_krum_keeps_none_of_the_huge_row_colluders(scale):
         multi = MultiKrum(f)
         multi(torch.cat([honest, byz]))
         assert max(multi.selected) < n - f, (scale, seed, multi.selected)
+
+
+def test_huge_row_attack_follows_its_definition():
+    honest = torch.tensor([[1.0, 0.0], [3.0, 2.0], [2.0, 4.0]])
+    mu, sd = honest.mean(0), honest.std(0)
+    byz = HugeRow(scale=1e5, z=3.0).craft(honest, None, 3, torch.Generator().manual_seed(0))
+    assert torch.allclose(byz[0], mu + 1e5 * sd) and torch.equal(byz[1], byz[2])
+    assert torch.allclose(byz[1], mu + 3.0 * sd)
+    capped = HugeRow(scale=1e38).craft(honest, None, 1, torch.Generator())
+    assert bool(torch.isfinite(torch.cat([honest, capped]).mean(0)).all())  # clipped: the mean stays finite
+    with pytest.raises(ValueError):
+        HugeRow(scale=float("inf"))
