@@ -84,5 +84,6 @@ def test_registry():
         "backdoor",
         "free_rider",
         "sybil_clones",
+        "huge_row",
     }
     assert isinstance(get_attack("ipm", epsilon=2.0), IPM)

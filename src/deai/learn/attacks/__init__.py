@@ -3,7 +3,7 @@
 ``get_attack(name, **kwargs)``, or a spec string such as ``get_attack("alie(z=1.5)")``:
 ``label_flip``, ``sign_flip`` (``scale``), ``gaussian_noise`` (``sigma``), ``alie`` (``z``),
 ``ipm`` (``epsilon``), ``backdoor`` (``target``, ``trigger``, ``value``, ``fraction``, ``boost``),
-``free_rider`` (``mode``), ``sybil_clones`` (``poison``).
+``free_rider`` (``mode``), ``sybil_clones`` (``poison``), ``huge_row`` (``scale``, ``z``).
 
 Each attack is declared with ``@ATTACKS.register("name")`` on its class (which also sets
 ``cls.name``) and imported below, so importing this package registers all of them.
