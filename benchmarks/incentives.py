@@ -1,4 +1,4 @@
-"""Incentives benchmark: contribution scoring and settlement on digits with 20 mixed providers.
+"""Incentives benchmark: contribution scoring, novelty checks and settlement on digits.
 
 20 providers on an IID split of digits' training set, listed in commit order:
 
@@ -8,9 +8,21 @@
 - 2 free riders: send a zero update;
 - 2 noise: send Gaussian noise with the honest updates' per-coordinate spread.
 
-Each round every provider trains locally (``train_many``, MLP), the round is scored by each method
-(LOO, GTG-Shapley, RONI) on the validation split, and the global model moves by the mean of the
-updates scored positive. After the last round the accumulated scores settle the data budget
+Each round every provider trains locally (``train_many``, MLP), the novelty checks run
+(:func:`deai.learn.scoring.check_updates`, with the public update, the previous global update and
+the windowed sketch history, as the ``contribution_score`` job runs them), the round is scored by
+each method (LOO, GTG-Shapley, RONI) on a held-out *scoring* split -- not the public validation split,
+which is the public root data -- and the global model moves by the mean of the updates scored
+positive.
+
+**Adversary scenarios**: for each adversary kind (sign flip, ALIE, IPM, zero and near-zero free
+riders, copies of this round's honest updates, replays of earlier rounds' honest updates,
+public-data trainers), 15 honest providers and 5 (25%) of that kind, every method: the share of
+the data budget paid to honest providers (goal >= 97%) and the kind's mean payout over the median
+honest payout (goal < 10%). **Copies at scale**: 1,000 IID providers on Fashion-MNIST (logistic
+regression, one local epoch), only the checks: how many honest providers are flagged (goal 0).
+
+After the last round the accumulated scores settle the data budget
 (:func:`deai.protocol.incentives.allocate`); GTG-Shapley's settlement also runs on a ledger
 (slash unrewarded members, one Merkle root, every claim, invariants checked).
 
@@ -32,6 +44,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,10 +52,21 @@ from scipy.stats import spearmanr
 
 from deai.core.accounts import Account
 from deai.core.encoding import sha256_hex
-from deai.learn.data import prepare
+from deai.learn.attacks import get_attack
+from deai.learn.data import Dataset, prepare
+from deai.learn.federated import root_update
 from deai.learn.models import build_model
 from deai.learn.partition import partition
-from deai.learn.scoring import RoundUpdates, ValidationUtility, get_scorer
+from deai.learn.scoring import (
+    HISTORY_WINDOW,
+    SKETCH_DIM,
+    Flag,
+    NoveltyConfig,
+    RoundUpdates,
+    ValidationUtility,
+    check_updates,
+    get_scorer,
+)
 from deai.learn.training import TrainConfig, evaluate, get_flat, set_flat, train_many
 from deai.ledger.base import ManualClock
 from deai.ledger.config import DATA, NetworkConfig
@@ -58,95 +82,218 @@ METHODS = {
     "gtg_shapley": {},
     "roni": {},
 }
+ADVERSARIES = ["sign_flip", "alie", "ipm", "zero", "near_zero", "copy", "replay", "public"]
+N_HONEST, N_ADV = 15, 5
 
 
-def scenario(seed: int):
-    sp = prepare("digits", val=0.15, test=0.2, seed=seed)
-    parts = partition(sp.train.y, len(KINDS), "iid", seed=seed)
+@dataclass
+class World:
+    """One scenario: the splits (public root data and the held-out scoring data apart), the
+    providers' kinds and data, and the local recipe."""
+
+    kinds: list[str]
+    data: list[Dataset]
+    public: Dataset
+    scoring: Dataset
+    test: Dataset
+    cfg: TrainConfig
+
+
+def world(kinds: list[str], seed: int) -> World:
+    sp = prepare("digits", val=0.3, test=0.2, seed=seed)
+    half = len(sp.val) // 2
+    public, scoring = sp.val.subset(list(range(half))), sp.val.subset(list(range(half, len(sp.val))))
+    parts = partition(sp.train.y, len(kinds), "iid", seed=seed)
     data = [sp.train.subset(p) for p in parts]
     g = torch.Generator().manual_seed(seed + 1)
-    for i, kind in enumerate(KINDS):
+    for i, kind in enumerate(kinds):
         if kind == "mislabeled":
             d = data[i]
             flip = torch.rand(len(d), generator=g) < 0.3
             other = (d.y + torch.randint(1, d.num_classes, (len(d),), generator=g)) % d.num_classes
             data[i] = d.replace(y=torch.where(flip, other, d.y))
-    dups = [i for i, k in enumerate(KINDS) if k == "duplicate"]
+        elif kind == "public":
+            data[i] = public
+    dups = [i for i, k in enumerate(kinds) if k == "duplicate"]
     for j, i in enumerate(dups):
         data[i] = data[j]  # a copy of honest provider j, committed after it
-    return sp, data
+    return World(kinds, data, public, scoring, sp.test, TrainConfig(epochs=2, batch_size=16, lr=0.05))
 
 
-def run_method(method: str, rounds: int, seed: int, options: dict) -> dict:
+def craft(kinds: list[str], deltas: torch.Tensor, earlier: list[torch.Tensor], g: torch.Generator) -> None:
+    """Replace the adversaries' rows of ``deltas`` (in place) by what they send."""
+    honest = deltas[[i for i, k in enumerate(kinds) if k in ("honest", "mislabeled")]]
+    sd = honest.std(0)
+    for i, k in enumerate(kinds):
+        if k in ("free_rider", "zero"):
+            deltas[i] = 0.0
+        elif k == "near_zero":
+            deltas[i] = 1e-3 * torch.randn(deltas.shape[1], generator=g) * sd
+        elif k == "noise":
+            deltas[i] = torch.randn(deltas.shape[1], generator=g) * sd
+        elif k == "sign_flip":
+            deltas[i] = -deltas[i]
+        elif k in ("alie", "ipm"):
+            deltas[i] = get_attack(k).craft(honest, None, 1, g)[0]
+        elif k == "copy":
+            deltas[i] = deltas[i % N_HONEST]  # an honest provider's update of this round
+        elif k == "replay":  # an honest provider's update of the previous round (public)
+            deltas[i] = earlier[-1][i % N_HONEST] if earlier else 0.0
+
+
+def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[str] = KINDS) -> dict:
     torch.manual_seed(seed)
-    sp, data = scenario(seed)
-    net = build_model("mlp", sp.train.in_features, sp.train.num_classes, seed=seed)
-    util = ValidationUtility(net, sp.val)
+    w = world(kinds, seed)
+    net = build_model("mlp", w.scoring.in_features, w.scoring.num_classes, seed=seed)
+    util = ValidationUtility(net, w.scoring)
     scorer = get_scorer(method, **options)
-    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.05)
     base = get_flat(net)
-    n = len(KINDS)
+    n = len(kinds)
     total = torch.zeros(n, dtype=torch.float64)
-    weights = torch.tensor([float(len(d)) for d in data])
-    ratios, train_s, score_s, evals = [], [], [], []
+    weights = torch.tensor([float(len(d)) for d in w.data])
+    ratios, train_s, score_s, check_s, evals = [], [], [], [], []
     dup_flagged = torch.zeros(n, dtype=torch.long)
+    flagged = torch.zeros(n, dtype=torch.long)
     book = ScoreBook(method=method)
     addrs = [Account.from_seed("bench-data", i).address for i in range(n)]
     g = torch.Generator().manual_seed(seed + 2)
+    earlier: list[torch.Tensor] = []
+    history, ages, previous = None, torch.zeros(0, dtype=torch.long), None
     for rnd in range(rounds):
         seeds = [seed * 1_000 + rnd * n + i for i in range(n)]
         t0 = time.perf_counter()
-        deltas, _ = train_many(net, base, data, cfg, seeds)
+        deltas, _ = train_many(net, base, w.data, w.cfg, seeds)
         t_train = time.perf_counter() - t0
-        honest_sd = deltas[[i for i, k in enumerate(KINDS) if k == "honest"]].std(0)
-        for i, k in enumerate(KINDS):
-            if k == "free_rider":
-                deltas[i] = 0.0
-            elif k == "noise":
-                deltas[i] = torch.randn(deltas.shape[1], generator=g) * honest_sd
+        public = root_update(net, base, w.public, w.cfg, seed * 7 + rnd)  # what each executor trains
+        craft(kinds, deltas, earlier, g)
+        earlier.append(deltas.clone())
         t0 = time.perf_counter()
-        res = scorer(RoundUpdates(base, deltas, weights), util, seed=seed * 7_919 + rnd)
+        novelty = check_updates(deltas, public=public, previous=previous, history=history)
+        t_check = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = scorer(RoundUpdates(base, deltas, weights), util, seed=seed * 7_919 + rnd, novelty=novelty)
         t_score = time.perf_counter() - t0
         if rnd > 0 or rounds == 1:  # round 0 includes one-off warm-up of the kernels
-            ratios.append(t_score / t_train)
+            ratios.append((t_score + t_check) / t_train)
         train_s.append(t_train)
         score_s.append(t_score)
+        check_s.append(t_check)
         evals.append(res.evaluations)
         total += res.scores
         dup_flagged += (res.duplicate_of >= 0).long()
-        book.add(rnd + 1, addrs, res.scores, duplicate_of=res.duplicate_of)
-        keep = res.scores > 0
-        if bool(keep.any()):
-            w = weights * keep
-            base = base + (w[:, None] * deltas).sum(0) / w.sum()
+        flagged += (novelty.flags != 0).long()
+        book.add(rnd + 1, addrs, res.scores, duplicate_of=res.duplicate_of, flags=novelty.flags)
+        # the next round's references: this round's sketches first, then the window's older rows
+        keep = ages + 1 < HISTORY_WINDOW
+        old = history[keep] if history is not None else torch.zeros(0, SKETCH_DIM)
+        history = torch.cat([novelty.sketches.float(), old])
+        ages = torch.cat([torch.zeros(n, dtype=torch.long), ages[keep] + 1])
+        keep_pos = res.scores > 0
+        if bool(keep_pos.any()):
+            ww = weights * keep_pos
+            previous = (ww[:, None] * deltas).sum(0) / ww.sum()
+            base = base + previous
     set_flat(net, base)
-    acc = evaluate(net, sp.test)["accuracy"]
+    acc = evaluate(net, w.test)["accuracy"]
     budget = 1_000_000
     alloc = allocate(budget, SplitRule(compute_bps=0), dict(zip(addrs, total.tolist(), strict=True)), {})
     paid = [alloc.data.get(a, 0) for a in addrs]
-    by_kind = {k: sum(p for p, kk in zip(paid, KINDS, strict=True) if kk == k) for k in QUALITY}
-    rho = spearmanr(total.numpy(), [QUALITY[k] for k in KINDS]).statistic
-    fr = [i for i, k in enumerate(KINDS) if k == "free_rider"]
-    dup = [i for i, k in enumerate(KINDS) if k == "duplicate"]
-    return {
+    kinds_seen = list(dict.fromkeys(kinds))
+    by_kind = {k: sum(p for p, kk in zip(paid, kinds, strict=True) if kk == k) for k in kinds_seen}
+    honest_paid = [p for p, k in zip(paid, kinds, strict=True) if k == "honest"]
+    median_honest = statistics.median(honest_paid)
+    out = {
         "honest_share": by_kind["honest"] / max(1, sum(paid)),
         "paid_by_kind": by_kind,
-        "spearman": float(rho),
-        "free_riders_detected": sum(paid[i] == 0 for i in fr) / len(fr),
-        "duplicates_detected": sum(paid[i] == 0 and int(dup_flagged[i]) == rounds for i in dup) / len(dup),
-        "noise_unpaid": all(paid[i] == 0 for i, k in enumerate(KINDS) if k == "noise"),
-        "mislabeled_mean_score_vs_honest": float(
-            total[[i for i, k in enumerate(KINDS) if k == "mislabeled"]].mean()
-            / total[[i for i, k in enumerate(KINDS) if k == "honest"]].mean()
-        ),
-        "scoring_over_training_time": statistics.median(ratios),
+        "mean_paid_over_median_honest": {
+            k: statistics.mean(p for p, kk in zip(paid, kinds, strict=True) if kk == k)
+            / max(1, median_honest)
+            for k in kinds_seen
+            if k != "honest"
+        },
+        "honest_unpaid": sum(1 for p in honest_paid if p == 0),
+        "honest_flagged_rounds": int(flagged[[i for i, k in enumerate(kinds) if k == "honest"]].sum()),
+        "scoring_over_training_time": statistics.median(ratios) if ratios else float("nan"),
         "train_s_per_round": statistics.median(train_s),
         "score_s_per_round": statistics.median(score_s),
+        "check_s_per_round": statistics.median(check_s),
         "evaluations_per_round": statistics.mean(evals),
         "test_accuracy": acc,
-        "total_scores": [round(float(s), 6) for s in total],
         "book": book,
         "addresses": addrs,
+    }
+    if kinds is KINDS:
+        fr = [i for i, k in enumerate(kinds) if k == "free_rider"]
+        dup = [i for i, k in enumerate(kinds) if k == "duplicate"]
+        out |= {
+            "spearman": float(spearmanr(total.numpy(), [QUALITY[k] for k in kinds]).statistic),
+            "free_riders_detected": sum(paid[i] == 0 for i in fr) / len(fr),
+            "duplicates_detected": sum(paid[i] == 0 and int(dup_flagged[i]) == rounds for i in dup)
+            / len(dup),
+            "noise_unpaid": all(paid[i] == 0 for i, k in enumerate(kinds) if k == "noise"),
+            "mislabeled_mean_score_vs_honest": float(
+                total[[i for i, k in enumerate(kinds) if k == "mislabeled"]].mean()
+                / total[[i for i, k in enumerate(kinds) if k == "honest"]].mean()
+            ),
+            "total_scores": [round(float(x), 6) for x in total],
+        }
+    return out
+
+
+def adversary_scenarios(rounds: int, seed: int) -> dict:
+    """Per adversary kind and method: honest share and the kind's payout vs the median honest."""
+    out: dict = {}
+    for kind in ADVERSARIES:
+        kinds = ["honest"] * N_HONEST + [kind] * N_ADV
+        out[kind] = {}
+        for m, opts in METHODS.items():
+            r = run_method(m, rounds, seed, opts, kinds)
+            out[kind][m] = {
+                "honest_share": r["honest_share"],
+                "adversary_over_median_honest": r["mean_paid_over_median_honest"][kind],
+                "honest_unpaid": r["honest_unpaid"],
+                "honest_flagged_rounds": r["honest_flagged_rounds"],
+                "test_accuracy": r["test_accuracy"],
+            }
+    return out
+
+
+def copies_at_scale(providers: int, seed: int) -> dict:
+    """The checks alone over ``providers`` honest IID providers: how many are flagged."""
+    from deai.learn.images import fashion_mnist
+
+    data = fashion_mnist("train")
+    data = data.replace(x=data.x.reshape(len(data), -1).float())
+    held = 1_000  # the public root data: held out from the providers
+    public_data = data.subset(list(range(held)))
+    data = data.subset(list(range(held, len(data))))
+    parts = partition(data.y, providers, "iid", seed=seed)
+    net = build_model("logreg", data.x.shape[1], data.num_classes, seed=seed)
+    base = get_flat(net)
+    t0 = time.perf_counter()
+    deltas, _ = train_many(
+        net,
+        base,
+        [data.subset(p) for p in parts],
+        TrainConfig(epochs=1, batch_size=16, lr=0.01),
+        [seed * 10_000 + i for i in range(providers)],
+    )
+    t_train = time.perf_counter() - t0
+    public = root_update(net, base, public_data, TrainConfig(epochs=1, batch_size=16, lr=0.01), seed)
+    t0 = time.perf_counter()
+    res = check_updates(deltas, public=public)
+    t_check = time.perf_counter() - t0
+    return {
+        "providers": providers,
+        "samples_per_provider": len(data) // providers,
+        "dim": int(deltas.shape[1]),
+        "flagged_as_copies": int((res.flags == int(Flag.COPY)).sum()),
+        "flagged_any": int((res.flags != 0).sum()),
+        "min_copy_statistic": float(res.copy_ratio[1:].min()),
+        "copy_threshold": NoveltyConfig().copy,
+        "min_public_statistic": float(res.public_ratio.min()),
+        "public_threshold": NoveltyConfig().public,
+        "check_over_training_time": t_check / t_train,
     }
 
 
@@ -217,15 +364,28 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{m} {r['train_s_per_round']:.3f} / {r['score_s_per_round']:.3f}"
         for m, r in result["methods"].items()
     )
-    text = f"""# Incentives: contribution scoring and settlement
+    adv_rows = "\n".join(
+        f"| {k} | "
+        + " | ".join(
+            f"{v[m]['honest_share']:.1%} / {v[m]['adversary_over_median_honest']:.1%}"
+            f" / {v[m]['honest_unpaid']}"
+            for m in METHODS
+        )
+        + " |"
+        for k, v in result["adversaries"].items()
+    )
+    c = result["copies_at_scale"]
+    text = f"""# Incentives: contribution scoring, novelty checks and settlement
 
 Generated by `python benchmarks/incentives.py{" --quick" if result["quick"] else ""}` on {result["machine"]}
 (torch {result["torch"]}, {result["threads"]} thread). Digits, MLP (64 hidden), 20 providers in commit order:
 10 honest, 3 mislabeled (30% of labels flipped to another class), 3 duplicates (copies of honest
 providers 0-2, committed after them), 2 free riders (zero updates), 2 noise (Gaussian with the honest
-updates' per-coordinate spread). {result["rounds"]} rounds of 2 local epochs; each round is scored on the
-validation split and the global model moves by the mean of the positively scored updates. The data
-budget (1,000,000 units) is split in proportion to positive accumulated scores.
+updates' per-coordinate spread). {result["rounds"]} rounds of 2 local epochs; the novelty checks run
+(public update, previous global update, sketch history), each round is scored on a held-out scoring
+split (half of the validation split; the other half is the public root data) and the global model
+moves by the mean of the positively scored updates. The data budget (1,000,000 units) is split in
+proportion to positive accumulated scores.
 
 {HEADER}
 {chr(10).join(rows)}
@@ -246,11 +406,40 @@ On a ledger (GTG-Shapley scores): {s["members_slashed"]} unrewarded members slas
 {s["posted"]} posted, {s["claims"]} claims paid {s["claimed"]}; conservation held after every
 transaction ({s["ledger_txs"]} transactions).
 
-Notes. Duplicates are merged into the player of the provider they copy (cosine similarity >= 0.95;
-honest updates on different data stay below about 0.7) and the group's value goes to the member that
-committed first, so a copy earns nothing and a group never earns more than one identity. A copier
-that commits before the original would take the group's value instead; the test suite also shows
-that splitting one dataset across k identities earns no more than one identity.
+## Adversaries: 25% of each kind
+
+15 honest providers and 5 adversaries of one kind, {result["adversary_rounds"]} rounds, same scenario
+otherwise. Each cell: share of the data budget paid to honest providers (goal >= 97%) / the kind's
+mean payout over the median honest payout (goal < 10%) / honest providers paid nothing (of 15).
+Replayers send the previous round's update of an honest provider (a zero update in round 1);
+copiers this round's update of an honest provider committed before them; public-data trainers
+train on the public root data with their own seeds; near-zero free riders send noise at 0.1% of
+the honest spread; ALIE uses the paper's z for n=20, f=5; IPM epsilon 0.1.
+
+| adversary | {" | ".join(METHODS)} |
+|---|{"---|" * len(METHODS)}
+{adv_rows}
+
+## Copies at scale: {c["providers"]} honest IID providers
+
+Fashion-MNIST, logistic regression (d = {c["dim"]}), {c["samples_per_provider"]} samples per provider,
+one local epoch from the same start; only the checks run. Honest providers flagged as copies:
+**{c["flagged_as_copies"]}** (flagged at all: {c["flagged_any"]}). The copy statistic (1 - cos^2 of
+the mean-orthogonal residuals) is at least {c["min_copy_statistic"]:.3f} over all
+{c["providers"] * (c["providers"] - 1) // 2:,} pairs, against a threshold of {c["copy_threshold"]}
+(copies score 0, a re-training of the same data with another batch order 0.03-0.08 on digits).
+Against the public update (trained on 1,000 held-out samples) the honest providers' statistic is at
+least {c["min_public_statistic"]:.3f}, against the public threshold of {c["public_threshold"]}.
+Checks over training time: {c["check_over_training_time"]:.2f}x.
+
+Notes. Copies (including re-trainings of the same data) merge into the player of the first
+committer, whose value it keeps; flagged providers (zero, copy, replay, stale global, public,
+consensus) are not players, so they neither earn nor change the others' values. LOO and RONI pay
+some honest IID providers nothing: with many interchangeable providers one more honest update
+changes a large coalition by less than the scoring set's noise (the known weakness of LOO on
+redundant data); GTG-Shapley, which averages over small coalitions too, pays every honest provider.
+The test suite also shows that splitting one dataset across k identities earns no more than one
+identity.
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -270,6 +459,8 @@ def main(argv: list[str] | None = None) -> dict:
     for m, opts in METHODS.items():
         methods[m] = run_method(m, rounds, args.seed, opts)
     book, addrs = methods["gtg_shapley"]["book"], methods["gtg_shapley"]["addresses"]
+    adversaries = adversary_scenarios(max(2, rounds - 1) if quick else rounds, args.seed)
+    copies = copies_at_scale(1000, args.seed)
     result = {
         "quick": quick,
         "rounds": rounds,
@@ -281,6 +472,9 @@ def main(argv: list[str] | None = None) -> dict:
             m: {k: v for k, v in r.items() if k not in ("book", "addresses")} for m, r in methods.items()
         },
         "ledger_settlement": ledger_settlement(book, addrs),
+        "adversaries": adversaries,
+        "adversary_rounds": max(2, rounds - 1) if quick else rounds,
+        "copies_at_scale": copies,
     }
     write_markdown(result, args.out)
     print(json.dumps(result, indent=2))

@@ -18,7 +18,7 @@ def test_incentives_benchmark_small_form(tmp_path):
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=300,
         env={**os.environ, "DEAI_SMALL": "1"},
     )
     result = json.loads(out.stdout)
@@ -28,3 +28,9 @@ def test_incentives_benchmark_small_form(tmp_path):
         assert r["honest_share"] >= 0.8 and r["spearman"] > 0.5
     assert result["methods"]["gtg_shapley"]["honest_share"] >= 0.9
     assert result["ledger_settlement"]["conserved"]
+    for kind, per in result["adversaries"].items():  # 25% of each adversary kind
+        for m, r in per.items():
+            assert r["honest_flagged_rounds"] == 0, (kind, m)
+            assert r["adversary_over_median_honest"] < 0.1, (kind, m)
+        assert per["gtg_shapley"]["honest_share"] >= 0.97, kind
+    assert result["copies_at_scale"]["flagged_as_copies"] == 0
