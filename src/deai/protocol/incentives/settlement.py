@@ -85,25 +85,27 @@ class ScoreBook:
             raise BadScores(f"{len(values)} scores for {len(addrs)} addresses (must match, no repeats)")
         if not all(v == v and abs(v) != float("inf") for v in values):
             raise BadScores("scores must be finite")
-        self.rounds[round] = dict(zip(addrs, values, strict=True))
+        # everything is checked before anything is recorded: a refused add leaves the book as it was
         dups = [int(d) for d in duplicate_of] if duplicate_of is not None else [-1] * len(addrs)
         if len(dups) != len(addrs) or any(not -1 <= d < len(addrs) for d in dups):
             raise BadScores("duplicate_of must hold one index (or -1) per address")
-        self.duplicates[round] = {addrs[i]: addrs[d] for i, d in enumerate(dups) if d >= 0}
         fl = [int(f) for f in flags] if flags is not None else [0] * len(addrs)
         if len(fl) != len(addrs) or any(f not in _FLAGS for f in fl):
             raise BadScores(f"flags must hold one of {sorted(_FLAGS)} per address")
-        self.flags[round] = {a: _FLAGS[f] for a, f in zip(addrs, fl, strict=True) if f}
         reps = list(replay_of) if replay_of is not None else [None] * len(addrs)
         if len(reps) != len(addrs):
             raise BadScores("replay_of must hold one entry (or None) per address")
-        self.replays[round] = {}
+        replays: dict[str, tuple[int, str]] = {}
         for a, rep in zip(addrs, reps, strict=True):
             if rep is not None:
                 r0, a0 = rep
                 if not isinstance(r0, int) or isinstance(r0, bool) or not 0 <= r0 < round:
                     raise BadScores(f"replay_of: round {r0!r} is not an earlier round")
-                self.replays[round][a] = (r0, check_address(a0))
+                replays[a] = (r0, check_address(a0))
+        self.rounds[round] = dict(zip(addrs, values, strict=True))
+        self.duplicates[round] = {addrs[i]: addrs[d] for i, d in enumerate(dups) if d >= 0}
+        self.flags[round] = {a: _FLAGS[f] for a, f in zip(addrs, fl, strict=True) if f}
+        self.replays[round] = replays
         if job is not None:
             self.jobs[round] = job
 
