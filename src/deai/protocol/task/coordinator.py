@@ -98,6 +98,8 @@ class TaskState:
     stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
     model: str | None = None
     reason: str | None = None
+    aggregate_output: str | None = None  # the last accepted aggregate (the previous global update)
+    score_output: str | None = None  # the last accepted scores (their sketches: the replay history)
 
 
 class TaskCoordinator:
@@ -423,7 +425,15 @@ class TaskCoordinator:
                 aggregate_job(spec, s.round, digests, samples, expected, s.checkpoint), "aggregate", **common
             ),
             "score": JobRun(
-                score_job(spec, s.round, s.checkpoint, digests, scoring=self._reveal_scoring(s.round)),
+                score_job(
+                    spec,
+                    s.round,
+                    s.checkpoint,
+                    digests,
+                    scoring=self._reveal_scoring(s.round),
+                    previous=s.aggregate_output,
+                    history=s.score_output,
+                ),
                 "score",
                 **common,
             ),
@@ -481,9 +491,20 @@ class TaskCoordinator:
             contributors, per = bucket_members_scores(s.updates, scores)
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
         if s.round not in book.rounds:
-            dup = None if spec.secure_aggregation else out["duplicate_of"]
-            book.add(s.round, contributors, per, duplicate_of=dup, job=score.attempts[-1].job)
+            if spec.secure_aggregation:  # checks ran on bucket sums: nobody alone is a copy
+                book.add(s.round, contributors, per, job=score.attempts[-1].job)
+            else:
+                book.add(
+                    s.round,
+                    contributors,
+                    per,
+                    duplicate_of=out["duplicate_of"],
+                    flags=out["flags"],
+                    replay_of=self._replays(out),
+                    job=score.attempts[-1].job,
+                )
             s.scorebook = book.to_json()
+        s.aggregate_output, s.score_output = agg.output, score.output
         work, _ = verified_work(ledger, [agg.attempts[-1].job, score.attempts[-1].job])
         fees = agg.fees_paid() + score.fees_paid()  # already paid out of the task's budget
         record = ledger.task(self.task)
@@ -536,6 +557,28 @@ class TaskCoordinator:
             self._start_round(s.round + 1, now)
         else:
             s.phase = Phase.FINISH
+
+    def _replays(self, out: dict) -> list[tuple[int, str] | None]:
+        """For each update flagged a replay, the ``(round, address)`` whose update it replays: the
+        history row it matched (``source``) in the previous accepted score output's sketches."""
+        from deai.learn.scoring import Flag
+
+        flags, source = out["flags"].tolist(), out["source"].tolist()
+        if Flag.REPLAY not in flags or self.state.score_output is None:
+            return [None] * len(flags)
+        history = from_safetensors(self.store.get(self.state.score_output))
+        ages, index = history["sketch_age"].tolist(), history["sketch_index"].tolist()
+        by_round = {r.round: r.contributors for r in self.state.rounds}
+        found: list[tuple[int, str] | None] = []
+        for f, src in zip(flags, source, strict=True):
+            hit = None
+            if f == Flag.REPLAY and 0 <= src < len(ages):
+                r = self.state.round - 1 - int(ages[src])
+                who = by_round.get(r, [])
+                if 0 <= index[src] < len(who):
+                    hit = (r, who[index[src]])
+            found.append(hit)
+        return found
 
     def _validation_data(self) -> Dataset:
         if self._validation is None:
