@@ -6,7 +6,7 @@ the task (:meth:`deai.node.participant.client.HubClient.seal`). The hub keeps th
 separate directory the blob endpoint never serves, so asking ``GET /v1/blobs/<digest>`` for a set
 before its round is refused like any unknown blob. The task's coordinator reveals round ``r``'s set
 -- copies it into the public store, where the score job's executors and anyone else fetch it -- only
-when round ``r``'s updates are committed (:meth:`TaskCoordinator._reveal_scoring`).
+when round ``r``'s updates are committed (:func:`deai.protocol.task.scoring.reveal_scoring_set`).
 
 Anyone may send ``task.seal``: a body is taken only when its bytes hash to one of the task's
 committed digests (only the creator knows such bytes) and parse as the task's data (shapes, dtypes,

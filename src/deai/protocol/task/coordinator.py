@@ -35,7 +35,7 @@ by the caller after each step, :meth:`TaskCoordinator.to_json`) never posts anyt
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from deai.core.accounts import Account
@@ -48,7 +48,7 @@ from deai.learn.strategies import get_strategy
 from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
 from deai.ledger.merkle import payout_tree
-from deai.protocol.incentives.settlement import ScoreBook, verified_work
+from deai.protocol.incentives.settlement import ScoreBook
 from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
 from deai.protocol.task.jobspecs import aggregate_job, score_job
@@ -60,46 +60,19 @@ from deai.protocol.task.model import (
     param_count,
     parse_data,
 )
-from deai.protocol.task.records import JobSummary, Phase, RoundRecord, RoundView, TaskView
-from deai.protocol.task.secagg_round import SecAggRound, bucket_members_scores
+from deai.protocol.task.records import JobSummary, Phase, RoundRecord, RoundView, TaskState, TaskView
+from deai.protocol.task.scoring import record_scores, reveal_scoring_set
+from deai.protocol.task.secagg_round import SecAggRound
 from deai.protocol.task.settlement import (
     HOST_BPS,
     close_out,
-    post_round,
     register_model,
-    round_allocation,
+    settle_round,
 )
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
-__all__ = ["HOST_BPS", "Phase", "TaskCoordinator", "TaskState"]
-
-
-@dataclass
-class TaskState:
-    task: str
-    phase: Phase = Phase.JOIN
-    join_deadline: int = 0
-    members: list[str] = field(default_factory=list)
-    round: int = 0
-    roster: list[str] = field(default_factory=list)
-    deadline: int = 0
-    checkpoint: str = ""  # the current global checkpoint digest
-    strategy_state: str | None = None
-    updates: dict[str, dict] = field(default_factory=dict)  # provider -> signed statement
-    secagg_attempt: int = 0
-    jobs: dict[str, dict] = field(default_factory=dict)  # purpose -> JobRun
-    rounds: list[RoundRecord] = field(default_factory=list)
-    payouts: dict[str, dict[str, int]] = field(default_factory=dict)  # epoch -> allocation
-    earned: dict[str, int] = field(default_factory=dict)
-    scorebook: dict = field(default_factory=dict)  # deai.protocol.incentives.ScoreBook
-    dp_steps: list[list[float]] = field(default_factory=list)  # [noise multiplier, sample rate]
-    epsilon: float | None = None
-    stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
-    model: str | None = None
-    reason: str | None = None
-    aggregate_output: str | None = None  # the last accepted aggregate (the previous global update)
-    score_output: str | None = None  # the last accepted scores (their sketches: the replay history)
+__all__ = ["HOST_BPS", "Phase", "TaskCoordinator", "TaskState"]  # TaskState: see records
 
 
 class TaskCoordinator:
@@ -430,7 +403,7 @@ class TaskCoordinator:
                     s.round,
                     s.checkpoint,
                     digests,
-                    scoring=self._reveal_scoring(s.round),
+                    scoring=reveal_scoring_set(spec, self.store, self.sealed, s.round),
                     previous=s.aggregate_output,
                     history=s.score_output,
                 ),
@@ -439,18 +412,6 @@ class TaskCoordinator:
             ),
         }
         s.phase = Phase.JOBS
-
-    def _reveal_scoring(self, r: int) -> str:
-        """The digest of round ``r``'s scoring data, made public now (the round's updates are
-        committed): the hidden set moves from the sealed store into the public one. A set the
-        creator never handed in falls back to the public validation data (recorded per round)."""
-        digest = self.spec.scoring_data(r)
-        if digest == self.spec.validation or digest in self.store:
-            return digest
-        if self.sealed is not None and digest in self.sealed:
-            self.store.put(self.sealed.get(digest), expected=digest)
-            return digest
-        return self.spec.validation
 
     def _on_jobs(self, now: int) -> bool:
         changed = False
@@ -485,39 +446,30 @@ class TaskCoordinator:
         ckpt = self.store.put(checkpoint_bytes(model))
         s.strategy_state = self.store.put(to_safetensors(server.state)) if server.state else None
         out = from_safetensors(self.store.get(score.output))
-        scores = out["scores"].tolist()
-        contributors, per = (list(s.updates), scores)
-        if spec.secure_aggregation:  # scores are per bucket: its members share it
-            contributors, per = bucket_members_scores(s.updates, scores)
+        history = from_safetensors(self.store.get(s.score_output)) if s.score_output else None
         book = ScoreBook.from_json(s.scorebook) if s.scorebook else ScoreBook()
-        if s.round not in book.rounds:
-            if spec.secure_aggregation:  # checks ran on bucket sums: nobody alone is a copy
-                book.add(s.round, contributors, per, job=score.attempts[-1].job)
-            else:
-                book.add(
-                    s.round,
-                    contributors,
-                    per,
-                    duplicate_of=out["duplicate_of"],
-                    flags=out["flags"],
-                    replay_of=self._replays(out),
-                    job=score.attempts[-1].job,
-                )
-            s.scorebook = book.to_json()
-        s.aggregate_output, s.score_output = agg.output, score.output
-        work, _ = verified_work(ledger, [agg.attempts[-1].job, score.attempts[-1].job])
-        fees = agg.fees_paid() + score.fees_paid()  # already paid out of the task's budget
-        record = ledger.task(self.task)
-        assert record is not None  # the coordinator's own task, registered before it started
-        budget = record.budget
-        amounts, alloc = round_allocation(
-            min(spec.round_pool(), budget + fees),
-            fees,
-            spec.split_rule(),
-            book.rounds[s.round],
-            work,
+        contributors, per = record_scores(
+            book,
+            s.round,
+            s.updates,
+            out,
+            job=score.attempts[-1].job,
+            secure_aggregation=spec.secure_aggregation,
+            history=history,
+            rounds=s.rounds,
         )
-        post_round(ledger, self.account, self.task, s.round, ckpt, amounts)
+        s.scorebook = book.to_json()
+        amounts, alloc = settle_round(
+            ledger,
+            self.account,
+            self.task,
+            s.round,
+            ckpt,
+            round_pool=spec.round_pool(),
+            rule=spec.split_rule(),
+            scores=book.rounds[s.round],
+            jobs=[(agg.attempts[-1].job, agg.fees_paid()), (score.attempts[-1].job, score.fees_paid())],
+        )
         if amounts:
             s.payouts[str(s.round)] = amounts
             for a, v in amounts.items():
@@ -553,32 +505,11 @@ class TaskCoordinator:
             )
         )
         s.checkpoint = ckpt
+        s.aggregate_output, s.score_output = agg.output, score.output
         if s.round < spec.rounds:
             self._start_round(s.round + 1, now)
         else:
             s.phase = Phase.FINISH
-
-    def _replays(self, out: dict) -> list[tuple[int, str] | None]:
-        """For each update flagged a replay, the ``(round, address)`` whose update it replays: the
-        history row it matched (``source``) in the previous accepted score output's sketches."""
-        from deai.learn.scoring import Flag
-
-        flags, source = out["flags"].tolist(), out["source"].tolist()
-        if Flag.REPLAY not in flags or self.state.score_output is None:
-            return [None] * len(flags)
-        history = from_safetensors(self.store.get(self.state.score_output))
-        ages, index = history["sketch_age"].tolist(), history["sketch_index"].tolist()
-        by_round = {r.round: r.contributors for r in self.state.rounds}
-        found: list[tuple[int, str] | None] = []
-        for f, src in zip(flags, source, strict=True):
-            hit = None
-            if f == Flag.REPLAY and 0 <= src < len(ages):
-                r = self.state.round - 1 - int(ages[src])
-                who = by_round.get(r, [])
-                if 0 <= index[src] < len(who):
-                    hit = (r, who[index[src]])
-            found.append(hit)
-        return found
 
     def _validation_data(self) -> Dataset:
         if self._validation is None:

@@ -3,7 +3,9 @@
 - :class:`RoundRecord`: one finished round in the coordinator's history (its checkpoint, who
   contributed, the verified jobs, scores, payout and validation metrics);
 - :class:`TaskView`: the task's status (``task.status`` on the hub, ``TaskCoordinator.status()``);
-- :class:`RoundView`: what a provider needs for the current round (``task.round``).
+- :class:`RoundView`: what a provider needs for the current round (``task.round``);
+- :class:`TaskState`: the coordinator's own state, saved after every step (its JSON is
+  ``dataclasses.asdict``; the hub keeps it in its KV store).
 
 Each has ``to_json()`` -- exactly the JSON the hub sends and the coordinator saves -- and
 ``from_json(data)``, which the client side calls once at the edge: it refuses an answer whose keys
@@ -21,7 +23,7 @@ from typing import Any, Self
 
 from deai.protocol.task.errors import TaskError
 
-__all__ = ["JobSummary", "MalformedView", "Phase", "RoundRecord", "RoundView", "TaskView"]
+__all__ = ["JobSummary", "MalformedView", "Phase", "RoundRecord", "RoundView", "TaskState", "TaskView"]
 
 
 class Phase(StrEnum):
@@ -222,3 +224,32 @@ class RoundView:
         except ValueError as exc:
             raise MalformedView(f"a RoundView: {exc}") from None
         return cls(**values)
+
+
+@dataclass
+class TaskState:
+    """What the coordinator of one task knows (see :mod:`deai.protocol.task.coordinator`)."""
+
+    task: str
+    phase: Phase = Phase.JOIN
+    join_deadline: int = 0
+    members: list[str] = field(default_factory=list)
+    round: int = 0
+    roster: list[str] = field(default_factory=list)
+    deadline: int = 0
+    checkpoint: str = ""  # the current global checkpoint digest
+    strategy_state: str | None = None
+    updates: dict[str, dict] = field(default_factory=dict)  # provider -> signed statement
+    secagg_attempt: int = 0
+    jobs: dict[str, dict] = field(default_factory=dict)  # purpose -> JobRun
+    rounds: list[RoundRecord] = field(default_factory=list)
+    payouts: dict[str, dict[str, int]] = field(default_factory=dict)  # epoch -> allocation
+    earned: dict[str, int] = field(default_factory=dict)
+    scorebook: dict = field(default_factory=dict)  # deai.protocol.incentives.ScoreBook
+    dp_steps: list[list[float]] = field(default_factory=list)  # [noise multiplier, sample rate]
+    epsilon: float | None = None
+    stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
+    model: str | None = None
+    reason: str | None = None
+    aggregate_output: str | None = None  # the last accepted aggregate (the previous global update)
+    score_output: str | None = None  # the last accepted scores (their sketches: the replay history)

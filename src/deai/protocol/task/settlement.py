@@ -10,7 +10,8 @@ executors in proportion to their verified work (on top of the job fees), and a d
 positive contribution scores (the round's ``contribution_score`` job). What is not allocated
 stays in the task budget and returns to the creator at ``close_task``.
 
-The coordinator posts the round's checkpoint and payout root with :func:`post_round`; after the
+The coordinator settles a round with :func:`settle_round` (allocation, then the round's checkpoint
+and payout root by :func:`post_round`); after the
 last round :func:`register_model` registers the model (its id bound to the coordinator by the
 ledger) and :func:`close_out` closes the task. Each checks the ledger before writing, so a
 step re-run after a crash never posts twice.
@@ -33,6 +34,7 @@ from deai.ledger.merkle import payout_tree
 from deai.ledger.txs import ClaimPayout, CloseTask, PostCheckpoint, PostPayoutRoot
 from deai.protocol.incentives.errors import BadScores
 from deai.protocol.incentives.royalties import Provenance, provenance_shares
+from deai.protocol.incentives.settlement import verified_work
 from deai.protocol.incentives.split import Allocation, SplitRule, allocate, apportion
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "post_round",
     "register_model",
     "round_allocation",
+    "settle_round",
 ]
 
 HOST_BPS = 3_000  # hosts' part of each inference fee of the registered model; the rest is royalties
@@ -79,6 +82,31 @@ def post_round(
     if amounts and ledger.payout(task, round) is None:
         tree = payout_tree(dict(amounts))
         ledger.send(account, PostPayoutRoot(task=task, epoch=round, root=tree.root, total=tree.total))
+
+
+def settle_round(
+    ledger: Ledger,
+    account: Account,
+    task: str,
+    round: int,
+    checkpoint: str,
+    *,
+    round_pool: int,
+    rule: SplitRule,
+    scores: Mapping[str, float],
+    jobs: Sequence[tuple[str, int]],
+) -> tuple[dict[str, int], Allocation]:
+    """Allocate and post round ``round`` of ``task``: ``jobs`` are the round's accepted verified
+    jobs with the fees each paid (already out of the task's budget), ``scores`` the round's
+    contribution scores; the pool is ``round_pool`` capped by what the budget still holds."""
+    work, _ = verified_work(ledger, [job for job, _ in jobs])
+    fees = sum(fee for _, fee in jobs)
+    record = ledger.task(task)
+    if record is None:
+        raise BadScores(f"task {task} is not on the ledger")
+    amounts, alloc = round_allocation(min(round_pool, record.budget + fees), fees, rule, scores, work)
+    post_round(ledger, account, task, round, checkpoint, amounts)
+    return amounts, alloc
 
 
 def register_model(
