@@ -50,6 +50,16 @@ SAFETENSORS_OVERHEAD = 4096
 _DTYPE_BYTES = {torch.float32: 4, torch.float16: 2, torch.int64: 8, torch.int32: 4, torch.int16: 2}
 
 
+def _plain(t: object) -> bool:
+    """Whether ``t`` is an ordinary dense tensor holding data (not sparse, meta or quantized)."""
+    return (
+        isinstance(t, torch.Tensor)
+        and t.layout == torch.strided
+        and t.device.type != "meta"
+        and not t.is_quantized
+    )
+
+
 class Compressor:
     """``sparsifier`` (which values travel) then ``quantizer`` (how); either may be ``None``
     (both ``None``: the ``"none"`` scheme, dense float32). Build one with
@@ -168,6 +178,8 @@ class Compressor:
             raise BadCompressed(f"a compressed update holds {len(tensors)} tensors, over {MAX_KEYS}")
         if HEADER not in tensors:
             raise BadCompressed(f"a compressed update needs the {HEADER!r} tensor")
+        if not _plain(tensors[HEADER]):
+            raise BadCompressed(f"{HEADER!r} must be a dense int64 tensor of shape (8,)")
         got = Header.parse(tensors[HEADER])
         want = self.header(d, got.k, got.seed)
         for field in ("version", "d", "sparsifier", "sparsifier_chunk", "bits", "quantizer_chunk", "seed"):
@@ -199,10 +211,10 @@ class Compressor:
             raise BadCompressed(f"{self.spec}: tensor names differ: missing {missing}, unexpected {extra}")
         for key, (shape, dtype) in expected.items():
             t = tensors[key]
-            if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape) != shape:
+            if not _plain(t) or t.dtype != dtype or tuple(t.shape) != shape:
                 what = f"{t.dtype} {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-                raise BadCompressed(f"{key!r} is {what}; {self.spec} needs {dtype} {shape}")
-        parts = {key: tensors[key].detach().cpu() for key in expected}
+                raise BadCompressed(f"{key!r} is {what}; {self.spec} needs a dense {dtype} {shape}")
+        parts = {key: tensors[key].detach().cpu().contiguous() for key in expected}
         indices = None if self.sparsifier is None else self.sparsifier.unpack(parts, header)
         if self.quantizer is None:
             values = parts[VALUES]
