@@ -22,14 +22,22 @@ the data budget paid to honest providers (goal >= 97%) and the kind's mean payou
 honest payout (goal < 10%). **Copies at scale**: 1,000 IID providers on Fashion-MNIST (logistic
 regression, one local epoch), only the checks: how many honest providers are flagged (goal 0).
 
+**Graded quality**: 20 providers whose true quality is an ordered quantity set by construction
+(label noise 0% .. 90%, sample count 8 .. 80, feature noise 0 .. 3 standard deviations), the same
+checks and scorers with the score job's unweighted game: Spearman(accumulated score, quality) per
+scorer (goal >= 0.9), with diagnostics that separate the scorer from the data (per round, a re-run
+with another seed, a larger scoring set, each provider's standalone value, the realized label noise,
+the sample-weighted game, twice the rounds, an equal-norm game).
+
 After the last round the accumulated scores settle the data budget
 (:func:`deai.protocol.incentives.allocate`); GTG-Shapley's settlement also runs on a ledger
 (slash unrewarded members, one Merkle root, every claim, invariants checked).
 
 Figures per method: the share of the data budget paid to honest providers; Spearman's rank
-correlation between total score and true data quality (honest 1, mislabeled 0.7, duplicate and
-free rider 0, noise -1); detection of free riders and duplicates (they earn nothing); scoring time
-as a ratio of the same round's training time; test accuracy of the final model.
+correlation between total score and hand-set quality labels (honest 1, mislabeled 0.7, duplicate
+and free rider 0, noise -1: a judgement, see the graded section for measured quality); detection
+of free riders and duplicates (they earn nothing); scoring time as a ratio of the same round's
+training time; test accuracy of the final model.
 
     python benchmarks/incentives.py              # 10 rounds, writes docs/results/incentives.md
     python benchmarks/incentives.py --quick      # 3 rounds (also what DEAI_SMALL=1 runs)
@@ -141,9 +149,25 @@ def craft(kinds: list[str], deltas: torch.Tensor, earlier: list[torch.Tensor], g
             deltas[i] = earlier[-1][i % N_HONEST] if earlier else 0.0
 
 
-def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[str] = KINDS) -> dict:
+def run_method(
+    method: str,
+    rounds: int,
+    seed: int,
+    options: dict,
+    kinds: list[str] = KINDS,
+    w: World | None = None,
+    weighted_game: bool = True,
+    equal_norm_game: bool = False,
+) -> dict:
+    """Run ``rounds`` network rounds of ``w`` (default: :func:`world` of ``kinds``) scored by ``method``.
+
+    ``weighted_game``: the coalition game weights updates by sample count (the score job sends no
+    weights: False is the network's game). ``equal_norm_game`` (a diagnostic, not what the network
+    scores): every update is rescaled to the round's median norm before scoring, so the game sees
+    directions only; the checks and the global model use the updates as sent."""
     torch.manual_seed(seed)
-    w = world(kinds, seed)
+    w = w if w is not None else world(kinds, seed)
+    kinds = w.kinds
     net = build_model("mlp", w.scoring.in_features, w.scoring.num_classes, seed=seed)
     util = ValidationUtility(net, w.scoring)
     scorer = get_scorer(method, **options)
@@ -158,6 +182,7 @@ def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[s
     addrs = [Account.from_seed("bench-data", i).address for i in range(n)]
     g = torch.Generator().manual_seed(seed + 2)
     earlier: list[torch.Tensor] = []
+    rounds_scores: list[list[float]] = []
     history, ages, previous = None, torch.zeros(0, dtype=torch.long), None
     for rnd in range(rounds):
         seeds = [seed * 1_000 + rnd * n + i for i in range(n)]
@@ -171,7 +196,12 @@ def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[s
         novelty = check_updates(deltas, public=public, previous=previous, history=history)
         t_check = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res = scorer(RoundUpdates(base, deltas, weights), util, seed=seed * 7_919 + rnd, novelty=novelty)
+        game_w = weights if weighted_game else None
+        game_u = deltas
+        if equal_norm_game:
+            norms = deltas.norm(dim=1, keepdim=True)
+            game_u = deltas / norms.clamp_min(torch.finfo(deltas.dtype).tiny) * norms.median()
+        res = scorer(RoundUpdates(base, game_u, game_w), util, seed=seed * 7_919 + rnd, novelty=novelty)
         t_score = time.perf_counter() - t0
         if rnd > 0 or rounds == 1:  # round 0 includes one-off warm-up of the kernels
             ratios.append((t_score + t_check) / t_train)
@@ -180,6 +210,7 @@ def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[s
         check_s.append(t_check)
         evals.append(res.evaluations)
         total += res.scores
+        rounds_scores.append([float(x) for x in res.scores])
         dup_flagged += (res.duplicate_of >= 0).long()
         flagged += (novelty.flags != 0).long()
         book.add(rnd + 1, addrs, res.scores, duplicate_of=res.duplicate_of, flags=novelty.flags)
@@ -221,12 +252,18 @@ def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[s
         "test_accuracy": acc,
         "book": book,
         "addresses": addrs,
+        "total_scores": [round(float(x), 6) for x in total],
+        "round_scores": rounds_scores,
     }
     if kinds is KINDS:
         fr = [i for i, k in enumerate(kinds) if k == "free_rider"]
         dup = [i for i, k in enumerate(kinds) if k == "duplicate"]
         out |= {
             "spearman": float(spearmanr(total.numpy(), [QUALITY[k] for k in kinds]).statistic),
+            "zero_scores": int((total == 0).sum()),
+            "mislabeled_negative": int(
+                (total[[i for i, k in enumerate(kinds) if k == "mislabeled"]] < 0).sum()
+            ),
             "free_riders_detected": sum(paid[i] == 0 for i in fr) / len(fr),
             "duplicates_detected": sum(paid[i] == 0 and int(dup_flagged[i]) == rounds for i in dup)
             / len(dup),
@@ -235,7 +272,6 @@ def run_method(method: str, rounds: int, seed: int, options: dict, kinds: list[s
                 total[[i for i, k in enumerate(kinds) if k == "mislabeled"]].mean()
                 / total[[i for i, k in enumerate(kinds) if k == "honest"]].mean()
             ),
-            "total_scores": [round(float(x), 6) for x in total],
         }
     return out
 
@@ -297,6 +333,153 @@ def copies_at_scale(providers: int, seed: int) -> dict:
     }
 
 
+GRADED = {
+    "label_noise": "IID shares; provider i's labels flipped to another class at rate 0.9 i / 19 "
+    "(0% .. 90%); quality = 1 - rate",
+    "sample_count": "clean IID samples, provider i holds round(8 + 72 i / 19) of them (8 .. 80); "
+    "quality = sample count",
+    "feature_noise": "IID shares; Gaussian noise of standard deviation 3 i / 19 (0 .. 3, features are "
+    "standardized) added to provider i's features; quality = - noise level",
+}
+N_GRADED = 20
+STANDALONE_EPOCHS = 20
+
+
+@dataclass
+class Graded:
+    """A graded-quality population: the world, the quality the construction sets for each provider
+    (higher is better), and the clean fraction each provider really holds (the label noise's
+    realized rate; the nominal quality otherwise)."""
+
+    world: World
+    quality: list[float]
+    realized: list[float]
+
+
+def graded_world(variant: str, seed: int, n: int = N_GRADED) -> Graded:
+    """One of :data:`GRADED`'s populations of ``n`` providers, all "honest" (nothing crafted)."""
+    sp = prepare("digits", val=0.3, test=0.2, seed=seed)
+    half = len(sp.val) // 2
+    public, scoring = sp.val.subset(list(range(half))), sp.val.subset(list(range(half, len(sp.val))))
+    g = torch.Generator().manual_seed(seed + 1)
+    level = torch.arange(n, dtype=torch.float64) / (n - 1)  # 0 .. 1 over the providers
+    if variant == "sample_count":
+        sizes = (8 + 72 * level).round().long()
+        if int(sizes.sum()) > len(sp.train):
+            raise ValueError(f"sample_count: {int(sizes.sum())} samples needed, {len(sp.train)} held")
+        perm = torch.randperm(len(sp.train), generator=g)
+        cuts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)]).tolist()
+        data = [sp.train.subset(perm[cuts[i] : cuts[i + 1]]) for i in range(n)]
+        quality = sizes.double().tolist()
+        realized = quality
+    else:
+        parts = partition(sp.train.y, n, "iid", seed=seed)
+        data = [sp.train.subset(p) for p in parts]
+        realized = []
+        for i in range(n):
+            d = data[i]
+            if variant == "label_noise":
+                flip = torch.rand(len(d), generator=g) < 0.9 * float(level[i])
+                other = (d.y + torch.randint(1, d.num_classes, (len(d),), generator=g)) % d.num_classes
+                data[i] = d.replace(y=torch.where(flip, other, d.y))
+                realized.append(1.0 - float(flip.double().mean()))
+            elif variant == "feature_noise":
+                noise = torch.randn(d.x.shape, generator=g, dtype=d.x.dtype)
+                data[i] = d.replace(x=d.x + 3.0 * float(level[i]) * noise)
+            else:
+                raise ValueError(f"unknown graded variant {variant!r}")
+        quality = (1.0 - 0.9 * level).tolist() if variant == "label_noise" else (-3.0 * level).tolist()
+        realized = realized or quality
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.05)
+    return Graded(World(["honest"] * n, data, public, scoring, sp.test, cfg), quality, realized)
+
+
+def standalone(w: World, seed: int) -> tuple[list[float], list[float]]:
+    """Each provider's data on its own: ``STANDALONE_EPOCHS`` epochs from the initial model, then
+    minus the cross-entropy on the test split (which no scorer sees), and each provider's first-round
+    update norm (the 2-epoch recipe from the same start)."""
+    net = build_model("mlp", w.test.in_features, w.test.num_classes, seed=seed)
+    base = get_flat(net)
+    seeds = [seed * 10_000 + i for i in range(len(w.data))]
+    cfg = TrainConfig(epochs=STANDALONE_EPOCHS, batch_size=w.cfg.batch_size, lr=w.cfg.lr)
+    deltas, _ = train_many(net, base, w.data, cfg, seeds)
+    first, _ = train_many(net, base, w.data, w.cfg, seeds)
+    values = ValidationUtility(net, w.test)(base + deltas)
+    return [float(v) for v in values], [float(v) for v in first.norm(dim=1)]
+
+
+def rho(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation (ties get their mean rank)."""
+    return float(spearmanr(a, b).statistic)
+
+
+def graded_scenarios(rounds: int, seed: int) -> dict:
+    """Spearman(accumulated score, quality) per graded population and scorer, with diagnostics.
+
+    The game is the score job's (no weights: :func:`deai.protocol.task.jobspecs.score_job` sends
+    none), the global model moves by the sample-weighted mean of the positively scored updates.
+    Diagnostics: the Spearman of each round's scores and of the scores accumulated up to each round;
+    the same population re-run with another seed (initialization, local training, scorer sampling);
+    the scoring split replaced by the scoring and test splits together (2.3x the samples); the rank
+    correlation with each provider's standalone value (its data alone, on the test split); and per
+    variant, the realized label noise, the sample-weighted game (``sample_count``), twice the
+    rounds and the equal-norm game (``feature_noise``)."""
+    out: dict = {}
+    for variant in GRADED:
+        gw = graded_world(variant, seed)
+        w, q = gw.world, gw.quality
+        ref, norms = standalone(w, seed)
+        s = w.scoring
+        big = s.replace(x=torch.cat([s.x, w.test.x]), y=torch.cat([s.y, w.test.y]))
+        w_big = World(w.kinds, w.data, w.public, big, w.test, w.cfg)
+        methods: dict = {}
+        for m, opts in METHODS.items():
+            r = run_method(m, rounds, seed, opts, w=w, weighted_game=False)
+            again = run_method(m, rounds, seed + 1, opts, w=w, weighted_game=False)
+            larger = run_method(m, rounds, seed, opts, w=w_big, weighted_game=False)
+            per_round = torch.tensor(r["round_scores"], dtype=torch.float64)
+            total = r["total_scores"]
+            rec = {
+                "spearman": rho(total, q),
+                "spearman_per_round": [rho(x.tolist(), q) for x in per_round],
+                "spearman_accumulated_by_round": [rho(x.tolist(), q) for x in per_round.cumsum(0)],
+                "retest_spearman": rho(total, again["total_scores"]),
+                "spearman_other_seed": rho(again["total_scores"], q),
+                "spearman_larger_scoring_set": rho(larger["total_scores"], q),
+                "spearman_vs_standalone": rho(total, ref),
+                "spearman_vs_realized": rho(total, gw.realized),
+                "zero_scores": sum(1 for x in total if x == 0.0),
+                "flagged_rounds": r["honest_flagged_rounds"],
+                "total_scores": total,
+            }
+            if variant == "sample_count":
+                wg = run_method(m, rounds, seed, opts, w=w, weighted_game=True)
+                lowest = min(range(len(q)), key=lambda i: wg["total_scores"][i])
+                rec |= {
+                    "spearman_weighted_game": rho(wg["total_scores"], q),
+                    "weighted_game_lowest_size": q[lowest],
+                    "weighted_game_negative": sum(1 for x in wg["total_scores"] if x < 0),
+                }
+            if variant == "feature_noise":
+                long = run_method(m, 2 * rounds, seed, opts, w=w, weighted_game=False)
+                flat = run_method(m, rounds, seed, opts, w=w, weighted_game=False, equal_norm_game=True)
+                rec |= {
+                    "spearman_twice_the_rounds": rho(long["total_scores"], q),
+                    "spearman_equal_norm_game": rho(flat["total_scores"], q),
+                    "spearman_equal_norm_game_per_round": [rho(x, q) for x in flat["round_scores"]],
+                }
+            methods[m] = rec
+        out[variant] = {
+            "population": GRADED[variant],
+            "quality": q,
+            "standalone_vs_quality": rho(ref, q),
+            "first_update_norm_vs_quality": rho(norms, q),
+            "realized_vs_quality": rho(gw.realized, q),
+            "methods": methods,
+        }
+    return out
+
+
 def ledger_settlement(book: ScoreBook, addrs: list[str]) -> dict:
     """Settle on a ledger: slash unrewarded members, post the root, every payee claims."""
     minter = Account.from_seed("bench-minter", 0)
@@ -346,6 +529,109 @@ COLUMNS = [
 HEADER = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
 
 
+def _span(xs: list[float]) -> str:
+    return f"{min(xs):.2f}..{max(xs):.2f}"
+
+
+def graded_markdown(result: dict) -> str:
+    """The graded-quality section of the results page."""
+    g, rounds = result["graded"], result["rounds"]
+    head = "| population | " + " | ".join(METHODS) + " |\n|---|" + "---|" * len(METHODS)
+    rows = "\n".join(
+        f"| {v} | " + " | ".join(f"{x['methods'][m]['spearman']:.3f}" for m in METHODS) + " |"
+        for v, x in g.items()
+    )
+    pops = "\n".join(f"- `{v}`: {x['population']}." for v, x in g.items())
+    diag = "\n".join(
+        f"| {v} | {m} | {_span(r['spearman_per_round'])} | {r['retest_spearman']:.3f} | "
+        f"{r['spearman_other_seed']:.3f} | {r['spearman_larger_scoring_set']:.3f} | "
+        f"{r['spearman_vs_standalone']:.3f} | {r['zero_scores']} / {r['flagged_rounds']} |"
+        for v, x in g.items()
+        for m, r in x["methods"].items()
+    )
+    ln, sc, fn = g["label_noise"], g["sample_count"], g["feature_noise"]
+
+    def per(x: dict, key: str, fmt: str = ".3f") -> str:
+        return ", ".join(f"{m} {x['methods'][m][key]:{fmt}}" for m in METHODS)
+
+    def seq(xs: list[float]) -> str:
+        return ", ".join(f"{x:.2f}" for x in xs)
+
+    cols = "re-run vs this run | re-run vs quality | larger scoring set | vs standalone"
+    loo_rounds = seq(fn["methods"]["loo"]["spearman_per_round"])
+    flat_rounds = seq(fn["methods"]["gtg_shapley"]["spearman_equal_norm_game_per_round"])
+
+    return f"""
+## Graded quality: does the score track true data quality?
+
+The mixed population's labels are a judgement; here the true quality is an ordered, objective
+quantity set by construction. 20 providers on digits (MLP, the same local recipe), {rounds} rounds of
+the network's scoring path: the novelty checks with the same references, then each scorer on the
+held-out scoring split, with the score job's game (no weights: the `contribution_score` job
+the network registers sends none); the global model moves by the sample-weighted mean of the
+positively scored updates. Figure: Spearman's rank correlation between each provider's accumulated
+score and its quality (goal >= 0.9).
+
+{pops}
+
+{head}
+{rows}
+
+Diagnostics (per population and scorer): the range of the per-round Spearman; the rank correlation
+between this run's accumulated scores and a re-run with another seed (initialization, local training,
+scorer sampling), and that re-run's own Spearman with quality; Spearman when the scoring split is
+replaced by the scoring and test splits together (2.3x the samples); the rank correlation with each
+provider's *standalone* value (its data alone, {STANDALONE_EPOCHS} epochs from the initial model,
+minus the cross-entropy on the test split, which no scorer sees); providers whose accumulated score
+is exactly 0 / provider-rounds flagged by the novelty checks.
+
+| population | scorer | per round | {cols} | zero scores / flagged |
+|---|---|---|---|---|---|---|---|
+{diag}
+
+**Label noise.** The nominal rate is not the rate each provider holds: the realized clean fraction
+(flips are drawn per sample, about 45 samples each) ranks the providers with Spearman
+{ln["realized_vs_quality"]:.3f} against the nominal one, and the scores track it at
+{per(ln, "spearman_vs_realized")}. Against the standalone value of each provider's data the
+scores reach {per(ln, "spearman_vs_standalone")} (standalone value vs nominal
+quality: {ln["standalone_vs_quality"]:.3f}); with the larger scoring set the Spearman with nominal
+quality is {per(ln, "spearman_larger_scoring_set")}. What separates the scores from a perfect rank
+is mostly the data each provider actually holds, not the scorer.
+
+**Sample count.** Every provider runs 2 local epochs, so a larger share is more local steps and a
+longer update (first-round update norm vs sample count: Spearman {sc["first_update_norm_vs_quality"]:.3f}).
+The network's game (unweighted) ranks by size at {per(sc, "spearman")}. The sample-weighted game (the
+mixed and adversary sections above pass sample counts as weights) does not:
+{per(sc, "spearman_weighted_game")}.
+There, adding provider `i` to a coalition with weighted mean `M` and weight `W` moves the mean by
+`s_i (u_i - M) / (W + s_i)`; a provider with fewer local steps than the weighted average has a shorter
+update than `M`, so including it shortens the round's step and its value is negative, most negative
+at middling sizes where the weight `s_i` is already large but the update still short (lowest
+accumulated score at {per(sc, "weighted_game_lowest_size", ".0f")} samples; negative totals:
+{per(sc, "weighted_game_negative", "d")} of 20). LOO and RONI value a provider against large
+coalitions, so the below-average providers come out in reverse order; GTG-Shapley also averages over
+small coalitions, where every update helps, and is less affected. This is FedAvg's own arithmetic
+(weights by samples, steps by samples), not a scorer defect; the network's score job is unweighted
+and ranks by size (table above).
+
+**Feature noise.** Below the goal: {per(fn, "spearman")}. Input noise lengthens the update (the
+first-layer gradient grows with the input's scale: first-round update norm vs quality, Spearman
+{fn["first_update_norm_vs_quality"]:.3f}), and while the model is under-trained a longer step in a
+roughly right direction improves the scoring loss more, so the game credits the noisier providers'
+step length in the first rounds (per-round Spearman of LOO: {loo_rounds}).
+Two measurements pin this down: with every update rescaled to the round's median norm before scoring
+(the game sees directions only; the checks and the global model are unchanged) the Spearman is
+{per(fn, "spearman_equal_norm_game")} (per round, GTG-Shapley: {flat_rounds});
+and with twice the rounds ({2 * rounds}), as the direction's quality comes to dominate, the accumulated
+Spearman becomes {per(fn, "spearman_twice_the_rounds")}. The scorers measure
+what an update does to this round's model; they do not separate a better direction from a longer
+step, so on this population the score tracks quality only as training proceeds. Not changed here:
+normalizing or clipping norms inside the game would change what every task pays for, and the game
+should then match the aggregator the task runs (the default clips rows beyond 1.5x the median
+distance; the game averages raw updates).
+"""
+
+
 def write_markdown(result: dict, path: Path) -> None:
     rows = []
     for m, r in result["methods"].items():
@@ -375,6 +661,9 @@ def write_markdown(result: dict, path: Path) -> None:
         for k, v in result["adversaries"].items()
     )
     c = result["copies_at_scale"]
+    mixed = result["methods"]
+    mislabeled_neg = ", ".join(f"{m} {r['mislabeled_negative']} of 3" for m, r in mixed.items())
+    zeros = ", ".join(f"{m} {r['zero_scores']}" for m, r in mixed.items())
     text = f"""# Incentives: contribution scoring, novelty checks and settlement
 
 Generated by `python benchmarks/incentives.py{" --quick" if result["quick"] else ""}` on {result["machine"]}
@@ -391,6 +680,14 @@ proportion to positive accumulated scores.
 {chr(10).join(rows)}
 
 Quality for the rank correlation: honest 1, mislabeled 0.7, duplicate and free rider 0, noise -1.
+These labels are set by hand, not measured. They assume that data with 30% of its labels flipped is
+worth 0.7 of clean data -- more than nothing -- and that noise is worth less than nothing. The
+scorers disagree with the first assumption: mislabeled providers with a negative accumulated score
+(their updates made the round's model worse on the scoring set): {mislabeled_neg}, below the copies and
+free riders, which are left out of the game and score exactly 0 (providers at exactly 0:
+{zeros}). The rank correlation is then set by the order of the kinds, not by how well each provider
+is valued, which is why the three scorers can share one figure. It measures agreement with these
+labels, not whether the score tracks data quality; the graded section at the end measures that.
 Scoring time is the median over rounds 2+ of (scoring time / the same round's local training time
 of all 20 providers, vectorized with `train_many`); the evaluation count is the number of candidate
 models evaluated on the validation set. Median seconds per round (training / scoring): {times}.
@@ -440,7 +737,7 @@ changes a large coalition by less than the scoring set's noise (the known weakne
 redundant data); GTG-Shapley, which averages over small coalitions too, pays every honest provider.
 The test suite also shows that splitting one dataset across k identities earns no more than one
 identity.
-"""
+{graded_markdown(result)}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
@@ -461,6 +758,7 @@ def main(argv: list[str] | None = None) -> dict:
     book, addrs = methods["gtg_shapley"]["book"], methods["gtg_shapley"]["addresses"]
     adversaries = adversary_scenarios(max(2, rounds - 1) if quick else rounds, args.seed)
     copies = copies_at_scale(1000, args.seed)
+    graded = graded_scenarios(rounds, args.seed)
     result = {
         "quick": quick,
         "rounds": rounds,
@@ -469,12 +767,14 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "methods": {
-            m: {k: v for k, v in r.items() if k not in ("book", "addresses")} for m, r in methods.items()
+            m: {k: v for k, v in r.items() if k not in ("book", "addresses", "round_scores")}
+            for m, r in methods.items()
         },
         "ledger_settlement": ledger_settlement(book, addrs),
         "adversaries": adversaries,
         "adversary_rounds": max(2, rounds - 1) if quick else rounds,
         "copies_at_scale": copies,
+        "graded": graded,
     }
     write_markdown(result, args.out)
     print(json.dumps(result, indent=2))
