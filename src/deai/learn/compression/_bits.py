@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["from_u16", "mix64", "pack_codes", "to_u16", "unpack_codes"]
+__all__ = ["from_u16", "mix64", "mix64_range", "pack_codes", "to_u16", "unpack_codes"]
 
 
 def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -52,11 +52,6 @@ _M1 = 0xBF58476D1CE4E5B9 - (1 << 64)  # the splitmix64 multipliers as signed int
 _M2 = 0x94D049BB133111EB - (1 << 64)
 
 
-def _srl(z: torch.Tensor, s: int) -> torch.Tensor:
-    """Logical right shift of int64 bits (torch's ``>>`` is arithmetic)."""
-    return (z >> s) & ((1 << (64 - s)) - 1)
-
-
 def _mix_int(z: int) -> int:
     """:func:`mix64` of one Python integer (mod 2**64, returned as a signed int64 value)."""
     mask = (1 << 64) - 1
@@ -75,7 +70,21 @@ def mix64(z: torch.Tensor, salt: int) -> torch.Tensor:
     tie-free pseudo-random permutation. Defined by integer arithmetic alone, so it does not depend
     on torch's random number generators (whose streams may change between versions or devices).
     """
-    z = z.to(torch.int64) ^ _mix_int(salt)
-    z = (z ^ _srl(z, 30)) * _M1
-    z = (z ^ _srl(z, 27)) * _M2
-    return z ^ _srl(z, 31)
+    z = z.to(torch.int64) ^ _mix_int(salt)  # a new tensor: the steps below work in place
+    t = torch.empty_like(z)
+    for shift, mult in ((30, _M1), (27, _M2), (31, None)):
+        torch.bitwise_right_shift(z, shift, out=t)
+        t &= (1 << (64 - shift)) - 1  # a logical shift: clear the copies of the sign bit
+        z ^= t
+        if mult is not None:
+            z *= mult
+    return z
+
+
+def mix64_range(d: int, salt: int, block: int = 1 << 16) -> torch.Tensor:
+    """``mix64(arange(d), salt)``, computed block by block (each block stays in cache)."""
+    out = torch.empty(d, dtype=torch.int64)
+    for lo in range(0, d, block):
+        hi = min(d, lo + block)
+        out[lo:hi] = mix64(torch.arange(lo, hi, dtype=torch.int64), salt)
+    return out

@@ -9,11 +9,12 @@ their values then add position by position (secure aggregation of sparse updates
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
 
-from deai.learn.compression._bits import mix64
+from deai.learn.compression._bits import mix64_range
 from deai.learn.compression.base import (
     COMPRESSORS,
     Header,
@@ -29,7 +30,16 @@ __all__ = ["RandomK", "random_support"]
 
 def random_support(d: int, k: int, seed: int) -> torch.Tensor:
     """The ``k`` positions (int64, strictly increasing) of ``[0, d)`` chosen by ``seed``."""
-    keys = mix64(torch.arange(d, dtype=torch.int64), seed)
+    keys = mix64_range(d, seed)
+    # The keys are spread uniformly over the int64 range: those below a threshold a little above
+    # the k-th smallest's expected value are a small candidate set that holds the k smallest
+    # whenever it holds k keys (else fall back to all keys). The chosen set is the same either way.
+    span = (1 << 64) * (1.1 * k + 10 * math.sqrt(k) + 100) / d
+    if span < 2**63:
+        candidates = (keys < int(span) - 2**63).nonzero().flatten()
+        if candidates.numel() >= k:
+            pick = torch.topk(keys[candidates], k, largest=False, sorted=False).indices
+            return candidates[pick].sort().values
     return torch.topk(keys, k, largest=False, sorted=False).indices.sort().values
 
 
