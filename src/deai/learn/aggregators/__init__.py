@@ -6,7 +6,8 @@ the parameter axis, so aggregating files never holds more than ``[n, CHUNK]`` of
 
 ``get_aggregator(spec, f=0, **kwargs)`` builds one from a spec string:
 
-- a name: ``"median"``, ``"trimmed_mean"``, ``"krum"``, ...;
+- a name: ``"median"``, ``"trimmed_mean"``, ``"krum"``, ...; ``"default"`` is the recommended
+  defense sized for each call's rows (:mod:`.default`; :func:`describe_default` says what it runs);
 - a name with keyword arguments in parentheses (Python literals): ``"trimmed_mean(trim=3)"``;
 - pre-aggregators chained with ``+`` before a final aggregator, applied left to right:
   ``"bucketing(s=2)+trimmed_mean"``, ``"nnm+centered_clipping"``, ``"bucketing(s=2)+nnm+krum"``.
@@ -28,6 +29,7 @@ from deai.learn.aggregators.base import AGGREGATORS, PRE_AGGREGATORS, Aggregator
 from deai.learn.aggregators.bucketing import Bucketing
 from deai.learn.aggregators.bulyan import Bulyan
 from deai.learn.aggregators.centered_clipping import CenteredClipping
+from deai.learn.aggregators.default import DEFAULT_RULE, Default, default_f, describe_default
 from deai.learn.aggregators.fltrust import FLTrust
 from deai.learn.aggregators.foolsgold import FoolsGold
 from deai.learn.aggregators.geometric_median import GeometricMedian
@@ -43,6 +45,7 @@ from deai.learn.errors import UnknownName
 __all__ = [
     "AGGREGATORS",
     "CHUNK",
+    "DEFAULT_RULE",
     "NNM",
     "PRE_AGGREGATORS",
     "Aggregator",
@@ -50,6 +53,7 @@ __all__ = [
     "Bulyan",
     "CenteredClipping",
     "CoordinateMedian",
+    "Default",
     "FLTrust",
     "FileRows",
     "FoolsGold",
@@ -62,6 +66,8 @@ __all__ = [
     "Rows",
     "TensorRows",
     "TrimmedMean",
+    "default_f",
+    "describe_default",
     "get_aggregator",
     "needs_root_update",
     "parse_spec",

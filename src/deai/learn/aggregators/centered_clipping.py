@@ -23,17 +23,28 @@ class CenteredClipping(Aggregator):
     ``f < min(q, 1 - q) n`` it lies between honest distances, so the radius needs no tuning to
     the update scale. A smaller
     quantile clips harder: less Byzantine pull (at most ``f / (n - f) * tau`` at the fixed point),
-    slower honest progress. Assumption ``2f < n`` (and ``f < q n`` for an adaptive radius).
+    slower honest progress. ``scale`` (default 1) multiplies the adaptive radius: the median clips
+    half of the honest rows in every round, which under strong label skew (two classes per
+    provider) slows the classes of the providers whose updates are largest; ``scale=1.5`` leaves
+    the honest rows of such a split unclipped (their distances lie within ~1.3 x the median) while
+    a row farther than 1.5 x the typical honest distance is still cut back (the pull bound becomes
+    ``f / (n - f) * scale * median``). Assumption ``2f < n`` (and ``f < q n`` for an adaptive radius).
     Two streamed passes per iteration (distances to the centre in float64, then the clipped step).
     """
 
     assumption = "2f < n (and f < quantile * n when tau is adaptive)"
 
-    def __init__(self, f: int = 0, tau: float | None = None, iters: int = 1, quantile: float = 0.5) -> None:
+    def __init__(
+        self, f: int = 0, tau: float | None = None, iters: int = 1, quantile: float = 0.5, scale: float = 1.0
+    ) -> None:
         super().__init__(f)
-        if (tau is not None and tau <= 0) or iters < 1 or not 0 < quantile <= 0.5:
-            raise ValueError("centered_clipping: need tau > 0 (or None), iters >= 1, 0 < quantile <= 0.5")
-        self.tau, self.iters, self.quantile = tau, iters, quantile
+        bad_tau = tau is not None and tau <= 0
+        if bad_tau or iters < 1 or not 0 < quantile <= 0.5 or not 1.0 <= scale <= 100.0:
+            raise ValueError(
+                "centered_clipping: need tau > 0 (or None), iters >= 1, 0 < quantile <= 0.5, "
+                "1 <= scale <= 100"
+            )
+        self.tau, self.iters, self.quantile, self.scale = tau, iters, quantile, scale
         self.center: torch.Tensor | None = None
 
     def check(self, n: int, f: int) -> None:
@@ -50,7 +61,7 @@ class CenteredClipping(Aggregator):
             v = torch.zeros(d, dtype=rows.dtype)
         for _ in range(self.iters):
             norms = rows.sq_distances_to(v).sqrt()
-            tau = float(torch.quantile(norms, self.quantile)) if self.tau is None else self.tau
+            tau = self.scale * float(torch.quantile(norms, self.quantile)) if self.tau is None else self.tau
             scale = (tau / norms.clamp_min(1e-12)).clamp(max=1.0) if tau > 0 else torch.zeros_like(norms)
             v = rows.columns(_clipped_step(v, (scale / n).to(rows.dtype), rows.scratch()))
         self.center = v.clone()
