@@ -614,18 +614,18 @@ small coalitions, where every update helps, and is less affected. This is FedAvg
 (weights by samples, steps by samples), not a scorer defect; the network's score job is unweighted
 and ranks by size (table above).
 
-**Feature noise.** Below the goal: {per(fn, "spearman")}. Input noise lengthens the update (the
-first-layer gradient grows with the input's scale: first-round update norm vs quality, Spearman
-{fn["first_update_norm_vs_quality"]:.3f}), and while the model is under-trained a longer step in a
-roughly right direction improves the scoring loss more, so the game credits the noisier providers'
-step length in the first rounds (per-round Spearman of LOO: {loo_rounds}).
-Two measurements pin this down: with every update rescaled to the round's median norm before scoring
-(the game sees directions only; the checks and the global model are unchanged) the Spearman is
-{per(fn, "spearman_equal_norm_game")} (per round, GTG-Shapley: {flat_rounds});
-and with twice the rounds ({2 * rounds}), as the direction's quality comes to dominate, the accumulated
-Spearman becomes {per(fn, "spearman_twice_the_rounds")}. The scorers measure
-what an update does to this round's model; they do not separate a better direction from a longer
-step, so on this population the score tracks quality only as training proceeds. Not changed here:
+**Feature noise.** Here the scores track quality least: {per(fn, "spearman")}. Input noise
+lengthens the update (the first-layer gradient grows with the input's scale: first-round update
+norm vs quality, Spearman {fn["first_update_norm_vs_quality"]:.3f}), and while the model is
+under-trained a longer step in a roughly right direction improves the scoring loss more, so the
+game credits the noisier providers' step length in the first rounds (per-round Spearman of LOO:
+{loo_rounds}). Two measurements pin this down: with every update rescaled to the round's median
+norm before scoring (the game sees directions only; the checks and the global model are unchanged)
+the Spearman is {per(fn, "spearman_equal_norm_game")} (per round, GTG-Shapley: {flat_rounds});
+and with twice the rounds ({2 * rounds}), as the direction's quality comes to dominate, the
+accumulated Spearman becomes {per(fn, "spearman_twice_the_rounds")}. The scorers measure what an
+update does to this round's model; they do not separate a better direction from a longer step, so
+on this population the score tracks quality only as training proceeds. Not changed here:
 normalizing or clipping norms inside the game would change what every task pays for, and the game
 should then match the aggregator the task runs (the default clips rows beyond 1.5x the median
 distance; the game averages raw updates).
