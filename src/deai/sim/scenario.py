@@ -142,6 +142,8 @@ class TaskSpec(_Model):
     # the share of the validation split held back as hidden scoring sets (the rest is public: the
     # defense's root data and the reported metrics); 0 scores on the public data
     scoring_holdout: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    # how providers send updates: a deai.learn.compression spec, e.g. "topk(ratio=0.01)+int2"
+    compression: Annotated[str, Field(max_length=512)] = "none"
     dp: DPSpec | None = None
     secure_aggregation: bool = False
     verification: VerificationSpec = VerificationSpec()
@@ -273,6 +275,13 @@ def _check_names(scenario: Scenario) -> list[str]:
     if scenario.task.scoring not in SCORERS.names():
         known = ", ".join(SCORERS.names())
         bad.append(f"task.scoring: unknown scorer (got {scenario.task.scoring!r}); known: {known}")
+    from deai.learn.compression import COMPRESSORS, get_compressor
+
+    try:
+        get_compressor(scenario.task.compression)
+    except (LookupError, ValueError) as exc:
+        known = ", ".join(COMPRESSORS.names())
+        bad.append(f"task.compression: {exc} (got {scenario.task.compression!r}); stages: {known}")
     return bad
 
 

@@ -86,6 +86,13 @@ class Compressor:
         return hash(self.spec)
 
     @property
+    def ring_compatible(self) -> bool:
+        """Whether updates compressed this way add up inside secure aggregation: no quantizer (its
+        per-provider scales make codes non-summable) and a support every provider can share (none,
+        or random-k drawn from one seed for the round)."""
+        return self.quantizer is None and (self.sparsifier is None or self.sparsifier.name == "randomk")
+
+    @property
     def needs_seed(self) -> bool:
         """Whether :meth:`compress` needs ``seed`` (random-k's positions)."""
         return isinstance(self.sparsifier, RandomK)

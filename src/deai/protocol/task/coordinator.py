@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import torch
+
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
@@ -56,9 +58,11 @@ from deai.protocol.task.model import (
     apply_flat,
     checkpoint_bytes,
     flat_of,
+    load_sent,
     load_update,
     param_count,
     parse_data,
+    shared_support,
 )
 from deai.protocol.task.records import JobSummary, Phase, RoundRecord, RoundView, TaskState, TaskView
 from deai.protocol.task.scoring import record_scores, reveal_scoring_set
@@ -171,7 +175,7 @@ class TaskCoordinator:
             data = self.store.get(st.update)
         except DeaiError as exc:
             raise BadUpdate(f"update blob {st.update[:12]} is not available: {exc}") from exc
-        load_update(data, self.dim)  # layout, dtype and finiteness
+        load_sent(data, self.spec, self.dim)  # layout, dtype and finiteness (decompressed if compressed)
         s.updates[st.provider] = st.to_json()
         return {"accepted": True}
 
@@ -361,8 +365,10 @@ class TaskCoordinator:
                 return self._fail("secure aggregation needs at least 2 providers")
             s.secagg_attempt += 1
             clip = spec.dp.clip if spec.dp is not None else 1.0
+            support = shared_support(spec, s.round, self.dim)  # random-k: only its k values are masked
+            dim = self.dim if support is None else len(support)
             self.secagg = SecAggRound(
-                self.task, s.round, s.secagg_attempt, s.roster, self.dim, clip, spec.bucket_size, s.deadline
+                self.task, s.round, s.secagg_attempt, s.roster, dim, clip, spec.bucket_size, s.deadline
             )
             return True
         sa = self.secagg
@@ -376,8 +382,12 @@ class TaskCoordinator:
             return self._fail(f"round {s.round}: secure aggregation kept {len(included)} providers")
         s.updates = {}
         digests = []
+        support = shared_support(spec, s.round, self.dim)
         for b in sorted(sa.means):
-            digest = self.store.put(to_safetensors({"delta": sa.means[b]}))
+            mean = sa.means[b]
+            if support is not None:  # back to the state vector: zeros off the round's support
+                mean = torch.zeros(self.dim, dtype=mean.dtype).index_copy_(0, support, mean)
+            digest = self.store.put(to_safetensors({"delta": mean}))
             digests.append(digest)
             s.updates[f"bucket{b}"] = {"update": digest, "members": sa.included[b]}
         self._start_jobs(now, digests, None, len(s.roster))

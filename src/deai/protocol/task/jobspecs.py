@@ -13,10 +13,18 @@ from dataclasses import fields
 from deai.core.encoding import sha256
 from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task.model import model_params
+from deai.protocol.task.model import model_params, param_count
 from deai.protocol.task.spec import TaskSpec
 
-__all__ = ["aggregate_job", "job_seed", "needs_root", "recipe_params", "score_job"]
+__all__ = ["aggregate_job", "compression_params", "job_seed", "needs_root", "recipe_params", "score_job"]
+
+
+def compression_params(spec: TaskSpec) -> dict:
+    """The params that tell a job its update inputs are compressed (none for dense updates, and
+    under secure aggregation, whose bucket means the coordinator expands to dense vectors)."""
+    if spec.compression == "none" or spec.secure_aggregation:
+        return {}
+    return {"compression": spec.compression, "dim": param_count(spec)}
 
 
 def job_seed(task: str, round: int, purpose: str) -> int:
@@ -60,9 +68,10 @@ def aggregate_job(
             "clip": spec.dp.clip,
             "noise_multiplier": spec.dp.noise_multiplier,
             "expected_count": max(expected, 1),
+            **compression_params(spec),
         }
         return JobSpec("dp_aggregate", tuple(updates), dp_params, seed)
-    params: dict = {"aggregator": spec.aggregator, "f": spec.f}
+    params: dict = {"aggregator": spec.aggregator, "f": spec.f, **compression_params(spec)}
     if samples is not None:
         params["weights"] = [int(s) for s in samples]
     if needs_root(spec):
@@ -99,6 +108,7 @@ def score_job(
         "options": spec.scoring_options,
         "metric": "neg_loss",
         "public": {**model_params(spec), "recipe": recipe_params(spec)},
+        **compression_params(spec),
     }
     if spec.score_samples:
         params["max_samples"] = spec.score_samples

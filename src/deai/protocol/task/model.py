@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deai.core.encoding import sha256
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.learn.data import Dataset
@@ -34,13 +35,16 @@ __all__ = [
     "apply_flat",
     "build",
     "checkpoint_bytes",
+    "compression_seed",
     "data_bytes",
     "flat_of",
     "load_checkpoint",
+    "load_sent",
     "load_update",
     "model_params",
     "param_count",
     "parse_data",
+    "shared_support",
     "update_bytes",
 ]
 
@@ -93,6 +97,40 @@ def load_update(data: bytes, dim: int) -> torch.Tensor:
     except DeaiError as exc:
         raise BadUpdate(f"update refused: {exc}") from exc
     return out["delta"]
+
+
+def load_sent(data: bytes, spec: TaskSpec, dim: int) -> torch.Tensor:
+    """Parse an update blob as the task's providers send it: dense (:func:`load_update`) or, when
+    the task compresses, checked field by field and decompressed (``deai.learn.compression``)."""
+    if spec.compression == "none":
+        return load_update(data, dim)
+    from deai.learn.compression import get_compressor
+    from deai.learn.errors import LearnError
+
+    comp = get_compressor(spec.compression)
+    try:
+        return comp.decompress(from_safetensors(data, max_bytes=comp.max_bytes(dim)), dim)
+    except (DeaiError, LearnError, ValueError) as exc:
+        raise BadUpdate(f"compressed update refused: {exc}") from exc
+
+
+def compression_seed(spec: TaskSpec, round: int, address: str) -> int:
+    """The compressor's seed (random-k support, stochastic rounding) of ``address`` in ``round``:
+    one per round for all providers under secure aggregation (their supports must coincide for the
+    masked values to add up), else one per provider (their supports cover more coordinates)."""
+    who = "" if spec.secure_aggregation else address
+    return int.from_bytes(sha256(f"{spec.task_id}:{round}:{who}:compress".encode())[:8], "big") & (2**62 - 1)
+
+
+def shared_support(spec: TaskSpec, round: int, dim: int) -> torch.Tensor | None:
+    """The round's shared random-k support under secure aggregation (sorted indices), else None."""
+    from deai.learn.compression import get_compressor
+    from deai.learn.compression.randomk import random_support
+
+    comp = get_compressor(spec.compression)
+    if not spec.secure_aggregation or comp.sparsifier is None:
+        return None
+    return random_support(dim, comp.max_k(dim), compression_seed(spec, round, ""))
 
 
 def data_bytes(data: Dataset) -> bytes:

@@ -10,6 +10,12 @@ provider, the update blob and its signed :class:`~deai.protocol.task.statements.
 With secure aggregation it drives one :class:`~deai.protocol.secagg.client.SecAggClient` per
 provider instead, message by message (:meth:`ProviderPool.secagg_start`, :meth:`secagg_handle`).
 
+Compression (``TaskSpec.compression``): after DP, each provider compresses its update through its
+own :class:`~deai.learn.compression.ErrorFeedback` residual (kept in memory per task and provider:
+what compression drops is sent in later rounds) and uploads the compressed wire form; under secure
+aggregation (random-k only) every provider of the round shares one support
+(:func:`deai.protocol.task.model.compression_seed`) and masks just its ``k`` values.
+
 Seeds: a provider's batch order is seeded by (task, round, address), its DP noise by its own
 signature over (task, round) -- reproducible by the provider, unpredictable to everyone else.
 
@@ -28,13 +34,15 @@ import torch
 
 from deai.core.accounts import Account
 from deai.core.encoding import sha256
+from deai.core.tensorio import to_safetensors
+from deai.learn.compression import ErrorFeedback, get_compressor
 from deai.learn.data import Dataset
 from deai.learn.federated import Collusion, local_step
 from deai.learn.strategies import get_strategy
 from deai.learn.training import deterministic, get_flat
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.messages import decode, encode
-from deai.protocol.task.model import load_checkpoint, update_bytes
+from deai.protocol.task.model import compression_seed, load_checkpoint, shared_support, update_bytes
 from deai.protocol.task.secagg_round import secagg_config
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
@@ -52,9 +60,9 @@ class TrainedUpdate:
     """One provider's update for a round: the blob to upload, its digest and the signed statement."""
 
     provider: str
-    blob: bytes  # safetensors {"delta": [d]}
+    blob: bytes  # safetensors {"delta": [d]}, or the compressed wire form
     digest: str
-    delta: torch.Tensor
+    delta: torch.Tensor  # what the blob decompresses to (what was sent)
     statement: UpdateStatement
 
 
@@ -79,6 +87,7 @@ class ProviderPool:
         self.threads = threads
         self.device = device  # where this pool trains: "cpu", "cuda[:i]" or "auto" (its own choice)
         self.secagg: dict[tuple[str, int, int], SecAggClient] = {}  # (address, round, attempt)
+        self.feedback: dict[tuple[str, str], ErrorFeedback] = {}  # (task, address) -> residual
 
     @property
     def addresses(self) -> list[str]:
@@ -135,11 +144,30 @@ class ProviderPool:
             out = []
             for i, a in enumerate(mine):
                 delta = self._privatize(spec, round, a, deltas[i], expected)
-                blob = update_bytes(delta)
+                blob, delta = self._compress(spec, round, a, delta)
                 digest = sha256(blob).hex()
                 st = UpdateStatement.sign(self.accounts[a], task, round, digest, len(self.data[a]))
                 out.append(TrainedUpdate(a, blob, digest, delta, st))
         return out
+
+    def _compress(
+        self, spec: TaskSpec, round: int, address: str, delta: torch.Tensor
+    ) -> tuple[bytes, torch.Tensor]:
+        """The update's wire bytes and what they decompress to: dense, or compressed through the
+        provider's error feedback (after DP: the residual only ever holds noised values)."""
+        if spec.compression == "none":
+            return update_bytes(delta), delta
+        comp = get_compressor(spec.compression)
+        key = (spec.task_id, address)
+        if key not in self.feedback:
+            self.feedback[key] = ErrorFeedback(comp, delta.numel())
+        seed = compression_seed(spec, round, address)
+        step = self.feedback[key].step(
+            delta,
+            seed=seed if comp.needs_seed else None,
+            generator=torch.Generator().manual_seed(seed) if comp.needs_generator else None,
+        )
+        return to_safetensors(step.tensors), step.sent
 
     def _privatize(self, spec: TaskSpec, round: int, address: str, delta: torch.Tensor, expected: int):
         if spec.dp is None:
@@ -158,6 +186,7 @@ class ProviderPool:
     ) -> list[SecAggStatement]:
         """The first message (advertise keys) of each of our providers in the round's buckets."""
         out = []
+        support = shared_support(spec, round, len(next(iter(updates.values())))) if updates else None
         for b, members in enumerate(view["buckets"]):
             if b in view.get("aborted", []):
                 continue
@@ -168,7 +197,8 @@ class ProviderPool:
                     continue
                 client = SecAggClient(config, u, self.accounts[a])
                 self.secagg[key] = client
-                msg = client.start(updates[a].double().numpy())
+                values = updates[a] if support is None else updates[a][support]  # the shared support
+                msg = client.start(values.double().numpy())
                 out.append(
                     SecAggStatement.sign(
                         self.accounts[a], spec.task_id, round, view["attempt"], b, encode(msg, config)

@@ -178,6 +178,7 @@ class TaskSpec:
     windows: Windows = field(default_factory=Windows)
     seed: int = 0
     scoring_sets: list[str] = field(default_factory=list)  # digests of the hidden scoring sets
+    compression: str = "none"  # how providers send updates (deai.learn.compression spec)
 
     def __post_init__(self) -> None:
         try:
@@ -277,11 +278,29 @@ class TaskSpec:
         except (LearnError, TypeError, ValueError) as exc:
             raise BadTaskSpec(f"task spec: aggregator {self.aggregator!r}: {exc}") from exc
         self._check_model()
+        self._check_compression()
         from deai.learn.scoring import get_scorer
         from deai.learn.strategies import get_strategy
 
         _options("strategy_kwargs", self.strategy_kwargs, lambda **kw: get_strategy(self.strategy, **kw))
         _options("scoring_options", self.scoring_options, lambda **kw: get_scorer(self.scoring, **kw))
+
+    def _check_compression(self) -> None:
+        """A compressor spec the providers can build; under secure aggregation only one whose
+        support every provider shares and whose values add up in the ring (``none``, ``randomk``)."""
+        from deai.learn.compression import get_compressor
+
+        if not isinstance(self.compression, str) or len(self.compression) > 512:
+            raise BadTaskSpec("task spec: compression must be a compressor spec of at most 512 characters")
+        try:
+            comp = get_compressor(self.compression)
+        except (LookupError, TypeError, ValueError) as exc:
+            raise BadTaskSpec(f"task spec: compression: {exc}") from None
+        if self.secure_aggregation and not comp.ring_compatible:
+            raise BadTaskSpec(
+                "task spec: with secure aggregation, compression must be 'none' or 'randomk(...)' alone"
+                " (a shared support; quantized codes with per-provider scales do not add up in the ring)"
+            )
 
     def _check_model(self) -> None:
         """The model's arguments and size, before any participant builds it (on the meta device)."""

@@ -14,7 +14,10 @@ and the inputs become ``[checkpoint, data, update_1, ...]``. Each executor train
 on one thread from the job seed, and hands the flat delta to the aggregator as ``root_update``;
 the updates must be flat deltas in the model's state-vector order.
 
-Streaming: the update inputs are :meth:`~JobKind.streamed_inputs`, so an executor opens them as
+Compressed updates (params ``compression`` and ``dim``, :mod:`~deai.protocol.jobs.kinds.sent`) are
+checked, decompressed to dense rows and aggregated like any others; the output is ``{"delta": [dim]}``.
+
+Streaming: dense update inputs are :meth:`~JobKind.streamed_inputs`, so an executor opens them as
 files (hash verified, header checked) and the aggregator reads them block by block
 (:class:`~deai.learn.aggregators.rows.FileRows`): peak memory O(d + n * chunk) plus O(n^2), not
 O(n d) (``docs/results/aggregation_memory.md``). Given loaded tensors instead, it stacks them and
@@ -47,6 +50,7 @@ from deai.protocol.jobs.kinds.base import (
     int_param,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
+from deai.protocol.jobs.kinds.sent import check_compression_params, compressed, decompress_input
 
 if TYPE_CHECKING:
     from deai.learn.aggregators.rows import Rows
@@ -132,6 +136,8 @@ class Aggregate(JobKind):
     rule = CompareRule.tolerance(rtol=1e-5, atol=1e-7)
 
     def streamed_inputs(self, params: Mapping[str, Any], count: int) -> range:
+        if compressed(params):  # decompressed whole (they are small), not read block by block
+            return range(0)
         return range(2 if "root" in params else 0, count)
 
     def check_params(self, params: Mapping[str, Any]) -> None:
@@ -147,6 +153,7 @@ class Aggregate(JobKind):
             raise BadJobSpec("params.weights must be a list of non-negative numbers")
         if "root" in params:
             _check_root(params["root"])
+        check_compression_params(params)
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         if "root" in params:
@@ -156,13 +163,17 @@ class Aggregate(JobKind):
             inputs = inputs[2:]
         if not inputs:
             raise InputMismatch("aggregate needs at least one update")
+        w = params.get("weights")
+        if w is not None and len(w) != len(inputs):
+            raise InputMismatch(f"params.weights has {len(w)} entries for {len(inputs)} updates")
+        if compressed(params):
+            for i, upd in enumerate(inputs):
+                decompress_input(upd, params, i)
+            return {"delta": ((params["dim"],), torch.float32)}
         spec = FlatSpec.of(_ordered(inputs[0]))
         for i, upd in enumerate(inputs[1:], 1):
             if FlatSpec.of(_ordered(upd)) != spec:
                 raise InputMismatch(f"update {i} has another layout than update 0")
-        w = params.get("weights")
-        if w is not None and len(w) != len(inputs):
-            raise InputMismatch(f"params.weights has {len(w)} entries for {len(inputs)} updates")
         return {name: (shape, torch.float32) for name, shape, _ in spec.entries}
 
     @staticmethod
@@ -181,6 +192,9 @@ class Aggregate(JobKind):
         if "root" in params:
             root = _root_update(params["root"], inputs[0], inputs[1], seed)
             inputs = inputs[2:]
+        if compressed(params):
+            dense = [{"delta": decompress_input(u, params, i)} for i, u in enumerate(inputs)]
+            inputs = dense
         spec = FlatSpec.of(_ordered(inputs[0]))
         try:
             rows = _rows(inputs)

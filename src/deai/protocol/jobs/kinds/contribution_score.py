@@ -7,7 +7,8 @@ The network's tasks register one per round (:func:`deai.protocol.task.jobspecs.s
 Inputs: ``[checkpoint, data, update_1, ..., update_n]`` -- the round's global checkpoint (the
 model's shared state, :func:`deai.learn.training.shared_state`), the task's validation data
 (:func:`~deai.protocol.jobs.kinds.base.dataset_input`: labelled features or images, or token windows)
-and the committed updates in commit order (flat state-vector deltas ``{"delta": [d]}`` or dicts).
+and the committed updates in commit order (flat state-vector deltas ``{"delta": [d]}`` or dicts;
+compressed ones with params ``compression`` and ``dim``, :mod:`~deai.protocol.jobs.kinds.sent`).
 Params: the model (``model``, ``in_features``, ``num_classes``, ``model_kwargs``, as for the
 built-in ``score`` kind), ``method`` (a name in :data:`deai.learn.scoring.SCORERS`), ``options``
 (the scorer's keyword arguments, e.g. ``{"max_permutations": 32}``), ``metric`` (``neg_loss`` or
@@ -77,6 +78,7 @@ from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
 from deai.protocol.jobs.kinds.aggregate import _check_root, _root_update
 from deai.protocol.jobs.kinds.base import KINDS, JobKind, Layout, Tensors, dataset_input, int_param
 from deai.protocol.jobs.kinds.model import check_model_params, flat_update, load_model
+from deai.protocol.jobs.kinds.sent import check_compression_params, compressed, decompress_input
 
 __all__ = ["KIND", "MAX_HISTORY_ROWS", "ContributionScore", "history_rows"]
 
@@ -167,6 +169,7 @@ class ContributionScore(JobKind):
         for key in ("previous", "history"):
             if not isinstance(params.get(key, False), bool):
                 raise BadJobSpec(f"params.{key} must be true or false")
+        check_compression_params(params)
         _novelty(params)
         _scorer(params)
 
@@ -180,6 +183,9 @@ class ContributionScore(JobKind):
         if pub is not None:
             dataset_input(inputs, pub, params["public"], "public data")
         n = len(inputs) - first
+        if compressed(params):
+            for i, upd in enumerate(inputs[first:]):
+                decompress_input(upd, params, i)
         w = params.get("weights")
         if w is not None and len(w) != n:
             raise InputMismatch(f"params.weights has {len(w)} entries for {n} updates")
@@ -199,11 +205,18 @@ class ContributionScore(JobKind):
             "sketch_index": ((h,), torch.int64),
         }
 
+    @staticmethod
+    def _update(model, update: Tensors, index: int, params: Mapping[str, Any]) -> torch.Tensor:
+        """An update as sent: decompressed when the task compresses (scores value what was sent)."""
+        if compressed(params):
+            return decompress_input(update, params, index)
+        return flat_update(model, update, index)
+
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         pub, prev, hist, first = _refs(params)
         model = load_model(params, inputs[0])
         base = get_flat(model)
-        deltas = torch.stack([flat_update(model, u, i) for i, u in enumerate(inputs[first:])])
+        deltas = torch.stack([self._update(model, u, i, params) for i, u in enumerate(inputs[first:])])
         public = None if pub is None else _root_update(params["public"], inputs[0], inputs[pub], seed)
         previous = None if prev is None else flat_update(model, inputs[prev], -1)
         h_sk = h_age = h_idx = None

@@ -3,7 +3,9 @@ clip each update to L2 norm ``clip``, sum, add Gaussian noise of std ``noise_mul
 drawn from the job seed, divide by the fixed ``expected_count``. Inputs: ``n`` flat updates
 ``{"delta": [d]}``; output ``{"delta": [d]}``. Deterministic given the seed, so replicated executors
 agree; the seed is fixed only when the round's updates are committed, so a provider cannot adapt
-its update to the noise.
+its update to the noise. Compressed updates (params ``compression`` and ``dim``,
+:mod:`~deai.protocol.jobs.kinds.sent`) are checked and decompressed first: the clip bounds what
+each provider sent, so the guarantee is unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from deai.protocol.jobs.kinds.base import (
     int_param,
     tensor_of,
 )
+from deai.protocol.jobs.kinds.sent import check_compression_params, compressed, decompress_input
 
 __all__ = ["DPAggregate"]
 
@@ -36,10 +39,15 @@ class DPAggregate(JobKind):
         float_param(params, "clip", 1e-9, 1e9)
         float_param(params, "noise_multiplier", 0.0, 1e6)
         int_param(params, "expected_count", 1, 1 << 24)
+        check_compression_params(params)
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         if not inputs:
             raise InputMismatch("dp_aggregate needs at least one update")
+        if compressed(params):
+            for i, upd in enumerate(inputs):
+                decompress_input(upd, params, i)
+            return {"delta": ((params["dim"],), torch.float32)}
         d = tensor_of(inputs, 0, "delta", "a flat update").shape
         for i in range(len(inputs)):
             t = tensor_of(inputs, i, "delta", "a flat update")
@@ -52,7 +60,10 @@ class DPAggregate(JobKind):
         from deai.learn.privacy.client_dp import ClientDP
         from deai.learn.privacy.errors import PrivacyError
 
-        stacked = torch.stack([u["delta"].float() for u in inputs])
+        if compressed(params):
+            stacked = torch.stack([decompress_input(u, params, i) for i, u in enumerate(inputs)])
+        else:
+            stacked = torch.stack([u["delta"].float() for u in inputs])
         dp = ClientDP(params["clip"], params["noise_multiplier"], "central", params["expected_count"])
         try:
             out = dp.aggregate(stacked, torch.Generator().manual_seed(seed))

@@ -1,0 +1,107 @@
+"""Compressed updates through the whole network round: providers compress with error feedback,
+the coordinator and every job check and decompress them, secure aggregation masks a shared
+random-k support, and DP noise is added before compression."""
+
+import pytest
+import torch
+
+from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.compression import get_compressor
+from deai.protocol.jobs.kinds import get_kind
+from deai.protocol.task.errors import BadTaskSpec, BadUpdate
+from deai.protocol.task.model import load_sent, param_count, shared_support
+from deai.protocol.task.spec import DPSettings, TaskSpec
+
+D = ["%064x" % i for i in range(1, 4)]
+
+
+def test_spec_checks_the_compression():
+    base = dict(init=D[0], validation=D[1], in_features=64, num_classes=10)
+    assert TaskSpec(**base, compression="topk(ratio=0.01)+int2").compression == "topk(ratio=0.01)+int2"
+    for bad in ("zip", "int2+topk(ratio=0.1)", "topk(ratio=2)", 7, "x" * 600):
+        with pytest.raises(BadTaskSpec):
+            TaskSpec(**base, compression=bad)
+    TaskSpec(**base, compression="randomk(ratio=0.1)", secure_aggregation=True)
+    for bad in ("topk(ratio=0.1)", "int8", "randomk(ratio=0.1)+int8"):  # no shared support or scales
+        with pytest.raises(BadTaskSpec, match="secure aggregation"):
+            TaskSpec(**base, compression=bad, secure_aggregation=True)
+
+
+def test_a_compressed_task_trains_on_small_updates(small_net):
+    net = small_net()
+    bundle = net.bundle(rounds=3, compression="topk(ratio=0.05)+int8", aggregator="trimmed_mean(trim=1)")
+    task, status = net.run(bundle)
+    assert status.phase == "done", status.reason
+    d = param_count(bundle.spec)
+    store = net.net.store
+    sizes = [store.size(digest) for h in status.history for digest in h.updates.values()]
+    assert max(sizes) * 10 < 4 * d  # each update is a small fraction of the dense float32 vector
+    accuracy = [h.val_accuracy for h in status.history]
+    assert accuracy[-1] > max(0.5, accuracy[0])  # it learns (digits chance is 0.1)
+    # the jobs decompressed what was sent: re-run the accepted aggregate from the blobs
+    h = status.history[-1]
+    sent = [load_sent(store.get(u), bundle.spec, d) for u in h.updates.values()]
+    assert all(int((s != 0).sum()) <= get_compressor(bundle.spec.compression).max_k(d) for s in sent)
+
+
+def test_compressed_updates_are_checked_before_use(small_net):
+    net = small_net()
+    spec = net.bundle(compression="topk(ratio=0.05)+int8").spec
+    d = param_count(spec)
+    comp = get_compressor(spec.compression)
+    good = comp.compress(torch.randn(d))
+    assert load_sent(to_safetensors(good), spec, d).shape == (d,)
+    bad = dict(good)
+    bad["header"] = good["header"].clone()
+    bad["header"][1] = d + 1  # claims another length
+    for blob in (to_safetensors(bad), to_safetensors({"delta": torch.zeros(d)}), b"junk"):
+        with pytest.raises(BadUpdate):
+            load_sent(blob, spec, d)
+
+
+def test_aggregate_job_decompresses_identically_to_dense_inputs():
+    d, n = 1000, 5
+    comp = get_compressor("chunked_topk(ratio=0.05, chunk=256)+int2")
+    wires = [
+        from_safetensors(
+            to_safetensors(comp.compress(torch.randn(d, generator=torch.Generator().manual_seed(i))))
+        )
+        for i in range(n)
+    ]
+    kind = get_kind("aggregate")
+    params = {"aggregator": "median", "compression": comp.spec, "dim": d}
+    kind.check_params(params)
+    assert kind.output_layout(wires, params) == {"delta": ((d,), torch.float32)}
+    out = kind.run(wires, params, seed=0)["delta"]
+    dense = [{"delta": comp.decompress(w, d)} for w in wires]
+    assert torch.equal(out, kind.run(dense, {"aggregator": "median"}, seed=0)["delta"])
+    wires[2] = {**wires[2], "scales": -wires[2]["scales"]}  # a malformed update refuses the job
+    with pytest.raises(Exception, match="update 2"):
+        kind.output_layout(wires, params)
+
+
+def test_secure_aggregation_masks_a_shared_random_k_support(small_net):
+    net = small_net(n=6)
+    bundle = net.bundle(
+        rounds=2, secure_aggregation=True, bucket_size=3, max_providers=6, compression="randomk(ratio=0.2)"
+    )
+    _task, status = net.run(bundle)
+    assert status.phase == "done", status.reason
+    d = param_count(bundle.spec)
+    for h in status.history:
+        support = shared_support(bundle.spec, h.round, d)
+        assert support is not None and len(support) == get_compressor("randomk(ratio=0.2)").max_k(d)
+        for digest in h.updates.values():  # bucket means: zero off the round's support
+            mean = from_safetensors(net.net.store.get(digest))["delta"]
+            off = torch.ones(d, dtype=torch.bool)
+            off[support] = False
+            assert int((mean[off] != 0).sum()) == 0 and int((mean[support] != 0).sum()) > 0
+
+
+def test_local_dp_noise_is_added_before_compression(small_net):
+    net = small_net()
+    dp = DPSettings(mode="local", clip=1.0, noise_multiplier=0.5)
+    bundle = net.bundle(rounds=2, dp=dp, compression="topk(ratio=0.1)+int8")
+    _task, status = net.run(bundle)
+    assert status.phase == "done", status.reason
+    assert status.epsilon is not None and status.epsilon > 0
