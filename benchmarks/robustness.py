@@ -38,6 +38,7 @@ import torch
 from deai.learn.aggregators import default_f
 from deai.learn.attacks import ATTACKS as ATTACK_REGISTRY
 from deai.learn.data import prepare
+from deai.learn.errors import BadUpdates
 from deai.learn.federated import run_federated
 from deai.learn.partition import partition
 from deai.learn.training import TrainConfig, deterministic
@@ -104,26 +105,39 @@ def run_one(job: dict) -> dict:
     f = 0 if job["aggregator"] in F_ZERO else job["byzantine"]
     local = TrainConfig(**job["local"])
     t = time.perf_counter()
-    with deterministic():
-        res = run_federated(
-            parts,
-            splits.test,
-            model="mlp",
-            rounds=job["rounds"],
-            local=local,
-            aggregator=job["aggregator"],
-            f=f,
-            byzantine=byz,
-            attack=attack,
-            client_momentum=job["client_momentum"],
-            root_data=splits.val.subset(range(min(100, len(splits.val)))),
-            seed=job["seed"],
-        )
+    try:
+        with deterministic():
+            res = run_federated(
+                parts,
+                splits.test,
+                model="mlp",
+                rounds=job["rounds"],
+                local=local,
+                aggregator=job["aggregator"],
+                f=f,
+                byzantine=byz,
+                attack=attack,
+                client_momentum=job["client_momentum"],
+                root_data=splits.val.subset(range(min(100, len(splits.val)))),
+                seed=job["seed"],
+            )
+    except BadUpdates as exc:
+        # the model broke down (an undefended rule let a huge row through: NaN/inf everywhere); a
+        # broken model is scored 0% so that a worst drop counts it
+        return {
+            **{k: job[k] for k in ("partition", "aggregator", "attack", "seed")},
+            "accuracy": 0.0,
+            "backdoor_success": 0.0 if attack == "backdoor" else None,
+            "refused": None,
+            "diverged": str(exc)[:200],
+            "seconds": time.perf_counter() - t,
+        }
     return {
         **{k: job[k] for k in ("partition", "aggregator", "attack", "seed")},
         "accuracy": None if res.refused else res.accuracy,
         "backdoor_success": res.backdoor_success,
         "refused": res.refused,
+        "diverged": None,
         "seconds": time.perf_counter() - t,
     }
 
@@ -146,6 +160,9 @@ def summarize(rows: list[dict], aggregators: list[str], attacks: list[str]) -> d
                     continue
                 m, s = _stats([100 * r["accuracy"] for r in sel])
                 cell = {"mean": m, "std": s}
+                diverged = sum(bool(r["diverged"]) for r in sel)
+                if diverged:
+                    cell["diverged"] = diverged
                 if k == "backdoor":
                     cell["backdoor_mean"], cell["backdoor_std"] = _stats(
                         [100 * r["backdoor_success"] for r in sel]
@@ -156,7 +173,14 @@ def summarize(rows: list[dict], aggregators: list[str], attacks: list[str]) -> d
 
 def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) -> None:
     pm = (lambda m, s: f"{m:.1f} ± {s:.1f}") if meta["seeds"] > 1 else (lambda m, s: f"{m:.1f}")
-    fmt = lambda c: "refused" if "refused" in c else pm(c["mean"], c["std"])  # noqa: E731
+
+    def fmt(c: dict) -> str:
+        if "refused" in c:
+            return "refused"
+        if c.get("diverged") == meta["seeds"]:
+            return "diverged"
+        return pm(c["mean"], c["std"]) + ("*" if "diverged" in c else "")
+
     lines = [
         "# Robustness table",
         "",
@@ -166,7 +190,8 @@ def write_markdown(path: Path, cells: dict, aggregators, attacks, meta: dict) ->
         + ("Test accuracy in %, mean ± std over seeds. " if meta["seeds"] > 1 else "Test accuracy in %. ")
         + "Byzantine providers are drawn at random per seed. "
         "'refused' = the aggregator's assumption does not hold at this n and f "
-        "(it raises instead of running).",
+        "(it raises instead of running); 'diverged' = the model broke down (NaN/inf updates), counted "
+        "as 0% (* = in some seeds).",
         "",
         "Attack-free FedAvg baseline: "
         + ", ".join(f"{PARTITION_TITLES[p]} {v}" for p, v in meta["baseline"].items())
