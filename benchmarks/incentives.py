@@ -90,7 +90,18 @@ METHODS = {
     "gtg_shapley": {},
     "roni": {},
 }
-ADVERSARIES = ["sign_flip", "alie", "ipm", "zero", "near_zero", "copy", "replay", "public"]
+ADVERSARIES = [
+    "sign_flip",
+    "alie",
+    "ipm",
+    "zero",
+    "near_zero",
+    "copy",
+    "replay",
+    "public",
+    "scaled_x2",
+    "scaled_x10",
+]
 N_HONEST, N_ADV = 15, 5
 
 
@@ -147,6 +158,8 @@ def craft(kinds: list[str], deltas: torch.Tensor, earlier: list[torch.Tensor], g
             deltas[i] = deltas[i % N_HONEST]  # an honest provider's update of this round
         elif k == "replay":  # an honest provider's update of the previous round (public)
             deltas[i] = earlier[-1][i % N_HONEST] if earlier else 0.0
+        elif k.startswith("scaled_x"):  # its own honest update (own data), sent s times longer
+            deltas[i] *= float(k.removeprefix("scaled_x"))
 
 
 def run_method(
@@ -156,15 +169,14 @@ def run_method(
     options: dict,
     kinds: list[str] = KINDS,
     w: World | None = None,
-    weighted_game: bool = True,
-    equal_norm_game: bool = False,
+    weighted_game: bool = False,
 ) -> dict:
     """Run ``rounds`` network rounds of ``w`` (default: :func:`world` of ``kinds``) scored by ``method``.
 
-    ``weighted_game``: the coalition game weights updates by sample count (the score job sends no
-    weights: False is the network's game). ``equal_norm_game`` (a diagnostic, not what the network
-    scores): every update is rescaled to the round's median norm before scoring, so the game sees
-    directions only; the checks and the global model use the updates as sent."""
+    ``weighted_game``: the coalition game weights updates by sample count (a diagnostic: the
+    network's score job sends no weights, so the default False is the network's game). The update
+    lengths in the game are the scorer's option (``options["lengths"]``, default ``"equal"`` as
+    the network); the checks and the global model use the updates as sent."""
     torch.manual_seed(seed)
     w = w if w is not None else world(kinds, seed)
     kinds = w.kinds
@@ -197,11 +209,7 @@ def run_method(
         t_check = time.perf_counter() - t0
         t0 = time.perf_counter()
         game_w = weights if weighted_game else None
-        game_u = deltas
-        if equal_norm_game:
-            norms = deltas.norm(dim=1, keepdim=True)
-            game_u = deltas / norms.clamp_min(torch.finfo(deltas.dtype).tiny) * norms.median()
-        res = scorer(RoundUpdates(base, game_u, game_w), util, seed=seed * 7_919 + rnd, novelty=novelty)
+        res = scorer(RoundUpdates(base, deltas, game_w), util, seed=seed * 7_919 + rnd, novelty=novelty)
         t_score = time.perf_counter() - t0
         if rnd > 0 or rounds == 1:  # round 0 includes one-off warm-up of the kernels
             ratios.append((t_score + t_check) / t_train)
@@ -253,6 +261,7 @@ def run_method(
         "book": book,
         "addresses": addrs,
         "total_scores": [round(float(x), 6) for x in total],
+        "paid": paid,
         "round_scores": rounds_scores,
     }
     if kinds is KINDS:
@@ -276,18 +285,25 @@ def run_method(
     return out
 
 
-def adversary_scenarios(rounds: int, seed: int) -> dict:
-    """Per adversary kind and method: honest share and the kind's payout vs the median honest."""
+def adversary_scenarios(rounds: int, seed: int, kinds_run: list[str] | None = None, **options: str) -> dict:
+    """Per adversary kind and method: honest share and the kind's payout vs the median honest.
+
+    ``"none"`` is the baseline: 20 honest providers, the last 5 in the adversaries' places (what
+    the ratio is when those providers send what they trained, in the same run's conditions).
+    ``kinds_run``: the kinds (default: the baseline and every adversary); ``options``: extra scorer
+    options (``lengths="raw"``: the game before update lengths were equalized)."""
     out: dict = {}
-    for kind in ADVERSARIES:
-        kinds = ["honest"] * N_HONEST + [kind] * N_ADV
+    for kind in kinds_run if kinds_run is not None else ["none", *ADVERSARIES]:
+        kinds = ["honest"] * (N_HONEST + N_ADV) if kind == "none" else ["honest"] * N_HONEST + [kind] * N_ADV
         out[kind] = {}
         for m, opts in METHODS.items():
-            r = run_method(m, rounds, seed, opts, kinds)
+            r = run_method(m, rounds, seed, {**opts, **options}, kinds)
+            paid = r["paid"]
+            median_honest = statistics.median(paid[:N_HONEST])
             out[kind][m] = {
-                "honest_share": r["honest_share"],
-                "adversary_over_median_honest": r["mean_paid_over_median_honest"][kind],
-                "honest_unpaid": r["honest_unpaid"],
+                "honest_share": sum(paid[:N_HONEST]) / max(1, sum(paid)),
+                "adversary_over_median_honest": statistics.mean(paid[N_HONEST:]) / max(1, median_honest),
+                "honest_unpaid": sum(1 for p in paid[:N_HONEST] if p == 0),
                 "honest_flagged_rounds": r["honest_flagged_rounds"],
                 "test_accuracy": r["test_accuracy"],
             }
@@ -422,8 +438,9 @@ def graded_scenarios(rounds: int, seed: int) -> dict:
     the same population re-run with another seed (initialization, local training, scorer sampling);
     the scoring split replaced by the scoring and test splits together (2.3x the samples); the rank
     correlation with each provider's standalone value (its data alone, on the test split); and per
-    variant, the realized label noise, the sample-weighted game (``sample_count``), twice the
-    rounds and the equal-norm game (``feature_noise``)."""
+    variant, the game with raw and with clipped update lengths (the scorers' ``lengths``; the
+    network's is ``"equal"``), the realized label noise, the sample-weighted game
+    (``sample_count``) and twice the rounds with raw lengths (``feature_noise``)."""
     out: dict = {}
     for variant in GRADED:
         gw = graded_world(variant, seed)
@@ -437,6 +454,8 @@ def graded_scenarios(rounds: int, seed: int) -> dict:
             r = run_method(m, rounds, seed, opts, w=w, weighted_game=False)
             again = run_method(m, rounds, seed + 1, opts, w=w, weighted_game=False)
             larger = run_method(m, rounds, seed, opts, w=w_big, weighted_game=False)
+            raw = run_method(m, rounds, seed, {**opts, "lengths": "raw"}, w=w)
+            clip = run_method(m, rounds, seed, {**opts, "lengths": "clip"}, w=w)
             per_round = torch.tensor(r["round_scores"], dtype=torch.float64)
             total = r["total_scores"]
             rec = {
@@ -448,6 +467,9 @@ def graded_scenarios(rounds: int, seed: int) -> dict:
                 "spearman_larger_scoring_set": rho(larger["total_scores"], q),
                 "spearman_vs_standalone": rho(total, ref),
                 "spearman_vs_realized": rho(total, gw.realized),
+                "spearman_raw_lengths": rho(raw["total_scores"], q),
+                "spearman_raw_lengths_per_round": [rho(x, q) for x in raw["round_scores"]],
+                "spearman_clipped_lengths": rho(clip["total_scores"], q),
                 "zero_scores": sum(1 for x in total if x == 0.0),
                 "flagged_rounds": r["honest_flagged_rounds"],
                 "total_scores": total,
@@ -461,13 +483,8 @@ def graded_scenarios(rounds: int, seed: int) -> dict:
                     "weighted_game_negative": sum(1 for x in wg["total_scores"] if x < 0),
                 }
             if variant == "feature_noise":
-                long = run_method(m, 2 * rounds, seed, opts, w=w, weighted_game=False)
-                flat = run_method(m, rounds, seed, opts, w=w, weighted_game=False, equal_norm_game=True)
-                rec |= {
-                    "spearman_twice_the_rounds": rho(long["total_scores"], q),
-                    "spearman_equal_norm_game": rho(flat["total_scores"], q),
-                    "spearman_equal_norm_game_per_round": [rho(x, q) for x in flat["round_scores"]],
-                }
+                long = run_method(m, 2 * rounds, seed, {**opts, "lengths": "raw"}, w=w)
+                rec |= {"spearman_raw_lengths_twice_the_rounds": rho(long["total_scores"], q)}
             methods[m] = rec
         out[variant] = {
             "population": GRADED[variant],
@@ -542,6 +559,16 @@ def graded_markdown(result: dict) -> str:
         for v, x in g.items()
     )
     pops = "\n".join(f"- `{v}`: {x['population']}." for v, x in g.items())
+    lengths = "\n".join(
+        f"| {v} | "
+        + " | ".join(
+            f"{x['methods'][m]['spearman']:.3f} / {x['methods'][m]['spearman_clipped_lengths']:.3f}"
+            f" / {x['methods'][m]['spearman_raw_lengths']:.3f}"
+            for m in METHODS
+        )
+        + " |"
+        for v, x in g.items()
+    )
     diag = "\n".join(
         f"| {v} | {m} | {_span(r['spearman_per_round'])} | {r['retest_spearman']:.3f} | "
         f"{r['spearman_other_seed']:.3f} | {r['spearman_larger_scoring_set']:.3f} | "
@@ -558,8 +585,8 @@ def graded_markdown(result: dict) -> str:
         return ", ".join(f"{x:.2f}" for x in xs)
 
     cols = "re-run vs this run | re-run vs quality | larger scoring set | vs standalone"
-    loo_rounds = seq(fn["methods"]["loo"]["spearman_per_round"])
-    flat_rounds = seq(fn["methods"]["gtg_shapley"]["spearman_equal_norm_game_per_round"])
+    raw_rounds = seq(fn["methods"]["loo"]["spearman_raw_lengths_per_round"])
+    eq_rounds = seq(fn["methods"]["loo"]["spearman_per_round"])
 
     return f"""
 ## Graded quality: does the score track true data quality?
@@ -568,9 +595,9 @@ The mixed population's labels are a judgement; here the true quality is an order
 quantity set by construction. 20 providers on digits (MLP, the same local recipe), {rounds} rounds of
 the network's scoring path: the novelty checks with the same references, then each scorer on the
 held-out scoring split, with the score job's game (no weights: the `contribution_score` job
-the network registers sends none); the global model moves by the sample-weighted mean of the
-positively scored updates. Figure: Spearman's rank correlation between each provider's accumulated
-score and its quality (goal >= 0.9).
+the network registers sends none; update lengths equal, the scorers' default); the global model
+moves by the sample-weighted mean of the positively scored updates. Figure: Spearman's rank
+correlation between each provider's accumulated score and its quality (goal >= 0.9).
 
 {pops}
 
@@ -598,37 +625,39 @@ quality: {ln["standalone_vs_quality"]:.3f}); with the larger scoring set the Spe
 quality is {per(ln, "spearman_larger_scoring_set")}. What separates the scores from a perfect rank
 is mostly the data each provider actually holds, not the scorer.
 
+**Update lengths.** The game rescales every update to the round's median norm before valuing
+coalitions (the scorers' `lengths="equal"`, the network's default; see `deai.learn.scoring.base`),
+so it pays for where an update points, not for its length, which a provider can set at will (the
+`scaled` adversaries above). Spearman with quality per scorer, equal lengths (the figure above) /
+longer rows clipped to the median norm (`lengths="clip"`) / raw lengths (`lengths="raw"`, what
+the game did before), same seeds:
+
+| population | {" | ".join(METHODS)} |
+|---|{"---|" * len(METHODS)}
+{lengths}
+
 **Sample count.** Every provider runs 2 local epochs, so a larger share is more local steps and a
 longer update (first-round update norm vs sample count: Spearman {sc["first_update_norm_vs_quality"]:.3f}).
-The network's game (unweighted) ranks by size at {per(sc, "spearman")}. The sample-weighted game (the
-mixed and adversary sections above pass sample counts as weights) does not:
-{per(sc, "spearman_weighted_game")}.
-There, adding provider `i` to a coalition with weighted mean `M` and weight `W` moves the mean by
-`s_i (u_i - M) / (W + s_i)`; a provider with fewer local steps than the weighted average has a shorter
-update than `M`, so including it shortens the round's step and its value is negative, most negative
-at middling sizes where the weight `s_i` is already large but the update still short (lowest
-accumulated score at {per(sc, "weighted_game_lowest_size", ".0f")} samples; negative totals:
-{per(sc, "weighted_game_negative", "d")} of 20). LOO and RONI value a provider against large
-coalitions, so the below-average providers come out in reverse order; GTG-Shapley also averages over
-small coalitions, where every update helps, and is less affected. This is FedAvg's own arithmetic
-(weights by samples, steps by samples), not a scorer defect; the network's score job is unweighted
-and ranks by size (table above).
+With raw lengths the game ranks by size almost perfectly ({per(sc, "spearman_raw_lengths")}), but
+mostly through that length, which cannot be told from a scaled update; with equal lengths only the
+direction is paid, and a larger share still points better: {per(sc, "spearman")}. The price of
+not paying for length is this gap; a clip at the median keeps part of the length signal
+({per(sc, "spearman_clipped_lengths")}) but pays a shorter update for being sent longer, up to the
+median. The sample-weighted game (a diagnostic: the score job sends no weights) gives
+{per(sc, "spearman_weighted_game")} (lowest accumulated score at
+{per(sc, "weighted_game_lowest_size", ".0f")} samples; negative totals:
+{per(sc, "weighted_game_negative", "d")} of 20): adding provider `i` to a coalition with weighted
+mean `M` and weight `W` moves the mean by `s_i (u_i - M) / (W + s_i)`, which weights the
+providers' directions by sample count a second time.
 
-**Feature noise.** Here the scores track quality least: {per(fn, "spearman")}. Input noise
-lengthens the update (the first-layer gradient grows with the input's scale: first-round update
-norm vs quality, Spearman {fn["first_update_norm_vs_quality"]:.3f}), and while the model is
-under-trained a longer step in a roughly right direction improves the scoring loss more, so the
-game credits the noisier providers' step length in the first rounds (per-round Spearman of LOO:
-{loo_rounds}). Two measurements pin this down: with every update rescaled to the round's median
-norm before scoring (the game sees directions only; the checks and the global model are unchanged)
-the Spearman is {per(fn, "spearman_equal_norm_game")} (per round, GTG-Shapley: {flat_rounds});
-and with twice the rounds ({2 * rounds}), as the direction's quality comes to dominate, the
-accumulated Spearman becomes {per(fn, "spearman_twice_the_rounds")}. The scorers measure what an
-update does to this round's model; they do not separate a better direction from a longer step, so
-on this population the score tracks quality only as training proceeds. Not changed here:
-normalizing or clipping norms inside the game would change what every task pays for, and the game
-should then match the aggregator the task runs (the default clips rows beyond 1.5x the median
-distance; the game averages raw updates).
+**Feature noise.** Input noise lengthens the update (the first-layer gradient grows with the
+input's scale: first-round update norm vs quality, Spearman {fn["first_update_norm_vs_quality"]:.3f}),
+and while the model is under-trained a longer step in a roughly right direction improves the
+scoring loss more. With raw lengths the game credited the noisier providers' step length in the
+first rounds (per-round Spearman of LOO: {raw_rounds}; accumulated {per(fn, "spearman_raw_lengths")},
+and {per(fn, "spearman_raw_lengths_twice_the_rounds")} with twice the rounds as the direction's
+quality comes to dominate). With equal lengths the noisier providers' directions are what is
+judged: per-round Spearman of LOO {eq_rounds}, accumulated {per(fn, "spearman")}.
 """
 
 
@@ -661,6 +690,10 @@ def write_markdown(result: dict, path: Path) -> None:
         for k, v in result["adversaries"].items()
     )
     c = result["copies_at_scale"]
+    raw_scaled = "; ".join(
+        f"{k} " + ", ".join(f"{m} {x:.0%}" for m, x in v.items())
+        for k, v in result["scaled_raw_lengths"].items()
+    )
     mixed = result["methods"]
     mislabeled_neg = ", ".join(f"{m} {r['mislabeled_negative']} of 3" for m, r in mixed.items())
     zeros = ", ".join(f"{m} {r['zero_scores']}" for m, r in mixed.items())
@@ -672,7 +705,8 @@ Generated by `python benchmarks/incentives.py{" --quick" if result["quick"] else
 providers 0-2, committed after them), 2 free riders (zero updates), 2 noise (Gaussian with the honest
 updates' per-coordinate spread). {result["rounds"]} rounds of 2 local epochs; the novelty checks run
 (public update, previous global update, sketch history), each round is scored on a held-out scoring
-split (half of the validation split; the other half is the public root data) and the global model
+split (half of the validation split; the other half is the public root data) with the score job's
+game (no sample weights, every update rescaled to the round's median norm) and the global model
 moves by the mean of the positively scored updates. The data budget (1,000,000 units) is split in
 proportion to positive accumulated scores.
 
@@ -711,7 +745,13 @@ mean payout over the median honest payout (goal < 10%) / honest providers paid n
 Replayers send the previous round's update of an honest provider (a zero update in round 1);
 copiers this round's update of an honest provider committed before them; public-data trainers
 train on the public root data with their own seeds; near-zero free riders send noise at 0.1% of
-the honest spread; ALIE uses the paper's z for n=20, f=5; IPM epsilon 0.1.
+the honest spread; ALIE uses the paper's z for n=20, f=5; IPM epsilon 0.1. `scaled_xS` providers
+hold honest data and send their own honest update times S: they are owed what an honest provider
+is, so the honest share is not the figure there (about 75% is fair) and their goal is to earn no
+more than the median honest provider (at most 100%). `none` is the baseline: 20 honest providers,
+the last 5 in the adversaries' places, so its middle figure is what those 5 earn sending what they
+trained. The game is the score job's: no sample weights, update lengths equal (the scaled kinds'
+payout with raw lengths, before this rule: {raw_scaled}).
 
 | adversary | {" | ".join(METHODS)} |
 |---|{"---|" * len(METHODS)}
@@ -756,7 +796,10 @@ def main(argv: list[str] | None = None) -> dict:
     for m, opts in METHODS.items():
         methods[m] = run_method(m, rounds, args.seed, opts)
     book, addrs = methods["gtg_shapley"]["book"], methods["gtg_shapley"]["addresses"]
-    adversaries = adversary_scenarios(max(2, rounds - 1) if quick else rounds, args.seed)
+    adv_rounds = max(2, rounds - 1) if quick else rounds
+    adversaries = adversary_scenarios(adv_rounds, args.seed)
+    scaled = [k for k in ADVERSARIES if k.startswith("scaled_")]
+    scaled_raw = adversary_scenarios(adv_rounds, args.seed, scaled, lengths="raw")
     copies = copies_at_scale(1000, args.seed)
     graded = graded_scenarios(rounds, args.seed)
     result = {
@@ -772,7 +815,10 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "ledger_settlement": ledger_settlement(book, addrs),
         "adversaries": adversaries,
-        "adversary_rounds": max(2, rounds - 1) if quick else rounds,
+        "adversary_rounds": adv_rounds,
+        "scaled_raw_lengths": {
+            k: {m: r["adversary_over_median_honest"] for m, r in v.items()} for k, v in scaled_raw.items()
+        },
         "copies_at_scale": copies,
         "graded": graded,
     }

@@ -27,13 +27,21 @@ def test_incentives_benchmark_small_form(tmp_path):
     for r in result["methods"].values():
         assert r["free_riders_detected"] == 1.0 and r["duplicates_detected"] == 1.0 and r["noise_unpaid"]
         assert r["honest_share"] >= 0.8 and r["spearman"] > 0.5
-    assert result["methods"]["gtg_shapley"]["honest_share"] >= 0.9
+    # the mixed population's honest share includes what the mislabeled providers (70% clean labels)
+    # earn: the equal-length game judges their directions, not their shorter updates (90.9% at
+    # 10 rounds, 0.89 at the quick form's 3)
+    assert result["methods"]["gtg_shapley"]["honest_share"] >= 0.85
     assert result["ledger_settlement"]["conserved"]
     for kind, per in result["adversaries"].items():  # 25% of each adversary kind
         for m, r in per.items():
             assert r["honest_flagged_rounds"] == 0, (kind, m)
-            assert r["adversary_over_median_honest"] < 0.1, (kind, m)
-        assert per["gtg_shapley"]["honest_share"] >= 0.97, kind
+            if kind.startswith("scaled_"):  # honest data sent s times longer: paid as if sent as is
+                assert r["adversary_over_median_honest"] <= 1.0, (kind, m)
+            elif kind != "none":
+                assert r["adversary_over_median_honest"] < 0.1, (kind, m)
+                assert per["gtg_shapley"]["honest_share"] >= 0.97, kind
+    for kind, per in result["scaled_raw_lengths"].items():  # before: raw lengths paid the scaling
+        assert per["gtg_shapley"] > 2.0, kind
     assert result["copies_at_scale"]["flagged_as_copies"] == 0
     graded = result["graded"]  # true quality set by construction
     assert set(graded) == {"label_noise", "sample_count", "feature_noise"}
@@ -45,8 +53,7 @@ def test_incentives_benchmark_small_form(tmp_path):
     for m in ("loo", "gtg_shapley", "roni"):
         assert graded["label_noise"]["methods"][m]["spearman"] >= 0.85, m
         assert graded["sample_count"]["methods"][m]["spearman"] >= 0.85, m
-        # the explanation of the gaps, measured: the sample-weighted game inverts the small
-        # providers under LOO; with equal norms the game ranks feature noise by quality
-        r = graded["sample_count"]["methods"][m]
-        assert r["spearman_weighted_game"] < r["spearman"], m
-        assert graded["feature_noise"]["methods"][m]["spearman_equal_norm_game"] >= 0.85, m
+        # with equal update lengths the game ranks feature noise by quality; raw lengths paid the
+        # noisier providers' longer steps
+        r = graded["feature_noise"]["methods"][m]
+        assert r["spearman"] >= 0.9 and r["spearman"] > r["spearman_raw_lengths"], m
