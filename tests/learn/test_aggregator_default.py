@@ -181,3 +181,23 @@ def test_it_runs_through_the_aggregate_job_with_a_root_update():
     expect = agg(torch.stack([u["delta"] for u in ups]), root_update=g0[0])
     assert agg.f_used == 2 and agg.kept is not None and agg.kept.tolist() == [2, 3, 4, 5, 6, 7]
     assert torch.equal(out["delta"], expect)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_update_files_give_the_same_bits_as_the_stacked_tensor(tmp_path, chunk):
+    from deai.core.tensorio import TensorFile, to_safetensors
+    from deai.learn.aggregators import FileRows, TensorRows
+
+    x, g0 = rows_and_root(9, d=50, flipped=2, seed=4)
+    files = []
+    for i, row in enumerate(x):
+        path = tmp_path / f"u{i}.safetensors"
+        path.write_bytes(to_safetensors({"delta": row.clone()}))
+        files.append(TensorFile.open(path))
+    try:
+        from_files = get_aggregator("default")(FileRows(files, chunk=chunk), root_update=g0)
+    finally:
+        for fh in files:
+            fh.close()
+    in_memory = get_aggregator("default")(TensorRows(x, chunk=chunk), root_update=g0)
+    assert torch.equal(from_files, in_memory)
