@@ -690,6 +690,20 @@ def write_markdown(result: dict, path: Path) -> None:
         for k, v in result["adversaries"].items()
     )
     c = result["copies_at_scale"]
+    adv = result["adversaries"]
+    scaled_kinds = [k for k in adv if k.startswith("scaled_")]
+    scaled_gtg = ", ".join(
+        f"{adv[k]['gtg_shapley']['adversary_over_median_honest']:.0%} ({k})" for k in scaled_kinds
+    )
+    none_gtg = f"{adv['none']['gtg_shapley']['adversary_over_median_honest']:.0%}"
+    scaled_lr = "; ".join(
+        f"{m}: "
+        + ", ".join(f"{k} {adv[k][m]['adversary_over_median_honest']:.0%}" for k in scaled_kinds)
+        + f", none {adv['none'][m]['adversary_over_median_honest']:.0%}"
+        for m in ("loo", "roni")
+    )
+    acc_scaled = ", ".join(f"{adv[k]['gtg_shapley']['test_accuracy']:.3f} ({k})" for k in scaled_kinds)
+    acc_none = f"{adv['none']['gtg_shapley']['test_accuracy']:.3f}"
     raw_scaled = "; ".join(
         f"{k} " + ", ".join(f"{m} {x:.0%}" for m, x in v.items())
         for k, v in result["scaled_raw_lengths"].items()
@@ -756,6 +770,16 @@ payout with raw lengths, before this rule: {raw_scaled}).
 | adversary | {" | ".join(METHODS)} |
 |---|{"---|" * len(METHODS)}
 {adv_rows}
+
+Scaled providers. In the game a row sent `s` times longer is the same row (equal lengths; per
+round this is a test, `tests/learn/scoring/test_scoring_lengths.py`: the only effect is a move of
+the common length by one order statistic, shared by every player). Under GTG-Shapley the scaled
+kinds earn {scaled_gtg} of the median honest provider, against {none_gtg} for the same providers
+sending what they trained (`none`). LOO's and RONI's figures move away from their baseline in both
+directions ({scaled_lr}) for two reasons outside the game: the benchmark's global model moves by
+the plain mean of the positively scored updates *as sent*, so scaled rows change every later round
+(test accuracy {acc_scaled} against {acc_none} in `none`, GTG-Shapley), and LOO and RONI leave 6-7
+of 15 honest providers at 0, so the median honest payout they are compared with is small and noisy.
 
 ## Copies at scale: {c["providers"]} honest IID providers
 

@@ -13,6 +13,10 @@ Usage::
     result = get_scorer("gtg_shapley")(RoundUpdates(global_vec, deltas, weights), utility, seed=7)
     result.scores, result.duplicate_of, result.evaluations
 
+Every scorer values coalitions of the players' updates rescaled to their median norm (option
+``lengths``: ``"equal"`` by default, ``"clip"`` or ``"raw"``; :mod:`deai.learn.scoring.base`), so
+an update sent longer than it was trained earns nothing more.
+
 Novelty checks (:func:`check_updates`, :mod:`deai.learn.scoring.novelty`) flag zero updates,
 copies, replays, re-sent global updates, public-data trainers and ALIE-like consensus updates
 (:class:`Flag`); passed as ``novelty=`` to a scorer, flagged providers score 0 and copies merge
