@@ -76,6 +76,9 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
             if report.get("test_perplexity") is not None
             else ""
         ),
+        f"defense            {report.get('defense', '')}",
+        f"scoring            {report.get('hidden_scoring_sets', 0)} hidden scoring set(s); updates sent"
+        f" as {report.get('compression', 'none')}",
         f"privacy            epsilon {eps}",
         f"inference          {inf['answered']}/{inf['requests']} answered,"
         f" {inf['correct']} equal to the model's own answer",

@@ -113,6 +113,7 @@ def _html(report: dict[str, Any], plots: dict[str, str]) -> str:
         ("scenario", report.get("scenario", "")),
         ("test accuracy", f"{report['test_accuracy']:.4f}"),
         ("rounds completed", report["rounds_completed"]),
+        ("defense", report.get("defense", "")),
         ("epsilon", "none (no DP)" if report["epsilon"] is None else f"{report['epsilon']:.3f}"),
         ("inference", "{answered}/{requests} answered, {correct} correct".format(**report["inference"])),
         ("bytes sent", f"{report['bytes_sent']:,}"),

@@ -28,6 +28,7 @@ from deai.core.tensorio import from_safetensors
 from deai.learn.objectives import evaluate, logits_of
 from deai.ledger.base import Ledger
 from deai.protocol.jobs.kinds.model import load_model
+from deai.protocol.task.jobspecs import defense
 from deai.protocol.task.records import Phase, TaskView
 from deai.sim.accounting import Earnings, earnings
 from deai.sim.plan import NetworkPlan
@@ -161,6 +162,8 @@ def _rounds(status: TaskView) -> list[dict[str, Any]]:
             "epsilon": h.epsilon,
             "providers": len(h.contributors),
             "checkpoint": h.checkpoint,
+            "defense": h.defense,
+            "scored_on": h.scored_on,
         }
         for h in status.history
     ]
@@ -254,6 +257,11 @@ def run_scenario(
         "test_perplexity": test_metrics.get("perplexity"),
         "exported": str(exported) if exported is not None else None,
         "rounds_completed": len(status.history),
+        "defense": status.history[-1].defense
+        if status.history
+        else defense(plan.bundle.spec, len(plan.providers)),
+        "hidden_scoring_sets": len(plan.bundle.spec.scoring_sets),
+        "compression": plan.bundle.spec.compression,
         "epsilon": status.epsilon,
         "delta": scenario.task.dp.delta if scenario.task.dp else None,
         "rounds": _rounds(status),

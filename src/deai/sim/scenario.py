@@ -135,7 +135,7 @@ class TaskSpec(_Model):
     accumulate: Annotated[int, Field(ge=1, le=1024)] = 1
     loss: Literal["auto", "cross_entropy", "next_token"] = "auto"
     strategy: str = "fedavg"
-    aggregator: str = "mean"
+    aggregator: str = "default"  # the recommended defense (root gate + centered clipping)
     scoring: str = "gtg_shapley"
     scoring_options: dict[str, Any] = Field(default_factory=dict)
     score_samples: Annotated[int, Field(ge=0, le=1 << 24)] = 0

@@ -118,8 +118,16 @@ def digits_round():
     return net, sp, [sp.train.subset(p) for p in parts]
 
 
+SPLIT_PAYS = pytest.mark.xfail(
+    strict=True,
+    reason="Shapley values are not replication-robust: with the score game's equal lengths, k disjoint"
+    " parts of one dataset out-earn the whole (measured +55% for k=2); the join stake must cover it"
+    " (docs/incentives.md, Sybil economics)",
+)
+
+
 @pytest.mark.parametrize("k", [2, 3])
-@pytest.mark.parametrize("method", ["gtg_shapley", "loo"])
+@pytest.mark.parametrize("method", [pytest.param("gtg_shapley", marks=SPLIT_PAYS), "loo"])
 def test_splitting_one_dataset_across_identities_earns_no_more(digits_round, k, method):
     """A party holding one dataset joins once, or as k identities each with 1/k of it (disjoint parts)."""
     net, sp, parts = digits_round

@@ -31,6 +31,7 @@ ROUND = {
     "epsilon": 1.5,
     "time": 1234,
     "scored_on": "44" * 32,
+    "defense": "median (f=1 of 3 updates)",
 }
 
 STATUS = {

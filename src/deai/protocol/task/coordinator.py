@@ -53,7 +53,7 @@ from deai.ledger.merkle import payout_tree
 from deai.protocol.incentives.settlement import ScoreBook
 from deai.protocol.jobs.run import JobRun
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
-from deai.protocol.task.jobspecs import aggregate_job, score_job
+from deai.protocol.task.jobspecs import aggregate_job, defense, score_job
 from deai.protocol.task.model import (
     apply_flat,
     checkpoint_bytes,
@@ -503,6 +503,7 @@ class TaskCoordinator:
                 aggregate_job=agg.attempts[-1].job,
                 score_job=score.attempts[-1].job,
                 scored_on=score.spec.inputs[1],
+                defense=defense(spec, len(s.updates)),
                 executors={"aggregate": agg.accepted, "score": score.accepted},
                 faulted=sorted(set(agg.faulted) | set(score.faulted)),
                 payout=sum(amounts.values()),

@@ -16,7 +16,27 @@ from deai.protocol.jobs.spec import JobSpec
 from deai.protocol.task.model import model_params, param_count
 from deai.protocol.task.spec import TaskSpec
 
-__all__ = ["aggregate_job", "compression_params", "job_seed", "needs_root", "recipe_params", "score_job"]
+__all__ = [
+    "aggregate_job",
+    "compression_params",
+    "defense",
+    "job_seed",
+    "needs_root",
+    "recipe_params",
+    "score_job",
+]
+
+
+def defense(spec: TaskSpec, rows: int) -> str:
+    """In words, the rule the round's aggregation job runs over ``rows`` updates (or bucket means):
+    printed by the tools and recorded in every round record."""
+    from deai.learn.aggregators import describe_default
+
+    mode = None if spec.dp is None else spec.dp.mode
+    if mode == "central" or spec.aggregator == "default":  # central DP runs dp_aggregate, whatever is named
+        return describe_default(rows, spec.f, secure_aggregation=spec.secure_aggregation, dp_mode=mode)
+    what = "bucket means" if spec.secure_aggregation else "updates"
+    return f"{spec.aggregator} (f={spec.f} of {rows} {what})"
 
 
 def compression_params(spec: TaskSpec) -> dict:

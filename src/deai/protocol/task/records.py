@@ -68,7 +68,8 @@ class RoundRecord:
     ``contributors`` whose updates were aggregated, each one's ``updates`` digest and ``scores``,
     the accepted ``aggregate_job`` and ``score_job`` and their accepted ``executors`` per purpose,
     the digest of the data the round was ``scored_on`` (its hidden scoring set, or the public
-    validation data when the task has none or its creator withheld it),
+    validation data when the task has none or its creator withheld it), the ``defense`` the
+    aggregation ran (in words: :func:`deai.protocol.task.jobspecs.defense`),
     the ``faulted`` executors, the ``payout`` posted and its ``allocation``, the validation
     metrics (``val_perplexity`` is None unless the task models text), the privacy ``epsilon`` so
     far (None without DP) and the ledger ``time`` the round finished."""
@@ -90,6 +91,7 @@ class RoundRecord:
     epsilon: float | None = None
     time: int = 0
     scored_on: str = ""
+    defense: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

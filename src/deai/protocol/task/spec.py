@@ -160,7 +160,7 @@ class TaskSpec:
     score_samples: int = 0
     strategy: str = "fedavg"
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
-    aggregator: str = "mean"
+    aggregator: str = "default"  # the recommended defense, sized per round (deai.learn.aggregators)
     f: int = 0
     dp: DPSettings | None = None
     secure_aggregation: bool = False
