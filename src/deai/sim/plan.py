@@ -146,6 +146,7 @@ class NetworkPlan:
             dp=_dp(scenario, n),
             secure_aggregation=t.secure_aggregation,
             compression=t.compression,
+            global_compression=t.global_compression,
             bucket_size=max(2, min(n, 3)) if t.secure_aggregation else 3,
             redundancy=min(t.verification.redundancy, max(1, net.compute_providers)),
             sample_rate=t.verification.sample_rate,

@@ -144,6 +144,8 @@ class TaskSpec(_Model):
     scoring_holdout: Annotated[float, Field(ge=0, lt=1)] = 0.5
     # how providers send updates: a deai.learn.compression spec, e.g. "topk(ratio=0.01)+int2"
     compression: Annotated[str, Field(max_length=512)] = "none"
+    # how the round's global update is broadcast to providers (same specs; "none": the full model)
+    global_compression: Annotated[str, Field(max_length=512)] = "none"
     dp: DPSpec | None = None
     secure_aggregation: bool = False
     verification: VerificationSpec = VerificationSpec()
@@ -277,11 +279,13 @@ def _check_names(scenario: Scenario) -> list[str]:
         bad.append(f"task.scoring: unknown scorer (got {scenario.task.scoring!r}); known: {known}")
     from deai.learn.compression import COMPRESSORS, get_compressor
 
-    try:
-        get_compressor(scenario.task.compression)
-    except (LookupError, ValueError) as exc:
-        known = ", ".join(COMPRESSORS.names())
-        bad.append(f"task.compression: {exc} (got {scenario.task.compression!r}); stages: {known}")
+    for key in ("compression", "global_compression"):
+        value = getattr(scenario.task, key)
+        try:
+            get_compressor(value)
+        except (LookupError, ValueError) as exc:
+            known = ", ".join(COMPRESSORS.names())
+            bad.append(f"task.{key}: {exc} (got {value!r}); stages: {known}")
     return bad
 
 

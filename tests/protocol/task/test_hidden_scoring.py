@@ -12,7 +12,7 @@ from deai.protocol.task.records import Phase
 from deai.protocol.task.spec import MAX_SCORING_SETS, TaskSpec
 from deai.sim.plan import MIN_SCORING_SET, hold_out
 
-D = ["%064x" % i for i in range(1, 6)]
+D = [f"{i:064x}" for i in range(1, 6)]
 
 
 def _spec(**kw):
@@ -35,7 +35,7 @@ def test_spec_rounds_cycle_over_the_scoring_sets():
         [D[0]],  # the initial checkpoint
         "0" * 64,  # not a list
         [[D[2]]],  # nested
-        ["%064x" % i for i in range(MAX_SCORING_SETS + 1)],
+        [f"{i:064x}" for i in range(MAX_SCORING_SETS + 1)],
     ],
 )
 def test_spec_refuses_bad_scoring_sets(sets):

@@ -12,7 +12,7 @@ from deai.protocol.task.errors import BadTaskSpec, BadUpdate
 from deai.protocol.task.model import load_sent, param_count, shared_support
 from deai.protocol.task.spec import DPSettings, TaskSpec
 
-D = ["%064x" % i for i in range(1, 4)]
+D = [f"{i:064x}" for i in range(1, 4)]
 
 
 def test_spec_checks_the_compression():
@@ -30,7 +30,7 @@ def test_spec_checks_the_compression():
 def test_a_compressed_task_trains_on_small_updates(small_net):
     net = small_net()
     bundle = net.bundle(rounds=3, compression="topk(ratio=0.05)+int8", aggregator="trimmed_mean(trim=1)")
-    task, status = net.run(bundle)
+    _task, status = net.run(bundle)
     assert status.phase == "done", status.reason
     d = param_count(bundle.spec)
     store = net.net.store
@@ -105,3 +105,36 @@ def test_local_dp_noise_is_added_before_compression(small_net):
     _task, status = net.run(bundle)
     assert status.phase == "done", status.reason
     assert status.epsilon is not None and status.epsilon > 0
+
+
+def test_the_global_update_is_broadcast_compressed_and_rebuilt_by_providers(small_net, monkeypatch):
+    net = small_net()
+    fetched: list[str] = []
+    get_blob = net.data_daemon.client.get_blob
+
+    def counting(digest):
+        fetched.append(digest)
+        return get_blob(digest)
+
+    monkeypatch.setattr(net.data_daemon.client, "get_blob", counting)
+    bundle = net.bundle(
+        rounds=3, compression="topk(ratio=0.05)+int8", global_compression="topk(ratio=0.2)+int8"
+    )
+    task, status = net.run(bundle)
+    assert status.phase == "done", status.reason
+    coord = net.net.hub.coordinators[task]
+    checkpoints = [bundle.spec.init] + [h.checkpoint for h in status.history]
+    # rounds 2 and 3 started from rebuilt checkpoints: the providers never downloaded them
+    assert checkpoints[0] in fetched and checkpoints[1] not in fetched and checkpoints[2] not in fetched
+    assert fetched[:2] == [task.removeprefix("0x"), bundle.spec.init] and len(fetched) == 4  # + 2 patches
+    # every checkpoint is the previous one plus the decompressed global update (anyone can check)
+    d = param_count(bundle.spec)
+    store = net.net.store
+    patch = store.get(coord.state.global_update)
+    from deai.protocol.task.broadcast import apply_patch
+
+    rebuilt = apply_patch(bundle.spec, store.get(checkpoints[2]), patch, d, checkpoints[3])
+    assert rebuilt == store.get(checkpoints[3])
+    with pytest.raises(BadUpdate):
+        apply_patch(bundle.spec, store.get(checkpoints[1]), patch, d, checkpoints[3])  # wrong base
+    assert status.history[-1].val_accuracy > 0.3

@@ -69,7 +69,7 @@ def test_a_replay_of_an_earlier_round_earns_nothing(small_net, monkeypatch):
         return out
 
     monkeypatch.setattr(provider_module.ProviderPool, "train", replaying)
-    task, status = net.run(net.bundle(rounds=3))
+    _task, status = net.run(net.bundle(rounds=3))
     assert status.phase == "done"
     book = status.scores
     for r in (2, 3):

@@ -31,7 +31,9 @@ from deai.ledger.txs import JoinTask, LeaveTask
 from deai.node.participant.policy import JoinPolicy, Refusals
 from deai.node.participant.roles import ROLES, Role
 from deai.node.participant.staking import claim_payouts, ensure_stake
+from deai.protocol.task.broadcast import apply_patch
 from deai.protocol.task.errors import BadTaskSpec
+from deai.protocol.task.model import param_count
 from deai.protocol.task.provider import ProviderPool, TrainedUpdate
 from deai.protocol.task.records import Phase, RoundView
 from deai.protocol.task.spec import TaskSpec
@@ -65,6 +67,7 @@ class DataProviderRole(Role):
         self.pools: dict[str, ProviderPool] = {}
         self.trained: dict[tuple[str, int], list[TrainedUpdate]] = {}
         self.secagg_sent: set[tuple] = set()
+        self.checkpoints: dict[str, tuple[str, bytes]] = {}  # task -> the last checkpoint (digest, bytes)
         self._open: list[str] = []
 
     def _spec(self, task: str) -> TaskSpec:
@@ -138,11 +141,26 @@ class DataProviderRole(Role):
         key = (task, view.round)
         if key not in self.trained:
             self.trained = {k: v for k, v in self.trained.items() if k[0] != task}
-            ckpt = self.client.get_blob(view.checkpoint)
+            ckpt = self._checkpoint(task, spec, view)
             self.trained[key] = self._pool(task, spec).train(
                 spec, view.round, ckpt, view.roster, len(view.roster)
             )
         return self.trained[key]
+
+    def _checkpoint(self, task: str, spec: TaskSpec, view: RoundView) -> bytes:
+        """The round's checkpoint: rebuilt from the last one and the round's compressed global
+        update when the task broadcasts one (a few bytes instead of the model), else downloaded."""
+        held = self.checkpoints.get(task)
+        if view.patch is not None and held is not None and held[0] == view.patch.get("base"):
+            try:
+                patch = self.client.get_blob(view.patch["update"])
+                ckpt = apply_patch(spec, held[1], patch, param_count(spec), view.checkpoint)
+            except (DeaiError, KeyError, TypeError):  # any doubt: the full download below
+                ckpt = self.client.get_blob(view.checkpoint)
+        else:
+            ckpt = self.client.get_blob(view.checkpoint)
+        self.checkpoints[task] = (view.checkpoint, ckpt)
+        return ckpt
 
     def _train(self, task: str) -> bool:
         spec = self._spec(task)

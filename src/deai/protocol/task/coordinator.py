@@ -52,6 +52,7 @@ from deai.ledger.base import Ledger
 from deai.ledger.merkle import payout_tree
 from deai.protocol.incentives.settlement import ScoreBook
 from deai.protocol.jobs.run import JobRun
+from deai.protocol.task.broadcast import compress_global
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
 from deai.protocol.task.jobspecs import aggregate_job, defense, score_job
 from deai.protocol.task.model import (
@@ -200,6 +201,9 @@ class TaskCoordinator:
             submitted=sorted(s.updates),
             members=list(s.members),
             secagg=self.secagg.view() if self.secagg is not None and s.phase == Phase.TRAIN else None,
+            patch={"base": s.previous_checkpoint, "update": s.global_update}
+            if s.global_update and s.previous_checkpoint
+            else None,
         )
 
     def secagg_inbox(self, provider: str) -> dict[str, Any] | None:
@@ -452,7 +456,15 @@ class TaskCoordinator:
         strategy = get_strategy(spec.strategy, **spec.strategy_kwargs)
         previous = from_safetensors(self.store.get(s.strategy_state)) if s.strategy_state else None
         server = server_step(strategy, flat_of(spec, base), delta, previous)
-        model = apply_flat(spec, base, server.global_vec)
+        new_vec, patch = server.global_vec, None
+        if spec.global_compression != "none":  # broadcast a compressed global step (broadcast.py)
+            carried = from_safetensors(self.store.get(s.global_residual)) if s.global_residual else None
+            step = compress_global(
+                spec, s.round, flat_of(spec, base), new_vec, None if carried is None else carried["residual"]
+            )
+            new_vec, patch = step.applied, self.store.put(step.wire)
+            residual = self.store.put(to_safetensors({"residual": step.residual.contiguous()}))
+        model = apply_flat(spec, base, new_vec)
         ckpt = self.store.put(checkpoint_bytes(model))
         s.strategy_state = self.store.put(to_safetensors(server.state)) if server.state else None
         out = from_safetensors(self.store.get(score.output))
@@ -515,7 +527,9 @@ class TaskCoordinator:
                 time=now,
             )
         )
-        s.checkpoint = ckpt
+        s.previous_checkpoint, s.checkpoint = s.checkpoint, ckpt
+        if patch is not None:
+            s.global_update, s.global_residual = patch, residual
         s.aggregate_output, s.score_output = agg.output, score.output
         if s.round < spec.rounds:
             self._start_round(s.round + 1, now)

@@ -189,7 +189,9 @@ class RoundView:
     """What a provider needs for the current round: ``phase``, ``round`` of ``rounds``, the round's
     starting ``checkpoint``, the upload ``deadline``, the ``roster`` of providers due this round,
     who ``submitted`` already, the task's ``members`` and, with secure aggregation during
-    training, the ``secagg`` session (buckets, dimension, clip, tag, phase, deadline)."""
+    training, the ``secagg`` session (buckets, dimension, clip, tag, phase, deadline); with a
+    compressed broadcast, the ``patch`` that rebuilds ``checkpoint`` from the previous one
+    (``{"base": digest, "update": digest}``, :mod:`deai.protocol.task.broadcast`)."""
 
     task: str
     phase: Phase
@@ -201,6 +203,7 @@ class RoundView:
     submitted: list[str]
     members: list[str]
     secagg: dict[str, Any] | None = None
+    patch: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -216,6 +219,8 @@ class RoundView:
         }
         if self.secagg is not None:
             out["secagg"] = self.secagg
+        if self.patch is not None:
+            out["patch"] = dict(self.patch)
         return out
 
     @classmethod
@@ -253,5 +258,8 @@ class TaskState:
     stale: list[str] = field(default_factory=list)  # failed job attempts to resolve after the grace
     model: str | None = None
     reason: str | None = None
+    previous_checkpoint: str | None = None  # the checkpoint the current one was built from
+    global_update: str | None = None  # the compressed global update that built it (broadcast)
+    global_residual: str | None = None  # what the broadcast compression has not sent yet
     aggregate_output: str | None = None  # the last accepted aggregate (the previous global update)
     score_output: str | None = None  # the last accepted scores (their sketches: the replay history)

@@ -179,6 +179,7 @@ class TaskSpec:
     seed: int = 0
     scoring_sets: list[str] = field(default_factory=list)  # digests of the hidden scoring sets
     compression: str = "none"  # how providers send updates (deai.learn.compression spec)
+    global_compression: str = "none"  # how the round's global update is broadcast (ditto)
 
     def __post_init__(self) -> None:
         try:
@@ -290,12 +291,15 @@ class TaskSpec:
         support every provider shares and whose values add up in the ring (``none``, ``randomk``)."""
         from deai.learn.compression import get_compressor
 
-        if not isinstance(self.compression, str) or len(self.compression) > 512:
-            raise BadTaskSpec("task spec: compression must be a compressor spec of at most 512 characters")
-        try:
-            comp = get_compressor(self.compression)
-        except (LookupError, TypeError, ValueError) as exc:
-            raise BadTaskSpec(f"task spec: compression: {exc}") from None
+        for name in ("compression", "global_compression"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or len(value) > 512:
+                raise BadTaskSpec(f"task spec: {name} must be a compressor spec of at most 512 characters")
+            try:
+                get_compressor(value)
+            except (LookupError, TypeError, ValueError) as exc:
+                raise BadTaskSpec(f"task spec: {name}: {exc}") from None
+        comp = get_compressor(self.compression)
         if self.secure_aggregation and not comp.ring_compatible:
             raise BadTaskSpec(
                 "task spec: with secure aggregation, compression must be 'none' or 'randomk(...)' alone"
