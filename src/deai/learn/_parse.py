@@ -7,7 +7,7 @@ import re
 
 from deai.learn.errors import UnknownName
 
-__all__ = ["parse_call"]
+__all__ = ["parse_call", "split_plus"]
 
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
 
@@ -28,3 +28,19 @@ def parse_call(text: str) -> tuple[str, dict]:
         except (SyntaxError, ValueError) as exc:
             raise UnknownName(f"bad arguments {args!r} for {name!r}: {exc}") from exc
     return name, kwargs
+
+
+def split_plus(spec: str) -> list[str]:
+    """Split a chain ``"a(x=1)+b"`` on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in spec:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "+" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts

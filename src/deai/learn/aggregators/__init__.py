@@ -24,7 +24,7 @@ pre-aggregator: a lazy source), decorate it with ``@AGGREGATORS.register("name")
 
 from __future__ import annotations
 
-from deai.learn._parse import parse_call
+from deai.learn._parse import parse_call, split_plus
 from deai.learn.aggregators.base import AGGREGATORS, PRE_AGGREGATORS, Aggregator, PreAggregator
 from deai.learn.aggregators.bucketing import Bucketing
 from deai.learn.aggregators.bulyan import Bulyan
@@ -81,25 +81,9 @@ def needs_root_update(agg: Aggregator) -> bool:
     return agg.needs_root
 
 
-def _split_plus(spec: str) -> list[str]:
-    """Split on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth = 0
-    for ch in spec:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "+" and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
 def parse_spec(spec: str) -> list[tuple[str, dict]]:
     """``"bucketing(s=2)+trimmed_mean"`` -> ``[("bucketing", {"s": 2}), ("trimmed_mean", {})]``."""
-    return [parse_call(part) for part in _split_plus(spec)]
+    return [parse_call(part) for part in split_plus(spec)]
 
 
 def get_aggregator(spec: str, f: int = 0, **kwargs) -> Aggregator:

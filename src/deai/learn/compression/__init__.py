@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import torch
 
 from deai.core.tensorio import to_safetensors
-from deai.learn._parse import parse_call
+from deai.learn._parse import parse_call, split_plus
 from deai.learn.compression.base import (
     COMPRESSORS,
     HEADER,
@@ -85,22 +85,6 @@ MAX_SPEC = 512
 """The longest spec string accepted."""
 
 
-def _split_plus(spec: str) -> list[str]:
-    """Split on ``+`` outside parentheses (arguments may hold ``1e+3``)."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth = 0
-    for ch in spec:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "+" and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
 def get_compressor(spec: str | Compressor) -> Compressor:
     """Build a compressor from a spec string (see the module docstring); a :class:`Compressor`
     is returned as is. :class:`~deai.learn.errors.UnknownName` for an unknown stage name,
@@ -110,7 +94,7 @@ def get_compressor(spec: str | Compressor) -> Compressor:
     if not isinstance(spec, str) or not spec.strip() or len(spec) > MAX_SPEC:
         raise BadCompressionSpec(f"a compressor spec is a non-empty string of <= {MAX_SPEC} characters")
     stages: list[Stage] = []
-    for part in _split_plus(spec):
+    for part in split_plus(spec):
         name, kwargs = parse_call(part)
         factory = COMPRESSORS.get(name)
         try:
