@@ -15,11 +15,13 @@ prints the figures as JSON. ``default`` and the undefended ``mean`` declare ``f 
 then derives its ``f`` from the 20 rows: 5, see ``deai.learn.aggregators.default``); every other
 rule is built for the true number of Byzantine providers.
 
-    python benchmarks/robustness.py --workers 2     # the full table (3 seeds, 200 rounds; ~20 min)
-    python benchmarks/robustness.py --reduced       # every cell, 1 seed, 30 rounds (~10 min, 1 core)
+    python benchmarks/robustness.py --workers 2     # the full table (3 seeds, 200 rounds; ~70 min)
+    python benchmarks/robustness.py --reduced --workers 2  # every cell, 1 seed, 30 rounds (~2-5 min)
     python benchmarks/robustness.py --quick         # a small form (seconds), also what DEAI_SMALL=1 runs
     python benchmarks/robustness.py --seeds 5 --rounds 60 --workers 2
-    python benchmarks/robustness.py --aggregators default --workers 2 --stem robustness_default
+    # the default (and the previous rule) at the full setting (~10 min with 2 workers):
+    python benchmarks/robustness.py --aggregators default root_gate+centered_clipping --seeds 3 \\
+        --workers 2 --stem robustness_default
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ largest within ~1.3 x the median, measured on digits with 20 providers), and a m
 half of the honest rows in every round. The clipped rows are those of the providers whose classes
 are hardest, so their classes learn more slowly: on shards(2), 8 rounds without provider momentum,
 centered clipping with a median radius over the 15 honest rows alone ended 4.5 points below their
-plain mean; at 1.5 x the median it ends on the mean's bits. A row farther than 1.5 x the typical
+plain mean; at 1.5 x the median it ends at the mean's accuracy. A row farther than 1.5 x the typical
 honest distance (noise, a huge row, a model-replacement row) is still clipped, so the Byzantine pull
 stays bounded by ``f / (n - f) * 1.5 * median`` at the fixed point.
 
