@@ -83,6 +83,7 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         f"inference          {inf['answered']}/{inf['requests']} answered,"
         f" {inf['correct']} equal to the model's own answer",
         f"bytes sent         {report['bytes_sent']:,}",
+        *_traffic_lines(report),
         f"ledger             {report['ledger_entries']} entries, replayed from genesis: "
         + (
             "[green]verified[/]"
@@ -93,6 +94,25 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         f"report             {json_path}  {html_path}",
     ]
     console.print("\n".join(lines))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"  # pragma: no cover
+
+
+def _traffic_lines(report: dict) -> list[str]:
+    """One line per role: bytes sent and received per completed round (mean over the whole run;
+    the totals and the round-by-round figures are in report.json)."""
+    traffic = report.get("traffic") or {}
+    return [
+        f"traffic {role[:16]:<16}   sent {_size(t['sent_per_round'])}/round,"
+        f" received {_size(t['received_per_round'])}/round"
+        for role, t in traffic.get("roles", {}).items()
+    ]
 
 
 def simulate(

@@ -55,6 +55,7 @@ from deai.core.encoding import parse_json
 from deai.core.envelope import Envelope
 from deai.core.errors import BlobNotFound, BodyTooLarge, DeaiError, EncodingError
 from deai.net.endpoint import Endpoint, Reply, ServiceError
+from deai.net.links import Traffic
 from deai.net.transport import RemoteError, Transport, upload_envelope, verified
 
 __all__ = ["AUTH_HEADER", "SERVER_LIMITS", "HttpTransport", "ServerThread", "make_app"]
@@ -418,8 +419,24 @@ class ServerThread:
         self.stop()
 
 
+def _head_bytes(response: httpx.Response) -> int:
+    """The bytes of the request's and the answer's HTTP/1.1 heads (request and status lines,
+    headers): what the wire carries beyond the payload that :class:`Traffic` counts."""
+    req = response.request
+    line = len(req.method) + len(req.url.raw_path) + len(b"  HTTP/1.1\r\n") + 2
+    status = len(f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n") + 2
+    fields = sum(len(k) + len(v) + 4 for k, v in req.headers.raw) + sum(
+        len(k) + len(v) + 4 for k, v in response.headers.raw
+    )
+    return line + status + fields
+
+
 class HttpTransport(Transport):
-    """An httpx client for one endpoint, with retries and backoff. Thread-safe (a connection pool)."""
+    """An httpx client for one endpoint, with retries and backoff. Thread-safe (a connection pool).
+
+    ``traffic`` counts the payload moved (as :class:`~deai.net.memory.MemoryTransport` does:
+    envelopes, upload authorizations, JSON answers, blob bodies; one request per call, retries
+    not counted again) and ``head_bytes`` the HTTP heads of the last attempt of each request."""
 
     concurrent = True
 
@@ -449,11 +466,29 @@ class HttpTransport(Transport):
         self._lock = threading.Lock()  # the byte counters, updated from several threads
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.traffic = Traffic()
+        self.head_bytes = 0
 
-    def _count(self, sent: int, received: int) -> None:
+    def _count(
+        self,
+        sent: int,
+        received: int,
+        *,
+        blob_sent: int = 0,
+        blob_received: int = 0,
+        requests: int = 0,
+        response: httpx.Response | None = None,
+    ) -> None:
+        heads = _head_bytes(response) if response is not None else 0
         with self._lock:
-            self.bytes_sent += sent
-            self.bytes_received += received
+            t = self.traffic
+            t.sent += sent
+            t.received += received
+            t.blob_sent += blob_sent
+            t.blob_received += blob_received
+            t.requests += requests
+            self.head_bytes += heads
+            self.bytes_sent, self.bytes_received = t.sent, t.received
 
     def _request(
         self, method: str, url: str, *, headers: Callable[[], dict[str, Any]] | None = None, **kw: Any
@@ -488,7 +523,7 @@ class HttpTransport(Transport):
     def send(self, envelope: Envelope) -> dict[str, Any]:
         raw = envelope.to_bytes()
         response = self._request("POST", "/v1/envelope", content=raw)
-        self._count(len(raw), len(response.content))
+        self._count(len(raw), len(response.content), requests=1, response=response)
         if response.status_code >= 400:
             self._raise(response)
         return _answer(response)
@@ -500,12 +535,22 @@ class HttpTransport(Transport):
         content = bytes(data) if isinstance(data, bytes | bytearray) else b"".join(data)
         digest = check_digest(expected) if expected is not None else hashlib.sha256(content).hexdigest()
 
-        def authorize() -> dict[str, bytes]:
-            env = upload_envelope(account, network, digest, len(content))
-            return {AUTH_HEADER: env.to_bytes()}
+        auth_size = [0]
 
-        self._count(len(content), 0)
+        def authorize() -> dict[str, bytes]:
+            env = upload_envelope(account, network, digest, len(content)).to_bytes()
+            auth_size[0] = len(env)
+            return {AUTH_HEADER: env}
+
         response = self._request("PUT", f"/v1/blobs/{digest}", headers=authorize, content=content)
+        # the authorization travels in a header: counted as payload (the memory transport sends it too)
+        self._count(
+            len(content) + auth_size[0],
+            len(response.content),
+            blob_sent=len(content),
+            requests=1,
+            response=response,
+        )
         if response.status_code >= 400:
             self._raise(response)
         stored = _answer(response).get("digest")
@@ -518,11 +563,13 @@ class HttpTransport(Transport):
         with self.client.stream("GET", f"/v1/blobs/{digest}") as response:
             if response.status_code >= 400:
                 response.read()
+                self._count(0, len(response.content), requests=1, response=response)
                 self._raise(response)
+            self._count(0, 0, requests=1, response=response)
 
             def chunks() -> Iterator[bytes]:
                 for chunk in response.iter_bytes(CHUNK):
-                    self._count(0, len(chunk))
+                    self._count(0, len(chunk), blob_received=len(chunk))
                     yield chunk
 
             yield from verified(digest, chunks())

@@ -5,6 +5,11 @@ talking HTTP on 127.0.0.1; this process submits the task as its creator and foll
 task is done, host daemons are started and the creator sends its verified inference requests
 through the hub (``serve``). Once the daemons have claimed their payouts, the network is stopped
 cleanly and the hub's durable ledger is opened for the report and replayed from genesis.
+
+Traffic: each daemon writes its client counters to ``traffic.json`` in its state folder (at most once
+a second, and when it stops); the returned :class:`~deai.sim.runner.TrafficLog` reads them with the
+counters of this process's own clients (the creator's), snapshot at each round change while the
+task trains (so per-round figures are approximate to a second) and exactly once all have stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,6 +25,9 @@ from deai.ledger.sqlite import SqliteLedger
 from deai.node.user.submit import submit_task
 from deai.protocol.task.records import Phase, TaskView
 from deai.sim.plan import NetworkPlan
+
+if TYPE_CHECKING:
+    from deai.sim.runner import TrafficLog
 
 __all__ = ["run_http"]
 
@@ -38,23 +46,28 @@ def _settle(client, since: int, timeout: float) -> None:
 
 def run_http(
     plan: NetworkPlan, root: Path, progress, serve: Callable[..., tuple[Any, dict]], *, timeout: float = 900.0
-) -> tuple[SqliteLedger, TaskView, Any, dict[str, Any], int]:
+) -> tuple[SqliteLedger, TaskView, Any, dict[str, Any], int, TrafficLog]:
     """Train the plan's task over HTTP and serve it with ``serve(net, status, checkpoint_bytes)``;
     return the hub's ledger, the final task status, the model and inference results ``serve``
-    returned, and the bytes all parties sent to the hub."""
+    returned, the bytes all parties sent to the hub, and the traffic log."""
+    from deai.sim.runner import TrafficLog
+
     net = plan.processes(root, with_hosts=False)
+    log = TrafficLog(plan.creator.address, net.traffic)
     try:
         client = net.client(plan.creator)
         task = submit_task(client, plan.creator, plan.bundle)
         rounds, start = plan.bundle.spec.rounds, time.monotonic()
         while True:
             status = client.task_status(task)
+            log.mark(status.round)
             progress("training", min(status.round, rounds), rounds)
             if status.phase in (Phase.DONE, Phase.FAILED, Phase.REJECTED):
                 break
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"task still {status.phase} after {timeout:.0f} s")
             time.sleep(0.25)
+        log.mark(-1)
         progress("training", rounds, rounds)
         checkpoint = client.get_blob(status.checkpoint) if status.checkpoint else b""
         model, inference = serve(net, status, checkpoint)
@@ -62,4 +75,4 @@ def run_http(
         bytes_sent = int(httpx.get(f"{net.url}/v1/health", timeout=10).json()["bytes_in"])
     finally:
         net.stop()
-    return SqliteLedger(net.hub_dir / "ledger.sqlite"), status, model, inference, bytes_sent
+    return SqliteLedger(net.hub_dir / "ledger.sqlite"), status, model, inference, bytes_sent, log

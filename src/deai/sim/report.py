@@ -1,7 +1,8 @@
 """Run reports: ``report.json`` for scripts and ``report.html`` for people.
 
 :func:`validate_report` checks that a report dict carries the keys every consumer relies on
-(see ``docs/scenarios.md``); :func:`write_report` writes both files. The HTML page is
+(see ``docs/scenarios.md``; ``traffic``, bytes per role, is checked when present);
+:func:`write_report` writes both files. The HTML page is
 self-contained (plots are embedded PNGs), so it can be mailed or archived as one file. It shows
 accuracy per round, earnings by participant coloured by behaviour, slashes (stake lost for
 cheating or a failed accepted duty) and, apart from them, missed jobs (drawn, never committed to:
@@ -24,7 +25,7 @@ import matplotlib.pyplot as plt
 
 from deai.core.errors import DeaiError
 
-__all__ = ["REQUIRED_KEYS", "ReportError", "validate_report", "write_report"]
+__all__ = ["REQUIRED_KEYS", "TRAFFIC_KEYS", "ReportError", "validate_report", "write_report"]
 
 REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
     "test_accuracy": (int, float),
@@ -41,6 +42,8 @@ PARTICIPANT_KEYS = ("address", "role", "behaviour", "earned", "slashed", "score"
 # liveness fault that costs no stake). Optional in a report (older reports lack it).
 COLUMNS = ("address", "role", "behaviour", "earned", "slashed", "missed", "score")
 INFERENCE_KEYS = ("requests", "answered", "correct")
+# A report's ``traffic`` (optional: older reports lack it): per role, these counters.
+TRAFFIC_KEYS = ("sent", "received", "blob_sent", "blob_received", "requests")
 
 
 class ReportError(DeaiError):
@@ -60,6 +63,23 @@ def validate_report(report: dict[str, Any]) -> None:
     missing = [k for k in INFERENCE_KEYS if k not in report["inference"]]
     if missing:
         raise ReportError(f"inference is missing {missing}")
+    if "traffic" in report:
+        _validate_traffic(report["traffic"])
+
+
+def _validate_traffic(traffic: Any) -> None:
+    """``traffic.roles``: role -> counters (non-negative integers); ``per_round`` a list."""
+    if not isinstance(traffic, dict) or not isinstance(traffic.get("roles"), dict):
+        raise ReportError("traffic must be an object with a 'roles' object")
+    if not isinstance(traffic.get("per_round", []), list):
+        raise ReportError("traffic.per_round must be a list")
+    for role, counts in traffic["roles"].items():
+        if not isinstance(counts, dict):
+            raise ReportError(f"traffic.roles[{role!r}] must be an object")
+        for k in TRAFFIC_KEYS:
+            v = counts.get(k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ReportError(f"traffic.roles[{role!r}].{k} must be a non-negative integer")
 
 
 _COLOURS = ["#2b8a3e", "#c92a2a", "#e67700", "#5f3dc4", "#1971c2", "#d6336c", "#0b7285", "#5c940d"]
@@ -117,6 +137,10 @@ def _html(report: dict[str, Any], plots: dict[str, str]) -> str:
         ("epsilon", "none (no DP)" if report["epsilon"] is None else f"{report['epsilon']:.3f}"),
         ("inference", "{answered}/{requests} answered, {correct} correct".format(**report["inference"])),
         ("bytes sent", f"{report['bytes_sent']:,}"),
+        *(
+            (f"traffic: {role}", f"sent {t['sent']:,} B, received {t['received']:,} B")
+            for role, t in report.get("traffic", {}).get("roles", {}).items()
+        ),
         ("wall time", f"{report['wall_seconds']:.1f} s"),
         ("ledger verified", "yes" if report["ledger_verified"] else "NO"),
     ]

@@ -9,8 +9,12 @@
    request is a paid, verified ``infer`` job over the staked hosts (majority answer, wrong hosts
    slashed, fees split with the model's contributors).
 4. **Report**: accuracy on the held-out test set, per-round history, who earned and who was
-   slashed (read back from the ledger's events), the privacy budget, and the ledger replayed from
-   genesis (:meth:`~deai.ledger.base.Ledger.verify`).
+   slashed (read back from the ledger's events), the privacy budget, the ledger replayed from
+   genesis (:meth:`~deai.ledger.base.Ledger.verify`), and the ``traffic`` of each role
+   (:class:`TrafficLog`): bytes sent and received by the data providers, compute providers, hosts,
+   the task's creator and the hub, counted on the transport (the memory transport's counters; over
+   HTTP each daemon's client counters, which it writes to ``traffic.json``), in total, as a mean
+   per round and round by round.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import torch
 from deai.core.tensorio import from_safetensors
 from deai.learn.objectives import evaluate, logits_of
 from deai.ledger.base import Ledger
+from deai.net.links import Link, Traffic
+from deai.node.participant.daemon import DaemonTraffic
 from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.task.jobspecs import defense
 from deai.protocol.task.records import Phase, TaskView
@@ -34,11 +40,117 @@ from deai.sim.accounting import Earnings, earnings
 from deai.sim.plan import NetworkPlan
 from deai.sim.scenario import Scenario
 
-__all__ = ["Progress", "run_scenario"]
+__all__ = ["Progress", "TrafficLog", "run_scenario"]
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 HOST_STAKE = 50_000
+
+
+class TrafficLog:
+    """Every client's byte counters, summed per role, snapshot when the task's round changes.
+
+    ``read()`` lists the clients' :class:`~deai.node.participant.daemon.DaemonTraffic` (a daemon's
+    role is its roles joined by ``+``; a bare client is the ``creator`` if it signs as the task's
+    creator, else the ``operator`` funding and staking the network); ``busy()`` (optional) the wall
+    seconds each daemon spent in its steps. The hub's traffic is the mirror of everyone else's: it
+    receives what they send and sends what they receive. Over HTTP the daemons' counters are read
+    from files written at most once a second, so round-by-round figures there are approximate;
+    totals are exact once the daemons have stopped.
+    """
+
+    def __init__(
+        self,
+        creator: str,
+        read: Callable[[], list[DaemonTraffic]],
+        busy: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
+        self.creator, self.read, self.busy = creator, read, busy
+        self.marks: list[tuple[int, dict[str, Traffic], dict[str, float]]] = []
+
+    def role_of(self, entry: DaemonTraffic) -> str:
+        if entry.roles:
+            return "+".join(sorted(entry.roles))
+        return "creator" if entry.name == self.creator else "operator"
+
+    def by_role(self, entries: list[DaemonTraffic]) -> dict[str, Traffic]:
+        roles: dict[str, Traffic] = {}
+        for e in entries:
+            role = self.role_of(e)
+            roles[role] = roles.get(role, Traffic()).add(e.traffic)
+        everyone = Traffic()
+        for t in roles.values():
+            everyone = everyone.add(t)
+        roles["hub"] = Traffic(
+            sent=everyone.received,
+            received=everyone.sent,
+            blob_sent=everyone.blob_received,
+            blob_received=everyone.blob_sent,
+            requests=everyone.requests,
+        )
+        return roles
+
+    def _busy_by_role(self, entries: list[DaemonTraffic]) -> dict[str, float]:
+        busy = self.busy() if self.busy is not None else {}
+        out: dict[str, float] = {}
+        for e in entries:
+            if e.name in busy:
+                role = self.role_of(e)
+                out[role] = out.get(role, 0.0) + busy[e.name]
+        return out
+
+    def mark(self, round_: int) -> None:
+        """Snapshot the counters if ``round_`` differs from the last snapshot's round."""
+        if self.marks and self.marks[-1][0] == round_:
+            return
+        entries = self.read()
+        self.marks.append((round_, self.by_role(entries), self._busy_by_role(entries)))
+
+    def report(self, rounds: int, *, end_round: int, link: Link | None = None) -> dict[str, Any]:
+        """The report's ``traffic``: per role the totals (and the mean per completed round), the
+        clients and accounts behind it; ``per_round``: what each role moved (and, in one process,
+        its daemons' busy seconds) from the moment the task showed a round to the next change."""
+        entries = self.read()
+        totals = self.by_role(entries)
+        counts: dict[str, tuple[int, int]] = {}
+        for e in entries:
+            role = self.role_of(e)
+            k, n = counts.get(role, (0, 0))
+            counts[role] = (k + 1, n + (sum(e.roles.values()) if e.roles else 1))
+        roles = {}
+        for role, t in sorted(totals.items()):
+            clients, accounts = counts.get(role, (1, 1))
+            roles[role] = {
+                "clients": clients,
+                "accounts": accounts,
+                **t.to_json(),
+                "sent_per_round": t.sent / rounds if rounds else 0.0,
+                "received_per_round": t.received / rounds if rounds else 0.0,
+            }
+        self.mark(end_round)
+        per_round = []
+        for (r, before, busy0), (_, after, busy1) in zip(self.marks, self.marks[1:], strict=False):
+            row = {}
+            for role, t in after.items():
+                d = t.minus(before.get(role, Traffic()))
+                row[role] = {
+                    "sent": d.sent,
+                    "received": d.received,
+                    "blob_sent": d.blob_sent,
+                    "blob_received": d.blob_received,
+                    "requests": d.requests,
+                    "link_seconds": d.link_seconds,
+                    "busy_seconds": busy1.get(role, 0.0) - busy0.get(role, 0.0),
+                }
+            per_round.append({"round": r, "roles": row})
+        return {
+            "rounds": rounds,
+            "link": None
+            if link is None
+            else {"up_mbit": link.up_mbit, "down_mbit": link.down_mbit, "latency_ms": link.latency_ms},
+            "roles": roles,
+            "per_round": per_round,
+        }
 
 
 def _model_params(plan: NetworkPlan) -> dict[str, Any]:
@@ -170,24 +282,33 @@ def _rounds(status: TaskView) -> list[dict[str, Any]]:
 
 
 def _run_memory(
-    scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress
-) -> tuple[Ledger, TaskView, bytes, Callable[[torch.nn.Module], dict[str, Any]], Any]:
+    scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress, link: Link | None
+) -> tuple[Ledger, TaskView, bytes, Callable[[torch.nn.Module], dict[str, Any]], Any, TrafficLog]:
     net = plan.memory(root)
+    if link is not None:  # every client made from here on (plan.memory's daemons: set below)
+        net.link = link
+        for t in net.transports:
+            t.link = link
+    log = TrafficLog(plan.creator.address, net.traffic, lambda: dict(net.busy))
     task = net.submit(plan.creator, plan.bundle)
     rounds = plan.bundle.spec.rounds
 
     def step() -> None:
-        progress("training", min(net.status(task).round, rounds), rounds)
+        r = net.status(task).round
+        log.mark(r)
+        progress("training", min(r, rounds), rounds)
 
+    log.mark(net.status(task).round)
     net.run(net.task_done(task), on_step=step)
     status = net.status(task)
+    log.mark(-1)  # the end of training: what follows (claims, inference) is in the totals only
     checkpoint = net.store.get(status.checkpoint) if status.checkpoint else b""
 
     def serve(model: torch.nn.Module) -> dict[str, Any]:
         assert status.model is not None  # check_done ran first
         return _serve(scenario, plan, net, status.model, model, progress, pump=net.step)
 
-    return net.ledger, status, checkpoint, serve, net
+    return net.ledger, status, checkpoint, serve, net, log
 
 
 def _export(plan: NetworkPlan, model: torch.nn.Module, folder: Path) -> Path:
@@ -211,8 +332,12 @@ def run_scenario(
     *,
     transport: str | None = None,
     progress: Progress | None = None,
+    link: Link | None = None,
 ) -> dict[str, Any]:
-    """Run ``scenario`` (transport overridden by ``transport``) and return its report dict."""
+    """Run ``scenario`` (transport overridden by ``transport``) and return its report dict.
+
+    ``link`` (memory transport only): every participant's simulated connection; each role's
+    ``traffic`` then says the seconds its requests would have taken over it (``link_seconds``)."""
     progress = progress or (lambda stage, done, total: None)
     transport = transport or scenario.network.transport
     t0 = time.perf_counter()
@@ -223,8 +348,10 @@ def run_scenario(
     # would otherwise hand this run its ledger (old mints, stakes, jobs) and mix both in the report.
     if root.exists():
         shutil.rmtree(root)
+    if link is not None and transport != "memory":
+        raise ValueError("a simulated link needs the memory transport")
     if transport == "memory":
-        ledger, status, checkpoint_bytes, serve, net = _run_memory(scenario, plan, root, progress)
+        ledger, status, checkpoint_bytes, serve, net, log = _run_memory(scenario, plan, root, progress, link)
         check_done(status)
         model = _load_model(_model_params(plan), checkpoint_bytes)
         inference = serve(model)
@@ -238,7 +365,7 @@ def run_scenario(
             model = _load_model(_model_params(plan), checkpoint_bytes)
             return model, _serve(scenario, plan, net, status.model, model, progress)
 
-        ledger, status, model, inference, bytes_sent = run_http(plan, root, progress, serve_http)
+        ledger, status, model, inference, bytes_sent, log = run_http(plan, root, progress, serve_http)
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
     model_id = status.model
@@ -268,6 +395,7 @@ def run_scenario(
         "participants": _participants(plan, ledger, _scores(status)),
         "inference": inference,
         "bytes_sent": int(bytes_sent),
+        "traffic": log.report(len(status.history), end_round=-1, link=link),
         "wall_seconds": time.perf_counter() - t0,
         "ledger_verified": bool(verified.ok),
         "ledger_problem": verified.problem,

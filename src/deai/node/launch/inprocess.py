@@ -10,10 +10,15 @@ real processes over HTTP, without sockets or sleeps.
 advances the clock to the next deadline (so a dead participant costs no wall time). Many providers
 are cheap: one daemon hosting all of them trains them in one vectorized call and submits their
 transactions and statements in batches.
+
+Every client's :class:`~deai.net.memory.MemoryTransport` counts its bytes; :meth:`LocalNetwork.traffic`
+lists them per daemon (and per bare client, e.g. a task's creator). Given a ``link``, every client's
+transport also adds up the seconds its requests would take over that link.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,10 +28,11 @@ from deai.ledger.base import ManualClock
 from deai.ledger.config import NetworkConfig
 from deai.ledger.memory import MemoryLedger
 from deai.ledger.txs import Mint
+from deai.net.links import Link, Traffic
 from deai.net.memory import MemoryTransport
 from deai.node.hub.server import Hub
 from deai.node.participant.client import HubClient
-from deai.node.participant.daemon import Daemon
+from deai.node.participant.daemon import Daemon, DaemonTraffic
 from deai.node.participant.host import HostRole
 from deai.node.user.submit import TaskBundle, submit_task
 from deai.protocol.task.records import TaskView
@@ -43,8 +49,10 @@ class LocalNetwork:
         seed: int = 0,
         start_ms: int = 1_000_000,
         config: Mapping | None = None,
+        link: Link | None = None,
     ) -> None:
         self.root = Path(root)
+        self.link = link
         self.clock = ManualClock(start_ms)
         self.minter = Account.from_seed(f"{network}:{seed}:minter", 0)
         self.hub_account = Account.from_seed(f"{network}:{seed}:hub", 0)
@@ -56,15 +64,19 @@ class LocalNetwork:
         self.store = BlobStore(self.root / "hub", fsync=False)
         self.hub = Hub(self.ledger, self.store, self.hub_account, clock=self.clock)
         self.daemons: list[Daemon] = []
+        # wall seconds each daemon (by name) spent in its steps: its local compute and protocol work
+        self.busy: dict[str, float] = {}
         self.transports: list[MemoryTransport] = []
+        self.signers: list[str] = []  # the address each transport's client was made for
 
     @property
     def network(self) -> str:
         return self.ledger.config.network
 
     def client(self, signer: Account) -> HubClient:
-        transport = MemoryTransport(self.hub.endpoint)
+        transport = MemoryTransport(self.hub.endpoint, self.link)
         self.transports.append(transport)
+        self.signers.append(signer.address)
         return HubClient(transport, self.network, signer)
 
     def fund(self, accounts: Sequence[Account | str], amount: int) -> None:
@@ -116,7 +128,10 @@ class LocalNetwork:
         the next deadline (or 1 s on). True if something was done."""
         did = self.hub.tick()
         for d in self.daemons:
+            t0 = time.perf_counter()
             did |= d.step()
+            name = d.state_dir.name
+            self.busy[name] = self.busy.get(name, 0.0) + time.perf_counter() - t0
         if not did:
             deadline = self.hub.next_deadline()
             if deadline is None or deadline <= self.clock.now:
@@ -147,3 +162,16 @@ class LocalNetwork:
     @property
     def bytes_sent(self) -> int:
         return sum(t.bytes_sent for t in self.transports)
+
+    def traffic(self) -> list[DaemonTraffic]:
+        """What every client moved so far: one entry per daemon (its name and roles), then one per
+        client made outside a daemon (named by its signer's address, no roles)."""
+        own = {id(d.client.transport) for d in self.daemons}
+        out = [
+            DaemonTraffic(d.state_dir.name, {n: len(r.accounts) for n, r in d.roles.items()}, d.traffic())
+            for d in self.daemons
+        ]
+        for signer, t in zip(self.signers, self.transports, strict=True):
+            if id(t) not in own:
+                out.append(DaemonTraffic(signer, {}, Traffic().add(t.traffic)))
+        return out

@@ -5,6 +5,11 @@ keys (``seed:NAME:I``) so the parent and the children agree on them without shar
 parent holds the minter and funds everyone. :meth:`ProcessNetwork.kill` sends a signal to a child by
 PID (SIGKILL to simulate a crash) and :meth:`ProcessNetwork.restart` starts it again on the same
 folders, where it resumes.
+
+Traffic: each daemon writes its transport's counters to ``NAME/state/traffic.json`` (at most once a
+second and when it stops); :meth:`ProcessNetwork.traffic` reads them, with the counters of the
+clients this process made (:meth:`ProcessNetwork.client`). A daemon killed with SIGKILL reports what
+it had written last; a restarted one counts from zero again.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from deai.core.accounts import Account
 from deai.learn.data import Dataset
 from deai.ledger.config import NetworkConfig
 from deai.ledger.txs import Mint
+from deai.net.links import Traffic
 from deai.node.launch.serve import hub_client, parse_accounts, spawn_hub, spawn_node, wait_for_url
 from deai.node.participant.client import HubClient
+from deai.node.participant.daemon import DaemonTraffic, read_traffic
 from deai.node.participant.host import read_ready
 from deai.node.participant.policy import policy_args
 
@@ -66,6 +73,7 @@ class ProcessNetwork:
         self.hub_proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.nodes: dict[str, NodeSpec] = {}
+        self.clients: list[HubClient] = []  # the clients made here (their transports count bytes)
 
     @property
     def hub_dir(self) -> Path:
@@ -77,7 +85,25 @@ class ProcessNetwork:
         return self.url
 
     def client(self, signer: Account) -> HubClient:
-        return hub_client(self._hub_url(), signer)
+        client = hub_client(self._hub_url(), signer)
+        self.clients.append(client)
+        return client
+
+    def traffic(self) -> list[DaemonTraffic]:
+        """What every daemon reported in its ``traffic.json`` (those that wrote none are left out),
+        then one entry per client made here (named by its signer's address, no roles)."""
+        out = []
+        for name in self.nodes:
+            t = read_traffic(self.root / name / "state")
+            if t is not None:
+                t.name = name
+                out.append(t)
+        for c in self.clients:
+            t = getattr(c.transport, "traffic", None)
+            out.append(
+                DaemonTraffic(c.signer.address, {}, Traffic().add(t) if isinstance(t, Traffic) else Traffic())
+            )
+        return out
 
     def _hub_url(self) -> str:
         assert self.url is not None, "start_hub() first"

@@ -6,6 +6,12 @@ one step of every role and saves the roles' memory (``state_dir/daemon.json``, w
 something was done; :meth:`Daemon.run` loops until stopped. A restarted daemon reads its memory back and
 resumes its roles where it left off (joined tasks, commitments to reveal, claims to make). Errors talking to
 the hub (it may be restarting) are logged and retried at the next poll.
+
+Traffic: :meth:`Daemon.traffic` is what the daemon's transport moved
+(:class:`~deai.net.links.Traffic`); :meth:`Daemon.run` writes it with the daemon's roles and accounts
+to ``state_dir/traffic.json`` (atomically) at most once a second and when it stops, so a parent
+process can read what each daemon sent and received (:func:`read_traffic`). The counters start at
+zero with each process: a restarted daemon reports what it moved since it started.
 """
 
 from __future__ import annotations
@@ -16,19 +22,61 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from deai.core.accounts import Account
 from deai.core.errors import DeaiError
+from deai.net.links import Traffic
 from deai.net.transport import RemoteError
 from deai.node.participant.client import HubClient
 from deai.node.participant.roles import ROLES, Role, RoleContext
 
-__all__ = ["Daemon"]
+__all__ = ["TRAFFIC_FILE", "Daemon", "DaemonTraffic", "read_traffic"]
 
 log = logging.getLogger(__name__)
+
+TRAFFIC_FILE = "traffic.json"
+TRAFFIC_EVERY_S = 1.0  # traffic.json is rewritten at most this often while the daemon runs
+MAX_TRAFFIC_FILE = 1 << 20  # bytes: a traffic file is a few hundred bytes, bounded when read
+
+
+@dataclass
+class DaemonTraffic:
+    """One client's traffic: ``name`` (a daemon's folder name, or a bare client's signer address),
+    ``roles`` (role -> accounts hosted; empty for a bare client) and its transport's
+    :class:`~deai.net.links.Traffic`."""
+
+    name: str
+    roles: dict[str, int]
+    traffic: Traffic
+
+
+def read_traffic(state_dir: str | Path) -> DaemonTraffic | None:
+    """A daemon's ``traffic.json`` (None if absent), checked as foreign input: bounded size, role
+    names short strings, account counts and every counter bounded integers; else ValueError."""
+    path = Path(state_dir) / TRAFFIC_FILE
+    if not path.is_file():
+        return None
+    raw = path.read_bytes()
+    if len(raw) > MAX_TRAFFIC_FILE:
+        raise ValueError(f"{path} is {len(raw)} bytes, over {MAX_TRAFFIC_FILE}")
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("roles"), dict) or len(data["roles"]) > 16:
+        raise ValueError(f"{path}: roles must be an object of at most 16 roles")
+    roles = {}
+    for name, count in data["roles"].items():
+        if (
+            len(name) > 64
+            or not isinstance(count, int)
+            or isinstance(count, bool)
+            or not 0 <= count <= 1 << 20
+        ):
+            raise ValueError(f"{path}: role {name[:64]!r} has a bad account count")
+        roles[name] = count
+    return DaemonTraffic(Path(state_dir).name, roles, Traffic.from_json(data.get("traffic")))
 
 
 class Daemon:
@@ -85,6 +133,21 @@ class Daemon:
     def done(self) -> bool:
         return all(r.done() for r in self.roles.values())
 
+    def traffic(self) -> Traffic:
+        """A snapshot of what this daemon's transport moved (zeros for a transport without counters)."""
+        t = getattr(self.client.transport, "traffic", None)
+        return Traffic().add(t) if isinstance(t, Traffic) else Traffic()
+
+    def write_traffic(self) -> None:
+        """Write :meth:`traffic` with the roles and account counts to ``state_dir/traffic.json``."""
+        data = {
+            "roles": {n: len(r.accounts) for n, r in self.roles.items()},
+            "traffic": self.traffic().to_json(),
+        }
+        tmp = self.state_dir / (TRAFFIC_FILE + ".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.state_dir / TRAFFIC_FILE)
+
     def run(
         self,
         stop: threading.Event,
@@ -101,7 +164,26 @@ class Daemon:
         without ``hub.wait`` is polled every ``interval``.
         """
         since, boot = -1, None
+        written = time.monotonic()
+        try:
+            self._loop(stop, since, boot, interval, until_done, long_poll, written)
+        finally:
+            self.write_traffic()
+
+    def _loop(
+        self,
+        stop: threading.Event,
+        since: int,
+        boot: str | None,
+        interval: float,
+        until_done: bool,
+        long_poll: float | None,
+        written: float,
+    ) -> None:
         while not stop.is_set():
+            if time.monotonic() - written >= TRAFFIC_EVERY_S:
+                self.write_traffic()
+                written = time.monotonic()
             try:
                 did = self.step()
                 if until_done and self.done():
