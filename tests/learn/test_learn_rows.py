@@ -26,6 +26,7 @@ from deai.learn.errors import BadUpdates
 
 # Every registered aggregator and pre-aggregator, each with an f its assumption accepts at n >= 7.
 SPECS = [
+    ("default", 0),
     ("mean", 0),
     ("median", 1),
     ("trimmed_mean", 1),
@@ -78,7 +79,7 @@ def _write(folder: Path, rows: list[dict[str, torch.Tensor]]) -> list[Path]:
 def _call(spec, f, source, root):
     """A fresh aggregator (stateful ones start alike) on ``source``, with what its spec needs."""
     context = {}
-    if spec.startswith(("fltrust", "root_gate")):
+    if spec.startswith(("fltrust", "root_gate", "default")):
         context["root_update"] = root
     if "bucketing" in spec:
         context["bucket_seed"] = 7
