@@ -799,8 +799,9 @@ consensus) are not players, so they neither earn nor change the others' values. 
 some honest IID providers nothing: with many interchangeable providers one more honest update
 changes a large coalition by less than the scoring set's noise (the known weakness of LOO on
 redundant data); GTG-Shapley, which averages over small coalitions too, pays every honest provider.
-The test suite also shows that splitting one dataset across k identities earns no more than one
-identity.
+Splitting one dataset across k identities (disjoint parts) earns no more than one identity under
+LOO, but more under GTG-Shapley (Shapley values reward replication; the join stake is the defense:
+`docs/incentives.md`, Sybil economics; checked both ways in the test suite).
 {graded_markdown(result)}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
