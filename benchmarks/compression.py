@@ -1,0 +1,281 @@
+"""Compression through the network: bytes per round, accuracy, Byzantine robustness, time to accuracy.
+
+Every run is a whole scenario through the network code (:func:`deai.sim.runner.run_scenario`:
+signed envelopes, the hub, verified aggregation jobs, scoring, settlement), on the memory transport
+with every participant on a simulated home link (:data:`LINK`: 10 Mbit/s up, 100 Mbit/s down, 30 ms).
+Per workload (the Fashion-MNIST ResNet of ``scenarios/fashion_cnn.yaml`` and the Shakespeare GPT of
+``scenarios/shakespeare_lm.yaml``) and per codec (``task.compression``):
+
+- **bytes per round per provider**, counted on the transport (the data providers' daemon counters,
+  round by round, divided by the providers it hosts): uplink (the update blob; and everything sent,
+  with statements and polls) and downlink (the checkpoint blob, which a provider alone downloads
+  whole; and everything received). Ratios are against dense float32 FedAvg run here (``none``);
+- **final test accuracy / perplexity**, and the validation metric per round;
+- the same with 25% Byzantine providers under the default defense (``aggregator: default``);
+- **simulated time to accuracy** (:mod:`deai.net.links`): per round, each provider downloads the
+  checkpoint, computes (its daemon's measured step seconds in that round / providers hosted) and
+  uploads its update over its link, serially; providers in parallel; the hub a fat link. The
+  targets: the dense run's final validation metric within the goal margin (1 point / 3%), and a
+  loose one (90% of its accuracy / 110% of its perplexity).
+
+The downlink is the dense checkpoint (every provider downloads the new global model each round), so
+compressing the uplink cannot shrink a round's total bytes by more than about 2x; both are reported.
+The full form also runs one codec over HTTP (hub and daemons as processes) and compares its daemon
+counters with the memory run's (blob bytes must agree exactly).
+
+    OMP_NUM_THREADS=1 python benchmarks/compression.py            # full (~20 min on 2 cores)
+    OMP_NUM_THREADS=1 python benchmarks/compression.py --quick    # the small scenarios (< 2 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deai.net.links import Link, ProviderRound, round_seconds, time_to_target
+from deai.sim.runner import run_scenario
+from deai.sim.scenario import parse_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+LINK = Link(up_mbit=10.0, down_mbit=100.0, latency_ms=30.0)
+MAIN = "topk(ratio=0.01)+int2"
+CODECS = [
+    "none",
+    MAIN,
+    "chunked_topk(ratio=0.01, chunk=4096)+int2",
+    "int8",
+]
+QUICK_CODECS = ["none", MAIN]
+
+# Byzantine providers (25%), by workload: the scenarios' own attacks.
+ATTACKS = {
+    "fashion": [
+        {"role": "data_provider", "behaviour": "sign_flip", "count": 1},
+        {"role": "data_provider", "behaviour": "alie", "count": 1},
+    ],
+    "shakespeare": [
+        {"role": "data_provider", "behaviour": "ipm", "count": 1},
+        {"role": "data_provider", "behaviour": "alie", "count": 1},
+    ],
+}
+SCENARIOS = {"fashion": "fashion_cnn.yaml", "shakespeare": "shakespeare_lm.yaml"}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = (
+            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        )
+    return out
+
+
+def scenario_doc(workload: str, quick: bool, codec: str, byzantine: bool) -> dict[str, Any]:
+    """The scenario for one run: the bundled file (its small form when ``quick``) with 8 providers
+    (4 in the quick form), no inference, FedAvg when clean and the default defense under attack."""
+    doc = yaml.safe_load((ROOT / "scenarios" / SCENARIOS[workload]).read_text())
+    small = doc.pop("small", {})
+    if quick:
+        doc = _merge(doc, small)
+    n = 4 if quick else 8
+    attacks = copy.deepcopy(ATTACKS[workload])
+    if quick:
+        attacks = attacks[:1]  # 1 of 4
+    doc = _merge(
+        doc,
+        {
+            "network": {"data_providers": n, "transport": "memory"},
+            "task": {"compression": codec, "aggregator": "default" if byzantine else "mean"},
+            "inference": {"requests": 0},
+        },
+    )
+    doc["adversaries"] = attacks if byzantine else []
+    doc["name"] = f"{workload}-{'byz' if byzantine else 'clean'}"
+    return doc
+
+
+def _training_rounds(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-round traffic entries of the training rounds (those the data providers uploaded in),
+    in order."""
+    rows = report["traffic"]["per_round"]
+    return [r for r in rows if r["roles"].get("data_provider", {}).get("blob_sent", 0) > 0]
+
+
+def summarize(report: dict[str, Any], text: bool) -> dict[str, Any]:
+    """Per-provider bytes per round, the metric per round and the simulated round times of one run."""
+    n = report["traffic"]["roles"]["data_provider"]["accounts"]
+    rounds = _training_rounds(report)
+    dp = [r["roles"]["data_provider"] for r in rounds]
+    up_blob = [r["blob_sent"] / n for r in dp]
+    up_all = [r["sent"] / n for r in dp]
+    down_blob = [r["blob_received"] for r in dp]  # one checkpoint per round for the whole daemon
+    down_all = [r["blob_received"] + (r["received"] - r["blob_received"]) / n for r in dp]
+    compute = [r["busy_seconds"] / n for r in dp]
+    sim = [
+        round_seconds([ProviderRound(down_all[i], up_all[i], compute[i], LINK, requests=4)])
+        for i in range(len(dp))
+    ]
+    history = report["rounds"]
+    metric = [h["perplexity"] if text else h["accuracy"] for h in history]
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs) if xs else float("nan")
+
+    return {
+        "defense": report["defense"],
+        "test_accuracy": report["test_accuracy"],
+        "test_perplexity": report["test_perplexity"],
+        "val_per_round": metric,
+        "uplink_blob_per_provider_round": mean(up_blob),
+        "uplink_all_per_provider_round": mean(up_all),
+        "downlink_blob_per_provider_round": mean(down_blob),
+        "downlink_all_per_provider_round": mean(down_all),
+        "compute_s_per_provider_round": mean(compute),
+        "sim_round_seconds": sim,
+        "sim_seconds_all_rounds": sum(sim),
+        "link_seconds_data_daemon": sum(r["link_seconds"] for r in dp),
+        "wall_seconds": report["wall_seconds"],
+        "_sim": sim,
+        "_metric": metric,
+    }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def workload(name: str, quick: bool, codecs: list[str], log) -> dict[str, Any]:
+    text = name == "shakespeare"
+    runs: list[dict[str, Any]] = []
+    plan = [(c, False) for c in codecs] + [(c, True) for c in ("none", MAIN)]
+    if quick:
+        plan = [(c, False) for c in codecs] + [(MAIN, True)]
+    for codec, byz in plan:
+        doc = scenario_doc(name, quick, codec, byz)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="deai-bench-comp-") as tmp:
+            report = run_scenario(parse_scenario(doc, source=doc["name"]), tmp, transport="memory", link=LINK)
+        row = {
+            "codec": codec,
+            "byzantine": byz,
+            "aggregator": doc["task"]["aggregator"],
+            **summarize(report, text),
+        }
+        log(f"{name} {codec} byz={byz}: {time.perf_counter() - t0:.0f} s")
+        runs.append(row)
+    dense = next(r for r in runs if r["codec"] == "none" and not r["byzantine"])
+    final = dense["_metric"][-1]
+    targets = (
+        {"goal": final * 1.03, "loose": final * 1.10}
+        if text
+        else {"goal": final - 0.01, "loose": final * 0.9}
+    )
+    for r in runs:
+        r["uplink_ratio_vs_dense"] = _ratio(
+            dense["uplink_blob_per_provider_round"], r["uplink_blob_per_provider_round"]
+        )
+        r["uplink_all_ratio_vs_dense"] = _ratio(
+            dense["uplink_all_per_provider_round"], r["uplink_all_per_provider_round"]
+        )
+        dense_total = dense["uplink_all_per_provider_round"] + dense["downlink_all_per_provider_round"]
+        total = r["uplink_all_per_provider_round"] + r["downlink_all_per_provider_round"]
+        r["round_total_ratio_vs_dense"] = _ratio(dense_total, total)
+        r["time_to_target_s"] = {
+            k: time_to_target(r["_sim"], r["_metric"], t, higher=not text) for k, t in targets.items()
+        }
+    main_clean = next((r for r in runs if r["codec"] == MAIN and not r["byzantine"]), None)
+    main_byz = next((r for r in runs if r["codec"] == MAIN and r["byzantine"]), None)
+    goals: dict[str, bool] = {}
+    if main_clean is not None:
+        goals["uplink_150x"] = (main_clean["uplink_ratio_vs_dense"] or 0) >= 150
+        goals["round_total_150x"] = (main_clean["round_total_ratio_vs_dense"] or 0) >= 150
+        if text:
+            goals["perplexity_within_3pct"] = main_clean["test_perplexity"] <= 1.03 * dense["test_perplexity"]
+        else:
+            goals["accuracy_within_1pt"] = main_clean["test_accuracy"] >= dense["test_accuracy"] - 0.01
+        t_main, t_dense = main_clean["time_to_target_s"]["loose"], dense["time_to_target_s"]["loose"]
+        goals["faster_to_loose_target"] = t_main is not None and t_dense is not None and t_main < t_dense
+    if main_clean is not None and main_byz is not None:
+        if text:
+            goals["byzantine_within_3pct"] = (
+                main_byz["test_perplexity"] <= 1.03 * main_clean["test_perplexity"]
+            )
+        else:
+            goals["byzantine_within_3pt"] = main_byz["test_accuracy"] >= main_clean["test_accuracy"] - 0.03
+    for r in runs:
+        del r["_sim"], r["_metric"]
+    return {"targets": targets, "runs": runs, "goals": goals}
+
+
+def http_check(quick: bool, log) -> dict[str, Any]:
+    """One run over HTTP (processes on loopback) against the same run in memory: the providers'
+    update and checkpoint bytes per round must agree exactly; the rest (polls) differs by design."""
+    out = {}
+    doc = scenario_doc("fashion", quick, MAIN, False)
+    for transport in ("memory", "http"):
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="deai-bench-comp-") as tmp:
+            report = run_scenario(parse_scenario(doc, source=doc["name"]), tmp, transport=transport)
+        dp = report["traffic"]["roles"]["data_provider"]
+        out[transport] = {
+            "data_provider_blob_sent": dp["blob_sent"],
+            "data_provider_blob_received": dp["blob_received"],
+            "data_provider_sent": dp["sent"],
+            "data_provider_received": dp["received"],
+            "daemons": dp["clients"],
+            "test_accuracy": report["test_accuracy"],
+        }
+        log(f"http check {transport}: {time.perf_counter() - t0:.0f} s")
+    m, h = out["memory"], out["http"]
+    # over HTTP the providers live in 2 daemons, each downloading the checkpoint once per round
+    out["uplink_blob_equal"] = m["data_provider_blob_sent"] == h["data_provider_blob_sent"]
+    out["downlink_blob_per_daemon_equal"] = (
+        m["data_provider_blob_received"] / m["daemons"] == h["data_provider_blob_received"] / h["daemons"]
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the scenarios' small forms (< 2 min)")
+    parser.add_argument("--only", choices=sorted(SCENARIOS), help="one workload")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP cross-check")
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    import torch
+
+    torch.set_num_threads(1)
+    codecs = QUICK_CODECS if args.quick else CODECS
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {
+        "form": "quick" if args.quick else "full",
+        "threads": 1,
+        "link": {"up_mbit": LINK.up_mbit, "down_mbit": LINK.down_mbit, "latency_ms": LINK.latency_ms},
+        "codecs": codecs,
+        "workloads": {},
+    }
+    for name in [args.only] if args.only else list(SCENARIOS):
+        result["workloads"][name] = workload(name, args.quick, codecs, log)
+    if not args.no_http and not args.quick:
+        result["http_check"] = http_check(args.quick, log)
+    result["wall_seconds"] = time.perf_counter() - t0
+    print(
+        json.dumps(result, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()
