@@ -78,7 +78,12 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         ),
         f"defense            {report.get('defense', '')}",
         f"scoring            {report.get('hidden_scoring_sets', 0)} hidden scoring set(s); updates sent"
-        f" as {report.get('compression', 'none')}",
+        f" as {report.get('compression', 'none')}"
+        + (
+            f", global steps broadcast as {report['global_compression']}"
+            if report.get("global_compression", "none") != "none"
+            else ""
+        ),
         f"privacy            epsilon {eps}",
         f"inference          {inf['answered']}/{inf['requests']} answered,"
         f" {inf['correct']} equal to the model's own answer",

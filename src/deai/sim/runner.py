@@ -389,6 +389,7 @@ def run_scenario(
         else defense(plan.bundle.spec, len(plan.providers)),
         "hidden_scoring_sets": len(plan.bundle.spec.scoring_sets),
         "compression": plan.bundle.spec.compression,
+        "global_compression": plan.bundle.spec.global_compression,
         "epsilon": status.epsilon,
         "delta": scenario.task.dp.delta if scenario.task.dp else None,
         "rounds": _rounds(status),
