@@ -14,8 +14,9 @@ largest difference of their sampling CDFs (a seeded draw changes only if ``u`` i
 interval edge).
 
 :func:`fit` sets each threshold to ``margin`` (default 2) times the worst honest value, never
-below the statistic's resolution (one top-k position of 128 for the overlap, the 2^-10 rounding of
-the committed values for the errors). Order statistics give the bound: for N exchangeable honest
+below the statistic's resolution (one top-k position of 128 for the overlap; for the errors
+:data:`RESOLUTION`: the rounding of the committed values in float32, one bfloat16 unit in the
+last place in bfloat16). Order statistics give the bound: for N exchangeable honest
 pairs, a new honest pair exceeds the largest of the N values of one statistic with probability at
 most 1/(N+1); with 5 statistics, a union bound gives a false-positive rate of at most 5/(N+1)
 before the margin (the margin only lowers it). The fitted :class:`ThresholdSet` is written as JSON
@@ -52,6 +53,7 @@ from deai.protocol.inference.llm.verify import (
 
 __all__ = [
     "PROMPTS",
+    "RESOLUTION",
     "SAMPLINGS",
     "VARIATIONS",
     "HonestSample",
@@ -63,8 +65,12 @@ __all__ = [
     "make_requests",
 ]
 
-ENCODING_RESOLUTION = 2.0**-10
-"""Relative rounding of a committed value (9 mantissa bits): the errors' floor."""
+RESOLUTION = {"float32": (2.0**-10, 2.0**-10), "bfloat16": (2.0**-8, 2.0**-7)}
+"""The finest (mean, median) relative error the statistics resolve, per precision: the 2^-10
+rounding of a committed value (9 mantissa bits) in float32. In bfloat16 an honest reordering moves
+values by whole units in the last place (2^-8 to 2^-7 relative, 7 mantissa bits): the median of
+such differences is 0 or one unit, nothing between (floor 2^-7); the mean averages them (floor
+2^-8, one typical unit)."""
 
 
 @dataclass(frozen=True)
@@ -221,8 +227,8 @@ def fit(samples: Sequence[HonestSample], *, margin: float = 2.0, model: str = ""
         ss = [s for s in samples if s.dtype == dtype]
         counts[dtype] = len(ss)
         short = max(1.0 - min(s.stats.overlap for s in ss), 1.0 / TOPK)
-        err_mean = max(max(s.stats.err_mean for s in ss), ENCODING_RESOLUTION)
-        err_median = max(max(s.stats.err_median for s in ss), ENCODING_RESOLUTION)
+        err_mean = max(max(s.stats.err_mean for s in ss), RESOLUTION[dtype][0])
+        err_median = max(max(s.stats.err_median for s in ss), RESOLUTION[dtype][1])
         gap = max(max(s.stats.greedy_gap for s in ss), 2 * max(s.logit_dev for s in ss))
         dist = max(max(s.stats.sample_dist for s in ss), max(s.cdf_dev for s in ss))
         by[dtype] = Thresholds(
