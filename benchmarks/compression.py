@@ -282,12 +282,63 @@ def http_check(quick: bool, log: Any) -> dict[str, Any]:
     return out
 
 
+def _kb(x: float | None) -> str:
+    return "-" if x is None else f"{x / 1000:,.1f}"
+
+
+def _x(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f}x"
+
+
+def _s(x: float | None) -> str:
+    return "not reached" if x is None else f"{x:,.1f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The measured tables (one per workload) as Markdown, for docs/results/compression.md."""
+    out = []
+    for name, w in result["workloads"].items():
+        text = name == "shakespeare"
+        metric = "test perplexity" if text else "test accuracy"
+        out.append(f"### {name}\n")
+        out.append(
+            f"| configuration | attack | up: update kB | up: all kB | down: patch kB | down: all kB |"
+            f" up ratio | blobs ratio | all-bytes ratio | {metric} | sim s/round | time to loose target s |"
+        )
+        out.append("|" + "---|" * 12)
+        for r in w["runs"]:
+            value = r["test_perplexity"] if text else r["test_accuracy"]
+            sim = r["sim_round_seconds"]
+            out.append(
+                f"| {r['codec']} | {'25% + default' if r['byzantine'] else 'none (FedAvg)'}"
+                f" | {_kb(r['uplink_blob_per_provider_round'])} | {_kb(r['uplink_all_per_provider_round'])}"
+                f" | {_kb(r['downlink_blob_per_provider_round'])}"
+                f" | {_kb(r['downlink_all_per_provider_round'])}"
+                f" | {_x(r['uplink_ratio_vs_dense'])} | {_x(r['round_blobs_ratio_vs_dense'])}"
+                f" | {_x(r['round_all_ratio_vs_dense'])} | {value:.4g}"
+                f" | {sum(sim[1:]) / max(1, len(sim) - 1):.2f} | {_s(r['time_to_target_s']['loose'])} |"
+            )
+        t = w["targets"]
+        out.append(
+            f"\nTargets (from the dense run's final validation metric): goal {t['goal']:.4g},"
+            f" loose {t['loose']:.4g}. Goals: "
+            + ", ".join(f"{k} {'met' if v else 'not met'}" for k, v in w["goals"].items())
+            + ".\n"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the scenarios' small forms (< 2 min)")
     parser.add_argument("--only", choices=sorted(SCENARIOS), help="one workload")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP cross-check")
+    parser.add_argument("--markdown", metavar="JSON", help="print the tables of a saved result and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        saved = json.loads(Path(args.markdown).read_text())
+        print(markdown(saved))
+        return saved
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
