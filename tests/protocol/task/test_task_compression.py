@@ -138,3 +138,22 @@ def test_the_global_update_is_broadcast_compressed_and_rebuilt_by_providers(smal
     with pytest.raises(BadUpdate):
         apply_patch(bundle.spec, store.get(checkpoints[1]), patch, d, checkpoints[3])  # wrong base
     assert status.history[-1].val_accuracy > 0.3
+
+
+def test_a_provider_whose_update_cannot_be_encoded_skips_the_round(small_net, monkeypatch):
+    from deai.protocol.task.provider import ProviderPool
+
+    net = small_net()
+    spec = net.bundle(compression="topk(ratio=0.05)+int8").spec
+    pool = ProviderPool(net.providers, net.datasets)
+    broken = sorted(a.address for a in net.providers)[1]
+    privatize = ProviderPool._privatize
+
+    def diverged(self, spec, round, address, delta, expected):
+        out = privatize(self, spec, round, address, delta, expected)
+        return out * float("nan") if address == broken else out  # a model that blew up
+
+    monkeypatch.setattr(ProviderPool, "_privatize", diverged)
+    roster = [a.address for a in net.providers]
+    sent = pool.train(spec, 1, net.bundle().init, roster, len(roster))
+    assert sorted(u.provider for u in sent) == sorted(a for a in roster if a != broken)

@@ -44,6 +44,7 @@ from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.compression.errors import CompressionError
 from deai.learn.data import Dataset
 from deai.learn.federated import server_step
 from deai.learn.strategies import get_strategy
@@ -459,11 +460,19 @@ class TaskCoordinator:
         new_vec, patch = server.global_vec, None
         if spec.global_compression != "none":  # broadcast a compressed global step (broadcast.py)
             carried = from_safetensors(self.store.get(s.global_residual)) if s.global_residual else None
-            step = compress_global(
-                spec, s.round, flat_of(spec, base), new_vec, None if carried is None else carried["residual"]
-            )
+            try:
+                step = compress_global(
+                    spec,
+                    s.round,
+                    flat_of(spec, base),
+                    new_vec,
+                    None if carried is None else carried["residual"],
+                )
+            except CompressionError as exc:  # a diverged model: nothing sensible to broadcast
+                self._fail(f"round {s.round}: the global update cannot be compressed: {exc}")
+                return
             new_vec, patch = step.applied, self.store.put(step.wire)
-            residual = self.store.put(to_safetensors({"residual": step.residual.contiguous()}))
+            kept = self.store.put(to_safetensors({"residual": step.residual.contiguous()}))
         model = apply_flat(spec, base, new_vec)
         ckpt = self.store.put(checkpoint_bytes(model))
         s.strategy_state = self.store.put(to_safetensors(server.state)) if server.state else None
@@ -529,7 +538,7 @@ class TaskCoordinator:
         )
         s.previous_checkpoint, s.checkpoint = s.checkpoint, ckpt
         if patch is not None:
-            s.global_update, s.global_residual = patch, residual
+            s.global_update, s.global_residual = patch, kept
         s.aggregate_output, s.score_output = agg.output, score.output
         if s.round < spec.rounds:
             self._start_round(s.round + 1, now)

@@ -27,6 +27,7 @@ providers of one behaviour craft together, as one :class:`~deai.learn.federated.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ from deai.core.accounts import Account
 from deai.core.encoding import sha256
 from deai.core.tensorio import to_safetensors
 from deai.learn.compression import ErrorFeedback, get_compressor
+from deai.learn.compression.errors import CompressionError
 from deai.learn.data import Dataset
 from deai.learn.federated import Collusion, local_step
 from deai.learn.strategies import get_strategy
@@ -48,6 +50,8 @@ from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
 
 __all__ = ["ProviderPool", "TrainedUpdate", "provider_seed"]
+
+log = logging.getLogger(__name__)
 
 
 def provider_seed(task: str, round: int, address: str) -> int:
@@ -144,7 +148,11 @@ class ProviderPool:
             out = []
             for i, a in enumerate(mine):
                 delta = self._privatize(spec, round, a, deltas[i], expected)
-                blob, delta = self._compress(spec, round, a, delta)
+                try:
+                    blob, delta = self._compress(spec, round, a, delta)
+                except CompressionError as exc:  # e.g. a diverged model's update: nothing to send
+                    log.warning("provider %s, round %d: update not sent: %s", a, round, exc)
+                    continue
                 digest = sha256(blob).hex()
                 st = UpdateStatement.sign(self.accounts[a], task, round, digest, len(self.data[a]))
                 out.append(TrainedUpdate(a, blob, digest, delta, st))
