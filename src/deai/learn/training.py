@@ -48,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "batch_schedule",
+    "buffer_size",
     "deterministic",
     "evaluate",
     "get_flat",
@@ -153,6 +154,11 @@ def state_names(model: nn.Module) -> list[str]:
 def state_size(model: nn.Module) -> int:
     """The length of the state vector (works on the ``meta`` device)."""
     return sum(t.numel() for t in _state_tensors(model))
+
+
+def buffer_size(model: nn.Module) -> int:
+    """How many of the state vector's values are floating-point buffers (its last ones)."""
+    return sum(b.numel() for _, b in _state_buffers(model))
 
 
 def _state_tensors(model: nn.Module) -> list[torch.Tensor]:

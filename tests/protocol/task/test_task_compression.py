@@ -157,3 +157,23 @@ def test_a_provider_whose_update_cannot_be_encoded_skips_the_round(small_net, mo
     roster = [a.address for a in net.providers]
     sent = pool.train(spec, 1, net.bundle().init, roster, len(roster))
     assert sorted(u.provider for u in sent) == sorted(a for a in roster if a != broken)
+
+
+def test_batch_norm_statistics_travel_dense_in_a_compressed_update(small_net):
+    from deai.protocol.task.model import dense_tail
+
+    net = small_net()
+    spec = net.bundle(
+        model="resnet", model_kwargs={"widths": [4, 8]}, compression="topk(ratio=0.01)+int2"
+    ).spec
+    tail = dense_tail(spec)
+    assert tail > 0  # running means and variances (and the batch counters are not floats)
+    d = param_count(spec)
+    delta = torch.randn(d, generator=torch.Generator().manual_seed(1))
+    from deai.protocol.task.provider import ProviderPool
+
+    pool = ProviderPool(net.providers[:1], {net.providers[0].address: net.splits.train.subset([0, 1])})
+    blob, sent = pool._compress(spec, 1, net.providers[0].address, delta)
+    assert torch.equal(sent[-tail:], delta[-tail:])  # exact
+    assert torch.equal(load_sent(blob, spec, d), sent)  # what every receiver rebuilds
+    assert len(blob) < 4 * d // 5  # smaller than dense float32 even on this tiny model (headers dominate)

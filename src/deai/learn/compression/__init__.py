@@ -49,11 +49,13 @@ from deai.learn.compression.int8 import Int8
 from deai.learn.compression.none import Dense
 from deai.learn.compression.quantize import UniformQuantizer
 from deai.learn.compression.randomk import RandomK
+from deai.learn.compression.tail import TAIL, decompress_with_tail, tail_bytes
 from deai.learn.compression.topk import TopK
 
 __all__ = [
     "COMPRESSORS",
     "HEADER",
+    "TAIL",
     "VALUES",
     "BadCompressed",
     "BadCompressionSpec",
@@ -78,7 +80,9 @@ __all__ = [
     "compressed_bytes",
     "compression_ratio",
     "decompress",
+    "decompress_with_tail",
     "get_compressor",
+    "tail_bytes",
 ]
 
 MAX_SPEC = 512

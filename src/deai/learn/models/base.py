@@ -145,17 +145,18 @@ def count_params(name: str, in_features: int, num_classes: int, **kwargs) -> int
     return sum(p.numel() for p in model.parameters())
 
 
-def count_state(name: str, in_features: int, num_classes: int, **kwargs) -> int:
+def count_state(name: str, in_features: int, num_classes: int, *, buffers: bool = False, **kwargs) -> int:
     """The length of the model's state vector (trainable parameters plus floating-point buffers:
-    what every update carries), built on the ``meta`` device."""
+    what every update carries), built on the ``meta`` device; ``buffers=True``: how many of those
+    values are buffers (the vector's last ones)."""
     factory = _import(name) if ":" in name else MODELS.get(name)
     if ":" not in name:
         check_model_kwargs(name, kwargs)
     with torch.device("meta"):
         model = _construct(factory, name, in_features, num_classes, kwargs)
-    from deai.learn.training import state_size  # the state vector's one definition
+    from deai.learn.training import buffer_size, state_size  # the state vector's one definition
 
-    return state_size(model)
+    return buffer_size(model) if buffers else state_size(model)
 
 
 def build_model(

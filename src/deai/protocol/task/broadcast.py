@@ -24,7 +24,7 @@ from deai.core.encoding import sha256, sha256_hex
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
 from deai.protocol.task.errors import BadUpdate
-from deai.protocol.task.model import apply_flat, checkpoint_bytes, flat_of
+from deai.protocol.task.model import apply_flat, checkpoint_bytes, dense_tail, flat_of
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = ["GlobalStep", "apply_patch", "compress_global"]
@@ -48,30 +48,35 @@ def compress_global(
 ) -> GlobalStep:
     """Compress the step ``new - base`` (plus the carried ``residual``) with the task's
     ``global_compression``; the returned ``applied`` vector is what the round's checkpoint holds."""
-    from deai.learn.compression import ErrorFeedback, get_compressor
+    from deai.learn.compression import TAIL, ErrorFeedback, get_compressor
 
     comp = get_compressor(spec.global_compression)
-    feedback = ErrorFeedback(comp, base.numel())
+    step_vec = new - base
+    head = step_vec.numel() - dense_tail(spec)  # the buffers travel dense (compression/tail.py)
+    feedback = ErrorFeedback(comp, head)
     if residual is not None:
         feedback.residual = residual.float().clone()
     seed = _seed(spec, round)
     step = feedback.step(
-        new - base,
+        step_vec[:head],
         seed=seed if comp.needs_seed else None,
         generator=torch.Generator().manual_seed(seed) if comp.needs_generator else None,
     )
-    return GlobalStep(to_safetensors(step.tensors), base + step.sent, feedback.residual)
+    tail = step_vec[head:].float().contiguous()
+    wire = {**step.tensors, TAIL: tail} if tail.numel() else step.tensors
+    return GlobalStep(to_safetensors(wire), base + torch.cat([step.sent, tail]), feedback.residual)
 
 
 def apply_patch(spec: TaskSpec, base: bytes, patch: bytes, dim: int, expected: str) -> bytes:
     """The round's checkpoint bytes rebuilt from the previous checkpoint ``base`` and the
     compressed global update ``patch``; BadUpdate unless they hash to ``expected``."""
-    from deai.learn.compression import get_compressor
+    from deai.learn.compression import decompress_with_tail, get_compressor, tail_bytes
     from deai.learn.errors import LearnError
 
-    comp = get_compressor(spec.global_compression)
+    comp, tail = get_compressor(spec.global_compression), dense_tail(spec)
     try:
-        sent = comp.decompress(from_safetensors(patch, max_bytes=comp.max_bytes(dim)), dim)
+        tensors = from_safetensors(patch, max_bytes=comp.max_bytes(dim - tail) + tail_bytes(tail))
+        sent = decompress_with_tail(comp, tensors, dim, tail)
         out = checkpoint_bytes(apply_flat(spec, base, flat_of(spec, base) + sent))
     except (DeaiError, LearnError, ValueError) as exc:
         raise BadUpdate(f"global update refused: {exc}") from exc

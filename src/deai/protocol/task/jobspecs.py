@@ -13,7 +13,7 @@ from dataclasses import fields
 from deai.core.encoding import sha256
 from deai.protocol.jobs.kinds.contribution_score import KIND as SCORE_KIND
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.task.model import model_params, param_count
+from deai.protocol.task.model import dense_tail, model_params, param_count
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = [
@@ -44,7 +44,7 @@ def compression_params(spec: TaskSpec) -> dict:
     under secure aggregation, whose bucket means the coordinator expands to dense vectors)."""
     if spec.compression == "none" or spec.secure_aggregation:
         return {}
-    return {"compression": spec.compression, "dim": param_count(spec)}
+    return {"compression": spec.compression, "dim": param_count(spec), "tail": dense_tail(spec)}
 
 
 def job_seed(task: str, round: int, purpose: str) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "checkpoint_bytes",
     "compression_seed",
     "data_bytes",
+    "dense_tail",
     "flat_of",
     "load_checkpoint",
     "load_sent",
@@ -69,6 +70,12 @@ def model_params(spec: TaskSpec) -> dict:
 def param_count(spec: TaskSpec) -> int:
     """The length ``d`` of the spec's state vector (an update), counted without building the model."""
     return count_state(spec.model, spec.in_features, spec.num_classes, **spec.model_kwargs)
+
+
+def dense_tail(spec: TaskSpec) -> int:
+    """How many of the state vector's last values (the floating-point buffers: batch-norm
+    statistics) travel uncompressed in a compressed update (:mod:`deai.learn.compression.tail`)."""
+    return count_state(spec.model, spec.in_features, spec.num_classes, buffers=True, **spec.model_kwargs)
 
 
 def checkpoint_bytes(model: nn.Module) -> bytes:
@@ -104,12 +111,13 @@ def load_sent(data: bytes, spec: TaskSpec, dim: int) -> torch.Tensor:
     the task compresses, checked field by field and decompressed (``deai.learn.compression``)."""
     if spec.compression == "none":
         return load_update(data, dim)
-    from deai.learn.compression import get_compressor
+    from deai.learn.compression import decompress_with_tail, get_compressor, tail_bytes
     from deai.learn.errors import LearnError
 
-    comp = get_compressor(spec.compression)
+    comp, tail = get_compressor(spec.compression), dense_tail(spec)
     try:
-        return comp.decompress(from_safetensors(data, max_bytes=comp.max_bytes(dim)), dim)
+        tensors = from_safetensors(data, max_bytes=comp.max_bytes(dim - tail) + tail_bytes(tail))
+        return decompress_with_tail(comp, tensors, dim, tail)
     except (DeaiError, LearnError, ValueError) as exc:
         raise BadUpdate(f"compressed update refused: {exc}") from exc
 
@@ -130,7 +138,9 @@ def shared_support(spec: TaskSpec, round: int, dim: int) -> torch.Tensor | None:
     comp = get_compressor(spec.compression)
     if not spec.secure_aggregation or comp.sparsifier is None:
         return None
-    return random_support(dim, comp.max_k(dim), compression_seed(spec, round, ""))
+    head = dim - dense_tail(spec)  # the buffers travel whole: always on the support
+    support = random_support(head, comp.max_k(head), compression_seed(spec, round, ""))
+    return torch.cat([support, torch.arange(head, dim, dtype=support.dtype)])
 
 
 def data_bytes(data: Dataset) -> bytes:

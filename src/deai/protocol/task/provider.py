@@ -36,7 +36,7 @@ import torch
 from deai.core.accounts import Account
 from deai.core.encoding import sha256
 from deai.core.tensorio import to_safetensors
-from deai.learn.compression import ErrorFeedback, get_compressor
+from deai.learn.compression import TAIL, ErrorFeedback, get_compressor
 from deai.learn.compression.errors import CompressionError
 from deai.learn.data import Dataset
 from deai.learn.federated import Collusion, local_step
@@ -44,7 +44,13 @@ from deai.learn.strategies import get_strategy
 from deai.learn.training import deterministic, get_flat
 from deai.protocol.secagg.client import SecAggClient
 from deai.protocol.secagg.messages import decode, encode
-from deai.protocol.task.model import compression_seed, load_checkpoint, shared_support, update_bytes
+from deai.protocol.task.model import (
+    compression_seed,
+    dense_tail,
+    load_checkpoint,
+    shared_support,
+    update_bytes,
+)
 from deai.protocol.task.secagg_round import secagg_config
 from deai.protocol.task.spec import TaskSpec
 from deai.protocol.task.statements import SecAggStatement, UpdateStatement
@@ -166,16 +172,19 @@ class ProviderPool:
         if spec.compression == "none":
             return update_bytes(delta), delta
         comp = get_compressor(spec.compression)
+        head = delta.numel() - dense_tail(spec)  # the buffers travel dense (compression/tail.py)
         key = (spec.task_id, address)
         if key not in self.feedback:
-            self.feedback[key] = ErrorFeedback(comp, delta.numel())
+            self.feedback[key] = ErrorFeedback(comp, head)
         seed = compression_seed(spec, round, address)
         step = self.feedback[key].step(
-            delta,
+            delta[:head],
             seed=seed if comp.needs_seed else None,
             generator=torch.Generator().manual_seed(seed) if comp.needs_generator else None,
         )
-        return to_safetensors(step.tensors), step.sent
+        tail = delta[head:].detach().float().contiguous()
+        wire = {**step.tensors, TAIL: tail} if tail.numel() else step.tensors
+        return to_safetensors(wire), torch.cat([step.sent, tail])
 
     def _privatize(self, spec: TaskSpec, round: int, address: str, delta: torch.Tensor, expected: int):
         if spec.dp is None:

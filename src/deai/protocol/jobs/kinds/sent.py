@@ -2,8 +2,9 @@
 
 A task with compression (``TaskSpec.compression``, :mod:`deai.learn.compression`) has its providers
 send compressed updates; the jobs that take updates (``aggregate``, ``dp_aggregate``,
-``contribution_score``) then carry the params ``compression`` (the compressor spec) and ``dim`` (the
-state vector's length ``d``). Each update input is checked field by field
+``contribution_score``) then carry the params ``compression`` (the compressor spec), ``dim`` (the
+state vector's length ``d``) and ``tail`` (how many of its last values, the batch-norm statistics,
+travel dense: :mod:`deai.learn.compression.tail`; default 0). Each update input is checked field by field
 (:func:`deai.learn.compression.check_compressed`: keys, dtypes, shapes against ``d`` and the spec's
 ratio, index order and range, code range, finite bounded scales) and decompressed, deterministically:
 every executor rebuilds the same dense float32 vectors, so the verified job re-executes bit-exactly
@@ -45,16 +46,18 @@ def check_compression_params(params: Mapping[str, Any]) -> None:
         get_compressor(spec)
     except (LearnError, TypeError, ValueError) as exc:
         raise BadJobSpec(f"params.compression: {exc}") from exc
-    int_param(params, "dim", 1, MAX_DIM)
+    dim = int_param(params, "dim", 1, MAX_DIM)
+    int_param(params, "tail", 0, dim - 1, default=0)
 
 
 def decompress_input(update: Tensors, params: Mapping[str, Any], index: int) -> torch.Tensor:
     """Input update ``index`` as a dense float32 ``[dim]`` vector: decompressed after its checks."""
-    from deai.learn.compression import get_compressor
+    from deai.learn.compression import decompress_with_tail, get_compressor
 
     if isinstance(update, LazyInput):
         raise InputMismatch(f"update {index}: a compressed update is loaded whole, not streamed")
     try:
-        return get_compressor(params["compression"]).decompress(dict(update), params["dim"])
+        comp = get_compressor(params["compression"])
+        return decompress_with_tail(comp, dict(update), params["dim"], params.get("tail", 0))
     except (LearnError, ValueError) as exc:
         raise InputMismatch(f"update {index} refused: {exc}") from exc
