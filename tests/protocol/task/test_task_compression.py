@@ -177,3 +177,24 @@ def test_batch_norm_statistics_travel_dense_in_a_compressed_update(small_net):
     assert torch.equal(sent[-tail:], delta[-tail:])  # exact
     assert torch.equal(load_sent(blob, spec, d), sent)  # what every receiver rebuilds
     assert len(blob) < 4 * d // 5  # smaller than dense float32 even on this tiny model (headers dominate)
+
+
+def test_compressed_robust_secure_and_private_in_one_task(small_net):
+    net = small_net(n=6)
+    dp = DPSettings(mode="distributed", clip=1.0, noise_multiplier=0.3)
+    bundle = net.bundle(
+        rounds=2,
+        secure_aggregation=True,
+        bucket_size=2,
+        max_providers=6,
+        dp=dp,
+        compression="randomk(ratio=0.3)",
+        global_compression="topk(ratio=0.3)+int8",
+    )
+    assert bundle.spec.aggregator == "default"  # robust without asking
+    _task, status = net.run(bundle)
+    assert status.phase == "done", status.reason
+    assert status.epsilon is not None and status.epsilon > 0
+    assert all(
+        "root_gate+centered_clipping" in h.defense and "bucket means" in h.defense for h in status.history
+    )
