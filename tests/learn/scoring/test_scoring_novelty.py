@@ -200,3 +200,20 @@ def test_flagged_adversaries_earn_zero_and_honest_providers_are_paid(digits_roun
     assert bool((novelty.flags[10:] != 0).all())
     assert res.scores[10:].tolist() == [0.0] * len(mix)  # adversaries earn exactly nothing
     assert float(res.scores[:10].clamp_min(0).sum()) > 0
+
+
+def test_the_commit_rank_decides_who_copied_whom_and_nothing_else():
+    from deai.learn.scoring import Flag, check_updates
+
+    g = torch.Generator().manual_seed(5)
+    rows = torch.randn(8, 400, generator=g)
+    rows[6] = rows[2]  # rows 2 and 6: one update sent twice
+    plain = check_updates(rows)
+    assert plain.flags[6] == Flag.COPY and plain.source[6] == 2
+    rank = torch.tensor([0, 1, 7, 2, 3, 4, 5, 6])  # but row 6 was committed before row 2
+    ranked = check_updates(rows, rank=rank)
+    assert ranked.flags[2] == Flag.COPY and ranked.source[2] == 6 and ranked.flags[6] == Flag.OK
+    others = [0, 1, 3, 4, 5, 7]
+    assert torch.equal(plain.flags[others], ranked.flags[others])
+    with pytest.raises(Exception, match="permutation"):
+        check_updates(rows, rank=torch.tensor([0, 0, 1, 2, 3, 4, 5, 6]))

@@ -44,10 +44,12 @@ def test_a_copy_earns_nothing_and_the_first_committer_keeps_the_credit(small_net
     task, status = net.run(net.bundle(rounds=2))
     assert status.phase == "done"
     for record in status.history:
-        assert record.contributors[0] == original.address  # commit order, not address order
+        assert record.contributors == sorted(record.contributors)  # jobs see a canonical order
         assert record.scores[copier.address] == 0.0
+        assert record.scores[original.address] != 0.0  # the credit follows the commit order
     book = status.scores
     assert all(book["flags"][str(r)][copier.address] == "COPY" for r in (1, 2))
+    assert all(original.address not in book["flags"][str(r)] for r in (1, 2))
     paid = _payouts(net, task)
     assert paid[copier.address] == 0 and paid[original.address] > 0
 

@@ -156,11 +156,12 @@ def _similar(
     return 1.0 - cos2, hit
 
 
-def _roots(link: torch.Tensor) -> torch.Tensor:
-    """Each row's first earlier linked row, chains resolved to the group's first member."""
+def _roots(link: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Each row's first (in ``order``) earlier linked row, chains resolved to the group's first member."""
     n = link.shape[0]
     idx = torch.arange(n)
-    leader = torch.where(link.any(1), link.to(torch.int8).argmax(1), idx)
+    first = torch.where(link, order[None].expand(n, n), n).argmin(1)
+    leader = torch.where(link.any(1), first, idx)
     for _ in range(max(1, n.bit_length())):
         nxt = leader[leader]
         if torch.equal(nxt, leader):
@@ -176,11 +177,15 @@ def check_updates(
     previous: torch.Tensor | None = None,
     history: torch.Tensor | None = None,
     config: NoveltyConfig | None = None,
+    rank: torch.Tensor | None = None,
 ) -> NoveltyResult:
-    """Flag the rows of ``updates`` (``[n, d]``, commit order); see the module docstring.
+    """Flag the rows of ``updates`` (``[n, d]``); see the module docstring.
 
     ``public``: the public-data update ``[d]``; ``previous``: the previous global update ``[d]``;
-    ``history``: sketches ``[h, k]`` of earlier rounds' updates (``k`` = :data:`SKETCH_DIM`).
+    ``history``: sketches ``[h, k]`` of earlier rounds' updates (``k`` = :data:`SKETCH_DIM`);
+    ``rank``: each row's commit rank (a permutation of ``0..n-1``; default: the row order), which
+    decides only who committed "first" in a group of copies -- everything else is computed in row
+    order, so a canonical row order keeps the scores independent of arrival timing.
     """
     cfg = config or NoveltyConfig()
     if updates.dim() != 2 or updates.shape[0] < 1 or not updates.is_floating_point():
@@ -199,6 +204,12 @@ def check_updates(
     flags = torch.zeros(n, dtype=torch.long)
     source = torch.full((n,), -1, dtype=torch.long)
     idx = torch.arange(n)
+    if rank is None:
+        order = idx
+    else:
+        order = torch.as_tensor(rank, dtype=torch.long)
+        if order.shape != (n,) or not torch.equal(torch.sort(order).values, idx):
+            raise BadUpdates(f"rank must be a permutation of 0..{n - 1}")
 
     def mark(mask: torch.Tensor, flag: Flag, src: torch.Tensor | None = None) -> None:
         new = mask & (flags == 0)
@@ -261,18 +272,18 @@ def check_updates(
         mark(hit.any(1), Flag.REPLAY, hit.to(torch.int8).argmax(1))
 
     # COPY (of an earlier row of this round)
-    earlier = torch.ones(n, n, dtype=torch.bool).tril(-1)
+    earlier = order[None] < order[:, None]  # [i, j]: j committed before i
     link = (1.0 - (unit @ unit.T) ** 2 <= cfg.exact) & (norms > 0)[:, None] & (norms > 0)[None]
     copy_ratio = _nan(n)
     if spread_ok:
         stat, near = _similar(f, f, scale, cfg.copy, cfg.consensus_residual)
         link |= near & live[:, None] & live[None]
         copy_ratio = torch.where(earlier, stat, float("inf")).amin(1)
-        copy_ratio[0] = float("nan")
+        copy_ratio[int(order.argmin())] = float("nan")
     # only to an earlier row not flagged so far: an early replay of a provider's older update must
     # not turn that provider's fresh update (same data, same fingerprint) into its "copy"
     link &= earlier & (flags == 0)[None]
-    roots = _roots(link)
+    roots = _roots(link, order)
     mark(roots != idx, Flag.COPY, roots)
 
     # CONSENSUS (ALIE-like), among the rows not flagged so far

@@ -357,10 +357,14 @@ class TaskCoordinator:
             return self._fail(
                 f"round {s.round}: {len(s.updates)} providers delivered, need {spec.min_providers}"
             )
-        contributors = list(s.updates)  # commit (arrival) order
+        # jobs take the updates by address (their results must not depend on arrival timing); the
+        # commit ranks go along so the first committer of a group of copies keeps the credit
+        arrival = list(s.updates)
+        contributors = sorted(arrival)
         digests = [s.updates[a]["update"] for a in contributors]
         samples = [s.updates[a]["samples"] for a in contributors]
-        self._start_jobs(now, digests, samples, len(s.roster))
+        rank = [arrival.index(a) for a in contributors]
+        self._start_jobs(now, digests, samples, len(s.roster), rank)
         return True
 
     def _secagg_step(self, now: int) -> bool:
@@ -398,7 +402,14 @@ class TaskCoordinator:
         self._start_jobs(now, digests, None, len(s.roster))
         return True
 
-    def _start_jobs(self, now: int, digests: list[str], samples: list[int] | None, expected: int) -> None:
+    def _start_jobs(
+        self,
+        now: int,
+        digests: list[str],
+        samples: list[int] | None,
+        expected: int,
+        rank: list[int] | None = None,
+    ) -> None:
         s, spec, w = self.state, self.spec, self.spec.windows
         common: dict[str, Any] = dict(
             r=spec.redundancy,
@@ -421,6 +432,7 @@ class TaskCoordinator:
                     scoring=reveal_scoring_set(spec, self.store, self.sealed, s.round),
                     previous=s.aggregate_output,
                     history=s.score_output,
+                    rank=rank,
                 ),
                 "score",
                 **common,

@@ -111,6 +111,7 @@ def score_job(
     scoring: str | None = None,
     previous: str | None = None,
     history: str | None = None,
+    rank: Sequence[int] | None = None,
 ) -> JobSpec:
     """The updates' contribution scores (the task's scorer: LOO, GTG-Shapley or RONI) from the
     round's starting checkpoint, with the novelty checks: the ``contribution_score`` kind.
@@ -132,6 +133,8 @@ def score_job(
     }
     if spec.score_samples:
         params["max_samples"] = spec.score_samples
+    if rank is not None:
+        params["rank"] = [int(r) for r in rank]
     refs = [spec.validation]
     if previous is not None:
         params["previous"] = True

@@ -76,13 +76,13 @@ def record_scores(
     rounds: Sequence[RoundRecord],
 ) -> tuple[list[str], list[float]]:
     """Add round ``round``'s accepted score output to ``book`` (once: a re-run after a crash adds
-    nothing) and return the contributors in commit order with their scores. ``updates``: the
-    round's committed statements by provider (or buckets under secure aggregation), in commit order."""
+    nothing) and return the contributors in the jobs' order (by address) with their scores.
+    ``updates``: the round's committed statements by provider (or buckets under secure aggregation)."""
     scores = out["scores"].tolist()
     if secure_aggregation:  # scores are per bucket: its members share it
         contributors, per = bucket_members_scores(updates, scores)
     else:
-        contributors, per = list(updates), scores
+        contributors, per = sorted(updates), scores  # the jobs' order (coordinator._on_train)
     if round not in book.rounds:
         if secure_aggregation:
             book.add(round, contributors, per, job=job)

@@ -8,7 +8,10 @@ Inputs: ``[checkpoint, data, update_1, ..., update_n]`` -- the round's global ch
 model's shared state, :func:`deai.learn.training.shared_state`), the task's validation data
 (:func:`~deai.protocol.jobs.kinds.base.dataset_input`: labelled features or images, or token windows)
 and the committed updates in commit order (flat state-vector deltas ``{"delta": [d]}`` or dicts;
-compressed ones with params ``compression`` and ``dim``, :mod:`~deai.protocol.jobs.kinds.sent`).
+compressed ones with params ``compression`` and ``dim``, :mod:`~deai.protocol.jobs.kinds.sent`),
+in a canonical order (the network sorts them by address, so the scores do not depend on arrival
+timing), with optional ``rank`` (each update's commit rank: who committed first in a group of
+copies keeps the credit).
 Params: the model (``model``, ``in_features``, ``num_classes``, ``model_kwargs``, as for the
 built-in ``score`` kind), ``method`` (a name in :data:`deai.learn.scoring.SCORERS`), ``options``
 (the scorer's keyword arguments, e.g. ``{"max_permutations": 32}``), ``metric`` (``neg_loss`` or
@@ -170,6 +173,13 @@ class ContributionScore(JobKind):
             if not isinstance(params.get(key, False), bool):
                 raise BadJobSpec(f"params.{key} must be true or false")
         check_compression_params(params)
+        rank = params.get("rank")
+        if rank is not None and (
+            not isinstance(rank, list)
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in rank)
+            or sorted(rank) != list(range(len(rank)))
+        ):
+            raise BadJobSpec("params.rank must be a permutation of 0..n-1 (the updates' commit ranks)")
         _novelty(params)
         _scorer(params)
 
@@ -183,6 +193,8 @@ class ContributionScore(JobKind):
         if pub is not None:
             dataset_input(inputs, pub, params["public"], "public data")
         n = len(inputs) - first
+        if "rank" in params and len(params["rank"]) != n:
+            raise InputMismatch(f"params.rank has {len(params['rank'])} entries for {n} updates")
         if compressed(params):
             for i, upd in enumerate(inputs[first:]):
                 decompress_input(upd, params, i)
@@ -224,7 +236,12 @@ class ContributionScore(JobKind):
             h_sk, h_age, h_idx = history_rows(inputs[hist])
         try:
             novelty = check_updates(
-                deltas, public=public, previous=previous, history=h_sk, config=_novelty(params)
+                deltas,
+                public=public,
+                previous=previous,
+                history=h_sk,
+                config=_novelty(params),
+                rank=params.get("rank"),
             )
         except LearnError as exc:
             raise InputMismatch(f"the novelty checks refused the inputs: {exc}") from exc
