@@ -66,7 +66,7 @@ class ScoreBook:
         flags: Sequence[int] | torch.Tensor | None = None,
         replay_of: Sequence[tuple[int, str] | None] | None = None,
     ) -> None:
-        """Record round ``round``'s scores, ``scores[i]`` for ``addresses[i]`` (commit order).
+        """Record round ``round``'s scores, ``scores[i]`` for ``addresses[i]`` (the score job's order).
 
         ``flags``: the score job's ``flags`` output (one :class:`~deai.learn.scoring.Flag` value per
         address); ``replay_of``: for a ``REPLAY``-flagged address, the ``(round, address)`` whose

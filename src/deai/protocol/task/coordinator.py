@@ -11,9 +11,9 @@ Phases (``state.phase``)::
 - ``train(r)``: the round's global checkpoint (the spec's ``init`` for round 1, the ledger's
   checkpoint of round r-1 after) is public. Providers train, upload their update blob and send a
   signed :class:`~deai.protocol.task.statements.UpdateStatement` (their commitment to the update
-  hash), checked here for membership, round, layout and finiteness; the round keeps them in the
-  order they arrived (the commit order: a copy never takes the credit of an update committed before
-  it). With secure aggregation, they
+  hash), checked here for membership, round, layout and finiteness. The jobs take the updates by
+  address (results independent of arrival timing) with their arrival ranks, so a copy never takes
+  the credit of an update committed before it. With secure aggregation, they
   run the bucketed SecAgg+ round instead (:mod:`~deai.protocol.task.secagg_round`). The phase ends
   when every member delivered or at the deadline; the round proceeds with those who delivered if
   at least ``min_providers`` did.
