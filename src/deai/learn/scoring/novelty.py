@@ -3,7 +3,8 @@
 :func:`check_updates` flags each provider of a round (:class:`Flag`); a flagged provider's score is 0
 (the scorers leave it out of the game, :meth:`deai.learn.scoring.Scorer.__call__`), except that a
 ``COPY`` is merged into the player of the update it copies, whose value goes to the first committer
-(``rank``: the commit ranks the network passes; by default the row order). The checks, in this order of precedence:
+(``rank``: the commit ranks the network passes; by default the row order). The checks, in this
+order of precedence:
 
 - ``ZERO``: the update's norm is below ``zero`` (5%) of the round's median norm (free riders: zero
   or near-zero updates). A zero update still moves the FedAvg mean (it dilutes it), which a scorer
