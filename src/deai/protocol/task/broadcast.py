@@ -23,8 +23,9 @@ import torch
 from deai.core.encoding import sha256, sha256_hex
 from deai.core.errors import DeaiError
 from deai.core.tensorio import from_safetensors, to_safetensors
+from deai.learn.training import get_flat, set_flat
 from deai.protocol.task.errors import BadUpdate
-from deai.protocol.task.model import apply_flat, checkpoint_bytes, dense_tail, flat_of
+from deai.protocol.task.model import checkpoint_bytes, dense_tail, load_checkpoint
 from deai.protocol.task.spec import TaskSpec
 
 __all__ = ["GlobalStep", "apply_patch", "compress_global"]
@@ -77,7 +78,9 @@ def apply_patch(spec: TaskSpec, base: bytes, patch: bytes, dim: int, expected: s
     try:
         tensors = from_safetensors(patch, max_bytes=comp.max_bytes(dim - tail) + tail_bytes(tail))
         sent = decompress_with_tail(comp, tensors, dim, tail)
-        out = checkpoint_bytes(apply_flat(spec, base, flat_of(spec, base) + sent))
+        model = load_checkpoint(spec, base)
+        set_flat(model, get_flat(model) + sent)
+        out = checkpoint_bytes(model)
     except (DeaiError, LearnError, ValueError) as exc:
         raise BadUpdate(f"global update refused: {exc}") from exc
     if sha256_hex(out) != expected.removeprefix("0x"):

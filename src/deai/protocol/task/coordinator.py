@@ -468,7 +468,8 @@ class TaskCoordinator:
         # the end of round is learn's server step (what run_federated runs), on the verified aggregate
         strategy = get_strategy(spec.strategy, **spec.strategy_kwargs)
         previous = from_safetensors(self.store.get(s.strategy_state)) if s.strategy_state else None
-        server = server_step(strategy, flat_of(spec, base), delta, previous)
+        base_vec = flat_of(spec, base)
+        server = server_step(strategy, base_vec.clone(), delta, previous)
         new_vec, patch = server.global_vec, None
         if spec.global_compression != "none":  # broadcast a compressed global step (broadcast.py)
             carried = from_safetensors(self.store.get(s.global_residual)) if s.global_residual else None
@@ -476,7 +477,7 @@ class TaskCoordinator:
                 step = compress_global(
                     spec,
                     s.round,
-                    flat_of(spec, base),
+                    base_vec,
                     new_vec,
                     None if carried is None else carried["residual"],
                 )

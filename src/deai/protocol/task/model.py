@@ -67,15 +67,29 @@ def model_params(spec: TaskSpec) -> dict:
     }
 
 
+_COUNTS: dict[tuple[str, bool], int] = {}  # (spec digest, buffers) -> count: a meta build each is not free
+
+
+def _count(spec: TaskSpec, buffers: bool) -> int:
+    key = (spec.digest, buffers)
+    if key not in _COUNTS:
+        if len(_COUNTS) > 4096:
+            _COUNTS.clear()
+        _COUNTS[key] = count_state(
+            spec.model, spec.in_features, spec.num_classes, buffers=buffers, **spec.model_kwargs
+        )
+    return _COUNTS[key]
+
+
 def param_count(spec: TaskSpec) -> int:
     """The length ``d`` of the spec's state vector (an update), counted without building the model."""
-    return count_state(spec.model, spec.in_features, spec.num_classes, **spec.model_kwargs)
+    return _count(spec, False)
 
 
 def dense_tail(spec: TaskSpec) -> int:
     """How many of the state vector's last values (the floating-point buffers: batch-norm
     statistics) travel uncompressed in a compressed update (:mod:`deai.learn.compression.tail`)."""
-    return count_state(spec.model, spec.in_features, spec.num_classes, buffers=True, **spec.model_kwargs)
+    return _count(spec, True)
 
 
 def checkpoint_bytes(model: nn.Module) -> bytes:
