@@ -57,6 +57,7 @@ from deai.core.errors import (
     SenderMismatch,
     UnknownMessageType,
 )
+from deai.core.logs import Throttle, event
 from deai.net.limits import RateLimits, TokenBuckets
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_REFUSALS = Throttle(1.0)  # refusal lines: at most one per error kind a second (anyone can cause them)
 
 Handler = Callable[[Envelope], dict[str, Any]]
 BLOB_PUT = "blob.put"  # the envelope type that authorizes one upload: body {"digest", "size"}
@@ -299,6 +301,8 @@ class Endpoint:
         to the peer's bucket of refused envelopes (a rate refusal is not)."""
         name = type(exc).__name__
         self.stats.refused[name] = self.stats.refused.get(name, 0) + 1
+        if log.isEnabledFor(logging.INFO) and (allowed := _REFUSALS.allow(name))[0]:
+            event(log, "refused", error=name, reason=str(exc)[:200], peer=peer, held_back=allowed[1])
         if peer is not None and self._refused is not None and not isinstance(exc, RateLimited):
             self._refused.take(peer)
         return _refusal(exc)
@@ -353,6 +357,8 @@ class Endpoint:
     def _handle(self, env: Envelope) -> Reply:
         try:
             body = self.handlers[env.type](env)
+            level = logging.DEBUG if env.type in self._read_only else logging.INFO  # reads: debug
+            event(log, "accepted", level, type=env.type, sender=env.sender)
             return Reply(200, body if body is not None else {})
         except (DeaiError, EncodingError) as exc:
             return self._refuse(exc)

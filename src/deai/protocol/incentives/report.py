@@ -9,11 +9,19 @@ provider's scores per round, merged copies, and its allocated amount.
 
 The report is a JSON-ready dict (:func:`task_report`); ``deai incentives report`` renders it as a
 table (:func:`deai.cli.incentives.report_table`), so the protocol layer imports no terminal library.
+
+:class:`Statement` is the one account of money for the whole network (or one task): fed the
+ledger's events, it keeps one :class:`StatementRow` per account and role -- earned by source
+(task payouts claimed, job fees, slash rewards, inference fees, royalties), slashed with each
+reason, jobs won, faulted and missed. The task report's ``earned``, the run report's
+(:func:`deai.sim.accounting.earnings`), the hub's dashboard and the CSV/JSON export
+(:func:`statement_csv`) all read it, so one account shows one figure everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deai.ledger.base import Ledger
@@ -21,7 +29,7 @@ from deai.ledger.config import COMPUTE, DATA
 from deai.protocol.incentives.errors import SettlementError
 from deai.protocol.incentives.settlement import ScoreBook, Settlement
 
-__all__ = ["task_record", "task_report"]
+__all__ = ["SOURCES", "Statement", "StatementRow", "statement_csv", "task_record", "task_report"]
 
 
 def task_record(
@@ -58,6 +66,8 @@ def _row(rows: dict[str, dict[str, Any]], address: str) -> dict[str, Any]:
             "allocated_compute": 0,
             "allocated_data": 0,
             "claimed": 0,
+            "earned": 0,  # what the ledger credited it for this task: payouts claimed, job fees
+            "slash_reasons": [],
             "reputation": {},
             "why": "",
         },
@@ -108,8 +118,17 @@ def _why(r: dict[str, Any]) -> str:
         parts.append(f"{r['jobs_accepted']} job(s) accepted, {r['jobs_faulted']} faulted")
     if r["jobs_missed"]:
         parts.append(f"{r['jobs_missed']} job(s) missed (never committed; no stake lost)")
+    if r["claimed"]:
+        parts.append(f"claimed {r['claimed']} in payouts")
+    elif r["allocated"]:
+        parts.append(f"allocated {r['allocated']}, not claimed yet")
     if r["slashed_in_task"] or r["job_slashes"]:
-        parts.append(f"slashed {r['slashed_in_task'] + r['job_slashes']}")
+        why = f" ({'; '.join(r['slash_reasons'])})" if r["slash_reasons"] else ""
+        parts.append(f"slashed {r['slashed_in_task'] + r['job_slashes']}{why}")
+    if not parts and r["task_stake"]:
+        parts.append(
+            f"member (task stake {r['task_stake']}); no scores in this report (pass the task record)"
+        )
     return "; ".join(parts) or "no recorded activity"
 
 
@@ -165,7 +184,6 @@ def task_report(
         for e in job.accepted:
             r = _row(rows, e)
             r["jobs_accepted"] += 1
-            r["fees_earned"] += job.fee
             if COMPUTE not in r["roles"]:
                 r["roles"].append(job.role)
         for e in job.faulted:
@@ -206,6 +224,11 @@ def task_report(
                 r = _row(rows, a)
                 r[f"allocated_{part}"] += v
                 r["allocated"] += v
+    for st in Statement.of(ledger, task).rows.values():  # the one account of money (fees net of royalties)
+        r = _row(rows, st.account)
+        r["earned"] += st.earned_total
+        r["fees_earned"] += st.earned.get("job_fees", 0) + st.earned.get("slash_rewards", 0)
+        r["slash_reasons"] += st.reasons
     for a, r in rows.items():
         r["roles"] = sorted(set(r["roles"]))
         r["reputation"] = {role: ledger.reputation(a, role) for role in (r["roles"] or [DATA])}
@@ -224,8 +247,178 @@ def task_report(
         "totals": {
             "paid_out": sum(p["total"] for p in payouts.values()),
             "claimed": sum(p["claimed"] for p in payouts.values()),
+            "earned": sum(r["earned"] for r in accounts),
             "slashed_in_task": sum(r["slashed_in_task"] for r in accounts),
             "allocated_compute": sum(r["allocated_compute"] for r in accounts),
             "allocated_data": sum(r["allocated_data"] for r in accounts),
         },
     }
+
+
+# -- the statement: who earned and lost what, network-wide ------------------------------------------
+
+SOURCES = ("payouts", "job_fees", "slash_rewards", "inference_fees", "royalties")
+OWNER = "model_owner"  # the role under which royalties are earned (not a staking role)
+
+
+@dataclass
+class StatementRow:
+    """One account in one role: ``earned`` by source (:data:`SOURCES`), ``slashed`` in total with
+    one reason per slash (``"job 0x12ab..: wrong result"``), jobs ``won``, ``faulted`` and
+    ``missed`` (drawn, never committed: no stake lost)."""
+
+    account: str
+    role: str
+    earned: dict[str, int] = field(default_factory=dict)
+    slashed: int = 0
+    reasons: list[str] = field(default_factory=list)
+    won: int = 0
+    faulted: int = 0
+    missed: int = 0
+
+    @property
+    def earned_total(self) -> int:
+        return sum(self.earned.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "earned_total": self.earned_total}
+
+
+MAX_REASONS = 20  # reasons kept per row (the count of slashes is in ``slashed``'s events)
+
+
+class Statement:
+    """Who earned and was slashed, and why, from the ledger's events (see the module docstring).
+
+    ``job_role(job_id)`` names a job's role (the ledger's job record); ``task``, when given,
+    keeps only what concerns that task (its payouts, member slashes and jobs). Feed events in
+    order with :meth:`feed`, as many times as new ones arrive."""
+
+    def __init__(self, job_role: Callable[[str], str | None], task: str | None = None) -> None:
+        self.job_role, self.task = job_role, task
+        self.rows: dict[tuple[str, str], StatementRow] = {}
+        self.member_role: dict[tuple[str, str], str] = {}  # (task, account) -> role joined
+        self.task_jobs: set[str] = set()
+        self.cursor = 0
+
+    def row(self, account: str, role: str) -> StatementRow:
+        return self.rows.setdefault((account, role), StatementRow(account, role))
+
+    def _earn(self, account: str, role: str, source: str, amount: int) -> None:
+        r = self.row(account, role)
+        r.earned[source] = r.earned.get(source, 0) + amount
+
+    def _slash(self, account: str, role: str, amount: int, reason: str) -> None:
+        r = self.row(account, role)
+        r.slashed += amount
+        if len(r.reasons) < MAX_REASONS:
+            r.reasons.append(reason)
+
+    def _mine(self, d: Mapping[str, Any]) -> bool:
+        return self.task is None or d.get("task") == self.task or d.get("job") in self.task_jobs
+
+    def feed(self, events: Iterable[Any]) -> None:
+        for ev in events:
+            self.cursor = ev.seq + 1
+            d, kind = ev.data, ev.kind
+            if kind == "task_joined":
+                self.member_role[(d["task"], d["account"])] = d["role"]
+            elif kind == "job_registered" and self.task is not None and d.get("task") == self.task:
+                self.task_jobs.add(d["job"])
+            if not self._mine(d):
+                continue
+            if kind == "claimed":
+                role = self.member_role.get((d["task"], d["account"]), "compute_provider")
+                self._earn(d["account"], role, "payouts", d["amount"])
+            elif kind == "job_resolved":
+                role = self.job_role(d["job"]) or "compute_provider"
+                for a in d.get("missed") or ():
+                    self.row(a, role).missed += 1
+                for a in d.get("faulted") or ():
+                    self.row(a, role).faulted += 1
+                if d["accepted"]:
+                    source = "inference_fees" if role == "host" else "job_fees"
+                    for a in d["accepted"]:
+                        self._earn(a, role, source, d["paid"] // len(d["accepted"]))
+                        if d["slash_reward"]:
+                            self._earn(a, role, "slash_rewards", d["slash_reward"])
+                        self.row(a, role).won += 1
+            elif kind == "slashed":
+                where = f"job {d['job'][:10]}.." if d.get("job") else "by the network"
+                kind_of = " (inference)" if d.get("role") == "host" and d.get("job") else ""
+                self._slash(
+                    d["account"],
+                    d["role"],
+                    d["amount"],
+                    f"{where}{kind_of}: {d.get('reason') or 'no reason'}",
+                )
+            elif kind == "member_slashed":
+                role = self.member_role.get((d["task"], d["account"]), "data_provider")
+                reason = f"task {d['task'][:10]}..: {d.get('reason') or 'no reason'}"
+                self._slash(d["account"], role, d["amount"], reason)
+            elif kind == "inference_paid" and self.task is None:
+                for h in d.get("hosts") or ():
+                    self._earn(h, "host", "inference_fees", d["per_host"])
+            elif kind == "royalty_claimed" and self.task is None:
+                self._earn(d["account"], OWNER, "royalties", d["amount"])
+
+    def earned(self, account: str) -> int:
+        """Everything ``account`` earned, all roles."""
+        return sum(r.earned_total for (a, _), r in self.rows.items() if a == account)
+
+    def slashed(self, account: str) -> int:
+        return sum(r.slashed for (a, _), r in self.rows.items() if a == account)
+
+    def sorted_rows(self) -> list[StatementRow]:
+        return sorted(self.rows.values(), key=lambda r: (-r.earned_total, -r.slashed, r.account, r.role))
+
+    @classmethod
+    def of(cls, ledger: Ledger, task: str | None = None) -> Statement:
+        """The statement of a whole ledger (or of one ``task``)."""
+
+        def role(job_id: str) -> str | None:
+            job = ledger.job(job_id)
+            return job.role if job is not None else None
+
+        st = cls(role, task)
+        st.feed(ledger.events())
+        return st
+
+
+CSV_COLUMNS = (
+    "account",
+    "role",
+    *(f"earned_{s}" for s in SOURCES),
+    "earned_total",
+    "slashed",
+    "won",
+    "faulted",
+    "missed",
+    "slash_reasons",
+)
+
+
+def statement_csv(rows: Iterable[StatementRow]) -> str:
+    """CSV text, one line per account and role (:data:`CSV_COLUMNS`; reasons joined by ``"; "``)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        earned = [r.earned.get(s, 0) for s in SOURCES]
+        w.writerow(
+            [
+                r.account,
+                r.role,
+                *earned,
+                r.earned_total,
+                r.slashed,
+                r.won,
+                r.faulted,
+                r.missed,
+                "; ".join(r.reasons),
+            ]
+        )
+    return buf.getvalue()
