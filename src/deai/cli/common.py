@@ -1,16 +1,43 @@
-"""Shared CLI plumbing: where deai keeps its files, password prompts, a rich console."""
+"""Shared CLI plumbing: where deai keeps its files, passwords, accounts, reaching a hub, a console.
+
+Account specs, wherever a command takes ``--account``: ``seed:NAME:I`` (a deterministic development
+key: never for real funds), an address whose keystore is in ``$DEAI_HOME/keys``, or a keystore file.
+A keystore's password comes from ``--password``, ``--password-file``, ``$DEAI_PASSWORD``,
+``$DEAI_PASSWORD_FILE``, else a prompt.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-__all__ = ["console", "deai_home", "password_option", "read_password"]
+from deai.cli.errors import HubUnreachable, UsageError
+
+if TYPE_CHECKING:
+    from deai.core.accounts import Account
+    from deai.node.participant.client import HubClient
+
+__all__ = [
+    "PROBE_S",
+    "connect",
+    "console",
+    "deai_home",
+    "keystore_path",
+    "load_account",
+    "load_accounts",
+    "password_file_option",
+    "password_option",
+    "probe_hub",
+    "read_password",
+]
 
 console = Console()
+PROBE_S = 3.0  # how long a command tries to reach a hub before it says it cannot
 
 
 def deai_home() -> Path:
@@ -21,11 +48,111 @@ def deai_home() -> Path:
 password_option = typer.Option(
     None, "--password", help="Keystore password (default: $DEAI_PASSWORD, else prompt)."
 )
+password_file_option = typer.Option(
+    None, "--password-file", help="Read the keystore password from this file (first line)."
+)
 
 
-def read_password(password: str | None, *, confirm: bool = False) -> str:
+def read_password(password: str | None, *, confirm: bool = False, password_file: Path | None = None) -> str:
+    """The keystore password: ``--password``, ``--password-file``, ``$DEAI_PASSWORD``,
+    ``$DEAI_PASSWORD_FILE``, else a prompt."""
     if password is not None:
         return password
+    file = password_file or (
+        Path(os.environ["DEAI_PASSWORD_FILE"]) if "DEAI_PASSWORD_FILE" in os.environ else None
+    )
+    if file is not None:
+        try:
+            return file.read_text().splitlines()[0] if file.read_text() else ""
+        except OSError as exc:
+            raise UsageError(f"cannot read the password file {file}: {exc.strerror}") from None
     if "DEAI_PASSWORD" in os.environ:
         return os.environ["DEAI_PASSWORD"]
     return typer.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm)
+
+
+def keystore_path(address: str, keys_dir: Path | None = None) -> Path:
+    return (keys_dir or deai_home() / "keys") / f"{address}.json"
+
+
+def load_accounts(
+    specs: list[str], password: str | None = None, password_file: Path | None = None
+) -> list[Account]:
+    """The accounts of ``specs`` (module docstring); a missing keystore or a wrong spec is a
+    :class:`UsageError` naming it and the fix."""
+    from deai.core.accounts import Account, check_address
+    from deai.core.errors import DeaiError
+    from deai.node.launch.serve import parse_accounts
+
+    out: list[Account] = []
+    secret: str | None = None
+    for spec in specs:
+        if spec.startswith("seed:"):
+            try:
+                out += parse_accounts([spec])
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            continue
+        path = Path(spec)
+        if spec.startswith("0x") and not path.exists():
+            try:
+                path = keystore_path(check_address(spec))
+            except DeaiError as exc:
+                raise UsageError(f"account {spec!r}: {exc}") from None
+            if not path.exists():
+                raise UsageError(
+                    f"no keystore for {spec} in {path.parent} (create one with `deai account new`,"
+                    " or give the keystore file or seed:NAME:I)"
+                )
+        elif not path.is_file():
+            raise UsageError(
+                f"account {spec!r} is neither seed:NAME:I, an address with a keystore in"
+                f" {deai_home() / 'keys'}, nor a keystore file"
+            )
+        if secret is None:
+            secret = read_password(password, password_file=password_file)
+        try:
+            out.append(Account.load(path, secret))
+        except DeaiError as exc:
+            raise UsageError(f"keystore {path}: {exc} (wrong password?)") from None
+    return out
+
+
+def load_account(spec: str, password: str | None = None, password_file: Path | None = None) -> Account:
+    (account,) = load_accounts([spec], password, password_file)
+    return account
+
+
+def probe_hub(url: str, *, timeout: float = PROBE_S, verify: bool | str = True) -> dict[str, Any]:
+    """``GET URL/v1/health`` with a bounded retry: the hub's health answer, or
+    :class:`HubUnreachable` naming the URL and the fix after ``timeout`` seconds."""
+    import httpx
+
+    if not url.startswith(("http://", "https://")):
+        raise HubUnreachable(f"--hub {url!r} is not a URL; give it as http://HOST:PORT")
+    deadline, last = time.monotonic() + timeout, ""
+    while True:
+        try:
+            reply = httpx.get(f"{url.rstrip('/')}/v1/health", verify=verify, timeout=min(2.0, timeout))
+            body = reply.json()
+            if isinstance(body, dict) and isinstance(body.get("network"), str):
+                return body
+            last = f"answered {reply.status_code} but is not a deai hub"
+        except (httpx.HTTPError, ValueError) as exc:
+            last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if time.monotonic() > deadline:
+            raise HubUnreachable(
+                f"no deai hub at {url} ({last}); check --hub (the URL `deai hub` printed,"
+                " also in its DIR/hub.url) and that the hub is running"
+            )
+        time.sleep(0.2)
+
+
+def connect(url: str, signer: Account | None = None, *, verify: bool | str = True) -> HubClient:
+    """A :class:`HubClient` for ``url`` signed by ``signer`` (a throwaway key for queries), after a
+    bounded :func:`probe_hub`."""
+    from deai.core.accounts import Account
+    from deai.node.launch.serve import hub_client
+
+    probe_hub(url, verify=verify)
+    return hub_client(url.rstrip("/"), signer or Account.create(), verify=verify)
