@@ -25,13 +25,25 @@ def hub(
     port: int = typer.Option(8700, "--port", help="0 picks a free port (written to DIR/hub.url)."),
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate file."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="The certificate's private key file."),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning or error (debug adds tracebacks)."
+    ),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (one line per event) or json (JSON lines)."
+    ),
 ) -> None:
     """Serve a hub until interrupted (SIGINT/SIGTERM); restart it on the same folder to resume.
 
     The hub signs a checkpoint of its ledger with its account after every batch and refuses to
     start on a ledger file that does not match it (edited, rewritten, truncated): it exits 1 with
     one line naming the fault."""
+    from deai.core.logs import configure
     from deai.node.launch.serve import parse_accounts, serve_hub
+
+    try:
+        configure(log_level, log_format)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     (acct,) = parse_accounts([account])
     config = NetworkConfig.from_dict(json.loads(genesis.read_text())) if genesis is not None else None

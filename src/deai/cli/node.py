@@ -53,13 +53,25 @@ def node(
         min=0,
         help="Commit to a job only if its reveal window is at least this long (ms).",
     ),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning or error (debug adds tracebacks)."
+    ),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (one line per event) or json (JSON lines)."
+    ),
 ) -> None:
     """Run the roles for the accounts until interrupted; a restart resumes from --state.
 
     The daemon works only for pay (the join policy: --min-reward, --max-task-stake, --min-job-fee)
     and commits only to jobs it can finish and reveal in time; refused tasks and jobs are logged
     once."""
+    from deai.core.logs import configure
     from deai.node.launch.serve import parse_accounts, serve_node
+
+    try:
+        configure(log_level, log_format)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise typer.BadParameter("--device must be cpu, cuda[:i] or auto")

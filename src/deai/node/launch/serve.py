@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -27,12 +28,16 @@ import httpx
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
+from deai.core.logs import event
 from deai.ledger.config import NetworkConfig
 from deai.ledger.sqlite import SqliteLedger
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.limits import RateLimits
+from deai.node.hub.activity import Activity
+from deai.node.hub.dashboard import mount_dashboard
 from deai.node.hub.kv import KV
 from deai.node.hub.server import Hub
+from deai.node.launch.activity import LoggedClient
 from deai.node.participant.client import HubClient
 from deai.node.participant.daemon import Daemon
 
@@ -48,6 +53,7 @@ __all__ = [
 
 
 DEFAULT_LIMITS = RateLimits()  # what ``deai hub`` runs with
+log = logging.getLogger("deai.launch")
 
 
 def parse_accounts(specs: Sequence[str]) -> list[Account]:
@@ -102,8 +108,11 @@ def serve_hub(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         _stop_on_signals(stop)
+    app = make_app(hub.endpoint, title="deai hub", routes={"/v1/infer": "infer.request"})
+    mount_dashboard(app, hub)  # the read-only dashboard at / and /dashboard/
+    activity = Activity(hub)  # one log line per ledger event and task change
     server = ServerThread(
-        make_app(hub.endpoint, title="deai hub", routes={"/v1/infer": "infer.request"}),
+        app,
         host,
         port,
         ssl_certfile=ssl_certfile,
@@ -112,6 +121,14 @@ def serve_hub(
     server.start()
     (folder / "hub.url.tmp").write_text(server.url)
     os.replace(folder / "hub.url.tmp", folder / "hub.url")
+    event(
+        log,
+        "hub.started",
+        url=server.url,
+        network=hub.network,
+        coordinator=account.address,
+        dashboard=f"{server.url}/",
+    )
     try:
         while not stop.is_set():
             try:
@@ -119,13 +136,13 @@ def serve_hub(
                 if not busy:  # nothing due: prepare what it can (outside the lock) before sleeping
                     hub.prepare()
             except Exception:  # keep serving; the error is in the log and the task waits
-                import logging
-
-                logging.getLogger(__name__).exception("hub tick failed")
+                log.exception("hub tick failed")
                 busy = False
+            activity.step()
             if not busy:  # until the next change (a request that changed something) or tick_s
                 hub.changes.wait_tick(tick_s)
     finally:
+        event(log, "hub.stopped", url=server.url)
         server.stop()
         ledger.close()
 
@@ -142,9 +159,11 @@ def probe_network(url: str, verify: bool | str = True) -> str:
             time.sleep(0.1)
 
 
-def hub_client(url: str, signer: Account, *, verify: bool | str = True) -> HubClient:
+def hub_client(
+    url: str, signer: Account, *, verify: bool | str = True, client: type[HubClient] = HubClient
+) -> HubClient:
     network = probe_network(url, verify)
-    return HubClient(HttpTransport(url, verify=verify, retries=6, backoff=0.1), network, signer)
+    return client(HttpTransport(url, verify=verify, retries=6, backoff=0.1), network, signer)
 
 
 def serve_node(
@@ -163,7 +182,7 @@ def serve_node(
     """Run a daemon for ``roles`` against the hub at ``url`` until stopped. With nothing to do it
     long-polls the hub (``hub.wait``, up to ``long_poll`` seconds; None: sleep ``interval``)."""
     signer = next(a for accts in roles.values() for a in accts)
-    client = hub_client(url, signer, verify=verify)
+    client = hub_client(url, signer, verify=verify, client=LoggedClient)  # logs the daemon's actions
     daemon = Daemon(client, roles, state_dir, data_dir=data_dir, behaviours=behaviours, options=options)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -173,9 +192,12 @@ def serve_node(
             daemon.setup()
             break
         except Exception as exc:
-            print(f"node setup failed, retrying: {type(exc).__name__}: {exc}", file=sys.stderr)
+            log.warning("node setup failed, retrying", exc_info=exc)
             stop.wait(0.5)
+    hosted = {r: len(a) for r, a in roles.items()}
+    event(log, "node.started", hub=url, network=client.network, roles=hosted)
     daemon.run(stop, interval=interval, long_poll=long_poll)
+    event(log, "node.stopped", hub=url)
 
 
 # -- launching child processes ---------------------------------------------------------------------------
