@@ -12,7 +12,9 @@ fields are annotated with the field kinds below, which parse and check untrusted
 A :class:`SignedTx` wraps ``{kind, body, sender, nonce, network}``; the sender signs the canonical
 (RFC 8785) bytes of these five fields with EIP-191 (:meth:`deai.core.accounts.Account.sign`), so an
 EVM contract or any wallet can check the same signature. Nonces run 0, 1, 2, ... per sender. The
-wire form adds ``signature`` (0x-hex). Parsing is strict: every field must be present and of its
+wire form adds ``signature`` (0x-hex) and, optionally, ``typed_signature``: the same sender's EIP-712
+signature over the same transaction (:mod:`deai.ledger.typed`), which lets a contract check a relayed
+transaction itself (the EVM backend needs it; the local backends ignore it). Parsing is strict: every field must be present and of its
 exact form (checksummed addresses, lowercase 0x-hex hashes, integers in [0, 2**53)), so a
 transaction has exactly one encoding and its id (SHA-256 of the signed bytes) is unambiguous.
 """
@@ -72,6 +74,7 @@ def int_range(lo: int, hi: int) -> Callable[[str, Any], int]:
             raise MalformedTx(f"field {name!r} must be an integer in [{lo}, {hi}], got {value!r:.40}")
         return value
 
+    check.signed = lo < 0  # type: ignore[attr-defined]  # read by deai.ledger.typed (EIP-712 types)
     return check
 
 
@@ -237,18 +240,22 @@ def _recover_fast(data: bytes, signature: bytes) -> bytes | None:
 
 _SIGNED_FIELDS = ("kind", "body", "sender", "nonce", "network")
 _WIRE_FIELDS = frozenset((*_SIGNED_FIELDS, "signature"))
+_WIRE_FIELDS_TYPED = _WIRE_FIELDS | {"typed_signature"}
 _check_nonce = int_range(0, MAX_AMOUNT)
 
 
 @dataclass(frozen=True)
 class SignedTx:
-    """A transaction signed by ``sender``. Build with :meth:`create`; parse with :meth:`from_bytes`."""
+    """A transaction signed by ``sender``. Build with :meth:`create`; parse with :meth:`from_bytes`.
+    ``typed_signature`` (EIP-712, see :mod:`deai.ledger.typed`) is not part of the signed bytes nor
+    of the id; a contract checks it, the local backends ignore it."""
 
     tx: Tx
     sender: str
     nonce: int
     network: str
     signature: bytes
+    typed_signature: bytes | None = None
 
     @staticmethod
     def payload(tx: Tx, sender: str, nonce: int, network: str) -> dict[str, Any]:
@@ -257,9 +264,12 @@ class SignedTx:
     @classmethod
     def create(cls, account: Account, tx: Tx, *, nonce: int, network: str) -> SignedTx:
         """Sign ``tx`` as ``account`` with ``nonce`` for ``network``."""
+        from deai.ledger.typed import sign_typed, typed_digest  # typed imports this module
+
         tx.check()
         data = canonical(cls.payload(tx, account.address, nonce, network))
-        stx = cls(tx, account.address, nonce, network, account.sign(data))
+        typed = sign_typed(account, typed_digest(tx, account.address, nonce, network))
+        stx = cls(tx, account.address, nonce, network, account.sign(data), typed)
         object.__setattr__(stx, "_bytes", data)
         return stx
 
@@ -292,13 +302,26 @@ class SignedTx:
         if signer != self.sender:
             raise BadTxSignature(f"transaction is signed by {signer}, but its sender is {self.sender}")
 
+    def verify_typed_signature(self) -> None:
+        """Raise BadTxSignature unless ``typed_signature`` is the sender's EIP-712 signature."""
+        from deai.ledger.typed import recover_typed, typed_digest
+
+        if self.typed_signature is None:
+            raise BadTxSignature("transaction has no typed (EIP-712) signature; sign it with SignedTx.create")
+        digest = typed_digest(self.tx, self.sender, self.nonce, self.network)
+        if recover_typed(digest, self.typed_signature) != bytes.fromhex(self.sender[2:]):
+            raise BadTxSignature(f"the typed signature is not {self.sender}'s over this transaction")
+
     # -- wire form ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             **self.payload(self.tx, self.sender, self.nonce, self.network),
             "signature": to_hex(self.signature),
         }
+        if self.typed_signature is not None:
+            out["typed_signature"] = to_hex(self.typed_signature)
+        return out
 
     def to_bytes(self) -> bytes:
         return canonical(self.to_dict())
@@ -308,9 +331,9 @@ class SignedTx:
         """Parse the wire form, checking every field (not the signature: see verify_signature)."""
         if not isinstance(data, dict):
             raise MalformedTx("a transaction must be a JSON object")
-        if data.keys() != _WIRE_FIELDS:
+        if data.keys() != _WIRE_FIELDS and data.keys() != _WIRE_FIELDS_TYPED:
             missing = sorted(_WIRE_FIELDS - set(data))
-            unknown = sorted(set(data) - _WIRE_FIELDS)
+            unknown = sorted(set(data) - _WIRE_FIELDS_TYPED)
             raise MalformedTx(f"transaction: missing field(s) {missing}, unknown field(s) {unknown}")
         tx = tx_from_body(data["kind"], data["body"])
         sender = _address("sender", data["sender"])
@@ -320,9 +343,12 @@ class SignedTx:
             raise MalformedTx("field 'network' must be a string of 1 to 64 characters")
         try:
             signature = from_hex(data["signature"], length=65, what="signature")
+            typed = data.get("typed_signature")
+            if "typed_signature" in data:  # absent or a signature: one encoding per transaction
+                typed = from_hex(typed, length=65, what="typed signature")
         except EncodingError as exc:
-            raise MalformedTx(f"field 'signature': {exc}") from exc
-        return cls(tx, sender, nonce, network, signature)
+            raise MalformedTx(f"field 'signature' or 'typed_signature': {exc}") from exc
+        return cls(tx, sender, nonce, network, signature, typed)
 
     @classmethod
     def from_bytes(cls, raw: bytes, *, max_bytes: int = 65_536) -> SignedTx:

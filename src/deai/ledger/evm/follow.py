@@ -1,0 +1,147 @@
+"""Follow the ledger contract's logs: events with a cursor, histories and a replayed mirror state.
+
+Every applied transaction emits ``Applied(height, sender, nonce, time, head)`` and then the events
+of its rule, in the order and with the fields the Python rules emit. :class:`Follower` reads the
+logs from the deployment block on (``eth_getLogs`` from a block cursor), turns them into
+:class:`~deai.ledger.rules.base.Event` records numbered by a global ``seq``, rebuilds each applied
+transaction from its calldata, and replays it through the reference state machine
+(:func:`deai.ledger.machine.apply`) into a mirror :class:`~deai.ledger.state.State`. Where the
+mirror's events differ from the chain's, or the reference machine refuses what the contract
+accepted, the follower records the first ``divergence`` (``verify`` reports it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+from web3._utils.events import get_event_data
+
+from deai.ledger.base import Head, TxRecord
+from deai.ledger.config import ROLES, NetworkConfig
+from deai.ledger.errors import LedgerError
+from deai.ledger.machine import apply
+from deai.ledger.rules.base import Context, Event
+from deai.ledger.state import State
+from deai.ledger.tx import TX_TYPES, SignedTx, Tx
+from deai.ledger.typed import tx_from_abi
+
+__all__ = ["Applied", "Follower", "event_from_log"]
+
+_OPTIONAL = frozenset({"job"})  # bytes32 event fields that are None when zero
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _plain(name: str, abi_type: str, value: Any) -> Any:
+    if abi_type == "bytes32":
+        b = bytes(value)
+        return None if name in _OPTIONAL and b == bytes(32) else "0x" + b.hex()
+    if abi_type == "uint8" and name == "role":
+        return ROLES[value]
+    return value
+
+
+def event_from_log(abi: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A decoded contract log as a deai event (kind, data)."""
+    data = {i["name"]: _plain(i["name"], i["type"], args[i["name"]]) for i in abi["inputs"]}
+    return _snake(abi["name"]), data
+
+
+@dataclass
+class Applied:
+    """One applied transaction as the chain logged it."""
+
+    height: int
+    sender: str
+    nonce: int
+    time: int
+    head: str
+    tx_hash: bytes
+    events: list[Event] = field(default_factory=list)
+
+
+class Follower:
+    """Reads the contract's logs from ``from_block`` and keeps events, histories and a mirror."""
+
+    def __init__(self, w3: Web3, contract: Any, config: NetworkConfig, from_block: int) -> None:
+        self.w3, self.contract, self.config = w3, contract, config
+        self.block = from_block - 1  # the last block read
+        self.mirror = State(config)
+        self.head = Head(0, config.genesis_hash, 0)
+        self.events: list[Event] = []
+        self.histories: dict[str, list[TxRecord]] = {}
+        self.divergence: str | None = None
+        self.known: dict[bytes, SignedTx] = {}  # tx hash -> what this process relayed (no refetch)
+        self._abis = {}
+        for item in contract.abi:
+            if item["type"] == "event":
+                topic = Web3.keccak(text=f"{item['name']}({','.join(i['type'] for i in item['inputs'])})")
+                self._abis[bytes(topic)] = item
+
+    def sync(self) -> list[Applied]:
+        """Read the logs of the blocks since the last call; returns the transactions applied."""
+        latest = self.w3.eth.block_number
+        if latest <= self.block:
+            return []
+        logs = self.w3.eth.get_logs(
+            {"address": self.contract.address, "fromBlock": self.block + 1, "toBlock": latest}
+        )
+        self.block = latest
+        applied: list[Applied] = []
+        for log in logs:
+            abi = self._abis.get(bytes(log["topics"][0]))
+            if abi is None:
+                continue
+            args = get_event_data(self.w3.codec, abi, log)["args"]
+            if abi["name"] == "Applied":
+                applied.append(
+                    Applied(
+                        args["height"], args["sender"], args["nonce"], args["time"],
+                        "0x" + bytes(args["head"]).hex(), bytes(log["transactionHash"]),
+                    )
+                )
+                continue
+            kind, data = event_from_log(abi, args)
+            current = applied[-1]
+            current.events.append(Event(kind, data, current.height, len(self.events)))
+            self.events.append(current.events[-1])
+        for entry in applied:
+            self._replay(entry)
+        return applied
+
+    def _signed(self, entry: Applied) -> SignedTx:
+        stx = self.known.pop(entry.tx_hash, None)
+        if stx is not None:
+            return stx
+        raw = self.w3.eth.get_transaction(entry.tx_hash)  # type: ignore[arg-type]
+        fn, args = self.contract.decode_function_input(raw["input"])
+        tx: Tx = tx_from_abi(TX_TYPES[fn.fn_name], args)
+        return SignedTx(tx, args["sender"], args["nonce"], self.config.network, b"")
+
+    def _replay(self, entry: Applied) -> None:
+        stx = self._signed(entry)
+        ctx = Context(entry.height, entry.time, self.head.hash)
+        try:
+            events = apply(self.mirror, stx, ctx)
+        except LedgerError as exc:
+            events = []
+            self._diverged(f"height {entry.height}: the reference machine refuses what the chain took: {exc}")
+        self.mirror.forget()
+        ours = [(e.kind, e.data) for e in events]
+        theirs = [(e.kind, e.data) for e in entry.events]
+        if ours != theirs:
+            self._diverged(f"height {entry.height}: events differ: chain {theirs}, reference {ours}")
+        self.head = Head(entry.height + 1, entry.head, entry.time)
+        record = TxRecord(
+            entry.height, entry.time, stx.kind, stx.sender, stx.nonce, stx.tx.to_body(), entry.head
+        )
+        self.histories.setdefault(stx.sender, []).append(record)
+
+    def _diverged(self, problem: str) -> None:
+        if self.divergence is None:
+            self.divergence = problem
