@@ -171,6 +171,6 @@ def test_load_exported_refuses_foreign_folders(tmp_path):
     rewrite(format="something-else")
     with pytest.raises(ModelError, match="not a deai export"):
         load_exported(out)
-    (out / "config.json").write_text(" " * 70_000)
+    (out / "config.json").write_text(" " * ((1 << 20) + 1))
     with pytest.raises(ModelError, match="larger than"):
         load_exported(out)

@@ -97,6 +97,7 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         ),
         f"wall time          {report['wall_seconds']:.1f} s",
         f"report             {json_path}  {html_path}",
+        *(f"[yellow]warning[/]            {w}" for w in report.get("warnings", [])),
     ]
     console.print("\n".join(lines))
 

@@ -11,8 +11,18 @@
   its deai name (``base_model_name_or_path``); the base's weights are not copied.
 - any other model: ``model.safetensors`` (its ``state_dict``) and a ``config.json`` naming the deai
   model (``{"format": "deai-model/1", "model": name, "in_features": F, "num_classes": C,
-  "model_kwargs": {...}}``), which :func:`load_exported` rebuilds. Pass that description as
-  ``spec`` (:class:`ExportSpec`): a built model does not remember the arguments it was built with.
+  "model_kwargs": {...}, "preprocessing": {...}, "feature_shape": [...]}``), which
+  :func:`load_exported` rebuilds. Pass that description as ``spec`` (:class:`ExportSpec`): a built
+  model does not remember the arguments it was built with.
+
+With ``spec``, every kind of folder also says how to feed the model: ``deai.json`` (the same
+description; for the deai format it is ``config.json`` itself) holds the architecture and the
+task's :class:`~deai.learn.preprocess.Preprocessing`, which raw inputs go through before the model
+sees them. :func:`read_export` reads it back::
+
+    described = read_export(folder)
+    model = load_exported(folder)
+    logits = model(described.preprocessing.transform(raw_x))
 
 With ``tokenizer`` (a ``transformers`` or ``tokenizers`` tokenizer, or one of
 :mod:`deai.learn.text`'s: ``ByteTokenizer`` is written as an equivalent byte-level BPE whose ids are
@@ -32,26 +42,43 @@ from typing import Any
 
 from torch import nn
 
-from deai.learn.errors import ModelError
+from deai.learn.errors import DataError, ModelError
 from deai.learn.models.base import build_model
 from deai.learn.models.gpt import GPT
 from deai.learn.models.lora import LoRACausalLM
+from deai.learn.preprocess import Preprocessing
 from deai.learn.text import BPETokenizer, ByteTokenizer, HFTokenizer
 
-__all__ = ["EXPORT_FORMAT", "ExportSpec", "export_model", "load_exported"]
+__all__ = ["EXPORT_FORMAT", "ExportSpec", "export_model", "load_exported", "read_export"]
 
 EXPORT_FORMAT = "deai-model/1"
-_MAX_CONFIG = 64 * 1024  # a deai config.json: a name, two numbers and short kwargs
+_MAX_CONFIG = 1 << 20  # a deai config.json: a name, two numbers, short kwargs, per-feature statistics
+_SIDECAR = "deai.json"  # the description beside a Hugging Face or PEFT folder
 
 
 @dataclass(frozen=True)
 class ExportSpec:
-    """How a registry model was built: ``build_model(model, in_features, num_classes, **model_kwargs)``."""
+    """How a registry model was built (``build_model(model, in_features, num_classes,
+    **model_kwargs)``), what its inputs go through (``preprocessing``) and the shape of one raw
+    sample (``feature_shape``; empty if unknown)."""
 
     model: str
     in_features: int
     num_classes: int
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    feature_shape: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": EXPORT_FORMAT,
+            "model": self.model,
+            "in_features": self.in_features,
+            "num_classes": self.num_classes,
+            "model_kwargs": dict(self.model_kwargs),
+            "preprocessing": self.preprocessing.to_json(),
+            "feature_shape": list(self.feature_shape),
+        }
 
 
 def _byte_level_tokenizer() -> Any:
@@ -116,23 +143,26 @@ def export_model(
 
         # save_model (not save_file) drops the duplicates of shared tensors, which save_file refuses.
         save_model(model, str(out / "model.safetensors"))
-        config = {
-            "format": EXPORT_FORMAT,
-            "model": spec.model,
-            "in_features": spec.in_features,
-            "num_classes": spec.num_classes,
-            "model_kwargs": dict(spec.model_kwargs),
-        }
-        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        (out / "config.json").write_text(json.dumps(spec.to_json(), indent=1, sort_keys=True) + "\n")
+    if spec is not None and isinstance(model, GPT | LoRACausalLM):
+        (out / _SIDECAR).write_text(json.dumps(spec.to_json(), indent=1, sort_keys=True) + "\n")
     if tokenizer is not None:
         _save_tokenizer(tokenizer, out)
     return out
 
 
-def _read_spec(out: Path) -> ExportSpec:
-    path = out / "config.json"
+def read_export(out_dir: str | os.PathLike[str]) -> ExportSpec:
+    """The description of an exported folder: its ``config.json`` (deai format) or ``deai.json``
+    (beside a Hugging Face or PEFT model): architecture, preprocessing and sample shape. The folder
+    may come from another party: sizes, types and the statistics are checked."""
+    out = Path(out_dir)
+    return _read_spec(out, _SIDECAR if (out / _SIDECAR).is_file() else "config.json")
+
+
+def _read_spec(out: Path, file: str = "config.json") -> ExportSpec:
+    path = out / file
     if not path.is_file():
-        raise ModelError(f"{out} holds no config.json")
+        raise ModelError(f"{out} holds no {file}")
     if path.stat().st_size > _MAX_CONFIG:
         raise ModelError(f"{path} is larger than {_MAX_CONFIG} bytes")
     try:
@@ -153,7 +183,15 @@ def _read_spec(out: Path) -> ExportSpec:
         raise ModelError(
             f"{path}: model must be a name, in_features and num_classes integers, model_kwargs an object"
         )
-    return ExportSpec(name, f, c, kw)
+    shape = raw.get("feature_shape", [])
+    if not isinstance(shape, list) or len(shape) > 8 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ModelError(f"{path}: feature_shape must be a list of at most 8 positive integers")
+    try:
+        prep = Preprocessing.from_json(raw.get("preprocessing", {"kind": "none"}))
+        prep.check(f)
+    except (DataError, TypeError) as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    return ExportSpec(name, f, c, kw, prep, tuple(shape))
 
 
 def load_exported(out_dir: str | os.PathLike[str], *, allow_import_path: bool = False) -> nn.Module:

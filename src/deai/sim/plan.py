@@ -11,6 +11,19 @@ the seed), which accounts are adversarial, and the task bundle. Then either tran
 
 Both use the same task bundle, so the same scenario gives the same task id and, for the same
 grouping of providers into daemons, the same checkpoints.
+
+Data: the providers' ``datasets`` are **raw** (as a real provider holds its file); the task spec
+declares the workload's preprocessing, which every provider applies itself
+(:meth:`deai.protocol.task.provider.ProviderPool.model_data`). The creator's own data -- the public
+validation part, the hidden scoring sets and the test set of the report -- is put through the same
+preprocessing here, before it is published or evaluated on: ``splits`` is in model space.
+
+Join window: the task starts when every provider joined, or -- with ``task.windows.join_grace_ms``
+(10 s by default) -- once ``min_providers`` joined and nobody else joined for that long, so a
+network with fewer live providers than ``network.data_providers`` does not wait out ``join_ms``.
+Over the in-memory transport the ledger clock only advances when every party is idle, so the same
+seed gives the same members and the same result; over HTTP a daemon slower than the grace to join
+misses the task (it ran with the others).
 """
 
 from __future__ import annotations
@@ -90,12 +103,14 @@ class NetworkPlan:
     tag: str = "net"
     policy: dict[str, int] = field(default_factory=dict)  # the daemons' JoinPolicy fields
     tokenizer: object | None = None  # text tasks: the tokenizer of the windows (exported with the model)
+    raw_splits: Splits | None = None  # the splits before the task's preprocessing (what a party holds)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, windows: Windows | None = None) -> NetworkPlan:
         seed, net, t = scenario.seed, scenario.network, scenario.task
         work = prepare_workload(scenario)
-        splits = work.splits
+        prep = work.preprocessing
+        splits = Splits(*(prep.apply(d) for d in (work.splits.train, work.splits.val, work.splits.test)))
         tag = f"s{seed}"
         providers = [Account.from_seed(f"{tag}p", i) for i in range(net.data_providers)]
         computes = [Account.from_seed(f"{tag}c", i) for i in range(net.compute_providers)]
@@ -115,7 +130,7 @@ class NetworkPlan:
                 roles[a.address] = role
         n = net.data_providers
         minimum = t.min_providers or max(1, min(n, math.ceil(n / 2)))
-        windows = windows or Windows(join_ms=120_000, train_ms=60_000, commit_ms=20_000, reveal_ms=20_000)
+        windows = windows or Windows(**dict(t.windows))
         f = sum(a.count for a in scenario.adversaries if a.role == "data_provider")
         public, hidden = hold_out(splits.val, t.scoring_holdout, t.rounds, seed)
         bundle = make_task(
@@ -138,6 +153,7 @@ class NetworkPlan:
             accumulate=t.accumulate,
             loss=t.loss,
             strategy=t.strategy,
+            strategy_kwargs=dict(t.strategy_options),
             aggregator=t.aggregator,
             scoring=t.scoring,
             scoring_options=dict(t.scoring_options),
@@ -152,9 +168,10 @@ class NetworkPlan:
             sample_rate=t.verification.sample_rate,
             budget=t.budget,
             min_providers=minimum,
-            max_providers=n,
+            max_providers=min(n, t.max_providers or n),
             windows=windows,
             seed=seed,
+            preprocessing=prep,
         )
         given = getattr(scenario, "policy", None)
         policy = {k: int(v) for k, v in dict(given).items() if v is not None} if given is not None else {}
@@ -172,6 +189,7 @@ class NetworkPlan:
             tag,
             policy,
             work.tokenizer,
+            work.splits,
         )
 
     def everyone(self) -> list[Account]:

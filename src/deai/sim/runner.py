@@ -313,12 +313,39 @@ def _run_memory(
 
 def _export(plan: NetworkPlan, model: torch.nn.Module, folder: Path) -> Path:
     """The final model as a folder that loads outside deai (``from_pretrained`` for a GPT, a PEFT
-    adapter for LoRA, safetensors + config otherwise), with the text tokenizer beside it."""
+    adapter for LoRA, safetensors + config otherwise), with the text tokenizer beside it and the
+    task's architecture and preprocessing in ``deai.json``."""
     from deai.learn.export import ExportSpec, export_model
 
     spec = plan.bundle.spec
-    described = ExportSpec(spec.model, spec.in_features, spec.num_classes, dict(spec.model_kwargs))
+    described = ExportSpec(
+        spec.model,
+        spec.in_features,
+        spec.num_classes,
+        dict(spec.model_kwargs),
+        spec.preprocessing,
+        tuple(plan.splits.test.feature_shape),
+    )
     return export_model(model, folder, tokenizer=plan.tokenizer, spec=described)
+
+
+CHANCE_MARGIN = 0.02  # a test accuracy within this of the majority class's share is "at chance"
+
+
+def _chance(plan: NetworkPlan, accuracy: float) -> tuple[float | None, list[str]]:
+    """The accuracy of always answering the test set's most common class (None for text), and
+    the run's warnings: a model at chance learned nothing, whatever the task's phase says."""
+    test = plan.splits.test
+    if test.is_tokens or len(test) == 0:
+        return None, []
+    chance = float(torch.bincount(test.y, minlength=test.num_classes).max()) / len(test)
+    if accuracy > chance + CHANCE_MARGIN:
+        return chance, []
+    return chance, [
+        f"test accuracy {accuracy:.3f} is at chance (the most common class is {chance:.3f} of the test"
+        " set): the model learned nothing. Check that the providers' data matches the task's"
+        f" preprocessing ({plan.bundle.spec.preprocessing.kind}), its features and its labels."
+    ]
 
 
 def check_done(status: TaskView) -> None:
@@ -371,6 +398,7 @@ def run_scenario(
     model_id = status.model
     test_metrics = evaluate(model, plan.splits.test)
     exported = _export(plan, model, Path(out) / "model") if out is not None else None
+    chance, warnings = _chance(plan, test_metrics["accuracy"])
     verified = ledger.verify()
     ledger.check_invariants()
     return {
@@ -382,6 +410,9 @@ def run_scenario(
         "test_accuracy": test_metrics["accuracy"],  # next-token accuracy for text
         "test_loss": test_metrics["loss"],
         "test_perplexity": test_metrics.get("perplexity"),
+        "chance_accuracy": chance,  # always answering the most common class (null for text)
+        "warnings": warnings,  # e.g. a test accuracy at chance
+        "preprocessing": plan.bundle.spec.preprocessing.kind,
         "exported": str(exported) if exported is not None else None,
         "rounds_completed": len(status.history),
         "defense": status.history[-1].defense

@@ -51,7 +51,9 @@ class DatasetSpec(_Model):
     max_train_samples: Annotated[int | None, Field(ge=1)] = None
     max_validation_samples: Annotated[int | None, Field(ge=1)] = None
     max_test_samples: Annotated[int | None, Field(ge=1)] = None
-    standardize: bool | None = None  # default: tables yes; images and text no
+    # the task's declared preprocessing: per-feature standardization with statistics fitted on the
+    # validation split (the creator's data); default: tables yes, images and text no
+    standardize: bool | None = None
     tokenizer: Literal["byte", "bpe", "base"] = "byte"
     vocab_size: Annotated[int, Field(ge=257, le=1 << 17)] = 1024
     seq_len: Annotated[int, Field(ge=2, le=8192)] = 64
@@ -120,6 +122,17 @@ class VerificationSpec(_Model):
     sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
 
 
+class WindowsSpec(_Model):
+    """The task's phase windows in ms of the ledger clock (:class:`deai.protocol.task.spec.Windows`)."""
+
+    join_ms: Annotated[int, Field(ge=1, le=2**40)] = 120_000
+    join_grace_ms: Annotated[int, Field(ge=0, le=2**40)] = 10_000
+    train_ms: Annotated[int, Field(ge=1, le=2**40)] = 60_000
+    secagg_ms: Annotated[int, Field(ge=1, le=2**40)] = 15_000
+    commit_ms: Annotated[int, Field(ge=1, le=2**40)] = 20_000
+    reveal_ms: Annotated[int, Field(ge=1, le=2**40)] = 20_000
+
+
 class TaskSpec(_Model):
     rounds: Annotated[int, Field(ge=1, le=10_000)] = 5
     local_epochs: Annotated[float, Field(gt=0, le=1000)] = 1
@@ -135,6 +148,8 @@ class TaskSpec(_Model):
     accumulate: Annotated[int, Field(ge=1, le=1024)] = 1
     loss: Literal["auto", "cross_entropy", "next_token"] = "auto"
     strategy: str = "fedavg"
+    # the strategy's settings, e.g. {mu: 0.01} (fedprox), {server_lr: 1.0, momentum: 0.9} (diloco)
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
     aggregator: str = "default"  # the recommended defense (root gate + centered clipping)
     scoring: str = "gtg_shapley"
     scoring_options: dict[str, Any] = Field(default_factory=dict)
@@ -151,6 +166,8 @@ class TaskSpec(_Model):
     verification: VerificationSpec = VerificationSpec()
     budget: Annotated[int, Field(ge=0, lt=2**53)] = 100_000
     min_providers: Annotated[int | None, Field(ge=1)] = None
+    max_providers: Annotated[int | None, Field(ge=1)] = None  # default: network.data_providers
+    windows: WindowsSpec = WindowsSpec()
 
 
 class InferenceSpec(_Model):
@@ -198,6 +215,9 @@ class Scenario(_Model):
                 raise ValueError(f"{wanted} adversarial {role}s but the network has only {available}")
         if self.task.min_providers is not None and self.task.min_providers > self.network.data_providers:
             raise ValueError("task.min_providers exceeds network.data_providers")
+        top = self.task.max_providers
+        if top is not None and top < (self.task.min_providers or 1):
+            raise ValueError(f"task.max_providers {top} is below task.min_providers")
         text = self.dataset.is_text
         if self.partition.kind == "documents" and not text:
             raise ValueError("partition.kind 'documents' deals whole texts: it needs a text dataset")
@@ -264,6 +284,8 @@ def _check_names(scenario: Scenario) -> list[str]:
             f"task.strategy: unknown strategy (got {scenario.task.strategy!r});"
             f" known: {', '.join(STRATEGIES.names())}"
         )
+    else:
+        bad += _strategy_options(scenario.task.strategy.lower(), scenario.task.strategy_options)
     try:
         stages = parse_spec(scenario.task.aggregator)
         for name, _ in stages:
@@ -289,13 +311,63 @@ def _check_names(scenario: Scenario) -> list[str]:
     return bad
 
 
+def _strategy_options(name: str, options: dict[str, Any]) -> list[str]:
+    """``task.strategy_options``: scalar settings the strategy's constructor accepts."""
+    import inspect
+
+    from deai.learn.strategies import STRATEGIES, get_strategy
+
+    cls = STRATEGIES.get(name)
+    known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    bad = []
+    for key, value in options.items():
+        if key not in known:
+            hint = _did_you_mean(str(key), known)
+            bad.append(
+                f"task.strategy_options.{key}: unknown setting of {name}{hint} (got {value!r});"
+                f" known: {', '.join(known) or 'none'}"
+            )
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            bad.append(f"task.strategy_options.{key}: must be a number (got {str(value)[:80]!r})")
+    if not bad:
+        try:
+            get_strategy(name, **options)
+        except (TypeError, ValueError) as exc:
+            bad.append(f"task.strategy_options: {exc} (got {options!r})")
+    return bad
+
+
+def _did_you_mean(word: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys the scenario model accepts at the parent of ``loc`` (for did-you-mean hints)."""
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        info = getattr(model, "model_fields", {}).get(part)
+        model = None
+        if info is not None:
+            ann = info.annotation
+            for cand in (ann, *getattr(ann, "__args__", ())):
+                if isinstance(cand, type) and issubclass(cand, BaseModel):
+                    model = cand
+                    break
+    return list(getattr(model, "model_fields", {}))
+
+
 def _format(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(str(err["loc"][-1]), _known_keys(tuple(err["loc"])))
         got = err.get("input")
         shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
         lines.append(f"{path}: {msg} (got {shown[:80]})")

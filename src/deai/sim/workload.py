@@ -5,8 +5,11 @@
 
 - **labelled data** (tables, ``fashion_mnist``, ``idx:``/``images:`` folders): a stratified split
   (``fashion_mnist`` keeps its own test split), optional seeded subsampling
-  (``max_*_samples``), standardization fitted on the training part (tables by default), then the
-  label partition of :func:`deai.learn.partition.partition`;
+  (``max_*_samples``), then the label partition of :func:`deai.learn.partition.partition`. Every
+  part stays **raw**: the task declares its :class:`~deai.learn.preprocess.Preprocessing`
+  (``standardize`` for tables by default, with per-feature statistics the creator fits on the
+  validation split -- data it holds -- never on the providers' data), which the providers apply
+  to their own parts and the creator to the data it publishes, as a real network does;
 - **text** (``shakespeare``, ``kjv``, ``text:PATH``): every document's tail is held out for
   validation and test (:func:`deai.learn.text.split_corpus`: unseen text of the same style), the
   training documents are dealt whole to providers (``documents``) or their windows shuffled
@@ -17,13 +20,14 @@ When the data is not installed, :class:`~deai.learn.errors.MissingData` says how
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from deai.learn.data import Dataset, Splits, load_dataset, split_dataset, standardize
+from deai.learn.data import Dataset, Splits, load_dataset, split_dataset
 from deai.learn.partition import partition
+from deai.learn.preprocess import Preprocessing
 from deai.sim.scenario import Scenario
 
 __all__ = ["Workload", "prepare_workload"]
@@ -31,11 +35,13 @@ __all__ = ["Workload", "prepare_workload"]
 
 @dataclass(frozen=True)
 class Workload:
-    """What a run trains and evaluates on. ``parts[i]`` is provider i's private data."""
+    """What a run trains and evaluates on. ``parts[i]`` is provider i's private data; the splits
+    and parts are raw, ``preprocessing`` turns them into the model's input."""
 
     splits: Splits
     parts: list[Dataset]
     tokenizer: object | None = None  # the text tokenizer (``encode``/``decode``), for text data
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
 
 def _cap(data: Dataset, limit: int | None, rng: np.random.Generator) -> Dataset:
@@ -62,14 +68,13 @@ def _labelled(scenario: Scenario, n: int) -> Workload:
     )
     tabular = splits.train.x.dim() == 2 and not ds.name.startswith(("images:", "idx:"))
     scale = ds.standardize if ds.standardize is not None else (tabular and ds.name != "fashion_mnist")
-    if scale:
-        splits = Splits(*standardize(splits.train, splits.val, splits.test))
+    prep = Preprocessing.fit(splits.val) if scale else Preprocessing()
     p = scenario.partition
     options = {"dirichlet": {"alpha": p.alpha}, "quantity": {"alpha": p.alpha}}.get(p.kind, {})
     if p.kind == "shards":
         options = {"classes_per_provider": p.shards_per_provider}
     index = partition(splits.train.y.numpy(), n, p.kind, seed=seed, **options)
-    return Workload(splits, [splits.train.subset(i) for i in index])
+    return Workload(splits, [splits.train.subset(i) for i in index], None, prep)
 
 
 def _tokenizer(scenario: Scenario, train_texts):

@@ -105,6 +105,7 @@ class TaskCoordinator:
         self.secagg: SecAggRound | None = None
         self._validation: Dataset | None = None
         self._trees: dict = {}
+        self._joined = (-1, 0)  # (members seen, ledger time they were first seen): the join grace
 
     # -- persistence ---------------------------------------------------------------------------------
 
@@ -277,7 +278,8 @@ class TaskCoordinator:
         s = self.state
         times = []
         if s.phase == Phase.JOIN:
-            times.append(s.join_deadline)
+            quiet = self._quiet_until()
+            times.append(s.join_deadline if quiet is None else min(s.join_deadline, quiet))
         elif s.phase == Phase.TRAIN:
             times.append(self.secagg.deadline if self.secagg is not None else s.deadline)
         for run in self.jobs.values():
@@ -331,9 +333,22 @@ class TaskCoordinator:
             did = True
         return did
 
+    def _quiet_until(self) -> int | None:
+        """With a join grace: when the join phase may end early (``min_providers`` joined and
+        nobody joined for ``join_grace_ms`` since the last new member was seen); else None."""
+        seen, since = self._joined
+        grace = self.spec.windows.join_grace_ms
+        if not grace or seen != len(self.state.members) or seen < self.spec.min_providers:
+            return None
+        return since + grace
+
     def _on_join(self, now: int) -> bool:
         s, spec = self.state, self.spec
-        if len(s.members) < spec.max_providers and now < s.join_deadline:
+        if len(s.members) != self._joined[0]:
+            self._joined = (len(s.members), now)
+        quiet = self._quiet_until()
+        early = quiet is not None and now >= quiet
+        if len(s.members) < spec.max_providers and now < s.join_deadline and not early:
             return False
         if len(s.members) < spec.min_providers:
             return self._fail(f"only {len(s.members)} providers joined, the task needs {spec.min_providers}")

@@ -16,6 +16,11 @@ what compression drops is sent in later rounds) and uploads the compressed wire 
 aggregation (random-k only) every provider of the round shares one support
 (:func:`deai.protocol.task.model.compression_seed`) and masks just its ``k`` values.
 
+Preprocessing (``TaskSpec.preprocessing``): a provider holds its data raw, as it has it; the pool
+puts it through the task's declared preprocessing before training (once per task and provider),
+the one path simulated and real providers share. Data that does not fit it (another feature
+count, token windows under ``standardize``) makes the provider sit the task out, with a warning.
+
 Seeds: a provider's batch order is seeded by (task, round, address), its DP noise by its own
 signature over (task, round) -- reproducible by the provider, unpredictable to everyone else.
 
@@ -39,6 +44,7 @@ from deai.core.tensorio import to_safetensors
 from deai.learn.compression import TAIL, ErrorFeedback, get_compressor
 from deai.learn.compression.errors import CompressionError
 from deai.learn.data import Dataset
+from deai.learn.errors import DataError
 from deai.learn.federated import Collusion, local_step
 from deai.learn.strategies import get_strategy
 from deai.learn.training import deterministic, get_flat
@@ -98,6 +104,7 @@ class ProviderPool:
         self.device = device  # where this pool trains: "cpu", "cuda[:i]" or "auto" (its own choice)
         self.secagg: dict[tuple[str, int, int], SecAggClient] = {}  # (address, round, attempt)
         self.feedback: dict[tuple[str, str], ErrorFeedback] = {}  # (task, address) -> residual
+        self.prepared: dict[tuple[str, str], Dataset | None] = {}  # (task, address) -> model-space data
 
     @property
     def addresses(self) -> list[str]:
@@ -105,6 +112,20 @@ class ProviderPool:
 
     def behaviour(self, address: str) -> str:
         return self.behaviours.get(address, "honest")
+
+    def model_data(self, spec: TaskSpec, address: str) -> Dataset | None:
+        """``address``'s data through the task's preprocessing (None if it does not fit the task)."""
+        key = (spec.task_id, address)
+        if key not in self.prepared:
+            raw = self.data[address]
+            try:
+                if raw.in_features != spec.in_features:
+                    raise DataError(f"{raw.in_features} features per sample, the task has {spec.in_features}")
+                self.prepared[key] = spec.preprocessing.apply(raw)
+            except DataError as exc:
+                log.warning("provider %s: its data does not fit task %s: %s", address, spec.task_id, exc)
+                self.prepared[key] = None
+        return self.prepared[key]
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -121,7 +142,9 @@ class ProviderPool:
         """
         from deai.learn.attacks import get_attack
 
-        mine = sorted(p for p in providers if p in self.accounts)
+        prepared = {p: self.model_data(spec, p) for p in providers if p in self.accounts}
+        data = {a: d for a, d in prepared.items() if d is not None}
+        mine = sorted(data)
         if not mine:
             return []
         task = spec.task_id
@@ -143,9 +166,9 @@ class ProviderPool:
         ]
         attack_of = {i: c.attack for c in collusions for i in c.members}
         datasets = [
-            attack_of[i].poison(self.data[a], torch.Generator().manual_seed(provider_seed(task, 0, a)))
+            attack_of[i].poison(data[a], torch.Generator().manual_seed(provider_seed(task, 0, a)))
             if i in attack_of
-            else self.data[a]
+            else data[a]
             for i, a in enumerate(mine)
         ]
         seeds = [provider_seed(task, round, a) for a in mine]

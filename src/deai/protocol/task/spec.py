@@ -31,6 +31,13 @@ commits to up to :data:`MAX_SCORING_SETS` held-back sets by digest; round ``r`` 
 ``(r - 1) mod k`` (:meth:`TaskSpec.scoring_data`), which the coordinator keeps sealed and reveals
 only once the round's updates are committed. With fewer sets than rounds a set is reused after it
 was revealed (public from then on); with none, rounds are scored on the public ``validation`` data.
+
+**Preprocessing** (``preprocessing``, :class:`deai.learn.preprocess.Preprocessing`): how raw
+features become the model's input (``none``, or ``standardize`` with the ``mean``/``std`` the
+creator fixed from its own data). Data providers apply it to their raw data before training
+(:class:`deai.protocol.task.provider.ProviderPool`); the validation and scoring blobs the creator
+publishes are already in model space (preprocessed), as are the inputs of inference requests.
+It is part of the digest: a provider knows exactly what its data goes through.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from typing import Any
 from deai.core.blobs import check_digest
 from deai.core.encoding import canonical, decode_canonical, sha256_hex
 from deai.core.errors import EncodingError
+from deai.learn.errors import DataError
+from deai.learn.preprocess import Preprocessing
 from deai.protocol.task.errors import BadTaskSpec
 
 __all__ = [
@@ -121,17 +130,23 @@ class DPSettings:
 @dataclass(frozen=True)
 class Windows:
     """Phase deadlines, in ms of the ledger clock: joining, local training (update upload), each
-    secure-aggregation phase, and the commit and reveal windows of each verified job."""
+    secure-aggregation phase, and the commit and reveal windows of each verified job.
+
+    ``join_grace_ms`` (0: off) ends the join phase early: once ``min_providers`` have joined and no
+    one joined for that long, the first round starts without waiting for the rest of ``join_ms``
+    (the phase also ends as soon as ``max_providers`` joined)."""
 
     join_ms: int = 30_000
     train_ms: int = 60_000
     secagg_ms: int = 15_000
     commit_ms: int = 30_000
     reveal_ms: int = 30_000
+    join_grace_ms: int = 0
 
     def check(self) -> None:
         for f in fields(self):
-            _num(f"windows.{f.name}", getattr(self, f.name), 1, 2**40, integer=True)
+            lo = 0 if f.name == "join_grace_ms" else 1
+            _num(f"windows.{f.name}", getattr(self, f.name), lo, 2**40, integer=True)
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,7 @@ class TaskSpec:
     scoring_sets: list[str] = field(default_factory=list)  # digests of the hidden scoring sets
     compression: str = "none"  # how providers send updates (deai.learn.compression spec)
     global_compression: str = "none"  # how the round's global update is broadcast (ditto)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)  # raw features -> model input
 
     def __post_init__(self) -> None:
         try:
@@ -200,6 +216,11 @@ class TaskSpec:
             object.__setattr__(self, "dp", DPSettings(**self.dp))
         if isinstance(self.windows, dict):
             object.__setattr__(self, "windows", Windows(**self.windows))
+        if isinstance(self.preprocessing, dict):
+            try:
+                object.__setattr__(self, "preprocessing", Preprocessing.from_json(self.preprocessing))
+            except (DataError, TypeError) as exc:
+                raise BadTaskSpec(f"task spec: {exc}") from None
         self.check()
 
     def check(self) -> None:
@@ -274,6 +295,12 @@ class TaskSpec:
         if not isinstance(self.windows, Windows):
             raise BadTaskSpec("task spec: windows must be an object")
         self.windows.check()
+        if not isinstance(self.preprocessing, Preprocessing):
+            raise BadTaskSpec("task spec: preprocessing must be an object")
+        try:
+            self.preprocessing.check(self.in_features)
+        except DataError as exc:
+            raise BadTaskSpec(f"task spec: {exc}") from None
         try:
             get_aggregator(self.aggregator, f=self.f)
         except (LearnError, TypeError, ValueError) as exc:
@@ -356,7 +383,11 @@ class TaskSpec:
                 value["dp"] = DPSettings(**value["dp"])
             if isinstance(value.get("windows"), dict):
                 value["windows"] = Windows(**value["windows"])
+            if isinstance(value.get("preprocessing"), dict):
+                value["preprocessing"] = Preprocessing.from_json(value["preprocessing"])
             return cls(**value)
+        except DataError as exc:
+            raise BadTaskSpec(f"task spec: {exc}") from exc
         except TypeError as exc:
             raise BadTaskSpec(f"task spec: {exc}") from exc
 
