@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
@@ -50,7 +50,7 @@ from deai.protocol.jobs.run import Attempt, JobRun
 from deai.protocol.jobs.sampling import ReplicationChoice
 from deai.protocol.jobs.spec import JobSpec
 
-__all__ = ["MAX_ATTEMPTS", "InferenceRun", "InferenceService", "plugin"]
+__all__ = ["MAX_ATTEMPTS", "InferenceRun", "InferenceService", "parse_attempts", "plugin", "tx_of"]
 
 log = logging.getLogger(__name__)
 _TxT = TypeVar("_TxT", bound=Tx)
@@ -68,7 +68,7 @@ class InferenceRun(JobRun):
         return {**super().to_json(), "signed": self.signed}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InferenceRun:
+    def from_json(cls, data: dict[str, Any]) -> Self:
         run = super().from_json(data)
         run.signed = list(data["signed"])
         return run
@@ -77,7 +77,7 @@ class InferenceRun(JobRun):
         return next(i for i, a in enumerate(self.attempts) if a.job == job_id)
 
     def _reveal_tx(self, index: int) -> RevealReplication:
-        return _tx_of(self.signed[index]["reveal"], RevealReplication)
+        return tx_of(self.signed[index]["reveal"], RevealReplication)
 
     def choice(self, creator: Account, attempt: Attempt) -> ReplicationChoice:
         tx = self._reveal_tx(self._index(attempt.job))
@@ -97,12 +97,12 @@ class InferenceRun(JobRun):
         if i >= len(self.signed):
             self.status = "failed"
             return True
-        register = _tx_of(self.signed[i]["register"], RegisterJob)
+        register = tx_of(self.signed[i]["register"], RegisterJob)
         self._new_attempt(self.spec.nonce + i, register.executors, 1.0)
         return True
 
 
-def _tx_of(signed_hex: str, kind: type[_TxT]) -> _TxT:
+def tx_of(signed_hex: str, kind: type[_TxT]) -> _TxT:
     """The transaction inside a signed one this service stored (its kind checked on the request)."""
     tx = SignedTx.from_bytes(bytes.fromhex(signed_hex)).tx
     if not isinstance(tx, kind):
@@ -124,6 +124,24 @@ def _parse(raw: Any, kind: type, sender: str, what: str) -> SignedTx:
     return stx
 
 
+def parse_attempts(service: InferenceService, env: Envelope, body: dict, spec: JobSpec, model: str) -> list:
+    """The request's signed ``{"register", "reveal"}`` pairs (hex), each checked against ``spec``
+    (:meth:`InferenceService.check_attempt`); refused with a :class:`ServiceError` naming the fault."""
+    attempts = body.get("attempts")
+    if not isinstance(attempts, list) or not 1 <= len(attempts) <= MAX_ATTEMPTS:
+        raise ServiceError(f"attempts must be a list of 1 to {MAX_ATTEMPTS} signed pairs")
+    signed, last_nonce = [], None
+    for i, pair in enumerate(attempts):
+        if not isinstance(pair, dict):
+            raise ServiceError(f"attempt {i} must be an object with register and reveal")
+        reg = _parse(pair.get("register"), RegisterJob, env.sender, f"attempt {i} register")
+        rev = _parse(pair.get("reveal"), RevealReplication, env.sender, f"attempt {i} reveal")
+        service.check_attempt(i, spec, model, reg, rev, last_nonce)
+        last_nonce = rev.nonce
+        signed.append({"register": pair["register"], "reveal": pair["reveal"]})
+    return signed
+
+
 class InferenceService:
     """The hub plugin: ``infer.request``, ``infer.result``, ``infer.models``, ``infer.hosts``;
     drives the runs."""
@@ -131,19 +149,27 @@ class InferenceService:
     def __init__(self, hub: Any) -> None:
         self.hub, self.ledger, self.store = hub, hub.ledger, hub.store
         self.account: Account = hub.account
+        from deai.node.hub.llm import LLMRun
+
+        self.llm_price = 1  # the least fee per token (prompt + max new tokens) of a generation
         self.runs: dict[str, InferenceRun] = {}
         for key, value in hub.kv.items("infer:"):
-            self.runs[key[6:]] = InferenceRun.from_json(value)
+            kind = LLMRun if value["spec"]["kind"] == "llm_generate" else InferenceRun
+            self.runs[key[6:]] = kind.from_json(value)
         # Requests still moving (open, or with a failed attempt to resolve): the loop and the
         # assignment queries look at these only, however many requests were served.
         self.live = {rid for rid, run in self.runs.items() if not run.done or run.stale}
 
     def routes(self) -> dict[str, Any]:
+        from deai.node.hub import llm
+
         return {
             "infer.request": self._request,
             "infer.result": self._result,
             "infer.models": self._models,
             "infer.hosts": self._hosts,
+            "llm.request": lambda env, body: llm.handle_request(self, env, body),
+            "llm.answer": lambda env, body: llm.handle_answer(self, env, body),
         }
 
     # -- handlers ----------------------------------------------------------------------------------------
@@ -162,22 +188,11 @@ class InferenceService:
         if not 0 <= nonce < 2**31 - MAX_ATTEMPTS:
             raise ServiceError(f"nonce must lie in [0, 2**31 - {MAX_ATTEMPTS})")
         check_batch(self.store.get(batch), served.params["in_features"], served.params["num_classes"])  # 404
-        attempts = body["attempts"]
-        if not isinstance(attempts, list) or not 1 <= len(attempts) <= MAX_ATTEMPTS:
-            raise ServiceError(f"attempts must be a list of 1 to {MAX_ATTEMPTS} signed pairs")
         spec = JobSpec("infer", (served.checkpoint, batch), dict(served.params), seed=seed, nonce=nonce)
         if spec.job_id in self.runs:  # the same request again: its answer
-            return self._status(spec.job_id)
-        signed, last_nonce = [], None
-        for i, pair in enumerate(attempts):
-            if not isinstance(pair, dict):
-                raise ServiceError(f"attempt {i} must be an object with register and reveal")
-            reg = _parse(pair.get("register"), RegisterJob, env.sender, f"attempt {i} register")
-            rev = _parse(pair.get("reveal"), RevealReplication, env.sender, f"attempt {i} reveal")
-            self._check_attempt(i, spec, served.model_id, reg, rev, last_nonce)
-            last_nonce = rev.nonce
-            signed.append({"register": pair["register"], "reveal": pair["reveal"]})
-        first = _tx_of(signed[0]["register"], RegisterJob)  # attempts holds 1 to MAX_ATTEMPTS pairs
+            return self.status(spec.job_id)
+        signed = parse_attempts(self, env, body, spec, served.model_id)
+        first = tx_of(signed[0]["register"], RegisterJob)  # attempts holds 1 to MAX_ATTEMPTS pairs
         run = InferenceRun(
             spec,
             "infer",
@@ -194,20 +209,25 @@ class InferenceService:
             run.step(self.ledger, self.store, self.account, self.hub.clock())
         except LedgerError as exc:
             raise ServiceError(f"the ledger refused the request: {type(exc).__name__}: {exc}") from None
-        self.runs[spec.job_id] = run
-        self.live.add(spec.job_id)
-        self._save(spec.job_id)
-        return self._status(spec.job_id)
+        self.add_run(spec.job_id, run)
+        return self.status(spec.job_id)
 
-    def _check_attempt(
+    def add_run(self, rid: str, run: InferenceRun) -> None:
+        self.runs[rid] = run
+        self.live.add(rid)
+        self.save(rid)
+
+    def check_attempt(
         self, i: int, spec: JobSpec, model: str, reg: SignedTx, rev: SignedTx, last: int | None
     ) -> None:
+        """Attempt ``i``'s pre-signed pair must register exactly ``spec`` (nonce + i) for ``model``
+        with this hub as resolver, and open its commitment; escalations replicated; nonces in order."""
         r, v = reg.tx, rev.tx
         assert isinstance(r, RegisterJob) and isinstance(v, RevealReplication)  # _parse checked the kinds
         job = JobSpec(spec.kind, spec.inputs, spec.params, spec.seed, spec.nonce + i).job_id
         want = {
             "job": job,
-            "job_type": "infer",
+            "job_type": spec.kind,
             "task": None,
             "inputs": (job,),
             "role": HOST,
@@ -236,7 +256,7 @@ class InferenceService:
         rid = body["request"]
         if not isinstance(rid, str) or rid.lower() not in self.runs:
             raise ServiceError(f"no inference request {str(rid)[:80]!r}", 404)
-        return self._status(rid.lower())
+        return self.status(rid.lower())
 
     def _models(self, env: Envelope, body: dict) -> dict:
         served = {}
@@ -257,9 +277,13 @@ class InferenceService:
             raise ServiceError("fee must be a non-negative integer")
         return {"eligible": len(self.ledger.eligible_executors(HOST, fee, exclude=env.sender))}
 
-    def _status(self, rid: str) -> dict:
+    def status(self, rid: str) -> dict:
+        """Request ``rid``'s status as ``infer.result`` answers it."""
+        from deai.node.hub.llm import llm_fields
+
         run = self.runs[rid]
         return {
+            **llm_fields(run),
             "request": rid,
             "status": run.status,
             "jobs": [a.job for a in run.attempts],
@@ -283,7 +307,7 @@ class InferenceService:
                 log.warning("inference %s: %s: %s", rid, type(exc).__name__, exc)
                 run.status, did = "failed", True
             if did:
-                self._save(rid)
+                self.save(rid)
                 changed = True
             if run.done and not run.stale:
                 self.live.discard(rid)
@@ -308,20 +332,23 @@ class InferenceService:
                 job = self.ledger.job(att.job)
                 if job is None or job.status != "open" or executor not in job.executors:
                     continue
+                index = job.executors.index(executor)
+                extra = run.assignment_fields(att.job, index) if hasattr(run, "assignment_fields") else {}
                 out.append(
                     {
                         "job": att.job,
                         "task": None,
                         "executors": list(job.executors),
-                        "active": job.executors.index(executor) in run.active(self.account, att.job),
+                        "active": index in run.active(self.account, att.job),
                         "commit_deadline": job.commit_deadline,
                         "reveal_deadline": job.reveal_deadline,
                         "commits": job.commits,
+                        **extra,
                     }
                 )
         return out
 
-    def _save(self, rid: str) -> None:
+    def save(self, rid: str) -> None:
         self.hub.kv.put("infer:" + rid, self.runs[rid].to_json())
 
 

@@ -23,6 +23,7 @@ from deai.core.errors import DeaiError
 from deai.ledger.config import COMPUTE
 from deai.ledger.records import JobRecord
 from deai.ledger.txs import Commit
+from deai.net.transport import RemoteError
 from deai.node.participant.client import parse_record
 from deai.node.participant.policy import JoinPolicy, Refusals, Timing
 from deai.node.participant.roles import ROLES, Role
@@ -171,9 +172,30 @@ class ExecutorRole(Role):
                 self.timing.record(kind, at - now)
                 now = max(now, at)
             did |= sent
+        did |= self._publish(polled)
         for address, reply in polled:
             self.agents[address].forget({a["job"] for a in reply["assignments"]})
         return did
+
+    def _publish(self, polled: list[tuple[str, dict]]) -> bool:
+        """Tell the hub the output digest of each job where this account is the producer whose
+        output drawn verifiers check (``publish`` in the assignment, e.g. the primary of an
+        ``llm_generate`` job), once the output is uploaded and committed. The digest is not secret
+        there: the verifiers' outputs are verdicts, which cannot be copied from it."""
+        calls = []
+        for address, reply in polled:
+            committed = self.agents[address].memory["committed"]
+            for a in reply["assignments"]:
+                opening = committed.get(a["job"])
+                if a.get("publish") and not a.get("answer") and opening is not None:
+                    body = {"job": a["job"], "answer": opening["digest"].removeprefix("0x")}
+                    calls.append(("llm.answer", body, self.accounts[address]))
+        for kind, body, account in calls:
+            try:
+                self.client.call(kind, body, account=account)
+            except RemoteError as exc:  # logged; the next poll tries again while the job is open
+                log.warning("the hub refused the answer of job %s: %s", body["job"], exc)
+        return bool(calls)
 
     def _act(self, items: list[tuple[str, int, dict]]) -> tuple[bool, int | None]:
         """Hand each ``(address, now, assignment)`` to its agent; upload what they produced, then

@@ -44,6 +44,7 @@ from deai.node.participant.compute import ExecutorRole
 from deai.node.participant.roles import ROLES
 from deai.node.participant.served import remote_model
 from deai.node.participant.staking import ensure_stake
+from deai.protocol.inference.llm import jobs as _llm_jobs  # noqa: F401 - the llm kinds and cheaters
 from deai.protocol.jobs.kinds.model import load_model
 from deai.protocol.jobs.spec import JobSpec
 
@@ -107,9 +108,10 @@ class HostRole(ExecutorRole):
         try:
             self._fetch(job_id.removeprefix("0x"))
             spec = JobSpec.from_bytes(self.store.get(job_id.removeprefix("0x")), job_id=job_id)
-            if spec.kind != "infer":
-                return f"a host serves infer jobs only, not {spec.kind!r}"
-            self._check(spec.inputs[0], dict(spec.params))
+            if spec.kind not in ("infer", "llm_generate"):
+                return f"a host serves infer and llm_generate jobs only, not {spec.kind!r}"
+            model = {k: v for k, v in spec.params.items() if k not in ("generation", "thresholds")}
+            self._check(spec.inputs[0], model)
             return None
         except (DeaiError, ValueError) as exc:
             return f"{type(exc).__name__}: {exc}"

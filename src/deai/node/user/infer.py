@@ -68,7 +68,7 @@ def sign_attempts(
         k = r if i == 0 else min(r + 2 * i, max_hosts or r + 2 * i)
         choice = replication_choice(user, job, p if i == 0 else 1.0, k)
         register = RegisterJob(
-            job=job, task=None, job_type="infer", inputs=(job,), fee=fee, executors=k,
+            job=job, task=None, job_type=spec.kind, inputs=(job,), fee=fee, executors=k,
             replication=choice.commitment, commit_window_ms=commit_ms, reveal_window_ms=reveal_ms,
             role=HOST, resolver=hub, quorum=0, model=model_id,
         )  # fmt: skip

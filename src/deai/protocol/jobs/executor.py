@@ -41,7 +41,9 @@ class JobView:
     """What an executor knows about a job at time ``now`` (ms of the ledger clock).
 
     Everything but ``active`` is public on the ledger and the same for every drawn executor;
-    ``active`` is the creator's private activation message.
+    ``active`` is the creator's private activation message. ``work``: the computation this
+    executor owes when it differs from the job's own (a verifier of a generated answer runs
+    ``llm_verify`` over it inside an ``llm_generate`` job: :mod:`deai.protocol.inference.llm.jobs`).
     """
 
     spec: JobSpec
@@ -52,6 +54,7 @@ class JobView:
     active: bool
     commitments: Mapping[str, str] = field(default_factory=dict)
     reveals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    work: JobSpec | None = None
 
     @property
     def job_id(self) -> str:
@@ -119,7 +122,7 @@ class Executor:
 
     def produce(self, view: JobView) -> Tensors:
         """The output this executor uploads; honest: the real computation."""
-        return self.compute(view.spec)
+        return self.compute(view.work or view.spec)
 
     def upload(self, tensors: Tensors) -> str:
         return self.store.put(to_safetensors(tensors))

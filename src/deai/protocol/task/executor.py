@@ -24,6 +24,7 @@ from deai.ledger.txs import Commit, Reveal
 from deai.protocol.jobs.cheaters import make_executor
 from deai.protocol.jobs.commit_reveal import Opening
 from deai.protocol.jobs.executor import JobView
+from deai.protocol.jobs.kinds.base import get_kind
 from deai.protocol.jobs.spec import JobSpec
 
 __all__ = ["Action", "ExecutorAgent"]
@@ -51,7 +52,9 @@ class ExecutorAgent:
     def address(self) -> str:
         return self.account.address
 
-    def _view(self, a: dict[str, Any], spec: JobSpec, now: int, reveals: dict) -> JobView:
+    def _view(
+        self, a: dict[str, Any], spec: JobSpec, now: int, reveals: dict, work: JobSpec | None = None
+    ) -> JobView:
         return JobView(
             spec,
             tuple(a["executors"]),
@@ -61,6 +64,7 @@ class ExecutorAgent:
             bool(a["active"]),
             dict(a.get("commitments", {})),
             reveals,
+            work,
         )
 
     def on_assignment(
@@ -84,12 +88,19 @@ class ExecutorAgent:
         if job not in mem["committed"]:
             if now >= a["commit_deadline"]:
                 return act
+            work = None
+            if a.get("verifier"):  # a verifier of the producer's output: wait for it, then check it
+                answer = a.get("answer")
+                if not isinstance(answer, str) or len(answer.removeprefix("0x")) != 64:
+                    return act
+                work = get_kind(spec.kind).verifier_work(spec, answer)
+            inputs = list((work or spec).inputs)
             if a["active"] and fetch_many is not None:
-                fetch_many(list(spec.inputs))
+                fetch_many(inputs)
             elif a["active"]:
-                for digest in spec.inputs:
+                for digest in inputs:
                     fetch(digest)
-            msg = self.executor.commit(self._view(a, spec, now, {}))
+            msg = self.executor.commit(self._view(a, spec, now, {}, work))
             if msg is None:
                 return act
             opening = self.executor.openings.get(job)

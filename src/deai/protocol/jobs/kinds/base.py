@@ -80,6 +80,12 @@ class JobKind(ABC):
     def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise :class:`BadJobSpec` naming the first bad parameter."""
 
+    def verifier_work(self, spec: JobSpec, answer: str) -> JobSpec | None:
+        """For kinds whose drawn executors split into one producer and verifiers of its output
+        (``llm_generate``): the computation a verifier owes once the producer's output ``answer``
+        (a blob digest) is known. None (the default): every executor runs the job itself."""
+        return None
+
     def streamed_inputs(self, params: Mapping[str, Any], count: int) -> range:
         """Indices of the ``count`` inputs this kind reads in ranges instead of loading them; they
         reach :meth:`output_layout` and :meth:`run` as :class:`LazyInput` when loaded with
