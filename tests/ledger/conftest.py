@@ -1,7 +1,11 @@
 """Fixtures of the ledger conformance suite.
 
-Every test that takes ``ledger_factory`` (or ``net``) runs once per backend. A future backend (the
-EVM one) adds its name to ``BACKENDS`` and a branch to ``_make``; the suite is unchanged.
+Every test that takes ``ledger_factory`` (or ``net``) runs once per backend: ``memory``, ``sqlite``
+and ``evm`` (the ledger contract on an in-process py-evm chain, driven by the test's clock).
+
+The contract does not have every area of the state machine yet: tests of an area it lacks are
+skipped on ``evm`` by ``EVM_MISSING`` (module or test name -> the area), with the reason printed,
+so the list shrinks as the contract grows (docs/ledger.md, "EVM backend").
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ from deai.ledger import (
     txs,
 )
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "evm"]
+EVM_MISSING = {
+    "test_ledger_jobs.py": "jobs",
+    "test_ledger_models.py": "models",
+}
+# tests of the local backends' hash-linked log (entries tampered in SQLite/memory): on the EVM
+# backend the chain's blocks are the log; tests/ledger/test_ledger_evm.py covers its verify
+EVM_NOT_APPLICABLE = {
+    "test_ledger_verify.py": "the local hash-linked log",
+    "test_ledger_stateful.py": "the local hash-linked log (its teardown tampers log entries)",
+}
 
 ACCOUNTS = [Account.from_seed("ledger-tests", i) for i in range(12)]
 MINTER = ACCOUNTS[0]
@@ -51,6 +65,13 @@ test_config.__test__ = False  # not a test
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
+    if request.param == "evm":
+        area = EVM_MISSING.get(request.node.originalname) or EVM_MISSING.get(request.path.name)
+        if area:
+            pytest.skip(f"the EVM ledger contract has no {area} yet")
+        other = EVM_NOT_APPLICABLE.get(request.path.name)
+        if other:
+            pytest.skip(f"not an EVM test: {other}")
     return request.param
 
 
@@ -63,6 +84,11 @@ def ledger_factory(backend, tmp_path) -> Callable[..., Ledger]:
         config = config or test_config()
         if backend == "memory":
             ledger: Ledger = MemoryLedger(config, clock=clock)
+        elif backend == "evm":
+            from deai.ledger.evm.backend import EvmLedger
+            from deai.ledger.evm.node import tester_chain
+
+            ledger = EvmLedger(tester_chain(), config, clock=clock or ManualClock(1_000_000))
         else:
             ledger = SqliteLedger(
                 tmp_path / f"ledger{len(made)}.sqlite", config, clock=clock, synchronous="NORMAL"

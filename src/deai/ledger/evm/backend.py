@@ -360,6 +360,12 @@ class EvmLedger(Ledger):
             self.follower.sync()
             return self.follower.mirror.root()
 
+    def state(self) -> State:
+        """A copy of the state replayed from the chain's log (for tools and tests; O(state))."""
+        with self._lock:
+            self.follower.sync()
+            return self.follower.mirror.copy()
+
     def supply(self) -> dict[str, int]:
         """The contract's running totals per bucket (O(1) views)."""
         out = {k: (self._view(v) if v else 0) for k, v in SUPPLY_VIEWS.items()}
