@@ -66,7 +66,7 @@ def node(
     and commits only to jobs it can finish and reveal in time; refused tasks and jobs are logged
     once."""
     from deai.core.logs import configure
-    from deai.node.launch.serve import parse_accounts, serve_node
+    from deai.node.launch.serve import serve_node
 
     try:
         configure(log_level, log_format)
@@ -75,7 +75,7 @@ def node(
 
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise typer.BadParameter("--device must be cpu, cuda[:i] or auto")
-    accts = parse_accounts(accounts)
+    accts = _preflight(hub_url, accounts, roles, ca or True)
     behaviours = dict(b.split("=", 1) for b in behaviour)
     policy = JoinPolicy(
         min_reward=min_reward,
@@ -92,6 +92,31 @@ def node(
         options={"policy": policy, "device": device},
         verify=ca or True,
     )
+
+
+def _preflight(url: str, specs: list[str], roles: list[str], verify: bool | str) -> list:
+    """The accounts, once the hub answers (within 30 s) and each account can pay its role stakes;
+    otherwise one line naming the problem and its fix, exit 2 (no retrying forever)."""
+    from deai.cli.common import connect, load_accounts, probe_hub
+    from deai.cli.errors import UsageError, did_you_mean, one_line
+    from deai.ledger.config import ROLES
+    from deai.node.participant.staking import check_funds
+
+    try:
+        for role in roles:
+            if role not in ROLES:
+                hint = did_you_mean(role, ROLES)
+                raise UsageError(f"--role: unknown role {role!r}{hint}; roles: {', '.join(ROLES)}")
+        accts = load_accounts(specs)
+        probe_hub(url, timeout=30.0, verify=verify)  # the hub may be starting
+        check_funds(connect(url, accts[0], verify=verify), accts, roles)
+    except Exception as exc:
+        line = one_line(exc)
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+    return accts
 
 
 app = typer.Typer(add_completion=False)

@@ -1,4 +1,9 @@
-"""``deai task submit|status|watch``: create a task on a hub and follow its rounds."""
+"""``deai task submit|list|status|watch|cancel``: create a task on a hub, follow it, cancel it.
+
+A task id may be given in full or as a unique prefix of one the hub coordinates. ``cancel`` is the
+creator's ``cancel_task``: the ledger accepts it only before anyone joined (then the whole budget
+comes back); later only the hub, as coordinator, closes the task, after paying the rounds.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,40 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from deai.cli.common import console
+from deai.cli.common import connect, console, load_account
+from deai.cli.errors import UsageError, did_you_mean
 from deai.protocol.task.records import Phase, TaskView
 
-__all__ = ["app", "render_status", "watch_task"]
+__all__ = ["app", "find_task", "render_status", "watch_task"]
 
-app = typer.Typer(help="Submit federated tasks to a hub and follow them.", no_args_is_help=True)
+app = typer.Typer(help="Submit federated tasks to a hub, follow and cancel them.", no_args_is_help=True)
 
 HubOpt = typer.Option("http://127.0.0.1:8700", "--hub", help="The hub's URL.")
 
 
 def _client(url: str, account: str | None = None):
-    from deai.core.accounts import Account
-    from deai.node.launch.serve import hub_client, parse_accounts
+    signer = load_account(account) if account else None
+    client = connect(url, signer)
+    return client, client.signer
 
-    signer = parse_accounts([account])[0] if account else Account.create()
-    return hub_client(url, signer), signer
+
+def find_task(client, task: str) -> str:
+    """The full id of ``task`` (an id or a unique prefix) among the tasks the hub coordinates or
+    refused; an unknown one is a :class:`UsageError` with the closest ids."""
+    listing = client.call("task.list")
+    known = [*listing.get("tasks", {}), *listing.get("rejected", {})]
+    want = task.lower()
+    if want in known:
+        return want
+    match = [t for t in known if t.startswith(want if want.startswith("0x") else "0x" + want)]
+    if len(match) == 1:
+        return match[0]
+    if match:
+        raise UsageError(f"task {task!r} matches {len(match)} tasks on this hub; give more of its id")
+    hint = did_you_mean(want, known)
+    raise UsageError(
+        f"no task {task} on this hub{hint}; `deai task list --hub URL` lists the {len(known)} it has"
+    )
 
 
 OVER = (Phase.DONE, Phase.FAILED, Phase.REJECTED)  # a task in these phases moves no more
@@ -89,27 +112,77 @@ def submit(
     from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 
-    plan = NetworkPlan.from_scenario(load_scenario(scenario))
     client, creator = _client(hub, account)
+    plan = NetworkPlan.from_scenario(load_scenario(scenario))
+    budget, balance = plan.bundle.spec.budget, client.query("balance", address=creator.address)
+    if balance < budget:
+        raise UsageError(
+            f"the creator {creator.address} has a balance of {balance:,}; the task escrows a budget of"
+            f" {budget:,}: fund it (`deai account fund {creator.address} --amount {budget - balance}"
+            " --minter MINTER --hub URL` on a devnet) or lower task.budget"
+        )
     task = submit_task(client, creator, plan.bundle)
-    console.print(f"submitted task [bold]{task}[/] (budget {plan.bundle.spec.budget})")
+    typer.echo(f"submitted task {task} (budget {plan.bundle.spec.budget:,})")
     if watch:
         watch_task(client, task)
 
 
+@app.command("list")
+def list_(hub: str = HubOpt) -> None:
+    """The tasks the hub coordinates (phase and round) and the ones it refused (why)."""
+    client, _ = _client(hub)
+    listing = client.call("task.list")
+    for task, t in listing.get("tasks", {}).items():
+        typer.echo(f"{task}  {t.get('phase')}  round {t.get('round')}")
+    for task, why in listing.get("rejected", {}).items():
+        typer.echo(f"{task}  rejected  {why}")
+    if not listing.get("tasks") and not listing.get("rejected"):
+        typer.echo("no tasks on this hub")
+
+
 @app.command("status")
-def status(task: str = typer.Argument(...), hub: str = HubOpt) -> None:
+def status(task: str = typer.Argument(..., help="Task id or a unique prefix."), hub: str = HubOpt) -> None:
     """Print a task's phase and per-round history."""
     client, _ = _client(hub)
-    console.print(render_status(client.task_status(task)))
+    console.print(render_status(client.task_status(find_task(client, task))))
 
 
 @app.command("watch")
-def watch(task: str = typer.Argument(...), hub: str = HubOpt) -> None:
+def watch(task: str = typer.Argument(..., help="Task id or a unique prefix."), hub: str = HubOpt) -> None:
     """Follow a task's rounds live until it ends."""
     client, _ = _client(hub)
-    final = watch_task(client, task)
+    final = watch_task(client, find_task(client, task))
     raise typer.Exit(0 if final.phase == Phase.DONE else 1)
+
+
+@app.command("cancel")
+def cancel(
+    task: str = typer.Argument(..., help="Task id or a unique prefix."),
+    account: str = typer.Option(
+        ..., "--account", help="The task's creator: seed:NAME:I, address or keystore."
+    ),
+    hub: str = HubOpt,
+) -> None:
+    """Cancel a task nobody joined yet: the ledger refunds its whole budget to the creator and the
+    hub stops coordinating it. Once a member joined, the hub closes it at its end instead."""
+    from deai.ledger.txs import CancelTask
+
+    client, creator = _client(hub, account)
+    task = find_task(client, task)
+    record = client.task(task)
+    if record is None:
+        raise UsageError(f"task {task} is not on the ledger")
+    if record.creator.lower() != creator.address.lower():
+        raise UsageError(f"only the task's creator {record.creator} may cancel it, not {creator.address}")
+    if not record.open:
+        raise UsageError(f"task {task} is closed already")
+    if record.members:
+        raise UsageError(
+            f"task {task} has {record.members} member(s): it can no longer be cancelled; its coordinator"
+            " closes it at its end (or when it fails) and refunds what is left of the budget"
+        )
+    client.send_tx(creator, CancelTask(task=task))
+    typer.echo(f"cancelled task {task}: {record.budget:,} refunded to {creator.address}")
 
 
 if __name__ == "__main__":  # pragma: no cover

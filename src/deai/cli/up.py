@@ -55,6 +55,10 @@ def up(
             f"hub [bold]{net.url}[/]  data providers {len(plan.providers)}  compute {len(plan.computes)}"
             f"  hosts {len(plan.hosts)}  processes {1 + len(net.nodes)}"
         )
+        # the accounts a user may act as on this network (development keys, funded at start)
+        typer.echo(f"creator  seed:{plan.tag}creator:0  {plan.creator.address}  (funded: may submit tasks)")
+        typer.echo(f"minter   seed:{net.network}:{net.seed}:minter:0  (may fund accounts: deai account fund)")
+        typer.echo(f"submit   deai task submit {scenario} --account seed:{plan.tag}creator:0 --hub {net.url}")
         if not no_task:
             client = net.client(plan.creator)
             task = submit_task(client, plan.creator, plan.bundle)

@@ -202,6 +202,10 @@ class TaskStillOpen(WrongPhase):
     pass
 
 
+class TaskHasMembers(WrongPhase):
+    """A task that members joined cannot be cancelled by its creator (only closed by its coordinator)."""
+
+
 class AlreadyMember(WrongPhase):
     pass
 

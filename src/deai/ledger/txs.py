@@ -7,7 +7,8 @@ Funds: ``mint`` (minter only), ``transfer``, ``stake`` / ``unstake`` per role (u
 Tasks: ``create_task`` (escrows a budget), ``join_task`` (locks the task's provider stake),
 ``checkpoint`` (per-round global checkpoint hash), ``post_payout_root`` (moves part of the budget
 into a Merkle-rooted payout), ``claim`` (one participant's share, with a proof), ``slash_member``,
-``close_task`` (refunds the rest of the budget), ``leave_task`` (returns a member's task stake).
+``close_task`` (refunds the rest of the budget), ``leave_task`` (returns a member's task stake),
+``cancel_task`` (the creator takes back a task nobody joined).
 
 Jobs (verified computation): ``register_job`` (escrows the fee, draws executors), ``commit`` (a
 drawn executor accepts the job; its stake is locked until resolution),
@@ -45,6 +46,7 @@ from deai.ledger.tx import (
 
 __all__ = [
     "AcceptResult",
+    "CancelTask",
     "ClaimPayout",
     "ClaimRoyalty",
     "CloseTask",
@@ -205,6 +207,15 @@ class CloseTask(Tx):
 @register("leave_task")
 @dataclass(frozen=True)
 class LeaveTask(Tx):
+    task: Hash
+
+
+@register("cancel_task")
+@dataclass(frozen=True)
+class CancelTask(Tx):
+    """The creator closes its open task before any member joined, and gets the whole budget back.
+    Once someone joined, only the coordinator closes the task (members are owed their rounds)."""
+
     task: Hash
 
 

@@ -1,5 +1,11 @@
 """Rules for tasks: escrowed budgets, members, round checkpoints, Merkle payouts and claims.
 
+Cancelling (``cancel_task``, the creator only) closes an open task that no member has joined yet and
+refunds its whole budget: nobody did work for it or locked a stake in it, so nobody is owed anything.
+Once a member joined, only the coordinator closes the task (``close_task``: at its end, or when it
+fails), after paying the rounds members trained; a job of the task still open when it closes
+refunds its unspent fee to the creator (rules/jobs.py), so no escrow is ever stranded.
+
 Joining needs a role stake of at least the role minimum, and that stake cannot be unstaked until
 the member has left every task it joined in that role (``leave_task``, once the task is closed):
 a per-(account, role) membership count, O(1).
@@ -25,6 +31,7 @@ from deai.ledger.errors import (
     PoolExhausted,
     StakeBelowMinimum,
     TaskClosed,
+    TaskHasMembers,
     TaskStillOpen,
     UnknownJob,
     UnknownPayout,
@@ -35,6 +42,7 @@ from deai.ledger.records import MemberRecord, PayoutRecord, TaskRecord, TaskStat
 from deai.ledger.rules.base import Call, credit, debit, handles
 from deai.ledger.state import State, key
 from deai.ledger.txs import (
+    CancelTask,
     ClaimPayout,
     CloseTask,
     CreateTask,
@@ -188,3 +196,16 @@ def leave_task(c: Call, tx: LeaveTask) -> None:
     c.state.add("memberships", key(c.sender, member.role), -1)
     credit(c.state, c.sender, member.stake)
     c.emit("task_left", task=tx.task, account=c.sender, refund=member.stake)
+
+
+@handles(CancelTask)
+def cancel_task(c: Call, tx: CancelTask) -> None:
+    task = get_task(c.state, tx.task, open_=True)
+    c.require_sender(task.creator, f"cancel task {tx.task} (its creator)")
+    if task.members:
+        raise TaskHasMembers(
+            f"task {tx.task} has {task.members} member(s): only its coordinator closes it now"
+        )
+    c.state.put_task(tx.task, replace(task, budget=0, status=TaskStatus.CLOSED))
+    credit(c.state, task.creator, task.budget)
+    c.emit("task_cancelled", task=tx.task, refund=task.budget, creator=task.creator)

@@ -303,12 +303,24 @@ class TaskCoordinator:
 
     def step(self, now: int) -> bool:
         """Take every action due at ``now``; True if anything changed (then save :meth:`to_json`)."""
+        if self.state.phase == Phase.JOIN and self._cancelled():
+            return True
         changed = self._resolve_stale(now)
         while True:
             handler = _PHASE_STEPS.get(self.state.phase)
             if handler is None or not handler(self, now):
                 return changed
             changed = True
+
+    def _cancelled(self) -> bool:
+        """The creator cancelled the task on the ledger (``cancel_task``: possible only before
+        anyone joined, so in the join phase): stop, with nothing to pay or close."""
+        record = self.ledger.task(self.task)
+        if record is None or record.open:
+            return False
+        self.state.reason = "cancelled by its creator"
+        self.state.phase = Phase.FAILED
+        return True
 
     def _resolve_stale(self, now: int) -> bool:
         """Failed attempts are resolved by the ledger's own rule once the grace period has passed
