@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerError
 
 __all__ = ["app", "hub"]
@@ -18,7 +16,10 @@ def hub(
         ..., "--dir", help="The hub's folder: ledger, blobs, state (created if new)."
     ),
     account: str = typer.Option(
-        ..., "--account", help="The hub's coordinator account: seed:NAME:I or a keystore."
+        ...,
+        "--account",
+        help="The hub's coordinator account: seed:NAME:I, an address (its keystore in $DEAI_HOME/keys)"
+        " or a keystore file.",
     ),
     genesis: Path | None = typer.Option(None, "--genesis", help="Network config JSON for a new ledger."),
     host: str = typer.Option("127.0.0.1", "--host"),
@@ -38,15 +39,28 @@ def hub(
     start on a ledger file that does not match it (edited, rewritten, truncated): it exits 1 with
     one line naming the fault."""
     from deai.core.logs import configure
-    from deai.node.launch.serve import parse_accounts, serve_hub
+    from deai.node.launch.serve import serve_hub
 
     try:
         configure(log_level, log_format)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
-    (acct,) = parse_accounts([account])
-    config = NetworkConfig.from_dict(json.loads(genesis.read_text())) if genesis is not None else None
+    from deai.cli.common import load_account
+    from deai.cli.errors import UsageError
+    from deai.cli.network import read_genesis
+
+    try:  # run as `python -m deai.cli.hub` too: the user's mistakes are one line here as well
+        acct = load_account(account)
+        config = read_genesis(genesis) if genesis is not None else None
+        if config is None and not (folder / "ledger.sqlite").exists():
+            raise UsageError(
+                f"{folder} holds no ledger yet: start the hub with --genesis FILE"
+                " (write one with `deai network init`, docs/deploy.md)"
+            )
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         serve_hub(
             folder, acct, genesis=config, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key
