@@ -4,9 +4,12 @@
 (see ``docs/scenarios.md``; ``traffic``, bytes per role, is checked when present);
 :func:`write_report` writes both files. The HTML page is
 self-contained (plots are embedded PNGs), so it can be mailed or archived as one file. It shows
-accuracy per round, earnings by participant coloured by behaviour, slashes (stake lost for
-cheating or a failed accepted duty) and, apart from them, missed jobs (drawn, never committed to:
-no stake lost), and the privacy budget (epsilon) per round.
+the final model's test accuracy (held-out test set) apart from the validation accuracy and loss
+per round (the coordinator's validation set), earnings by participant coloured by behaviour and
+by source, slashes (stake lost for cheating or a failed accepted duty) with their reasons and,
+apart from them, missed jobs (drawn, never committed to: no stake lost), and the privacy budget
+(epsilon) per round. Figures are the ledger's (:func:`deai.sim.accounting.earnings`, the same
+statement as ``deai incentives report`` and the hub's dashboard); a missing value shows as "—".
 """
 
 from __future__ import annotations
@@ -40,7 +43,18 @@ REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
 PARTICIPANT_KEYS = ("address", "role", "behaviour", "earned", "slashed", "score")
 # Shown apart from the slashes: jobs a participant was drawn for and never committed to (a
 # liveness fault that costs no stake). Optional in a report (older reports lack it).
-COLUMNS = ("address", "role", "behaviour", "earned", "slashed", "missed", "score")
+COLUMNS = (
+    "address",
+    "role",
+    "behaviour",
+    "earned",
+    "earned_by",
+    "slashed",
+    "slash_reasons",
+    "missed",
+    "score",
+)
+HEADERS = {"earned_by": "earned by source", "slash_reasons": "why slashed", "score": "contribution score"}
 INFERENCE_KEYS = ("requests", "answered", "correct")
 # A report's ``traffic`` (optional: older reports lack it): per role, these counters.
 TRAFFIC_KEYS = ("sent", "received", "blob_sent", "blob_received", "requests")
@@ -92,15 +106,28 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+
+
 def _plots(report: dict[str, Any]) -> dict[str, str]:
     plots = {}
     rounds = report.get("rounds", [])
     if rounds:
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot([r["round"] for r in rounds], [r.get("accuracy", float("nan")) for r in rounds], marker="o")
-        ax.set(xlabel="round", ylabel="validation accuracy", title="Accuracy per round", ylim=(0, 1))
+        xs = [r["round"] for r in rounds]
+        ax.plot(xs, [_num(r.get("accuracy")) for r in rounds], marker="o")
+        ax.set(
+            xlabel="round", ylabel="validation accuracy", title="Validation accuracy per round", ylim=(0, 1)
+        )
         ax.grid(alpha=0.3)
-        plots["accuracy"] = _png(fig)
+        plots["validation accuracy"] = _png(fig)
+        if any(r.get("loss") is not None for r in rounds):
+            fig, ax = plt.subplots(figsize=(6, 3.2))
+            ax.plot(xs, [_num(r.get("loss")) for r in rounds], marker="o", color="#c92a2a")
+            ax.set(xlabel="round", ylabel="validation loss", title="Validation loss per round")
+            ax.grid(alpha=0.3)
+            plots["validation loss"] = _png(fig)
         eps = [r.get("epsilon") for r in rounds]
         if any(e is not None for e in eps):
             fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -131,7 +158,12 @@ def _html(report: dict[str, Any], plots: dict[str, str]) -> str:
     esc = html.escape
     summary = [
         ("scenario", report.get("scenario", "")),
-        ("test accuracy", f"{report['test_accuracy']:.4f}"),
+        ("test accuracy (final model, held-out test set)", f"{report['test_accuracy']:.4f}"),
+        *(
+            [("validation accuracy (last round)", f"{_num(report['rounds'][-1].get('accuracy')):.4f}")]
+            if report.get("rounds")
+            else []
+        ),
         ("rounds completed", report["rounds_completed"]),
         ("defense", report.get("defense", "")),
         ("epsilon", "none (no DP)" if report["epsilon"] is None else f"{report['epsilon']:.3f}"),
@@ -147,15 +179,23 @@ def _html(report: dict[str, Any], plots: dict[str, str]) -> str:
     rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in summary)
 
     def cell(p: dict[str, Any], k: str) -> str:
-        v = p.get(k, 0 if k == "missed" else "")
-        return f"<td>{esc(str(round(v, 4) if isinstance(v, float) else v))}</td>"
+        v = p.get(k, 0 if k == "missed" else None)
+        if isinstance(v, dict):
+            text = ", ".join(f"{s} {n}" for s, n in v.items() if n) or "—"
+        elif isinstance(v, list):
+            text = "; ".join(map(str, v)) or "—"
+        elif v is None or v == "":
+            text = "—"
+        else:
+            text = str(round(v, 4) if isinstance(v, float) else v)
+        return f"<td>{esc(text)}</td>"
 
     people = "".join("<tr>" + "".join(cell(p, k) for k in COLUMNS) + "</tr>" for p in report["participants"])
     figures = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{data}"></figure>'
         for name, data in plots.items()
     )
-    head = "".join(f"<th>{k}</th>" for k in COLUMNS)
+    head = "".join(f"<th>{esc(HEADERS.get(k, k))}</th>" for k in COLUMNS)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>deai report — {esc(str(report.get("scenario", "")))}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}

@@ -251,6 +251,8 @@ def _participants(plan: NetworkPlan, ledger: Ledger, scores: dict[str, float]) -
                 "slashed": m.slashed,
                 "missed": m.missed,  # jobs drawn for and never committed to: no stake lost
                 "jobs_won": m.jobs_won,
+                "earned_by": m.by_source,  # payouts, job_fees, slash_rewards, inference_fees, royalties
+                "slash_reasons": m.reasons,
                 "score": scores.get(a.address) if role == "data_provider" else None,
             }
         )
@@ -270,6 +272,7 @@ def _rounds(status: TaskView) -> list[dict[str, Any]]:
         {
             "round": h.round,
             "accuracy": h.val_accuracy,
+            "loss": h.val_loss,
             "perplexity": h.val_perplexity,
             "epsilon": h.epsilon,
             "providers": len(h.contributors),
