@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "incentives": ("deai.cli.incentives", "app", "Task reports (who earned what, and why), reputation."),
     "blob": ("deai.cli.blob", "app", "Put, get and verify content-addressed blobs."),
     "chain": ("deai.cli.chain", "app", "The EVM ledger: deploy and inspect the contracts."),
+    "api": ("deai.cli.api", "api", "An OpenAI-compatible API; each request paid and verified on a network."),
+    "llm": ("deai.cli.llm", "app", "Verified LLM serving: calibrate the verification thresholds."),
     "selfcheck": ("deai.cli.selfcheck", "selfcheck", "Exercise signing, envelopes, blobs and the ledger."),
 }
 
