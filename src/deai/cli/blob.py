@@ -31,8 +31,20 @@ def get(
     digest: str,
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the blob."),
     store: Path | None = StoreDir,
+    hub: str | None = typer.Option(
+        None, "--hub", help="Download it from a running hub instead (re-hashed here before it is written)."
+    ),
 ) -> None:
     """Write a blob to a file, verified (a corrupted blob is refused and quarantined)."""
+    if hub is not None:
+        from deai.cli.common import connect
+
+        data = connect(hub).get_blob(digest.removeprefix("0x"))  # the client re-hashes what it gets
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+        console.print(f"wrote {out} ({len(data):,} bytes from {hub})")
+        return
     try:
         _store(store).copy_to(digest, out)
     except DeaiError as exc:

@@ -112,10 +112,93 @@ def status(path: Path | None = PathOption) -> None:
         ledger.close()
 
 
+def _remote_entries(client, genesis: str):
+    """The hub's log entries from genesis, page by page (``ledger.entries``), parsed as foreign
+    data: a malformed page is a LedgerCorrupted naming it."""
+    from deai.ledger.errors import LedgerCorrupted
+    from deai.ledger.log import LogEntry
+
+    since = 0
+    while True:
+        page = client.call("ledger.entries", {"since": since, "limit": 1000})
+        try:
+            if page["genesis"] != genesis:
+                raise LedgerCorrupted(f"the hub's log starts from genesis {page['genesis']}, not {genesis}")
+            rows = page["entries"]
+            for r in rows:
+                yield LogEntry(
+                    seq=int(r["seq"]),
+                    prev_hash=str(r["prev_hash"]),
+                    time=int(r["time"]),
+                    tx=bytes.fromhex(r["tx"]),
+                    signature=bytes.fromhex(r["signature"]),
+                    events_hash=str(r["events_hash"]),
+                    hash=str(r["hash"]),
+                )
+            nxt = int(page["next"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerCorrupted(
+                f"the hub's ledger.entries answer from {since} is malformed: {exc!r}"
+            ) from None
+        if not rows or nxt <= since:
+            return
+        since = nxt
+
+
+def _verify_remote(hub: str) -> None:
+    """``verify --hub``: replay the hub's whole log here, from the genesis it reports, and compare
+    the head and state root it claims."""
+    from deai.cli.common import connect
+    from deai.ledger.errors import LedgerError
+    from deai.ledger.log import replay
+
+    client = connect(hub)
+    config = NetworkConfig.from_dict(client.info()["config"])
+    claimed_head, claimed_root = client.query("head"), client.query("state_root")
+    try:
+        state, head, n = replay(config, _remote_entries(client, config.genesis_hash))
+        problem = None
+        if n >= claimed_head["height"]:
+            at = _nth_head(client, config, claimed_head["height"]) if n > claimed_head["height"] else head
+            if at != claimed_head["hash"]:
+                problem = f"the hub claims head {claimed_head['hash']} at height {claimed_head['height']}"
+            elif n == claimed_head["height"] and state.root() != claimed_root:
+                problem = f"replayed state root {state.root()} differs from the hub's {claimed_root}"
+        else:
+            problem = f"the hub served {n} entries but claims a height of {claimed_head['height']}"
+    except LedgerError as exc:
+        state, head, n, problem = None, "", 0, f"{type(exc).__name__}: {exc}"
+    table = Table(title=f"ledger verification of {hub} (network {config.network})", show_header=False)
+    table.add_row("genesis hash", config.genesis_hash)
+    table.add_row("entries replayed", str(n))
+    table.add_row("head", head)
+    table.add_row("replayed state root", state.root() if state is not None else "-")
+    table.add_row("hub's state root", str(claimed_root))
+    table.add_row("result", "[green]OK[/]" if problem is None else f"[red]FAILED[/]: {problem}")
+    console.print(table)
+    if problem is not None:
+        raise typer.Exit(1)
+
+
+def _nth_head(client, config: NetworkConfig, height: int) -> str:
+    """The hash of entry ``height - 1`` as the hub serves it (the log grew during the check)."""
+    page = client.call("ledger.entries", {"since": height - 1, "limit": 1})
+    return str(page["entries"][0]["hash"]) if height and page.get("entries") else config.genesis_hash
+
+
 @app.command("verify")
-def verify(path: Path | None = PathOption) -> None:
+def verify(
+    path: Path | None = PathOption,
+    hub: str | None = typer.Option(
+        None, "--hub", help="Verify a running hub's ledger instead: replay its log here from genesis."
+    ),
+) -> None:
     """Replay the log from genesis: hash links, signatures, events and the final state root; and
-    check the signed checkpoint (who signed it, and that the file still matches it)."""
+    check the signed checkpoint (who signed it, and that the file still matches it). With --hub,
+    the hub's log is fetched (``ledger.entries``) and replayed here."""
+    if hub is not None:
+        _verify_remote(hub)
+        return
     ledger = _open(path, audit=True)
     try:
         report = ledger.verify()
