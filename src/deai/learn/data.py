@@ -130,6 +130,15 @@ def _encode_labels(raw: np.ndarray, what: str) -> tuple[torch.Tensor, tuple]:
         raise DataError(f"{what}: labels must be one-dimensional, got shape {raw.shape}")
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         raise DataError(f"{what}: labels hold NaN or infinity")
+    if raw.dtype.kind == "O":  # e.g. a string label column: an empty cell reads as NaN
+        missing = [i for i, v in enumerate(raw) if v is None or (isinstance(v, float) and v != v)]
+        if missing:
+            raise DataError(
+                f"{what}: {len(missing)} label(s) missing (empty or NaN), the first at row {missing[0]};"
+                " drop or fill those rows"
+            )
+        if len({type(v) for v in raw}) > 1:
+            raise DataError(f"{what}: labels mix types ({sorted({type(v).__name__ for v in raw})})")
     classes, codes = np.unique(raw, return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"{what}: needs at least two classes, found {len(classes)}")
