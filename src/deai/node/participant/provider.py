@@ -2,7 +2,9 @@
 
 Data: in-process runners pass ``options["datasets"]`` ({address: Dataset}); a daemon reads
 ``DATA_DIR/<address>.npz`` (``x``: float [N, F], ``y``: int labels in ``0..C-1``; loaded with
-``allow_pickle=False``), as :mod:`deai.cli.up` writes them from a scenario's partition.
+``allow_pickle=False``), as :mod:`deai.cli.up` writes them from a scenario's partition. Both hold
+**raw** features: the provider pool puts them through the task's declared preprocessing
+(``TaskSpec.preprocessing``) before training, the same way in a simulation and on a real node.
 
 Per poll: join the tasks in their join phase that the daemon's join policy accepts
 (:class:`~deai.node.participant.policy.JoinPolicy`: at least ``min_reward`` per provider per round, a provider

@@ -6,8 +6,10 @@ Phases (``state.phase``)::
       \\________________ failed (too few providers joined / delivered, or a job failed)
 
 - ``join``: providers ``join_task`` on the ledger (locking the task's provider stake). The phase
-  ends when ``max_providers`` joined or at the join deadline; with fewer than ``min_providers`` the
-  task fails and the budget is refunded.
+  ends when ``max_providers`` joined or at the join deadline -- or, with ``windows.join_grace_ms``,
+  once ``min_providers`` joined and no one joined for that long (measured on the ledger clock from
+  the step the coordinator saw the last new member); with fewer than ``min_providers`` the task
+  fails and the budget is refunded.
 - ``train(r)``: the round's global checkpoint (the spec's ``init`` for round 1, the ledger's
   checkpoint of round r-1 after) is public. Providers train, upload their update blob and send a
   signed :class:`~deai.protocol.task.statements.UpdateStatement` (their commitment to the update
