@@ -1,6 +1,7 @@
 """The hub's dashboard in a real browser, against a running network of processes: a hub, a
 data-provider daemon, a compute daemon with one cheater (always caught, slashed) and a finished task."""
 
+import json
 import re
 
 
@@ -59,3 +60,45 @@ def test_pages_refresh_without_reload(running, tab):
     tab.page.evaluate("document.getElementById('main').innerHTML = '<p>stale</p>'")
     tab.page.wait_for_selector("table#tasks", timeout=10_000)
     assert tab.errors == []
+
+
+def test_logs_tell_what_happened(running):
+    """hub.log and each node.log: one line per event, slashes with their reason, no traceback."""
+    net, task, cheaters = running
+    hub_log = (net.root / "hub" / "hub.log").read_text()
+    assert re.search(rf"INFO hub task.round task={task} round=2 accuracy=", hub_log)
+    assert re.search(rf'WARNING hub slashed .*account={cheaters[0]} .*reason="wrong result"', hub_log)
+    assert re.search(r"INFO endpoint accepted type=ledger.submit sender=0x", hub_log)
+    data_log = (net.root / "data" / "node.log").read_text()
+    for action in ("join_task", "update", "claim", "leave_task"):
+        assert re.search(rf"INFO node {action} .*task={task}", data_log), action
+    compute_log = (net.root / "compute" / "node.log").read_text()
+    assert " INFO node commit " in compute_log and " INFO node reveal " in compute_log
+    for text in (hub_log, data_log, compute_log):
+        assert "Traceback" not in text
+
+
+def test_incentives_report_reads_a_running_hub(running):
+    """`deai incentives report --hub`: the task's table, JSON and the network's CSV, one earned
+    figure per account (the statement's), the cheater's slash with its reason."""
+    from typer.testing import CliRunner
+
+    from deai.cli.incentives import app
+
+    net, task, cheaters = running
+    run = CliRunner().invoke
+    table = run(app, ["report", "--hub", net.url, "--task", task])
+    assert table.exit_code == 0, table.output
+    assert "claimed" in table.output and "no recorded activity" not in table.output
+    report = json.loads(run(app, ["report", "--hub", net.url, "--task", task, "--format", "json"]).output)
+    csv = run(app, ["report", "--hub", net.url, "--format", "csv"]).output.splitlines()
+    earned = {}
+    for line in csv[1:]:
+        account, _role, *_, total, slashed, _won, _faulted, _missed, why = line.split(",", 12)
+        earned[account] = earned.get(account, 0) + int(total)
+        if account == cheaters[0]:
+            assert int(slashed) > 0 and "wrong result" in why
+    for row in report["accounts"]:
+        assert row["earned"] == earned.get(row["account"], 0), row["account"]
+    cheat = next(r for r in report["accounts"] if r["account"] == cheaters[0])
+    assert "wrong result" in cheat["why"]
