@@ -41,12 +41,13 @@ SCRIPT = """(function () {
 
 # -- HTML -------------------------------------------------------------------------------------------
 
-_NAV = (
+_NAV: tuple[tuple[str, str], ...] = (
     ("/dashboard/", "network"),
     ("/dashboard/tasks", "tasks"),
     ("/dashboard/participants", "participants"),
+    ("/dashboard/ledger", "ledger"),
+    ("/dashboard/inference", "inference"),
 )
-_NAV += (("/dashboard/ledger", "ledger"), ("/dashboard/inference", "inference"))
 _STYLE = """body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#1c2833;color:#fff;
 padding:.6em 1.2em}header a{color:#cde;margin-right:1.2em;text-decoration:none}header a.on{color:#fff;
 font-weight:bold}main{padding:1em 1.2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0 1.2em}

@@ -55,7 +55,9 @@ class LoggedClient(HubClient):
 
     def _updates(self, body: dict[str, Any], reply: dict) -> None:
         statements = body.get("statements") or []
-        results = reply.get("results") if isinstance(reply.get("results"), list) else []
+        results = reply.get("results")
+        if not isinstance(results, list):
+            return
         for st, r in zip(statements, results, strict=False):
             if not isinstance(st, dict) or not isinstance(r, dict):
                 continue
