@@ -8,8 +8,8 @@ import os
 import re
 
 import pytest
-from conftest import ACCOUNTS, test_config
 
+from conftest import ACCOUNTS, test_config
 from deai.core.accounts import Account
 from deai.core.encoding import hash_value
 from deai.ledger import COMPUTE, ManualClock, SignedTx, errors, payout_tree, txs

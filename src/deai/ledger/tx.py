@@ -14,9 +14,10 @@ A :class:`SignedTx` wraps ``{kind, body, sender, nonce, network}``; the sender s
 EVM contract or any wallet can check the same signature. Nonces run 0, 1, 2, ... per sender. The
 wire form adds ``signature`` (0x-hex) and, optionally, ``typed_signature``: the same sender's EIP-712
 signature over the same transaction (:mod:`deai.ledger.typed`), which lets a contract check a relayed
-transaction itself (the EVM backend needs it; the local backends ignore it). Parsing is strict: every field must be present and of its
-exact form (checksummed addresses, lowercase 0x-hex hashes, integers in [0, 2**53)), so a
-transaction has exactly one encoding and its id (SHA-256 of the signed bytes) is unambiguous.
+transaction itself (the EVM backend needs it; the local backends ignore it). Parsing is strict:
+every field must be present and of its exact form (checksummed addresses, lowercase 0x-hex
+hashes, integers in [0, 2**53)), so a transaction has exactly one encoding and its id (SHA-256 of
+the signed bytes) is unambiguous.
 """
 
 from __future__ import annotations
@@ -343,9 +344,9 @@ class SignedTx:
             raise MalformedTx("field 'network' must be a string of 1 to 64 characters")
         try:
             signature = from_hex(data["signature"], length=65, what="signature")
-            typed = data.get("typed_signature")
-            if "typed_signature" in data:  # absent or a signature: one encoding per transaction
-                typed = from_hex(typed, length=65, what="typed signature")
+            typed = None  # absent or a signature: one encoding per transaction
+            if "typed_signature" in data:
+                typed = from_hex(data["typed_signature"], length=65, what="typed signature")
         except EncodingError as exc:
             raise MalformedTx(f"field 'signature' or 'typed_signature': {exc}") from exc
         return cls(tx, sender, nonce, network, signature, typed)

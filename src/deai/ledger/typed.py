@@ -138,22 +138,31 @@ def _field(name: str, hint: Any) -> TypedField:
     return TypedField(name, "uint256", lambda v: v.to_bytes(32, "big"), int, int)
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[TypedField, ...]] = {}
+_TYPE_HASHES: dict[type, bytes] = {}
+
+
 def struct_fields(cls: type[Tx]) -> tuple[TypedField, ...]:
-    hints = typing.get_type_hints(cls, include_extras=True)
-    return tuple(_field(f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    """The typed fields of a transaction class (after sender and nonce), in declaration order."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields = tuple(_field(f.name, hints[f.name]) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        _FIELDS[cls] = fields
+    return fields
 
 
-@functools.cache
 def struct_type(cls: type[Tx]) -> str:
     """The EIP-712 type string of a transaction class."""
     parts = ["address sender", "uint256 nonce", *(f"{f.type} {f.name}" for f in struct_fields(cls))]
     return f"{cls.__name__}({','.join(parts)})"
 
 
-@functools.cache
 def _type_hash(cls: type[Tx]) -> bytes:
-    return keccak256(struct_type(cls).encode())
+    h = _TYPE_HASHES.get(cls)
+    if h is None:
+        h = _TYPE_HASHES[cls] = keccak256(struct_type(cls).encode())
+    return h
 
 
 @functools.cache
@@ -166,7 +175,8 @@ def domain_separator(network: str) -> bytes:
 def typed_digest(tx: Tx, sender: str, nonce: int, network: str) -> bytes:
     """The 32-byte EIP-712 digest that the sender signs."""
     cls = type(tx)
-    words = [_type_hash(cls), _word_address(sender), nonce.to_bytes(32, "big")]
+    # a nonce outside uint256 (create does not check it; every ledger refuses it) wraps around
+    words = [_type_hash(cls), _word_address(sender), (nonce % 2**256).to_bytes(32, "big")]
     words += [f.word(getattr(tx, f.name)) for f in struct_fields(cls)]
     return keccak256(b"\x19\x01" + domain_separator(network) + keccak256(b"".join(words)))
 

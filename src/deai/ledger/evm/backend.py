@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -79,7 +80,7 @@ SUPPLY_VIEWS = {
 }
 _REVERTS: tuple[type[Exception], ...] = (ContractLogicError, Web3RPCError)
 try:  # the in-process chain raises its own exception for a revert
-    from eth_tester.exceptions import TransactionFailed
+    from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
 
     _REVERTS = (*_REVERTS, TransactionFailed)
 except ImportError:  # pragma: no cover - eth-tester is a test dependency
@@ -141,7 +142,7 @@ class EvmLedger(Ledger):
 
     # -- chain plumbing ---------------------------------------------------------------------------------
 
-    def _deploy(self, abi: list, bytecode: str) -> str:
+    def _deploy(self, abi: list, bytecode: str) -> ChecksumAddress:
         cfg = self.config
         if self._clock is not None:  # a development chain driven by the clock, in microseconds
             origin, num, den = self.w3.eth.get_block("latest")["timestamp"] + 1, 1, 1000
@@ -160,7 +161,7 @@ class EvmLedger(Ledger):
             den,
         )
         receipt = self._transact(ctor, gas=6_000_000)
-        return receipt["contractAddress"]
+        return Web3.to_checksum_address(receipt["contractAddress"])
 
     def _transact(self, fn: Any, gas: int = GAS_LIMIT) -> Any:
         """Send a contract call or deployment from the relayer and wait for its receipt."""
@@ -168,7 +169,9 @@ class EvmLedger(Ledger):
             tx_hash = fn.transact({"from": self.w3.eth.accounts[0], "gas": gas})
         else:
             if self._relay_nonce is None:
-                self._relay_nonce = self.w3.eth.get_transaction_count(self.relayer.address, "pending")
+                self._relay_nonce = self.w3.eth.get_transaction_count(
+                    Web3.to_checksum_address(self.relayer.address), "pending"
+                )
             tx = fn.build_transaction({"from": self.relayer.address, "nonce": self._relay_nonce, "gas": gas})
             signed = self.relayer.to_eth_account().sign_transaction(tx)
             try:
@@ -204,12 +207,16 @@ class EvmLedger(Ledger):
             except EncodingError as exc:
                 raise MalformedTx(f"sender: {exc}") from exc
             if len(stx.signing_bytes) > self.config.max_tx_bytes:
-                raise TxTooLarge(f"transaction is {len(stx.signing_bytes)} bytes, over {self.config.max_tx_bytes}")
+                raise TxTooLarge(
+                    f"transaction is {len(stx.signing_bytes)} bytes, over {self.config.max_tx_bytes}"
+                )
         else:
             raise MalformedTx(f"expected a SignedTx or bytes, got {type(item).__name__}")
         stx.verify_signature()
         if stx.network != self.config.network:
-            raise WrongNetwork(f"transaction is for network {stx.network!r}, this ledger is {self.config.network!r}")
+            raise WrongNetwork(
+                f"transaction is for network {stx.network!r}, this ledger is {self.config.network!r}"
+            )
         if stx.kind not in self.supported:
             raise UnknownTxKind(f"{stx.kind!r} transactions are not on the EVM ledger contract yet")
         stx.verify_typed_signature()
@@ -260,7 +267,13 @@ class EvmLedger(Ledger):
         for entry in self.follower.sync():
             if entry.tx_hash == tx_hash:
                 return Receipt(
-                    entry.height, entry.head, stx.id, stx.kind, stx.sender, stx.nonce, entry.time,
+                    entry.height,
+                    entry.head,
+                    stx.id,
+                    stx.kind,
+                    stx.sender,
+                    stx.nonce,
+                    entry.time,
                     tuple(entry.events),
                 )
         raise LedgerError(f"transaction {stx.id} was mined but its log was not found")
@@ -297,7 +310,9 @@ class EvmLedger(Ledger):
         amount = self._view("unbonding_amount", address, ROLES.index(role))
         if not amount:
             return None
-        return UnbondingRecord(amount=amount, release=self._view("unbonding_release", address, ROLES.index(role)))
+        return UnbondingRecord(
+            amount=amount, release=self._view("unbonding_release", address, ROLES.index(role))
+        )
 
     def locked(self, address: str, role: str) -> int:
         return self._view("locks", address, ROLES.index(role))
@@ -306,12 +321,19 @@ class EvmLedger(Ledger):
         return self._view("reputation", address, ROLES.index(role))
 
     def task(self, task_id: str) -> TaskRecord | None:
-        creator, coordinator, budget, params, stake, round_, members, status = self._view("tasks", _b32(task_id))
+        creator, coordinator, budget, params, stake, round_, members, status = self._view(
+            "tasks", _b32(task_id)
+        )
         if status == 0:
             return None
         return TaskRecord(
-            creator=creator, coordinator=coordinator, budget=budget, params=_hex(params),
-            provider_stake=stake, round=round_, members=members,
+            creator=creator,
+            coordinator=coordinator,
+            budget=budget,
+            params=_hex(params),
+            provider_stake=stake,
+            round=round_,
+            members=members,
             status=TaskStatus.OPEN if status == 1 else TaskStatus.CLOSED,
         )
 
@@ -327,7 +349,9 @@ class EvmLedger(Ledger):
         root, total, claimed, job, posted = self._view("payouts", _b32(task_id), epoch)
         if not posted:
             return None
-        return PayoutRecord(root=_hex(root), total=total, claimed=claimed, job=None if job == bytes(32) else _hex(job))
+        return PayoutRecord(
+            root=_hex(root), total=total, claimed=claimed, job=None if job == bytes(32) else _hex(job)
+        )
 
     def claimed(self, task_id: str, epoch: int, address: str) -> int:
         return self._view("claims", _b32(task_id), epoch, address)
@@ -385,7 +409,9 @@ class EvmLedger(Ledger):
             ref = self.follower.mirror.check_invariants()
         minted = chain.pop("minted")
         if sum(chain.values()) != minted:
-            raise errors.InvariantViolation(f"on chain the buckets sum to {sum(chain.values())}, minted {minted}")
+            raise errors.InvariantViolation(
+                f"on chain the buckets sum to {sum(chain.values())}, minted {minted}"
+            )
         if {**chain, "minted": minted} != ref:
             raise errors.InvariantViolation(f"chain totals {chain} differ from the replayed state {ref}")
         return ref
@@ -436,7 +462,12 @@ class EvmLedger(Ledger):
 
     def _row(self, table: str, parts: list[str], ref: State) -> Any:
         simple = {"balances": "balances", "nonces": "nonces"}
-        by_role = {"stakes": "stakes", "locks": "locks", "memberships": "memberships", "reputation": "reputation"}
+        by_role = {
+            "stakes": "stakes",
+            "locks": "locks",
+            "memberships": "memberships",
+            "reputation": "reputation",
+        }
         if table == "meta":
             views = {"height": "height", "time": "clock", "minted": "minted", "burned": "burned"}
             return self._view(views[parts[0]]) if parts[0] in views else ref.meta(parts[0])

@@ -40,7 +40,7 @@ def cache_dir() -> Path:
 @cache
 def compiled(name: str = "Ledger") -> Compiled:
     """The compiled contract ``contracts/<name>.vy`` (from the cache when the sources match)."""
-    import vyper
+    import vyper  # type: ignore[import-untyped]
 
     source = (CONTRACTS / f"{name}.vy").read_text()
     sha = hashlib.sha256(f"{vyper.__version__}\n{name}\n{source}".encode()).hexdigest()

@@ -101,8 +101,12 @@ class Follower:
             if abi["name"] == "Applied":
                 applied.append(
                     Applied(
-                        args["height"], args["sender"], args["nonce"], args["time"],
-                        "0x" + bytes(args["head"]).hex(), bytes(log["transactionHash"]),
+                        args["height"],
+                        args["sender"],
+                        args["nonce"],
+                        args["time"],
+                        "0x" + bytes(args["head"]).hex(),
+                        bytes(log["transactionHash"]),
                     )
                 )
                 continue

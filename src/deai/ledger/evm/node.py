@@ -50,7 +50,9 @@ def set_next_timestamp(w3: Web3, timestamp: int) -> None:
     """Set the timestamp of the next block (development chains only; it must exceed the last)."""
     provider = w3.provider
     if isinstance(provider, EthereumTesterProvider):
-        chain = provider.ethereum_tester.backend.chain
+        tester = provider.ethereum_tester
+        assert tester is not None
+        chain = tester.backend.chain
         chain.header = chain.header.copy(timestamp=timestamp)
     else:
         w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
@@ -114,8 +116,8 @@ class AnvilNode:
             if self.process.poll() is not None:
                 raise LedgerError(f"anvil exited at start (code {self.process.returncode}); see {log.name}")
             try:
-                w3.eth.block_number
-                return self
+                if w3.eth.block_number >= 0:
+                    return self
             except Exception:
                 time.sleep(0.1)
         self.stop()
