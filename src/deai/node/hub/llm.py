@@ -182,7 +182,7 @@ def generation_request(body: dict, prompt: tuple[int, ...]) -> tuple[GenerationR
         request = GenerationRequest(
             prompt,
             _int(gen, "max_new_tokens", 1, 1024),
-            _int(body, "seed", 0, 2**63 - 1),
+            _int(body, "seed", 0, 2**53 - 1),
             Sampling(_num(gen, "temperature"), _num(gen, "top_p"), _int(gen, "top_k", 0, 1 << 20)),
             str(gen.get("dtype", "float32")),
             tuple(stop),

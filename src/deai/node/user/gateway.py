@@ -207,8 +207,8 @@ class _Gateway:
         temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
         temperature = 0.0 if temperature < 1e-3 else temperature
         top_p = _number(body, "top_p", 1.0, 1e-6, 1.0)
-        seed = _int(body, "seed", None, 0, 2**63 - 1)
-        seed = secrets.randbelow(2**62) if seed is None else seed
+        seed = _int(body, "seed", None, 0, 2**53 - 1)  # a job seed (JSON-safe integer)
+        seed = secrets.randbelow(2**53) if seed is None else seed
         prompt = self.prompt(body, tok, chat)
         sampling = Sampling(temperature, top_p)
         n_new = int(max_tokens or DEFAULT_MAX_TOKENS)

@@ -26,6 +26,7 @@ from deai.core.encoding import sha256_hex
 from deai.core.tensorio import to_safetensors
 from deai.node.participant.served import remote_model
 from deai.node.user.infer import InferenceFailed, sign_attempts
+from deai.protocol.inference.llm.errors import BadRequest
 from deai.protocol.inference.llm.jobs import generation_of, llm_params
 from deai.protocol.inference.llm.request import GenerationRequest
 from deai.protocol.inference.llm.verify import Thresholds
@@ -82,6 +83,8 @@ def submit_generation(
 ) -> dict[str, Any]:
     """Upload the prompt and send ``llm.request``; returns the hub's first status plus what
     :func:`verify_generation` needs. Refusals raise :class:`~deai.net.transport.RemoteError`."""
+    if not 0 <= request.seed < 2**53:
+        raise BadRequest("a network request's seed is a job seed: an integer in [0, 2**53)")
     served = served or remote_model(client, model_id)
     fee = price_per_token * (len(request.prompt) + request.max_new_tokens)
     r, max_hosts = 1 + verifiers, 1 + verifiers + 2 * escalations
