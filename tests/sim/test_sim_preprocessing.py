@@ -187,3 +187,11 @@ def test_real_providers_with_raw_npz_files_match_the_simulated_run(tmp_path):
 def test_validation_blob_is_the_creator_s_data_in_model_space():
     plan = NetworkPlan.from_scenario(parse_scenario(scenario(scoring_holdout=0.0)))
     assert plan.bundle.validation == data_bytes(plan.splits.val)
+
+
+def test_max_providers_caps_the_roster_and_later_joiners_sit_the_task_out(tmp_path):
+    report = run_scenario(parse_scenario(scenario(rounds=1, min_providers=2, max_providers=2)), tmp_path)
+    assert report["rounds"][0]["providers"] == 2
+    providers = [p for p in report["participants"] if p["role"] == "data_provider"]
+    assert sum(p["earned"] > 0 for p in providers) <= 2
+    assert all(p["slashed"] == 0 for p in providers)

@@ -6,10 +6,11 @@ Phases (``state.phase``)::
       \\________________ failed (too few providers joined / delivered, or a job failed)
 
 - ``join``: providers ``join_task`` on the ledger (locking the task's provider stake). The phase
-  ends when ``max_providers`` joined or at the join deadline -- or, with ``windows.join_grace_ms``,
-  once ``min_providers`` joined and no one joined for that long (measured on the ledger clock from
-  the step the coordinator saw the last new member); with fewer than ``min_providers`` the task
-  fails and the budget is refunded.
+  ends when ``max_providers`` joined (the first ``max_providers`` to join form every round's roster;
+  a later joiner of the same block sits the task out and takes its stake back at the end) or at
+  the join deadline -- or, with ``windows.join_grace_ms``, once ``min_providers`` joined and no
+  one joined for that long (on the ledger clock, from the step the coordinator saw the last new
+  member); with fewer than ``min_providers`` the task fails and the budget is refunded.
 - ``train(r)``: the round's global checkpoint (the spec's ``init`` for round 1, the ledger's
   checkpoint of round r-1 after) is public. Providers train, upload their update blob and send a
   signed :class:`~deai.protocol.task.statements.UpdateStatement` (their commitment to the update
@@ -371,7 +372,9 @@ class TaskCoordinator:
 
     def _start_round(self, r: int, now: int) -> None:
         s = self.state
-        s.phase, s.round, s.roster, s.updates = Phase.TRAIN, r, sorted(s.members), {}
+        # the first max_providers to join (in ledger order); a later joiner sits the task out
+        roster = sorted(s.members[: self.spec.max_providers])
+        s.phase, s.round, s.roster, s.updates = Phase.TRAIN, r, roster, {}
         s.deadline = now + self.spec.windows.train_ms
         self.jobs = {}
         self.secagg = None
@@ -550,7 +553,7 @@ class TaskCoordinator:
                     s.earned[a] = s.earned.get(a, 0) + v
         dp = spec.dp
         if dp is not None and dp.noise_multiplier > 0:
-            s.dp_steps.append([dp.noise_multiplier, dp.sample_rate(len(contributors), len(s.members))])
+            s.dp_steps.append([dp.noise_multiplier, dp.sample_rate(len(contributors), len(s.roster))])
             s.epsilon = dp.epsilon(s.dp_steps)
         val = self._validation_data()
         if spec.score_samples and spec.score_samples < len(val):
