@@ -18,6 +18,7 @@ from deai.cli.common import (
     deai_home,
     keystore_path,
     load_account,
+    load_accounts,
     password_file_option,
     password_option,
     read_password,
@@ -42,6 +43,7 @@ def new(
     password: str | None = password_option,
     password_file: Path | None = password_file_option,
     keys_dir: Path | None = KeysDir,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the address (for scripts)."),
 ) -> None:
     """Create an account and save it as an encrypted keystore; print its address."""
     from deai.core.accounts import Account
@@ -49,7 +51,7 @@ def new(
     account = Account.create()
     secret = read_password(password, confirm=True, password_file=password_file)
     path = account.save(_keys_dir(keys_dir) / f"{account.address}.json", secret)
-    typer.echo(f"created {account.address}\nkeystore: {path}")
+    typer.echo(account.address if quiet else f"created {account.address}\nkeystore: {path}")
 
 
 def _address_of(spec: str, keys_dir: Path | None) -> tuple[str, Path | None]:
@@ -155,7 +157,9 @@ def fund(
     a network with real value the minter's key is not handed out)."""
     from deai.ledger.txs import Mint
 
-    addresses = [_address_of(t, None)[0] for t in to]
+    addresses = [
+        a.address for t in to if t.startswith("seed:") for a in load_accounts([t])  # seed:NAME:I-J
+    ] + [_address_of(t, None)[0] for t in to if not t.startswith("seed:")]
     signer = load_account(minter, password, password_file)
     client = connect(hub, signer)
     expected = client.info()["config"]["minter"]

@@ -82,16 +82,16 @@ def load_accounts(
     :class:`UsageError` naming it and the fix."""
     from deai.core.accounts import Account, check_address
     from deai.core.errors import DeaiError
-    from deai.node.launch.serve import parse_accounts
 
     out: list[Account] = []
     secret: str | None = None
     for spec in specs:
-        if spec.startswith("seed:"):
-            try:
-                out += parse_accounts([spec])
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+        if spec.startswith("seed:"):  # the grammar of deai.node.launch.serve.parse_accounts, without
+            name, _, idx = spec[5:].rpartition(":")  # importing the node code (and torch) for it
+            lo, _, hi = idx.partition("-")
+            if not name or not lo.isdigit() or not (hi or lo).isdigit():
+                raise UsageError(f"account spec {spec!r} must look like seed:NAME:I or seed:NAME:I-J")
+            out += [Account.from_seed(name, i) for i in range(int(lo), int(hi or lo) + 1)]
             continue
         path = Path(spec)
         if spec.startswith("0x") and not path.exists():

@@ -53,12 +53,9 @@ def _address(spec: str) -> str:
     from deai.core.errors import DeaiError
 
     if spec.startswith("seed:"):
-        from deai.node.launch.serve import parse_accounts
+        from deai.cli.common import load_account
 
-        try:
-            return parse_accounts([spec])[0].address
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        return load_account(spec).address
     if Path(spec).is_file():  # a keystore: its address field, no password needed
         try:
             return check_address("0x" + json.loads(Path(spec).read_text())["address"].removeprefix("0x"))
@@ -130,3 +127,27 @@ def init(
     typer.echo(f"genesis hash {config.genesis_hash}")
     if not config.resolvers:
         typer.echo("note: no --hub-account: paid inference needs the hub's account as a resolver")
+
+
+@app.command("status")
+def status(
+    hub: str = typer.Option(..., "--hub", help="The hub's URL."),
+    wait: float = typer.Option(
+        3.0, "--wait", help="Seconds to wait for the hub to answer (it may be starting)."
+    ),
+) -> None:
+    """The network a hub serves: its id, genesis hash, the hub's account, the minter, the ledger's
+    height; waits up to ``--wait`` seconds for the hub to answer."""
+    from deai.cli.common import connect, probe_hub
+    from deai.ledger.config import NetworkConfig
+
+    probe_hub(hub, timeout=wait)
+    client = connect(hub)
+    info = client.info()
+    config = NetworkConfig.from_dict(info["config"])
+    head = client.query("head")
+    typer.echo(f"network      {config.network}")
+    typer.echo(f"genesis hash {config.genesis_hash}")
+    typer.echo(f"hub account  {info['coordinator']}")
+    typer.echo(f"minter       {config.minter}")
+    typer.echo(f"height       {head['height']}")

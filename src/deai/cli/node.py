@@ -107,7 +107,7 @@ def _preflight(url: str, specs: list[str], roles: list[str], verify: bool | str)
             if role not in ROLES:
                 hint = did_you_mean(role, ROLES)
                 raise UsageError(f"--role: unknown role {role!r}{hint}; roles: {', '.join(ROLES)}")
-        accts = load_accounts(specs)
+        accts = load_accounts([s for spec in specs for s in spec.split(",") if s])
         probe_hub(url, timeout=30.0, verify=verify)  # the hub may be starting
         check_funds(connect(url, accts[0], verify=verify), accts, roles)
     except Exception as exc:

@@ -124,7 +124,9 @@ def submit(
     task = submit_task(client, creator, plan.bundle)
     typer.echo(f"submitted task {task} (budget {plan.bundle.spec.budget:,})")
     if watch:
-        watch_task(client, task)
+        final = watch_task(client, task)
+        if final.phase != Phase.DONE:
+            raise typer.Exit(1)
 
 
 @app.command("list")
