@@ -4,8 +4,10 @@ across a restart."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +157,28 @@ def test_anvil_keeps_the_ledger_across_a_restart(tmp_path):
         assert again.head() == head and again.state_root() == root and again.balance(B.address) == 20
         again.send(A, txs.Transfer(to=B.address, amount=1))
         assert again.balance(B.address) == 21 and again.verify().ok
+
+
+def _adversarial_module():
+    path = Path(__file__).parents[1] / "adversarial" / "test_ledger_rules.py"
+    spec = importlib.util.spec_from_file_location("adversarial_ledger_rules_on_evm", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the adversarial ledger tests whose areas the contract has (the others are about jobs and models)
+ADVERSARIAL_ON_EVM = ["test_a_member_cannot_unstake_its_role_until_it_left_the_task"]
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL_ON_EVM)
+def test_adversarial_ledger_rules_against_the_contract(name):
+    adv = _adversarial_module()
+    clock = ManualClock(1_000_000)
+    net = adv.Net(EvmLedger(new_chain(), adv.config(), clock=clock), clock)
+    for account in adv.HONEST:
+        net.staked(account, COMPUTE, adv.STAKE)
+    getattr(adv, name)(net)
+    net.conserved()
+    assert net.ledger.verify().ok
