@@ -49,7 +49,7 @@ def test_ledger_and_inference_pages(running, tab):
         pages.append(tab.page.inner_text("main"))
     assert "slashed" in "".join(pages)
     text = tab.open(net.url + "/dashboard/inference")
-    assert "Inference requests (0)" in text and "none yet" in text
+    assert "Inference requests (0 jobs)" in text and "none yet" in text
     assert tab.errors == []
 
 

@@ -263,7 +263,8 @@ def render_inference(d: dict[str, Any]) -> str:
         for j in d["jobs"]
     ]
     head = ["job", "model", "user", "fee", "status", "verification", "hosts ok/faulted/missed"]
-    return f"<h2>Inference requests ({d['requests']})</h2>{_table(head, rows, 'inference')}"
+    note = "<p><small>one row per attempt: a request whose first attempt fails is escalated</small></p>"
+    return f"<h2>Inference requests ({d['requests']} jobs)</h2>{note}{_table(head, rows, 'inference')}"
 
 
 def page(title: str, active: str, body: str) -> str:
