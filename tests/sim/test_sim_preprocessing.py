@@ -195,3 +195,11 @@ def test_max_providers_caps_the_roster_and_later_joiners_sit_the_task_out(tmp_pa
     providers = [p for p in report["participants"] if p["role"] == "data_provider"]
     assert sum(p["earned"] > 0 for p in providers) <= 2
     assert all(p["slashed"] == 0 for p in providers)
+
+
+def test_a_spec_too_large_to_parse_is_refused_when_written():
+    plan = NetworkPlan.from_scenario(parse_scenario(scenario()))
+    doc = plan.bundle.spec.to_json()
+    many = {"kind": "standardize", "mean": [0.123456789] * 8192, "std": [1.5] * 8192}
+    with pytest.raises(BadTaskSpec, match="over the limit"):
+        TaskSpec.from_json(dict(doc, in_features=8192, model="logreg", preprocessing=many))

@@ -312,6 +312,12 @@ class TaskSpec:
 
         _options("strategy_kwargs", self.strategy_kwargs, lambda **kw: get_strategy(self.strategy, **kw))
         _options("scoring_options", self.scoring_options, lambda **kw: get_scorer(self.scoring, **kw))
+        size = len(self.to_bytes())
+        if size > MAX_SPEC_BYTES:  # what every participant would refuse to parse
+            raise BadTaskSpec(
+                f"task spec: {size} bytes, over the limit of {MAX_SPEC_BYTES} (per-feature preprocessing"
+                " statistics of many features? give them per channel)"
+            )
 
     def _check_compression(self) -> None:
         """A compressor spec the providers can build; under secure aggregation only one whose
