@@ -1,0 +1,145 @@
+"""The EVM ledger's costs: gas per training round and per payout claim, and throughput vs SQLite.
+
+Prints JSON. A round on chain is two transactions whatever the number of providers: the
+coordinator's ``checkpoint`` and its ``post_payout_root`` (one Merkle root over the round's
+payees); each payee then claims its own leaf with a proof of ``ceil(log2 n)`` hashes. The run
+measures, for ``n`` payees (10, 100, 1,000; ``--small``: 10, 100):
+
+- ``round_gas``: gas of checkpoint + payout root (the goal: the same for every n);
+- ``claim_gas``: mean gas of a claim (grows with the proof length, log2 n);
+- throughput: signed transfers per second submitted one by one through ``EvmLedger`` on anvil
+  (simulate, send, wait for the receipt, follow the log) and through ``SqliteLedger`` in the same
+  run; ``ratio_to_sqlite`` = anvil rate / SQLite rate;
+- ``typed_signature``: the cost ``SignedTx.create`` pays for the EIP-712 signature, as a fraction
+  of the whole create.
+
+Without anvil (``make anvil``) the chain is the in-process py-evm one (gas is identical; the rate
+is then py-evm's). ``--seed`` fixes the accounts and amounts.
+
+    python benchmarks/evm.py [--small] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from deai.core.accounts import Account
+from deai.core.encoding import hash_value
+from deai.ledger import NetworkConfig, SignedTx, SqliteLedger, payout_tree, txs
+from deai.ledger.evm.backend import EvmLedger
+from deai.ledger.evm.node import AnvilNode, find_anvil, tester_chain
+from deai.ledger.typed import sign_typed, typed_digest
+
+
+def last_gas(ledger: EvmLedger) -> int:
+    block = ledger.w3.eth.get_block("latest")
+    return ledger.w3.eth.get_transaction_receipt(block["transactions"][-1])["gasUsed"]
+
+
+def round_costs(ledger: EvmLedger, minter: Account, n: int, rng: random.Random, claims: int) -> dict:
+    coordinator = Account.from_seed(f"evm-bench-coord-{n}", rng.randrange(10**9))
+    payees = [Account.from_seed(f"evm-bench-payee-{n}", i) for i in range(n)]
+    task = hash_value(f"task-{n}-{rng.random()}")
+    ledger.send(minter, txs.Mint(to=coordinator.address, amount=10**9))
+    ledger.send(coordinator, txs.CreateTask(task=task, budget=10**9, params=task))
+    amounts = {p.address: rng.randint(1, 1_000) for p in payees}
+    tree = payout_tree(amounts)
+    ledger.send(coordinator, txs.PostCheckpoint(task=task, round=1, checkpoint=hash_value("c1")))
+    checkpoint_gas = last_gas(ledger)
+    ledger.send(coordinator, txs.PostPayoutRoot(task=task, epoch=1, root=tree.root, total=tree.total))
+    payout_gas = last_gas(ledger)
+    gas = []
+    for p in rng.sample(payees, min(claims, n)):
+        proof = tuple(tree.proof(p.address))
+        ledger.send(p, txs.ClaimPayout(task=task, epoch=1, amount=amounts[p.address], proof=proof))
+        gas.append(last_gas(ledger))
+    return {
+        "payees": n,
+        "round_txs": 2,
+        "round_gas": checkpoint_gas + payout_gas,
+        "checkpoint_gas": checkpoint_gas,
+        "payout_root_gas": payout_gas,
+        "claim_gas": round(sum(gas) / len(gas)),
+        "proof_hashes": math.ceil(math.log2(n)),
+    }
+
+
+def transfers(ledger, minter: Account, users: list[Account], n: int) -> float:
+    for u in users:
+        ledger.send(minter, txs.Mint(to=u.address, amount=10**9))
+    signed = []
+    nonces = {u.address: ledger.nonce(u.address) for u in users}
+    for i in range(n):
+        s, r = users[i % len(users)], users[(i * 7 + 3) % len(users)]
+        tx = txs.Transfer(to=r.address, amount=1 + i % 100)
+        signed.append(ledger.sign(s, tx, nonce=nonces[s.address]))
+        nonces[s.address] += 1
+    t = time.perf_counter()
+    for stx in signed:
+        ledger.submit(stx)
+    return n / (time.perf_counter() - t)
+
+
+def typed_cost(minter: Account, n: int) -> dict:
+    tx = txs.Transfer(to=minter.address, amount=5)
+    t = time.perf_counter()
+    for i in range(n):
+        SignedTx.create(minter, tx, nonce=i, network="bench")
+    whole = time.perf_counter() - t
+    t = time.perf_counter()
+    for i in range(n):
+        sign_typed(minter, typed_digest(tx, minter.address, i, "bench"))
+    typed = time.perf_counter() - t
+    return {"create_us": round(whole / n * 1e6, 1), "typed_share": round(typed / whole, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    minter = Account.from_seed("evm-bench", args.seed)
+    users = [Account.from_seed("evm-bench-user", args.seed * 100 + i) for i in range(4)]
+    config = NetworkConfig(minter=minter.address, network="bench-evm")
+    sizes = (10, 100) if args.small else (10, 100, 1_000)
+    n_tx = 30 if args.small else 200
+    with tempfile.TemporaryDirectory() as tmp:
+        node = AnvilNode(Path(tmp) / "chain").start() if find_anvil() else None
+        try:
+            ledger = EvmLedger(node.url if node else tester_chain(), config)
+            round_costs(ledger, minter, 2, rng, claims=1)  # warm-up: the first payout ever sets 0 -> x slots
+            rounds = [round_costs(ledger, minter, n, rng, claims=5 if args.small else 20) for n in sizes]
+            evm_rate = transfers(ledger, minter, users, n_tx)
+            assert ledger.verify().ok
+        finally:
+            if node:
+                node.stop()
+        sqlite = SqliteLedger(Path(tmp) / "bench.sqlite", config)
+        sqlite_rate = transfers(sqlite, minter, users, n_tx)
+        sqlite.close()
+    gas = [r["round_gas"] for r in rounds]
+    out = {
+        "chain": "anvil" if node else "py-evm",
+        "seed": args.seed,
+        "rounds": rounds,
+        "round_gas_spread": round((max(gas) - min(gas)) / min(gas), 4),
+        "throughput": {
+            "transfers": n_tx,
+            "evm_tx_per_s": round(evm_rate, 1),
+            "sqlite_tx_per_s": round(sqlite_rate, 1),
+            "ratio_to_sqlite": round(evm_rate / sqlite_rate, 4),
+        },
+        "typed_signature": typed_cost(minter, 300 if args.small else 3_000),
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
