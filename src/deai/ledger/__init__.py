@@ -12,7 +12,9 @@ Quick start::
     ledger.balance(alice.address), ledger.stake(alice.address, COMPUTE)
 
 - :class:`Ledger` is the interface (submit signed transactions, queries, events, verify);
-  :class:`SqliteLedger` (durable, default) and :class:`MemoryLedger` implement it.
+  :class:`SqliteLedger` (durable, default) and :class:`MemoryLedger` implement it, and
+  :class:`EvmLedger` (the ledger contract on an EVM chain, :mod:`deai.ledger.evm`; imported on
+  first use so that ``import deai.ledger`` does not load web3).
 - :mod:`deai.ledger.txs` holds the transaction types (frozen dataclasses, registered by ``kind``);
   :class:`SignedTx` is the signed wire form.
 - :func:`deai.ledger.machine.apply` is the pure state machine over a
@@ -78,3 +80,11 @@ __all__ = [
     "shares_tree",
     "txs",
 ]
+
+
+def __getattr__(name: str):
+    if name == "EvmLedger":  # lazy: web3 and the contract compiler load only for the EVM backend
+        from deai.ledger.evm.backend import EvmLedger
+
+        return EvmLedger
+    raise AttributeError(f"module 'deai.ledger' has no attribute {name!r}")
