@@ -235,6 +235,9 @@ def main() -> None:
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     out: dict = {
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
         "flower": "1.42.0 (Ray simulation engine)",
         "threads": args.threads,
         "repeats": args.repeats,

@@ -73,7 +73,7 @@ def render(out: dict, command: str) -> str:
         f"{out['repeats']} runs of each. Peak memory is the summed RSS of the process and all its",
         "descendants (Ray's GCS, raylet and workers for Flower), sampled every 50 ms.",
         "",
-        "```bash",
+        f"```bash\n# at commit {out.get('commit', '?')}",
         command,
         "```",
         "",
