@@ -72,7 +72,24 @@ class Dashboard:
         self._lock = threading.Lock()
         self._verified: dict[str, Any] | None = None
         self._verified_at = -1e18
+        self._verify_s = 0.0  # how long the last check took
         self._verifying = False
+        self._cache: dict[tuple[str, str | None], tuple[int, Any]] = {}  # (what, task) -> (cursor, value)
+
+    def _cached(self, what: str, task: str | None, compute: Callable[[], Any]) -> Any:
+        """``compute()`` again only when the ledger has new events (at most 32 values kept)."""
+        key = (what, task)
+        with self._lock:
+            hit = self._cache.get(key)
+            cursor = self.statement.cursor
+        if hit is not None and hit[0] == cursor:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._cache) >= 32:
+                self._cache.clear()
+            self._cache[key] = (cursor, value)
+        return value
 
     def _job_role(self, job_id: str) -> str | None:
         job = self.hub.ledger.job(job_id)
@@ -94,7 +111,9 @@ class Dashboard:
     def verification(self) -> dict[str, Any]:
         now = time.monotonic()
         with self._lock:
-            due = not self._verifying and now - self._verified_at >= self.verify_every_s
+            # the replay holds the ledger's lock: the hub spends at most a tenth of its time in it
+            every = max(self.verify_every_s, 10 * self._verify_s)
+            due = not self._verifying and now - self._verified_at >= every
             if due:
                 self._verifying = True
         if due:
@@ -105,6 +124,7 @@ class Dashboard:
         return out
 
     def _verify(self) -> None:
+        start = time.monotonic()
         try:
             rep = self.hub.ledger.verify()
             result = {"ok": rep.ok, "problem": rep.problem, "entries": rep.entries, "head": rep.head}
@@ -112,6 +132,7 @@ class Dashboard:
             result = {"ok": False, "problem": f"{type(exc).__name__}: {exc}"[:300], "entries": 0}
         with self._lock:
             self._verified, self._verified_at, self._verifying = result, time.monotonic(), False
+            self._verify_s = self._verified_at - start
 
     # -- pages' data -------------------------------------------------------------------------------
 
@@ -119,11 +140,7 @@ class Dashboard:
         self.refresh()
         ledger = self.hub.ledger
         head = ledger.head()
-        per_role = {r: 0 for r in ROLES}
-        for a in list(self.stakers)[:10_000]:
-            for r in ROLES:
-                if ledger.stake(a, r) > 0:
-                    per_role[r] += 1
+        per_role = self._cached("per_role", None, self._per_role)
         with self.hub.lock:
             phases = [c.state.phase.value for c in self.hub.coordinators.values()]
         return {
@@ -137,6 +154,16 @@ class Dashboard:
             "inference_requests": len(self.inference_jobs),
             "verification": self.verification(),
         }
+
+    def _per_role(self) -> dict[str, int]:
+        with self._lock:
+            stakers = list(self.stakers)
+        per_role = {r: 0 for r in ROLES}
+        for a in stakers:
+            for r in ROLES:
+                if self.hub.ledger.stake(a, r) > 0:
+                    per_role[r] += 1
+        return per_role
 
     def tasks(self) -> dict[str, Any]:
         with self.hub.lock:
@@ -196,10 +223,17 @@ class Dashboard:
         self.refresh()
         ledger = self.hub.ledger
         with self._lock:
-            accounts = sorted(self.stakers | {a for a, _ in self.statement.rows})
-            rows = {a: [r.to_json() for (b, _), r in self.statement.rows.items() if b == a] for a in accounts}
+            accounts = sorted(self.stakers | {a for a, _ in self.statement.rows})[
+                page * PAGE : (page + 1) * PAGE
+            ]
+            shown = set(accounts)
+            rows: dict[str, list[dict[str, Any]]] = {a: [] for a in accounts}
+            for (a, _), r in self.statement.rows.items():
+                if a in shown:
+                    rows[a].append(r.to_json())
+            total = len(self.stakers | {a for a, _ in self.statement.rows})
         out = []
-        for a in accounts[page * PAGE : (page + 1) * PAGE]:
+        for a in accounts:
             out.append(
                 {
                     "account": a,
@@ -211,7 +245,7 @@ class Dashboard:
                     "slashed": sum(r["slashed"] for r in rows[a]),
                 }
             )
-        return {"page": page, "pages": max(1, -(-len(accounts) // PAGE)), "accounts": out}
+        return {"page": page, "pages": max(1, -(-total // PAGE)), "accounts": out}
 
     def ledgerhtml_page(self, before: int | None) -> dict[str, Any]:
         self.refresh()
@@ -255,10 +289,16 @@ class Dashboard:
             self.refresh()
             with self._lock:
                 return self.statement.sorted_rows()
-        return Statement.of(self.hub.ledger, task).sorted_rows()
+        self.refresh()
+        return self._cached("statement", task, lambda: Statement.of(self.hub.ledger, task).sorted_rows())
 
     def report(self, task: str) -> dict[str, Any]:
-        """The incentive report of ``task`` with this hub's scores and allocations (its record)."""
+        """The incentive report of ``task`` with this hub's scores and allocations (its record);
+        computed again only when the ledger has new events."""
+        self.refresh()
+        return self._cached("report", task, lambda: self._report(task))
+
+    def _report(self, task: str) -> dict[str, Any]:
         with self.hub.lock:
             coord = self.hub.coordinators.get(task)
             view = coord.status() if coord is not None else None
