@@ -160,12 +160,7 @@ def test_anvil_keeps_the_ledger_across_a_restart(tmp_path):
 
 
 def _adversarial_module():
-    path = Path(__file__).parents[1] / "adversarial" / "test_ledger_rules.py"
-    spec = importlib.util.spec_from_file_location("adversarial_ledger_rules_on_evm", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("adversarial/test_ledger_rules.py", "adversarial_ledger_rules_on_evm")
 
 
 # the adversarial ledger tests whose areas the contract has (the others are about jobs and models)
@@ -182,3 +177,54 @@ def test_adversarial_ledger_rules_against_the_contract(name):
     getattr(adv, name)(net)
     net.conserved()
     assert net.ledger.verify().ok
+
+
+def _load(relative: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / relative)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stateful_invariants_on_the_contract():
+    _stateful_on_chain(examples=1, steps=20)
+
+
+@pytest.mark.slow
+def test_stateful_invariants_on_the_contract_many():
+    _stateful_on_chain(examples=4 if os.environ.get("DEAI_SMALL") == "1" else 30, steps=30)
+
+
+def _stateful_on_chain(examples: int, steps: int) -> None:
+    """The hypothesis machine of test_ledger_stateful.py (conservation after every transaction, a
+    refusal changes nothing) on the contract; at the end the EVM verify, and a second backend
+    attached to the same contract agrees. Job and model steps are refused (not on chain yet)."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    stateful = _load("ledger/test_ledger_stateful.py", "ledger_stateful_on_evm")
+
+    def factory(clock):
+        return EvmLedger(new_chain(), test_config(), clock=clock)
+
+    class OnChain(stateful.LedgerMachine):
+        def teardown(self):
+            report = self.ledger.verify()
+            assert report.ok, report.problem
+            assert report.state_root == self.ledger.state_root()
+            other = EvmLedger(self.ledger.w3, test_config(), deploy=self.ledger.address)
+            assert other.state_root() == self.ledger.state_root() and other.head() == self.ledger.head()
+
+    OnChain.factory = staticmethod(factory)
+    OnChain.accounts = [*ACCOUNTS[: stateful.N], ACCOUNTS[10]]
+    run_state_machine_as_test(
+        OnChain,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )
