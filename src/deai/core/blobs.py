@@ -42,6 +42,7 @@ from deai.core.errors import BlobCorrupted, BlobNotFound, BlobTooLarge, Encoding
 __all__ = ["CHUNK", "BlobStore", "BlobWriter", "UploadIndex", "check_digest"]
 
 CHUNK = 4 << 20  # 4 MiB
+_THREADED_HASH = 1 << 20  # a chunk at least this big is hashed on a worker thread (_Hasher)
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -78,7 +79,9 @@ def _copy_and_hash(src: str | os.PathLike, dst: str | os.PathLike) -> str:
 
 
 class _Hasher:
-    """SHA-256 computed on a worker thread, so hashing overlaps the caller's file I/O.
+    """SHA-256, computed on a worker thread once a chunk of at least :data:`_THREADED_HASH` bytes
+    comes, so hashing overlaps the caller's file I/O; smaller chunks are hashed inline (a thread
+    costs more than hashing a small blob, and most blobs of a round are small).
 
     hashlib and file writes both release the GIL on large buffers, so a copy that hashes costs
     about max(hash, copy) instead of hash + copy.
@@ -86,24 +89,30 @@ class _Hasher:
 
     def __init__(self) -> None:
         self._h = hashlib.sha256()
-        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
+        self._q: queue.Queue[bytes | None] | None = None
+        self._t: threading.Thread | None = None
 
     def _run(self) -> None:
+        assert self._q is not None
         while (chunk := self._q.get()) is not None:
             self._h.update(chunk)
 
     def update(self, chunk: bytes) -> None:
+        if self._q is None:
+            if len(chunk) < _THREADED_HASH:
+                self._h.update(chunk)
+                return
+            self._q = queue.Queue(maxsize=4)
+            self._t = threading.Thread(target=self._run, daemon=True)
+            self._t.start()
         self._q.put(chunk)
 
     def hexdigest(self) -> str:
-        self._q.put(None)
-        self._t.join()
+        self.close()
         return self._h.hexdigest()
 
     def close(self) -> None:
-        if self._t.is_alive():
+        if self._t is not None and self._q is not None and self._t.is_alive():
             self._q.put(None)
             self._t.join()
 
