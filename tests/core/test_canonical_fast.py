@@ -13,6 +13,10 @@ _LEAVES = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**60), max_value=2**60),
     st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=1e-6, max_value=1e18),
+    st.sampled_from(
+        [1e-4, 9.999e-5, 1e16, 9999999999999998.0, 0.1, -0.0, 2.0**53, 2.0**53 - 1, 1e21, 5e-324]
+    ),
     st.text(),
     st.binary(max_size=8),
     st.sampled_from(["\ud800", "a\udfff", "\x7f\x1f\u2028", '\\/"', 2**53 - 1, -(2**53) + 1, 2**53]),
@@ -42,7 +46,7 @@ def _ours(value):
         return EncodingError
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(_VALUES)
 def test_fast_path_matches_rfc8785(value):
     assert _ours(value) == _reference(value)

@@ -72,9 +72,10 @@ class _NotPlain(Exception):
 
 
 def _plain(value: Any) -> Any:
-    """:func:`_normalize` for the usual message (no floats, ASCII keys, integers within +-(2**53 - 1),
-    exact built-in types), whose RFC 8785 form is ``json.dumps`` with sorted keys: the same string
-    escapes, and ASCII keys sort the same by code point as by UTF-16 unit. Else :class:`_NotPlain`."""
+    """:func:`_normalize` for the usual message (ASCII keys, integers within +-(2**53 - 1), floats
+    whose ECMAScript form is Python's, exact built-in types), whose RFC 8785 form is ``json.dumps``
+    with sorted keys: the same string escapes, and ASCII keys sort the same by code point as by
+    UTF-16 unit. Else :class:`_NotPlain`."""
     t = type(value)
     if t is str or t is bool or value is None:
         return value
@@ -89,11 +90,19 @@ def _plain(value: Any) -> Any:
                 raise _NotPlain
             out[k] = _plain(v)
         return out
+    if t is float:
+        # ECMAScript's number form is Python's repr (the shortest round trip) for a non-integral
+        # value in [1e-4, 1e16), and the integer's digits for an integral one
+        if value.is_integer() and -_SAFE_INT <= value <= _SAFE_INT:
+            return int(value)
+        if 1e-4 <= abs(value) < 1e16 and not value.is_integer():
+            return value
+        raise _NotPlain
     if t is list or t is tuple:
         return [_plain(v) for v in value]
     if t is bytes or t is bytearray or t is memoryview:
         return to_hex(bytes(value))
-    raise _NotPlain  # floats (ECMAScript number form), subclasses (str enums), anything else
+    raise _NotPlain  # subclasses (str enums), numbers out of the ranges above, anything else
 
 
 def canonical(value: Any) -> bytes:
