@@ -76,7 +76,8 @@ def recover_signer(data: bytes, signature: bytes) -> str:
         public_key = sig.recover_public_key_from_msg_hash(message_hash(bytes(data)))
     except (_EthBadSignature, ValueError) as exc:
         raise BadSignature(f"signature does not verify: {exc}") from exc
-    return public_key.to_checksum_address()
+    # one Keccak for the address; its EIP-55 checksum (a second Keccak) is cached per address
+    return _checksummed("0x" + public_key.to_canonical_address().hex())
 
 
 def verify_signature(data: bytes, signature: bytes, address: str) -> bool:
@@ -103,6 +104,8 @@ class Account:
             raise DeaiError("a private key is 32 bytes")
         # Cache the derived key objects; frozen dataclass so go through object.__setattr__.
         object.__setattr__(self, "_key", _keys.PrivateKey(self.private_key))
+        # the address is read for every message signed and checked: its two Keccaks once
+        object.__setattr__(self, "_address", self._key.public_key.to_checksum_address())  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:  # never print the private key
         return f"Account({self.address})"
@@ -126,7 +129,7 @@ class Account:
 
     @property
     def address(self) -> str:
-        return self._key.public_key.to_checksum_address()  # type: ignore[attr-defined]
+        return self._address  # type: ignore[attr-defined]
 
     @property
     def public_key(self) -> bytes:
