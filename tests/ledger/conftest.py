@@ -33,7 +33,7 @@ from deai.ledger import (
 BACKENDS = ["memory", "sqlite", "evm"]
 EVM_MISSING = {
     "test_ledger_jobs.py": "jobs",
-    "test_ledger_models.py": "models",
+    "test_inference_job_routes_royalties": "jobs",
 }
 # tests of the local backends' hash-linked log (entries tampered in SQLite/memory): on the EVM
 # backend the chain's blocks are the log; tests/ledger/test_ledger_evm.py covers its verify

@@ -23,8 +23,8 @@ mirror state, so it names the same amounts). ``submit_many`` sends the transacti
 (each is its own chain transaction; there is no all-or-nothing batch on chain).
 
 Queries read the contract's views. ``events``/``history``/``head``/``state_root`` come from the
-logs (:mod:`deai.ledger.evm.follow`). Areas not on the contract yet (jobs, models) are refused
-with ``UnknownTxKind`` and their queries answer None.
+logs (:mod:`deai.ledger.evm.follow`). Verified jobs are not on the contract yet: their
+transactions are refused with ``UnknownTxKind`` and their queries answer None.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ SUPPLY_VIEWS = {
     "task_stakes": "total_task_stakes",
     "job_escrow": None,
     "unclaimed_payouts": "total_unclaimed",
-    "royalty_pools": None,
+    "royalty_pools": "total_royalty_pools",
     "burned": "burned",
 }
 _REVERTS: tuple[type[Exception], ...] = (ContractLogicError, Web3RPCError)
@@ -371,10 +371,28 @@ class EvmLedger(Ledger):
             return sorted(eligible_executors(self.follower.mirror, role, fee, exclude))
 
     def model(self, model_id: str) -> ModelRecord | None:
-        return None  # models are not on the contract yet
+        owner, task, provenance, document, total, host_bps, index, carry, pool, registered = self._view(
+            "models", _b32(model_id)
+        )
+        if not registered:
+            return None
+        return ModelRecord(
+            owner=owner,
+            task=None if task == bytes(32) else _hex(task),
+            provenance=_hex(provenance),
+            document=_hex(document),
+            total_shares=total,
+            host_bps=host_bps,
+            index=index,
+            carry=carry,
+            pool=pool,
+        )
 
     def royalty_owed(self, model_id: str, address: str, shares: int) -> int:
-        return 0
+        model = self.model(model_id)
+        if model is None:
+            raise errors.UnknownModel(f"no model {model_id}")
+        return shares * (model.index - self._view("royalty_index", _b32(model_id), address))
 
     # -- the log and the whole state ----------------------------------------------------------------------
 
@@ -491,4 +509,9 @@ class EvmLedger(Ledger):
             return None if p is None else p.to_json()
         if table == "claims":
             return self.claimed(parts[0], int(parts[1]), parts[2]) or None
+        if table == "models":
+            model = self.model(parts[0])
+            return None if model is None else model.to_json()
+        if table == "royalty_index":
+            return self._view("royalty_index", _b32(parts[0]), parts[1])
         return ref.tables[table]["|".join(parts)]  # areas not on the contract (none can be set)

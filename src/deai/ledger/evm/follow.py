@@ -30,25 +30,30 @@ from deai.ledger.typed import tx_from_abi
 
 __all__ = ["Applied", "Follower", "event_from_log"]
 
-_OPTIONAL = frozenset({"job"})  # bytes32 event fields that are None when zero
+# bytes32 event fields that are None when zero (an optional hash of the transaction)
+_OPTIONAL = {"ModelRegistered": frozenset({"task", "job"})}
+_OPTIONAL_ANY = frozenset({"job"})
 
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _plain(name: str, abi_type: str, value: Any) -> Any:
+def _plain(name: str, abi_type: str, value: Any, optional: frozenset[str]) -> Any:
     if abi_type == "bytes32":
         b = bytes(value)
-        return None if name in _OPTIONAL and b == bytes(32) else "0x" + b.hex()
+        return None if name in optional and b == bytes(32) else "0x" + b.hex()
     if abi_type == "uint8" and name == "role":
         return ROLES[value]
+    if abi_type.endswith("[]"):
+        return list(value)
     return value
 
 
 def event_from_log(abi: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A decoded contract log as a deai event (kind, data)."""
-    data = {i["name"]: _plain(i["name"], i["type"], args[i["name"]]) for i in abi["inputs"]}
+    optional = _OPTIONAL.get(abi["name"], _OPTIONAL_ANY)
+    data = {i["name"]: _plain(i["name"], i["type"], args[i["name"]], optional) for i in abi["inputs"]}
     return _snake(abi["name"]), data
 
 

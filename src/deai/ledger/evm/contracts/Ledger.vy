@@ -46,6 +46,17 @@ SLASH_MEMBER_T: constant(bytes32) = keccak256(
 )
 CLOSE_TASK_T: constant(bytes32) = keccak256("CloseTask(address sender,uint256 nonce,bytes32 task)")
 LEAVE_TASK_T: constant(bytes32) = keccak256("LeaveTask(address sender,uint256 nonce,bytes32 task)")
+REGISTER_MODEL_T: constant(bytes32) = keccak256(
+    "RegisterModel(address sender,uint256 nonce,bytes32 model,bytes32 task,bytes32 provenance,bytes32 document,uint256 total_shares,uint256 host_bps)"
+)
+PAY_FEE_T: constant(bytes32) = keccak256(
+    "PayInferenceFee(address sender,uint256 nonce,bytes32 model,uint256 amount,address[] hosts)"
+)
+CLAIM_ROYALTY_T: constant(bytes32) = keccak256(
+    "ClaimRoyalty(address sender,uint256 nonce,bytes32 model,uint256 shares,bytes32[] proof)"
+)
+HOST_ROLE: constant(uint8) = 2
+BPS: constant(uint256) = 10_000
 
 # -- events (names and fields as the Python rules emit them) -----------------------------------------
 
@@ -142,6 +153,25 @@ event TaskLeft:
     account: address
     refund: uint256
 
+event ModelRegistered:
+    model: bytes32
+    owner: address
+    task: bytes32
+    provenance: bytes32
+
+event InferencePaid:
+    model: bytes32
+    payer: address
+    hosts: DynArray[address, 64]
+    per_host: uint256
+    royalty: uint256
+
+event RoyaltyClaimed:
+    model: bytes32
+    account: address
+    shares: uint256
+    amount: uint256
+
 # -- records -------------------------------------------------------------------------------------------
 
 struct Task:
@@ -158,6 +188,18 @@ struct Member:
     role: uint8
     stake: uint256
     joined: bool
+
+struct Model:
+    owner: address
+    task: bytes32
+    provenance: bytes32
+    document: bytes32
+    total_shares: uint256
+    host_bps: uint256
+    index: uint256
+    carry: uint256
+    pool: uint256
+    registered: bool
 
 struct Payout:
     root: bytes32
@@ -193,6 +235,7 @@ total_unbonding: public(uint256)
 total_task_escrow: public(uint256)
 total_task_stakes: public(uint256)
 total_unclaimed: public(uint256)
+total_royalty_pools: public(uint256)
 
 balances: public(HashMap[address, uint256])
 nonces: public(HashMap[address, uint256])
@@ -207,6 +250,8 @@ members: public(HashMap[bytes32, HashMap[address, Member]])
 checkpoints: public(HashMap[bytes32, HashMap[uint256, bytes32]])
 payouts: public(HashMap[bytes32, HashMap[uint256, Payout]])
 claims: public(HashMap[bytes32, HashMap[uint256, HashMap[address, uint256]]])
+models: public(HashMap[bytes32, Model])
+royalty_index: public(HashMap[bytes32, HashMap[address, uint256]])
 
 
 @deploy
@@ -602,3 +647,166 @@ def leave_task(sender: address, nonce: uint256, task: bytes32, v: uint8, r: byte
     self.total_task_stakes -= m.stake
     self._credit(sender, m.stake)
     log TaskLeft(task=task, account=sender, refund=m.stake)
+
+
+# -- models -------------------------------------------------------------------------------------------
+
+HEX: constant(Bytes[16]) = b"0123456789abcdef"
+
+
+@internal
+@pure
+def _hex_word(word: uint256, chars: uint256) -> uint256:
+    """The low ``chars / 2`` bytes of ``word`` as ``chars`` lowercase hex ASCII characters."""
+    out: uint256 = 0
+    for i: uint256 in range(chars, bound=32):
+        nibble: uint256 = (word >> (4 * (chars - 1 - i))) & 15
+        out = (out << 8) | convert(convert(slice(HEX, nibble, 1), bytes1), uint256)
+    return out
+
+
+@internal
+@pure
+def _hex32(x: bytes32) -> Bytes[66]:
+    v: uint256 = convert(x, uint256)
+    high: uint256 = self._hex_word(v >> 128, 32)
+    low: uint256 = self._hex_word(v & (2**128 - 1), 32)
+    return concat(b"0x", convert(high, bytes32), convert(low, bytes32))
+
+
+@internal
+@pure
+def _checksummed(a: address) -> Bytes[42]:
+    """EIP-55: the address in hex, a letter upper-cased where keccak256(lowercase hex) has a nibble >= 8."""
+    v: uint256 = convert(a, uint256)
+    high: uint256 = self._hex_word(v >> 32, 32)  # the first 32 characters
+    low: uint256 = self._hex_word(v & (2**32 - 1), 8)  # the last 8
+    lower: Bytes[40] = concat(convert(high, bytes32), slice(convert(low << 192, bytes32), 0, 8))
+    h: uint256 = convert(keccak256(lower), uint256)
+    for i: uint256 in range(40):
+        if (h >> (252 - 4 * i)) & 15 >= 8:
+            if i < 32:
+                bits: uint256 = 8 * (31 - i)
+                if (high >> bits) & 255 >= 97:
+                    high -= 32 << bits
+            else:
+                bits: uint256 = 8 * (39 - i)
+                if (low >> bits) & 255 >= 97:
+                    low -= 32 << bits
+    return concat(b"0x", convert(high, bytes32), slice(convert(low << 192, bytes32), 0, 8))
+
+
+@internal
+@pure
+def _model_id(registrant: address, task: bytes32, document: bytes32) -> bytes32:
+    """deai.ledger.commitments.model_id: SHA-256 of the canonical JSON of the registration."""
+    head: Bytes[151] = concat(
+        b'{"deai-model":{"document":"', self._hex32(document), b'","registrant":"', self._checksummed(registrant)
+    )
+    if task == empty(bytes32):
+        return sha256(concat(head, b'","task":null}}'))
+    return sha256(concat(head, b'","task":"', self._hex32(task), b'"}}'))
+
+
+@external
+def register_model(
+    sender: address, nonce: uint256, model: bytes32, task: bytes32, provenance: bytes32, document: bytes32,
+    total_shares: uint256, host_bps: uint256, v: uint8, r: bytes32, s: bytes32,
+):
+    struct_hash: bytes32 = keccak256(
+        abi_encode(REGISTER_MODEL_T, sender, nonce, model, task, provenance, document, total_shares, host_bps)
+    )
+    self._begin(sender, nonce, struct_hash, v, r, s)
+    assert total_shares > 0 and total_shares <= MAX_AMOUNT and host_bps <= BPS, "MalformedTx"
+    if self.models[model].registered:
+        raise "DuplicateEntity"
+    if task != empty(bytes32):
+        t: Task = self._task(task, False)
+        if sender != t.coordinator:
+            raise "NotAuthorized"
+    if model != self._model_id(sender, task, document):
+        raise "BadModelId"
+    self.models[model] = Model(
+        owner=sender, task=task, provenance=provenance, document=document, total_shares=total_shares,
+        host_bps=host_bps, index=0, carry=0, pool=0, registered=True,
+    )
+    log ModelRegistered(model=model, owner=sender, task=task, provenance=provenance)
+
+
+@internal
+def _accrue_royalty(model: bytes32, amount: uint256):
+    if amount == 0:
+        return
+    m: Model = self.models[model]
+    carry: uint256 = m.carry + amount
+    step: uint256 = carry // m.total_shares
+    self.models[model].pool = m.pool + amount
+    self.models[model].index = m.index + step
+    self.models[model].carry = carry - step * m.total_shares
+    self.total_royalty_pools += amount
+
+
+@internal
+@pure
+def _hash_addresses(items: DynArray[address, 64]) -> bytes32:
+    """EIP-712 hash of an address[]: keccak256 of the items, each padded to 32 bytes."""
+    if len(items) == 0:
+        return keccak256(b"")
+    return keccak256(slice(abi_encode(items), 64, 32 * len(items)))
+
+
+@external
+def pay_inference_fee(
+    sender: address, nonce: uint256, model: bytes32, amount: uint256, hosts: DynArray[address, 64],
+    v: uint8, r: bytes32, s: bytes32,
+):
+    struct_hash: bytes32 = keccak256(
+        abi_encode(PAY_FEE_T, sender, nonce, model, amount, self._hash_addresses(hosts))
+    )
+    self._begin(sender, nonce, struct_hash, v, r, s)
+    assert amount > 0 and amount <= MAX_AMOUNT, "MalformedTx"
+    m: Model = self.models[model]
+    if not m.registered:
+        raise "UnknownModel"
+    if len(hosts) == 0:
+        raise "MalformedTx"
+    minimum: uint256 = min_stake[HOST_ROLE]
+    for h: address in hosts:
+        staked: uint256 = self.stakes[h][HOST_ROLE]
+        if staked < minimum or staked == 0:
+            raise "StakeBelowMinimum"
+    self._debit(sender, amount)
+    per_host: uint256 = amount * m.host_bps // BPS // len(hosts)
+    for h: address in hosts:
+        self._credit(h, per_host)
+    royalty: uint256 = amount - per_host * len(hosts)
+    self._accrue_royalty(model, royalty)
+    log InferencePaid(model=model, payer=sender, hosts=hosts, per_host=per_host, royalty=royalty)
+
+
+@external
+def claim_royalty(
+    sender: address, nonce: uint256, model: bytes32, shares: uint256, proof: DynArray[bytes32, 64],
+    v: uint8, r: bytes32, s: bytes32,
+):
+    struct_hash: bytes32 = keccak256(
+        abi_encode(CLAIM_ROYALTY_T, sender, nonce, model, shares, self._hash_list(proof))
+    )
+    self._begin(sender, nonce, struct_hash, v, r, s)
+    assert shares > 0 and shares <= MAX_AMOUNT, "MalformedTx"
+    m: Model = self.models[model]
+    if not m.registered:
+        raise "UnknownModel"
+    leaf: bytes32 = keccak256(concat(b"\x00", convert(sender, bytes20), convert(shares, bytes32)))
+    if not self._verify_proof(leaf, proof, m.provenance):
+        raise "BadProof"
+    owed: uint256 = shares * (m.index - self.royalty_index[model][sender])
+    if owed == 0:
+        raise "NothingToClaim"
+    if owed > m.pool:
+        raise "PoolExhausted"
+    self.models[model].pool = m.pool - owed
+    self.total_royalty_pools -= owed
+    self.royalty_index[model][sender] = m.index
+    self._credit(sender, owed)
+    log RoyaltyClaimed(model=model, account=sender, shares=shares, amount=owed)
