@@ -14,7 +14,7 @@ import pytest
 from conftest import ACCOUNTS, test_config
 from deai.core.accounts import Account
 from deai.core.encoding import hash_value
-from deai.ledger import COMPUTE, ManualClock, SignedTx, errors, payout_tree, txs
+from deai.ledger import COMPUTE, ManualClock, SignedTx, errors, model_id, payout_tree, txs
 from deai.ledger.evm.backend import EvmLedger
 from deai.ledger.evm.compile import CONTRACTS
 from deai.ledger.evm.node import ANVIL_INSTALL, AnvilNode, find_anvil
@@ -78,7 +78,7 @@ def test_the_relay_cannot_forge_alter_or_replay(hub):
     with pytest.raises(errors.ReplayedNonce):
         hub.submit(stx)
     assert hub.balance(B.address) == 10 and hub.balance(A.address) == 990
-    # job and model transactions are refused by name until the contract has them
+    # job transactions are refused by name until the contract has them
     job = txs.ResolveJob(job=hash_value("j"))
     with pytest.raises(errors.UnknownTxKind, match="not on the EVM"):
         hub.send(A, job)
@@ -228,3 +228,31 @@ def _stateful_on_chain(examples: int, steps: int) -> None:
             database=None,
         ),
     )
+
+
+def test_model_ids_derived_on_chain_equal_the_python_ids(hub):
+    """The contract rebuilds deai.ledger.commitments.model_id (canonical JSON with an EIP-55
+    address, SHA-256) for many registrants, with and without a task."""
+    task = hash_value("model-task")
+    hub.send(MINTER, txs.Mint(to=A.address, amount=10))
+    hub.send(A, txs.CreateTask(task=task, budget=0, params=task))
+    for i, account in enumerate([*ACCOUNTS[:10], A]):
+        doc = hash_value(f"doc{i}")
+        of_task = task if account is A else None
+        good = model_id(account.address, of_task, doc)
+        tx = txs.RegisterModel(
+            model=good, task=of_task, provenance=doc, document=doc, total_shares=1, host_bps=0
+        )
+        wrong = txs.RegisterModel(
+            model=model_id(B.address if account is not B else C.address, of_task, doc),
+            task=of_task,
+            provenance=doc,
+            document=doc,
+            total_shares=1,
+            host_bps=0,
+        )
+        with pytest.raises(errors.BadModelId):
+            hub.send(account, wrong)
+        hub.send(account, tx)
+        assert hub.model(good).owner == account.address
+    assert hub.verify().ok
