@@ -62,18 +62,19 @@ class Activity:
             self.cursor = events[-1].seq + 1
 
     def _tasks(self) -> None:
-        with self.hub.lock:
-            states = [
-                (t, c.state.phase.value, c.state.round, list(c.state.rounds))
-                for t, c in self.hub.coordinators.items()
-            ]
-        for task, phase, rnd, history in states:
-            before = self.seen.get(task)
-            if before is not None and before == (phase, rnd, len(history)):
-                continue
+        changed = []
+        with self.hub.lock:  # only what changed is copied out (a tick runs every few ms)
+            for task, c in self.hub.coordinators.items():
+                now = (c.state.phase.value, c.state.round, len(c.state.rounds))
+                before = self.seen.get(task)
+                if before != now:
+                    done = before[2] if before else 0
+                    changed.append((task, before, now, list(c.state.rounds[done:])))
+                    self.seen[task] = now
+        for task, before, (phase, rnd, _), new_rounds in changed:
             if before is None or before[:2] != (phase, rnd):
                 event(log, "task.phase", task=task, phase=phase, round=rnd)
-            for r in history[before[2] if before else 0 :]:
+            for r in new_rounds:
                 event(
                     log,
                     "task.round",
@@ -85,4 +86,3 @@ class Activity:
                     faulted=len(r.faulted),
                     payout=r.payout,
                 )
-            self.seen[task] = (phase, rnd, len(history))

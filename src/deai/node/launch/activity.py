@@ -4,8 +4,9 @@
 for every transaction it submits -- named by its kind: ``join_task``, ``commit``, ``reveal``,
 ``claim``, ``leave_task``, ``stake``... with the sender, the task or job, and ``ok`` or the
 ledger's reason for refusing it -- and for every update it delivers (``update task= round=``).
-Requests the hub refuses are one warning line (the error and its reason); reads are logged only at
-``debug``. Nothing secret is logged: no keys, no request bodies, no data.
+Requests the hub refuses are one warning line (the error and its reason; the same refusal again
+at most every 10 s); reads are logged only at ``debug``. Nothing secret is logged: no keys, no
+request bodies, no data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from deai.core.accounts import Account
-from deai.core.logs import event
+from deai.core.logs import Throttle, event
 from deai.ledger.tx import SignedTx
 from deai.net.transport import RemoteError
 from deai.node.participant.client import HubClient
@@ -23,6 +24,7 @@ from deai.node.participant.client import HubClient
 __all__ = ["LoggedClient"]
 
 log = logging.getLogger("deai.node")
+_REFUSALS = Throttle(10.0)  # a refusal repeated by a polling loop: one line per kind every 10 s
 _KEYS = ("task", "job", "role", "amount", "round", "epoch", "model", "to")  # tx fields worth a line
 
 
@@ -33,7 +35,12 @@ class LoggedClient(HubClient):
         try:
             reply = super().call(type, body, account=account)
         except RemoteError as exc:
-            event(log, "refused", logging.WARNING, type=type, error=exc.error, reason=str(exc.reason)[:200])
+            write, held = _REFUSALS.allow(f"{type}:{exc.error}")
+            if write:
+                reason = str(exc.reason)[:200]
+                event(
+                    log, "refused", logging.WARNING, type=type, error=exc.error, reason=reason, held_back=held
+                )
             raise
         if type == "task.updates":
             self._updates(body or {}, reply)
