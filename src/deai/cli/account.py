@@ -109,6 +109,7 @@ def show(
 ) -> None:
     """Show an account's address and keystore; with --hub, its balance and stakes per role."""
     address, path = _address_of(account, keys_dir)
+    client = connect(hub) if hub is not None else None  # a wrong --hub: one line, before anything
     if (password is not None or password_file is not None) and path is not None:
         from deai.core.accounts import Account
         from deai.core.errors import DeaiError
@@ -126,8 +127,7 @@ def show(
     else:
         where = f"(not in {_keys_dir(keys_dir)})"
     typer.echo(f"keystore     {where}")
-    if hub is not None:
-        client = connect(hub)
+    if client is not None:
         typer.echo(f"network      {client.network} at {hub}")
         for label, value in describe_account(client, address):
             typer.echo(f"{label:<12} {value}")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["HubUnreachable", "UsageError", "did_you_mean", "one_line"]
+__all__ = ["MAX_PROCESSES", "HubUnreachable", "UsageError", "check_processes", "did_you_mean", "one_line"]
+
+MAX_PROCESSES = 64  # daemons a network of processes on one machine may start (`deai up`, --transport http)
 
 
 class UsageError(Exception):
@@ -27,6 +29,18 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest known name, or ``''``."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_processes(computes: int, hosts: int, data_processes: int = 2) -> None:
+    """A network of processes on this machine runs one daemon per compute provider and per host:
+    refuse, before anything starts, a scenario that would start more than :data:`MAX_PROCESSES`."""
+    n = 1 + data_processes + computes + hosts
+    if n > MAX_PROCESSES:
+        raise UsageError(
+            f"network.compute_providers: {computes} and network.hosts: {hosts} would start {n} processes"
+            f" on this machine (one per compute provider and per host; at most {MAX_PROCESSES}): lower"
+            " them, or run the scenario in one process with --transport memory"
+        )
 
 
 def _remote(exc: Exception) -> str:

@@ -31,6 +31,10 @@ def _run(scenario_path: Path, transport: str | None, out: Path, small: bool = Fa
     from deai.sim.scenario import load_scenario
 
     scenario = load_scenario(scenario_path, small=small)
+    if (transport or scenario.network.transport) == "http":  # before anything starts: not after 47 s
+        from deai.cli.errors import check_processes
+
+        check_processes(scenario.network.compute_providers, scenario.network.hosts)
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         bars = {

@@ -40,12 +40,15 @@ def up(
     ),
 ) -> None:
     """Launch the scenario's network on 127.0.0.1, run its task, and stop cleanly."""
+    from deai.cli.errors import check_processes
     from deai.cli.task import watch_task
     from deai.node.user.submit import submit_task
     from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 
-    plan = NetworkPlan.from_scenario(load_scenario(scenario))
+    loaded = load_scenario(scenario)
+    check_processes(loaded.network.compute_providers, loaded.network.hosts, data_processes)
+    plan = NetworkPlan.from_scenario(loaded)
     root = folder or Path(tempfile.mkdtemp(prefix="deai-up-"))
     console.print(f"starting the network in {root}")
     net = plan.processes(root, data_processes=data_processes, port=port)

@@ -17,6 +17,9 @@ from deai.node.participant.client import HubClient
 __all__ = ["Unfunded", "check_funds", "claim_payouts", "ensure_stake"]
 
 
+MAX_ADDRESSES = 1024  # per task.payouts request
+
+
 class Unfunded(DeaiError):
     """An account's balance cannot pay for the role stake it needs."""
 
@@ -54,7 +57,10 @@ def claim_payouts(client: HubClient, task: str, accounts: Iterable[Account], *, 
     ledger), plus the ``(account, tx)`` pairs in ``extra``, in one batch. A claim already made is
     refused by the ledger, which is fine: claiming is idempotent."""
     by_address = {a.address: a for a in accounts}
-    payouts = client.call("task.payouts", {"task": task, "addresses": sorted(by_address)})["payouts"]
+    names, payouts = sorted(by_address), {}
+    for i in range(0, len(names), MAX_ADDRESSES):  # the hub answers at most 1,024 addresses a call
+        body = {"task": task, "addresses": names[i : i + MAX_ADDRESSES]}
+        payouts.update(client.call("task.payouts", body)["payouts"])
     items = list(extra)
     for address, claims in sorted(payouts.items()):
         for p in claims:
