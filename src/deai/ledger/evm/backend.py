@@ -478,40 +478,29 @@ class EvmLedger(Ledger):
                     rows.append((table, k, value))
         return State.from_rows(self.config, iter(rows))
 
-    def _row(self, table: str, parts: list[str], ref: State) -> Any:
-        simple = {"balances": "balances", "nonces": "nonces"}
-        by_role = {
-            "stakes": "stakes",
-            "locks": "locks",
-            "memberships": "memberships",
-            "reputation": "reputation",
-        }
+    def _row(self, table: str, a: list[str], ref: State) -> Any:
+        """The contract's value of row ``a`` (the key's parts) of ``table``, as the state stores it."""
         if table == "meta":
             views = {"height": "height", "time": "clock", "minted": "minted", "burned": "burned"}
-            return self._view(views[parts[0]]) if parts[0] in views else ref.meta(parts[0])
-        if table in simple:
-            return self._view(simple[table], parts[0]) or None
-        if table in by_role:
-            return self._view(by_role[table], parts[0], ROLES.index(parts[1])) or None
-        if table == "unbonding":
-            u = self.unbonding(parts[0], parts[1])
-            return None if u is None else u.to_json()
-        if table == "tasks":
-            t = self.task(parts[0])
-            return None if t is None else t.to_json()
-        if table == "members":
-            m = self.member(parts[0], parts[1])
-            return None if m is None else m.to_json()
+            return self._view(views[a[0]]) if a[0] in views else ref.meta(a[0])
+        if table in ("balances", "nonces"):
+            return self._view(table, a[0]) or None
+        if table in ("stakes", "locks", "memberships", "reputation"):
+            return self._view(table, a[0], ROLES.index(a[1])) or None
         if table == "checkpoints":
-            return self.checkpoint(parts[0], int(parts[1]))
-        if table == "payouts":
-            p = self.payout(parts[0], int(parts[1]))
-            return None if p is None else p.to_json()
+            return self.checkpoint(a[0], int(a[1]))
         if table == "claims":
-            return self.claimed(parts[0], int(parts[1]), parts[2]) or None
-        if table == "models":
-            model = self.model(parts[0])
-            return None if model is None else model.to_json()
+            return self.claimed(a[0], int(a[1]), a[2]) or None
         if table == "royalty_index":
-            return self._view("royalty_index", _b32(parts[0]), parts[1])
-        return ref.tables[table]["|".join(parts)]  # areas not on the contract (none can be set)
+            return self._view("royalty_index", _b32(a[0]), a[1])
+        records: dict[str, Callable[[], Any]] = {
+            "unbonding": lambda: self.unbonding(a[0], a[1]),
+            "tasks": lambda: self.task(a[0]),
+            "members": lambda: self.member(a[0], a[1]),
+            "payouts": lambda: self.payout(a[0], int(a[1])),
+            "models": lambda: self.model(a[0]),
+        }
+        if table in records:
+            record = records[table]()
+            return None if record is None else record.to_json()
+        return ref.tables[table]["|".join(a)]  # jobs are not on the contract: the replay has no rows
