@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from deai.learn.errors import DataError
+from deai.learn.errors import DataError, ModelError
 from deai.learn.export import read_export
 from deai.learn.preprocess import Preprocessing
 from deai.protocol.task.errors import BadTaskSpec
@@ -203,3 +203,21 @@ def test_a_spec_too_large_to_parse_is_refused_when_written():
     many = {"kind": "standardize", "mean": [0.123456789] * 8192, "std": [1.5] * 8192}
     with pytest.raises(BadTaskSpec, match="over the limit"):
         TaskSpec.from_json(dict(doc, in_features=8192, model="logreg", preprocessing=many))
+
+
+def test_a_hugging_face_export_carries_the_description_beside_it(tmp_path):
+    from deai.learn.export import ExportSpec, export_model
+    from deai.learn.models import build_model
+
+    kwargs = {"n_embd": 16, "n_layer": 1, "n_head": 2}
+    model = build_model("gpt", 8, 260, seed=0, **kwargs)
+    folder = export_model(model, tmp_path / "gpt", spec=ExportSpec("gpt", 8, 260, kwargs, feature_shape=(8,)))
+    assert (folder / "config.json").is_file() and (folder / "deai.json").is_file()
+    described = read_export(folder)
+    assert (described.model, described.in_features, described.model_kwargs) == ("gpt", 8, kwargs)
+    assert described.preprocessing == Preprocessing() and described.feature_shape == (8,)
+    bad = json.loads((folder / "deai.json").read_text())
+    bad["preprocessing"] = {"kind": "standardize", "mean": [float("nan")], "std": [1.0]}
+    (folder / "deai.json").write_text(json.dumps(bad))
+    with pytest.raises(ModelError, match="finite"):
+        read_export(folder)
