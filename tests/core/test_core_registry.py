@@ -61,6 +61,9 @@ print(sorted(KINDS.names()), sorted(CHEATERS.names()), len(AGGREGATORS.names()),
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     kinds = ["aggregate", "contribution_score", "dp_aggregate", "infer", "score", "train_steps"]
-    cheaters = ["colluding", "copycat", "fake_result", "late_revealer", "lazy", "wrong_answer"]
+    cheaters = [
+        "colluding", "copycat", "fake_result", "fewer_epochs", "forged_state", "late_revealer", "lazy",
+        "lazy_copy", "other_data", "skip_steps", "stale_checkpoint", "wrong_answer",
+    ]  # fmt: skip
     expected = f"{kinds} {cheaters} 17 ['bucketing', 'nnm', 'root_gate'] 9 ['gtg_shapley', 'loo', 'roni'] 5"
     assert out.strip() == expected

@@ -7,7 +7,8 @@ Life of a job (times are ledger-clock ms):
    less); otherwise anyone with the escrow in its balance. The job's ``role`` is
    ``compute_provider`` or ``host`` (data providers never execute jobs); a host job serves a
    registered ``model``. ``fee >= min_job_fee``; each window lies in ``(0, max_job_window_ms]``;
-   ``quorum`` is 0 or a strict majority of ``executors``; the ``resolver`` is None, the task's
+   ``quorum`` is 0 or a strict majority of ``executors`` (or 1 on a refereed ``train_steps`` job
+   with a resolver: :data:`REFEREED`); the ``resolver`` is None, the task's
    coordinator (task jobs), or one of the genesis ``resolvers`` (never the creator itself outside
    a task: with a Sybil among the drawn executors it could fault an honest one). The ledger
    draws the executors among the staked providers of ``role`` (stake at least the role minimum and
@@ -106,6 +107,12 @@ def eligible_executors(state: State, role: str, fee: int, exclude: str = "") -> 
     return out
 
 
+REFEREED = 1
+"""``quorum = 1`` on a ``train_steps`` job with a resolver: a refereed job. Its resolver settles a
+disagreement by a drawn referee's re-execution of the one divergent step
+(:mod:`deai.protocol.jobs.delegated`), not by votes, so one accepted executor faults the others."""
+
+
 def required_executors(job: JobRecord) -> list[str]:
     """Who had to run the job, once the creator revealed its replication choice."""
     if job.replicated is None or job.primary is None:
@@ -116,7 +123,7 @@ def required_executors(job: JobRecord) -> list[str]:
 def _quorum(job: JobRecord, required: list[str]) -> int:
     """Accepted executors needed to fault the others: a strict majority of the required ones at
     least (so a minority -- a Sybil among honest executors -- never decides who is slashed)."""
-    if len(required) == 1:
+    if len(required) == 1 or job.quorum == REFEREED:
         return 1
     return max(job.quorum, len(required) // 2 + 1)
 
@@ -141,7 +148,8 @@ def _check_registration(c: Call, tx: RegisterJob) -> None:
             raise JobError(f"{name} {getattr(tx, name)} exceeds the network's {config.max_job_window_ms}")
     if tx.executors > config.max_executors:
         raise JobError(f"{tx.executors} executors asked, the network allows at most {config.max_executors}")
-    if tx.quorum and not tx.executors // 2 < tx.quorum <= tx.executors:
+    refereed = tx.quorum == REFEREED and tx.resolver is not None and tx.job_type == "train_steps"
+    if tx.quorum and not refereed and not tx.executors // 2 < tx.quorum <= tx.executors:
         raise JobError(f"quorum {tx.quorum} is not a strict majority of the {tx.executors} executors (or 0)")
     if tx.fee * tx.executors > MAX_AMOUNT:
         raise JobError("fee times executors exceeds the supply cap")

@@ -1,53 +1,57 @@
 """Refereed delegation: resolve a dispute over T training steps by bisection and one re-executed step.
 
 Two trainers run the same :class:`~deai.protocol.jobs.kinds.train_steps.StepProgram` (same checkpoint,
-same seeded data order) on one thread, where a step is bit-reproducible on CPU. Each records the state
-hash ``h_t`` (:func:`~deai.core.tensorio.tensor_digest`) after every step, ``h_0`` being the input
-checkpoint, and commits the root of a positional Merkle tree over ``h_0 .. h_T``
-(:class:`~deai.protocol.jobs.merkle.StepTree`).
+same seeded data order) on one thread, where a step is bit-reproducible on a given CPU and library
+build whatever the executor's thread settings. Each records the state hash ``h_i`` after every
+leaf step (every ``k`` steps, :mod:`deai.protocol.jobs.trajectory`; ``h_0`` is the input checkpoint)
+and commits the root of a positional Merkle tree over them
+(:class:`~deai.protocol.jobs.merkle.StepTree`) inside its job output.
 
 :class:`Dispute` is the referee's sans-IO state machine (no I/O, no clock; the caller moves messages
 and enforces deadlines with :meth:`Dispute.timeout`):
 
-1. Equal roots: no dispute. Otherwise each party opens leaves ``0`` and ``T`` with proofs. A party
-   whose ``h_0`` is not the checkpoint's hash loses; equal ``h_T`` means equal outputs: no dispute.
-2. Bisection: with ``lo`` agreed and ``hi`` disputed (initially ``0`` and ``T``) the referee asks
-   both for leaf ``mid = (lo + hi) // 2``; agreement moves ``lo`` up, disagreement moves ``hi`` down.
-   A bad proof or a missed deadline loses at once. ``ceil(log2 T)`` rounds reach ``hi = lo + 1``.
+1. Equal roots: no dispute. Otherwise each party opens leaves ``0`` and ``L - 1`` with proofs. A party
+   whose ``h_0`` is not the checkpoint's hash loses; equal final hashes mean equal outputs: no dispute.
+2. Bisection: with ``lo`` agreed and ``hi`` disputed (initially ``0`` and ``L - 1``) both open leaf
+   ``mid = (lo + hi) // 2``; agreement moves ``lo`` up, disagreement moves ``hi`` down. A bad proof
+   or a missed deadline loses at once. ``ceil(log2 (L - 1))`` rounds reach ``hi = lo + 1``.
 3. The referee obtains the state with the agreed hash ``h_lo`` (the input checkpoint when ``lo = 0``;
-   otherwise either party uploads it and the referee checks its hash), re-executes step ``lo`` alone,
-   and compares the result's hash with both claims at ``hi``. Whoever matches wins; a party that
+   otherwise a party uploads it and its hash is checked), re-executes the steps of the one segment
+   ``[lo, hi)`` (one step when ``k = 1``) and :meth:`Dispute.judge` compares its result with each
+   party's claim at ``hi``: an equal hash wins; otherwise the party's uploaded state at ``hi`` (hash
+   checked against its claim) wins if it is within the calibrated tolerance of the referee's, so an
+   honest party on another CPU or library build is not a liar. Whoever matches wins; a party that
    does not is a liar and is slashed (both, if neither matches).
 
 Since the honest party's answers are the true states, the agreed ``h_lo`` is true and the referee's
-one step decides correctly whatever the liar answers: cost ``O(log T)`` rounds plus one step.
-
-**A library piece, not a network feature.** Nothing ``deai simulate``, ``deai demo`` or ``deai up``
-runs reaches this module: the network verifies jobs by replication and majority
-(:mod:`deai.protocol.jobs.run`), and providers' local training is not a verified job. Wiring it
-would take ledger transactions for the dispute moves (commit root, open leaf, upload state) with
-deadlines, a referee role (the hub or a resolver) stepping :class:`Dispute` from ledger events, and
-``train_steps`` jobs that record step hashes; ``tests/protocol/jobs/test_jobs_refereed.py`` drives
-it in process.
+one segment decides correctly whatever the liar answers: cost ``O(log L)`` rounds plus ``k`` steps.
+The network runs it in :mod:`deai.protocol.jobs.delegated` (the resolver's side of a ``train_steps``
+job whose replicas disagree); :func:`referee` drives it in process for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from deai.core.tensorio import tensor_digest
+from deai.protocol.jobs.compare import CompareRule, agrees
 from deai.protocol.jobs.errors import DisputeError
 from deai.protocol.jobs.kinds.base import Tensors
 from deai.protocol.jobs.kinds.train_steps import StepProgram
-from deai.protocol.jobs.merkle import StepTree, verify_step
+from deai.protocol.jobs.merkle import verify_step
+from deai.protocol.jobs.trajectory import LeafOpening, Trainer, leaf_steps, state_hash
 
-__all__ = ["Dispute", "LeafOpening", "Outcome", "Trainer", "expected_rounds", "referee", "state_hash"]
-
-
-def state_hash(state: Tensors) -> str:
-    return "0x" + tensor_digest(state)
+__all__ = [
+    "Dispute",
+    "LeafOpening",
+    "Outcome",
+    "Trainer",
+    "expected_rounds",
+    "open_leaf",
+    "referee",
+    "state_hash",
+]
 
 
 def expected_rounds(steps: int) -> int:
@@ -55,55 +59,9 @@ def expected_rounds(steps: int) -> int:
     return math.ceil(math.log2(steps)) if steps > 1 else 0
 
 
-@dataclass(frozen=True)
-class LeafOpening:
-    """A party's claim "the state after step ``index`` hashes to ``state_hash``", with its proof."""
-
-    index: int
-    state_hash: str
-    proof: tuple[str, ...]
-
-
-class Trainer:
-    """An honest trainer: runs every step, keeps all state hashes and a snapshot every ``keep_every``
-    steps (so it can rebuild any intermediate state for the referee without holding all T)."""
-
-    def __init__(self, program: StepProgram, *, keep_every: int = 32) -> None:
-        self.program = program
-        self.keep_every = max(1, keep_every)
-        self.snapshots: dict[int, Tensors] = {}
-        self.hashes: list[str] = []
-        self.final = self._train()
-        self.tree = StepTree(self.hashes)
-
-    def next_state(self, state: Tensors, t: int) -> Tensors:
-        """The state after step ``t``; cheaters override this."""
-        return self.program.step(state, t)
-
-    def _train(self) -> Tensors:
-        state = self.program.initial
-        self.snapshots[0] = state
-        self.hashes.append(state_hash(state))
-        for t in range(self.program.steps):
-            state = self.next_state(state, t)
-            if (t + 1) % self.keep_every == 0:
-                self.snapshots[t + 1] = state
-            self.hashes.append(state_hash(state))
-        return state
-
-    @property
-    def root(self) -> str:
-        return self.tree.root
-
-    def open(self, index: int) -> LeafOpening:
-        return LeafOpening(index, self.hashes[index], tuple(self.tree.proof(index)))
-
-    def state_at(self, index: int) -> Tensors:
-        base = max(k for k in self.snapshots if k <= index)
-        state = self.snapshots[base]
-        for t in range(base, index):
-            state = self.next_state(state, t)
-        return state
+def open_leaf(trainer: Trainer, index: int) -> LeafOpening:
+    """``trainer``'s opening of leaf ``index`` (its committed hash and the proof)."""
+    return trainer.open(index)
 
 
 @dataclass
@@ -121,16 +79,19 @@ class Outcome:
 
 @dataclass
 class Dispute:
-    """The referee between two parties over ``steps`` steps; see the module doc for the protocol."""
+    """The referee between two parties over ``steps`` steps with a leaf every ``every`` steps; see
+    the module doc for the protocol. Indices in queries and openings are leaf indices."""
 
     steps: int
     initial_hash: str
     roots: dict[str, str]
+    every: int = 1
     lo: int = 0
     hi: int = 0
     rounds: int = 0
     agreed: str = ""
     outcome: Outcome | None = None
+    leaves: list[int] = field(default_factory=list)
     _pending: dict[str, dict[int, LeafOpening]] = field(default_factory=dict)
     _query: tuple[int, ...] = ()
     _claims_hi: dict[str, str] = field(default_factory=dict)
@@ -138,13 +99,18 @@ class Dispute:
     def __post_init__(self) -> None:
         if len(self.roots) != 2:
             raise DisputeError("a dispute has exactly two parties")
-        if self.steps < 1:
-            raise DisputeError("a dispute needs at least one step")
-        self.hi = self.steps
+        if self.steps < 1 or self.every < 1:
+            raise DisputeError("a dispute needs at least one step and a leaf every k >= 1 steps")
+        self.leaves = leaf_steps(self.steps, self.every)
+        self.hi = self.last
         if len(set(self.roots.values())) == 1:
             self.outcome = Outcome(sorted(self.roots), [], 0, 0, None, "equal roots: no dispute")
         else:
-            self._query = (0, self.steps)
+            self._query = (0, self.last)
+
+    @property
+    def last(self) -> int:
+        return len(self.leaves) - 1
 
     @property
     def parties(self) -> list[str]:
@@ -156,8 +122,17 @@ class Dispute:
 
     @property
     def needs_state(self) -> bool:
-        """True when the bisection is done and the referee needs the state after step ``lo``."""
+        """True when the bisection is done and the referee needs the state at leaf ``lo``."""
         return self.outcome is None and not self._query
+
+    @property
+    def segment(self) -> tuple[int, int]:
+        """The steps ``[start, stop)`` the referee re-executes (leaf ``lo`` to leaf ``hi``)."""
+        return self.leaves[self.lo], self.leaves[self.hi]
+
+    def claim(self, party: str) -> str:
+        """``party``'s claimed state hash at leaf ``hi`` (once the bisection is done)."""
+        return self._claims_hi[party]
 
     def answer(self, party: str, openings: Sequence[LeafOpening]) -> None:
         """A party's openings for the current query; a bad or missing proof loses the dispute."""
@@ -168,7 +143,7 @@ class Dispute:
         got = {o.index: o for o in openings}
         for index in self._query:
             o = got.get(index)
-            if o is None or not verify_step(self.roots[party], self.steps + 1, index, o.state_hash, o.proof):
+            if o is None or not verify_step(self.roots[party], self.last + 1, index, o.state_hash, o.proof):
                 self._lose([party], f"{party} gave no valid proof for leaf {index}")
                 return
         self._pending[party] = got
@@ -193,15 +168,15 @@ class Dispute:
         a, b = self.parties
         ans = self._pending
         self._pending = {}
-        if self._query == (0, self.steps):
+        if self._query == (0, self.last):
             bad = [p for p in (a, b) if ans[p][0].state_hash != self.initial_hash]
             if bad:
                 self._lose(bad, "leaf 0 is not the job's input checkpoint")
                 return
-            if ans[a][self.steps].state_hash == ans[b][self.steps].state_hash:
+            if ans[a][self.last].state_hash == ans[b][self.last].state_hash:
                 self.outcome = Outcome([a, b], [], 0, 0, None, "equal final states: outputs agree")
                 return
-            self._claims_hi = {p: ans[p][self.steps].state_hash for p in (a, b)}
+            self._claims_hi = {p: ans[p][self.last].state_hash for p in (a, b)}
         else:
             self.rounds += 1
             mid = self._query[0]
@@ -215,22 +190,54 @@ class Dispute:
     def agreed_hash(self) -> str:
         return self.initial_hash if self.lo == 0 else self.agreed
 
-    def resolve(self, state: Tensors, step: Callable[[Tensors, int], Tensors]) -> Outcome:
-        """Check ``state`` hashes to the agreed ``h_lo``, re-execute step ``lo``, decide the liar."""
+    def check_state(self, state: Tensors) -> None:
+        """Refuse an uploaded state that does not hash to the agreed state at leaf ``lo``."""
         if not self.needs_state:
             raise DisputeError("the dispute is not waiting for a state")
         if state_hash(state) != self.agreed_hash():
-            raise DisputeError(f"the uploaded state does not hash to the agreed state after step {self.lo}")
-        truth = state_hash(step(state, self.lo))
-        winners = [p for p in self.parties if self._claims_hi[p] == truth]
+            raise DisputeError(f"the uploaded state does not hash to the agreed state at leaf {self.lo}")
+
+    def judge(
+        self,
+        truth: Tensors,
+        claims: Mapping[str, Tensors | None] | None = None,
+        rule: CompareRule | None = None,
+    ) -> Outcome:
+        """Decide from the referee's re-executed state ``truth`` at leaf ``hi``: a party wins with an
+        equal hash, or with a claimed state (``claims``, already hash-checked against its leaf) within
+        ``rule`` of ``truth``; every other party is a liar."""
+        if not self.needs_state:
+            raise DisputeError("the dispute is not waiting for the referee")
+        truth_hash = state_hash(truth)
+        claims = claims or {}
+        winners = []
+        for p in self.parties:
+            mine = claims.get(p)
+            if self._claims_hi[p] == truth_hash or (
+                rule is not None and mine is not None and agrees(mine, truth, rule)
+            ):
+                winners.append(p)
         liars = [p for p in self.parties if p not in winners]
-        self.outcome = Outcome(winners, liars, self.rounds, 1, self.lo, f"referee re-executed step {self.lo}")
+        start, stop = self.segment
+        where = f"step {start}" if stop - start == 1 else f"steps {start}..{stop - 1}"
+        reason = f"referee re-executed {where} after {self.rounds} bisection rounds"
+        self.outcome = Outcome(winners, liars, self.rounds, stop - start, start, reason)
         return self.outcome
+
+    def resolve(self, state: Tensors, step: Callable[[Tensors, int], Tensors]) -> Outcome:
+        """Check ``state`` hashes to the agreed ``h_lo``, re-execute the segment, decide by hashes."""
+        self.check_state(state)
+        start, stop = self.segment
+        for t in range(start, stop):
+            state = step(state, t)
+        return self.judge(state)
 
 
 def referee(trainers: dict[str, Trainer], program: StepProgram) -> Outcome:
     """Run a whole dispute in process (tests, benchmark): query, answer, upload, re-execute."""
-    dispute = Dispute(program.steps, state_hash(program.initial), {p: t.root for p, t in trainers.items()})
+    every = next(iter(trainers.values())).every
+    roots = {p: t.root for p, t in trainers.items()}
+    dispute = Dispute(program.steps, state_hash(program.initial), roots, every=every)
     while dispute.outcome is None:
         if dispute.needs_state:
             state = program.initial if dispute.lo == 0 else None
@@ -247,6 +254,6 @@ def referee(trainers: dict[str, Trainer], program: StepProgram) -> Outcome:
         indices = dispute.query()
         for party, trainer in trainers.items():
             if dispute.outcome is None:
-                dispute.answer(party, [trainer.open(i) for i in indices])
+                dispute.answer(party, [open_leaf(trainer, i) for i in indices])
     assert dispute.outcome is not None  # the loop ends once the dispute has one
     return dispute.outcome

@@ -106,6 +106,7 @@ class JobRun:
     max_attempts: int = 4
     role: str = COMPUTE
     model: str | None = None  # a registered model the job serves: royalties flow to it
+    quorum: int = 0  # 0: a strict majority; 1 on a refereed train_steps job (ledger REFEREED)
     attempts: list[Attempt] = field(default_factory=list)
     status: str = "pending"
     output: str | None = None
@@ -264,7 +265,7 @@ class JobRun:
             reveal_window_ms=self.reveal_ms,
             role=self.role,
             resolver=creator.address,
-            quorum=0,  # a strict majority: the ledger's floor for faulting anyone
+            quorum=self.quorum,  # 0: a strict majority, the ledger's floor for faulting anyone
             model=self.model,
         )
         try:
@@ -393,6 +394,7 @@ _FIELDS = (
     "max_attempts",
     "role",
     "model",
+    "quorum",
     "attempts",
     "status",
     "output",

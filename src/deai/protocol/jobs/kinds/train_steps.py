@@ -1,9 +1,14 @@
 """``train_steps``: T plain-SGD steps from a checkpoint on shared data in a fixed, seeded order.
 
-Inputs: ``[checkpoint, data]``; ``data`` holds ``x`` (float ``[N, F]``) and ``y`` (int64 ``[N]``).
-Params: the model, ``steps`` (T), ``lr``, ``batch_size``. The batch order is
-:func:`deai.learn.training.batch_schedule` drawn from the job seed, so every executor sees the same
-batches. Output: the checkpoint after T steps (same names and shapes, float32).
+Inputs: ``[checkpoint, data]``; ``data`` is what the model takes
+(:func:`~deai.protocol.jobs.kinds.base.dataset_input`): labelled features or images (float
+``x [N, ...]``, int64 ``y [N]``; the CNN on images) or token windows (int64 ``x, y [N, T]``: next-token
+loss, LoRA fine-tuning of a pretrained LM, whose checkpoint is its adapters).
+Params: the model, ``steps`` (T), ``lr``, ``batch_size``, optional ``commit_every`` (k). The batch
+order is :func:`deai.learn.training.batch_schedule` drawn from the job seed, so every executor sees
+the same batches. Output: the checkpoint after T steps (same names and shapes, float32); with
+``commit_every = k`` also the state hashes every k steps (``step_hashes``, see
+:mod:`deai.protocol.jobs.trajectory`), whose Merkle root a refereed dispute bisects.
 
 :class:`StepProgram` exposes the computation one step at a time -- ``state_{t+1} = step(state_t, t)``
 -- which is what refereed delegation (:mod:`deai.protocol.jobs.refereed`) needs: per-step state
@@ -30,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from deai.learn.training import batch_schedule, deterministic
+from deai.learn.training import batch_schedule, deterministic, shared_state
 from deai.protocol.jobs.compare import CompareRule
 from deai.protocol.jobs.errors import InputMismatch
 from deai.protocol.jobs.kinds.base import (
@@ -38,11 +43,12 @@ from deai.protocol.jobs.kinds.base import (
     JobKind,
     Layout,
     Tensors,
+    dataset_input,
     float_param,
     int_param,
-    labelled_data,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
+from deai.protocol.jobs.trajectory import HASHES, Trainer, leaf_steps
 
 __all__ = ["StepProgram", "TrainSteps"]
 
@@ -69,10 +75,11 @@ class StepProgram:
         idx = self.schedule[t]
         with torch.enable_grad():
             params = {k: v.detach().requires_grad_(True) for k, v in state.items()}
-            loss = F.cross_entropy(functional_call(self.model, params, (self.x[idx],)), self.y[idx])
-            grads = torch.autograd.grad(loss, list(params.values()))
+            logits = functional_call(self.model, params, (self.x[idx],), strict=False)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), self.y[idx].reshape(-1))
+            grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
         return {
-            k: (v.detach() - self.lr * g).contiguous()
+            k: (v.detach() - self.lr * g if g is not None else v.detach()).contiguous()
             for (k, v), g in zip(params.items(), grads, strict=True)
         }
 
@@ -85,11 +92,11 @@ class StepProgram:
     def from_job(cls, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> StepProgram:
         TrainSteps().output_layout(inputs, params)
         model = load_model(params, inputs[0])
-        x, y = inputs[1]["x"].float(), inputs[1]["y"]
+        data = dataset_input(inputs, 1, params, "training")
         gen = torch.Generator().manual_seed(seed)
-        schedule = batch_schedule(x.shape[0], params["steps"], params["batch_size"], gen)
-        initial = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
-        return cls(model, x, y, schedule, float(params["lr"]), initial)
+        schedule = batch_schedule(len(data), params["steps"], params["batch_size"], gen)
+        initial = {k: v.detach().float().clone() for k, v in shared_state(model).items()}
+        return cls(model, data.x, data.y, schedule, float(params["lr"]), initial)
 
 
 @KINDS.register("train_steps")
@@ -101,16 +108,25 @@ class TrainSteps(JobKind):
         int_param(params, "steps", 1, 1 << 24)
         int_param(params, "batch_size", 1, 1 << 20)
         float_param(params, "lr", 1e-12, 1e3)
+        if "commit_every" in params:
+            int_param(params, "commit_every", 1, params["steps"])
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         self.check_params(params)
         if len(inputs) != 2:
             raise InputMismatch(f"train_steps takes [checkpoint, data], got {len(inputs)} inputs")
         layout = model_layout(params)
-        labelled_data(inputs, 1, params, "training")
-        return {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
+        dataset_input(inputs, 1, params, "training")
+        out: Layout = {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
+        if "commit_every" in params:
+            if HASHES in out:
+                raise InputMismatch(f"the model has a tensor named {HASHES!r}, reserved for state hashes")
+            out[HASHES] = ((len(leaf_steps(params["steps"], params["commit_every"])), 32), torch.uint8)
+        return out
 
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         with deterministic(threads=1):
             program = StepProgram.from_job(inputs, params, seed)
-            return program.run(program.initial)
+            if "commit_every" not in params:
+                return program.run(program.initial)
+            return Trainer(program, every=params["commit_every"]).output()
