@@ -4,6 +4,7 @@ counts agree bit for bit and are never slashed; a referee that does not answer i
 
 import pytest
 import torch
+from jobs_helpers import make_net
 
 from deai.core.tensorio import to_safetensors
 from deai.learn.models import build_model
@@ -13,9 +14,15 @@ from deai.protocol.jobs.cheaters import cheater_names
 from deai.protocol.jobs.delegated import DelegatedDriver, RefereedRun
 from deai.protocol.jobs.kinds import get_kind
 from deai.protocol.jobs.trajectory import HASHES, hashes_of, leaf_steps, trajectory_root
-from tests.protocol.jobs.jobs_helpers import make_net
 
-TRAINING_CHEATERS = ["skip_steps", "other_data", "fewer_epochs", "stale_checkpoint", "forged_state", "lazy_copy"]
+TRAINING_CHEATERS = [
+    "skip_steps",
+    "other_data",
+    "fewer_epochs",
+    "stale_checkpoint",
+    "forged_state",
+    "lazy_copy",
+]
 CNN = {"model": "cnn", "in_features": 64, "num_classes": 4, "model_kwargs": {"channels": [2, 4]}}
 
 
@@ -55,7 +62,9 @@ def test_train_steps_commits_state_hashes_for_the_cnn(store):
     out = kind.execute(load_inputs(store, spec), spec.params, spec.seed)
     assert leaf_steps(10, 3) == [0, 3, 6, 9, 10]
     assert out[HASHES].shape == (5, 32) and len(set(hashes_of(out))) == 5
-    plain = kind.execute(load_inputs(store, spec), {k: v for k, v in spec.params.items() if k != "commit_every"}, 0)
+    plain = kind.execute(
+        load_inputs(store, spec), {k: v for k, v in spec.params.items() if k != "commit_every"}, 0
+    )
     assert HASHES not in plain
     again = kind.execute(load_inputs(store, spec), spec.params, spec.seed)
     assert trajectory_root(again) == trajectory_root(out)
