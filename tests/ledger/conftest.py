@@ -30,7 +30,8 @@ from deai.ledger import (
     txs,
 )
 
-BACKENDS = ["memory", "sqlite", "evm"]
+# "anvil": the same contract on a real anvil process (one per session), under -m slow
+BACKENDS = ["memory", "sqlite", "evm", pytest.param("anvil", marks=pytest.mark.slow)]
 EVM_MISSING = {
     "test_ledger_jobs.py": "jobs",
     "test_inference_job_routes_royalties": "jobs",
@@ -65,7 +66,7 @@ test_config.__test__ = False  # not a test
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
-    if request.param == "evm":
+    if request.param in ("evm", "anvil"):
         area = EVM_MISSING.get(request.node.originalname) or EVM_MISSING.get(request.path.name)
         if area:
             pytest.skip(f"the EVM ledger contract has no {area} yet")
@@ -75,8 +76,23 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def anvil_url(tmp_path_factory):
+    """The RPC URL of one anvil process for the session (skips when anvil is not installed)."""
+    import os
+
+    from deai.ledger.evm.node import ANVIL_INSTALL, AnvilNode, find_anvil
+
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"anvil is missing on CI; {ANVIL_INSTALL}")
+        pytest.skip(f"anvil is not installed; {ANVIL_INSTALL}")
+    with AnvilNode(tmp_path_factory.mktemp("anvil")) as node:
+        yield node.url
+
+
 @pytest.fixture
-def ledger_factory(backend, tmp_path) -> Callable[..., Ledger]:
+def ledger_factory(backend, tmp_path, request) -> Callable[..., Ledger]:
     """``make(config=None, clock=None) -> Ledger`` of the parameterized backend, closed afterwards."""
     made: list[Ledger] = []
 
@@ -89,6 +105,11 @@ def ledger_factory(backend, tmp_path) -> Callable[..., Ledger]:
             from deai.ledger.evm.node import tester_chain
 
             ledger = EvmLedger(tester_chain(), config, clock=clock or ManualClock(1_000_000))
+        elif backend == "anvil":
+            from deai.ledger.evm.backend import EvmLedger
+
+            url = request.getfixturevalue("anvil_url")
+            ledger = EvmLedger(url, config, clock=clock or ManualClock(1_000_000))
         else:
             ledger = SqliteLedger(
                 tmp_path / f"ledger{len(made)}.sqlite", config, clock=clock, synchronous="NORMAL"

@@ -12,9 +12,7 @@ PARAMS = hash_value("params")
 
 
 @pytest.fixture
-def created(net, backend):
-    if backend == "evm":
-        pytest.skip("the EVM ledger contract has no cancel_task yet")
+def created(net):
     creator = net.accounts[1]
     net.fund(creator, 10_000)
     net.send(creator, txs.CreateTask(task=TASK, budget=6_000, params=PARAMS, provider_stake=50))

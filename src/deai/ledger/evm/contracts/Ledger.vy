@@ -46,6 +46,7 @@ SLASH_MEMBER_T: constant(bytes32) = keccak256(
 )
 CLOSE_TASK_T: constant(bytes32) = keccak256("CloseTask(address sender,uint256 nonce,bytes32 task)")
 LEAVE_TASK_T: constant(bytes32) = keccak256("LeaveTask(address sender,uint256 nonce,bytes32 task)")
+CANCEL_TASK_T: constant(bytes32) = keccak256("CancelTask(address sender,uint256 nonce,bytes32 task)")
 REGISTER_MODEL_T: constant(bytes32) = keccak256(
     "RegisterModel(address sender,uint256 nonce,bytes32 model,bytes32 task,bytes32 provenance,bytes32 document,uint256 total_shares,uint256 host_bps)"
 )
@@ -144,6 +145,11 @@ event MemberSlashed:
     reason: String[64]
 
 event TaskClosed:
+    task: bytes32
+    refund: uint256
+    creator: address
+
+event TaskCancelled:
     task: bytes32
     refund: uint256
     creator: address
@@ -647,6 +653,21 @@ def leave_task(sender: address, nonce: uint256, task: bytes32, v: uint8, r: byte
     self.total_task_stakes -= m.stake
     self._credit(sender, m.stake)
     log TaskLeft(task=task, account=sender, refund=m.stake)
+
+
+@external
+def cancel_task(sender: address, nonce: uint256, task: bytes32, v: uint8, r: bytes32, s: bytes32):
+    self._begin(sender, nonce, keccak256(abi_encode(CANCEL_TASK_T, sender, nonce, task)), v, r, s)
+    t: Task = self._task(task, True)
+    if sender != t.creator:
+        raise "NotAuthorized"
+    if t.members > 0:
+        raise "TaskHasMembers"
+    self.tasks[task].budget = 0
+    self.tasks[task].status = CLOSED
+    self.total_task_escrow -= t.budget
+    self._credit(t.creator, t.budget)
+    log TaskCancelled(task=task, refund=t.budget, creator=t.creator)
 
 
 # -- models -------------------------------------------------------------------------------------------
