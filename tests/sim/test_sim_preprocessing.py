@@ -221,3 +221,18 @@ def test_a_hugging_face_export_carries_the_description_beside_it(tmp_path):
     (folder / "deai.json").write_text(json.dumps(bad))
     with pytest.raises(ModelError, match="finite"):
         read_export(folder)
+
+
+def test_provider_momentum_averages_each_provider_s_updates_across_rounds():
+    plan = NetworkPlan.from_scenario(parse_scenario(scenario(provider_momentum=0.5)))
+    spec, ckpt = plan.bundle.spec, plan.bundle.init
+    assert spec.provider_momentum == 0.5
+    who = [a.address for a in plan.providers[:2]]
+    pool = ProviderPool(plan.providers[:2], plan.datasets)
+    first = {u.provider: u.delta for u in pool.train(spec, 1, ckpt, who, 2)}
+    second = {u.provider: u.delta for u in pool.train(spec, 2, ckpt, who, 2)}
+    fresh = ProviderPool(plan.providers[:2], plan.datasets)  # no momentum held: the raw update
+    raw = {u.provider: u.delta for u in fresh.train(spec, 2, ckpt, who, 2)}
+    for a in who:
+        assert torch.allclose(second[a], 0.5 * first[a] + 0.5 * raw[a], atol=1e-6)
+        assert not torch.allclose(second[a], raw[a])

@@ -146,6 +146,7 @@ class NetworkPlan:
             batch_size=t.batch_size,
             optimizer=t.optimizer,
             momentum=t.momentum,
+            provider_momentum=t.provider_momentum,
             weight_decay=t.weight_decay,
             grad_clip=t.grad_clip,
             schedule=t.schedule,

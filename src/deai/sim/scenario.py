@@ -141,6 +141,8 @@ class TaskSpec(_Model):
     batch_size: Annotated[int, Field(ge=1)] = 32
     optimizer: Literal["sgd", "adamw"] = "sgd"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # each provider's update averaged across rounds (beta * m + (1 - beta) * delta); 0: off
+    provider_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
     weight_decay: Annotated[float, Field(ge=0, le=1000)] = 0.0
     grad_clip: Annotated[float, Field(ge=0)] = 0.0
     schedule: Literal["constant", "cosine", "linear"] = "constant"

@@ -21,6 +21,10 @@ puts it through the task's declared preprocessing before training (once per task
 the one path simulated and real providers share. Data that does not fit it (another feature
 count, token windows under ``standardize``) makes the provider sit the task out, with a warning.
 
+Provider momentum (``TaskSpec.provider_momentum``): each provider's momentum is kept per task
+(in memory); the first round -- or a round after this pool lost a member's momentum (a restart)
+-- starts every member of the round from its own update.
+
 Seeds: a provider's batch order is seeded by (task, round, address), its DP noise by its own
 signature over (task, round) -- reproducible by the provider, unpredictable to everyone else.
 
@@ -105,6 +109,7 @@ class ProviderPool:
         self.secagg: dict[tuple[str, int, int], SecAggClient] = {}  # (address, round, attempt)
         self.feedback: dict[tuple[str, str], ErrorFeedback] = {}  # (task, address) -> residual
         self.prepared: dict[tuple[str, str], Dataset | None] = {}  # (task, address) -> model-space data
+        self.momentum: dict[tuple[str, str], torch.Tensor] = {}  # (task, address) -> provider momentum
 
     @property
     def addresses(self) -> list[str]:
@@ -172,8 +177,20 @@ class ProviderPool:
             for i, a in enumerate(mine)
         ]
         seeds = [provider_seed(task, round, a) for a in mine]
+        # provider momentum: the rows of the providers that train, in local_step's order
+        idle = {i for c in collusions if not c.attack.trains for i in c.members}
+        trainees = [a for i, a in enumerate(mine) if i not in idle]
+        held = [self.momentum[(task, a)] for a in trainees if (task, a) in self.momentum]
+        beta = spec.provider_momentum
+        previous = torch.stack(held) if beta and trainees and len(held) == len(trainees) else None
         with deterministic(self.threads):
-            deltas = local_step(model, start, datasets, config, seeds, collusions=collusions).sent
+            step = local_step(
+                model, start, datasets, config, seeds, collusions=collusions, momentum=previous, beta=beta
+            )
+            deltas = step.sent
+            if step.momentum is not None:
+                for row, a in enumerate(trainees):
+                    self.momentum[(task, a)] = step.momentum[row].clone()
             out = []
             for i, a in enumerate(mine):
                 delta = self._privatize(spec, round, a, deltas[i], expected)

@@ -19,7 +19,10 @@ The local recipe (:meth:`TaskSpec.train_config`) is the learn layer's
 :class:`~deai.learn.training.TrainConfig`: ``local_epochs`` or ``local_steps``, ``batch_size``,
 ``optimizer`` (``sgd``/``adamw``), ``lr``, ``momentum``, ``weight_decay``, ``grad_clip``,
 ``schedule`` and ``warmup_steps``, ``accumulate`` and ``loss`` (``auto``: cross-entropy for labelled
-data, next-token for token windows). ``score_samples`` bounds the validation samples each candidate
+data, next-token for token windows). ``provider_momentum`` (``beta``): each provider sends
+``beta * m + (1 - beta) * delta`` of its updates across rounds
+(:func:`deai.learn.federated.momentum_step`), which robust aggregators tell apart from attacks
+better than single-round updates. ``score_samples`` bounds the validation samples each candidate
 of the contribution scoring is evaluated on (its cost budget for large models; 0 = all).
 A model built on a pretrained base (``lora``) names the base in ``model_kwargs`` (``base``) and pins
 its exact weights there (``digest``: :func:`deai.learn.pretrained.base_digest`), so every
@@ -164,6 +167,7 @@ class TaskSpec:
     lr: float = 0.1
     batch_size: int = 32
     momentum: float = 0.0
+    provider_momentum: float = 0.0  # momentum of each provider's update across rounds (0: off)
     local_steps: int | None = None
     optimizer: str = "sgd"
     weight_decay: float = 0.0
@@ -255,6 +259,7 @@ class TaskSpec:
         _num("lr", self.lr, 1e-12, 1e6)
         _num("batch_size", self.batch_size, 1, 1 << 20, integer=True)
         _num("momentum", self.momentum, 0.0, 0.999999)
+        _num("provider_momentum", self.provider_momentum, 0.0, 0.999999)
         if self.local_steps is not None:
             _num("local_steps", self.local_steps, 0, 1 << 24, integer=True)
         _num("weight_decay", self.weight_decay, 0.0, 1e3)
