@@ -172,3 +172,16 @@ def test_more_processes_than_a_machine_runs_is_refused_up_front(tmp_path):
     up = runner.invoke(app, ["up", str(scenario), "--dir", str(tmp_path / "net")])
     _one_line_error(up, "network.compute_providers: 10000")
     assert not (tmp_path / "net").exists()  # refused before anything started
+
+
+def test_a_data_provider_without_its_data_file_is_one_line(hub_url, tmp_path):
+    (tmp_path / "data").mkdir()
+    node = subprocess.run(
+        [sys.executable, "-m", "deai.cli.node", "--hub", hub_url, "--role", "data_provider",
+         "--accounts", "seed:nodata:0-1", "--state", str(tmp_path / "node"),
+         "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    text = (node.stdout + node.stderr).strip()
+    assert node.returncode == 2 and "Traceback" not in text and len(text.splitlines()) == 1, text
+    assert "no data file" in text and "2 of 2 accounts" in text

@@ -75,7 +75,7 @@ def node(
 
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise typer.BadParameter("--device must be cpu, cuda[:i] or auto")
-    accts = _preflight(hub_url, accounts, roles, ca or True)
+    accts = _preflight(hub_url, accounts, roles, ca or True, data)
     behaviours = dict(b.split("=", 1) for b in behaviour)
     policy = JoinPolicy(
         min_reward=min_reward,
@@ -94,7 +94,9 @@ def node(
     )
 
 
-def _preflight(url: str, specs: list[str], roles: list[str], verify: bool | str) -> list:
+def _preflight(
+    url: str, specs: list[str], roles: list[str], verify: bool | str, data: Path | None = None
+) -> list:
     """The accounts, once the hub answers (within 30 s) and each account can pay its role stakes;
     otherwise one line naming the problem and its fix, exit 2 (no retrying forever)."""
     from deai.cli.common import connect, load_accounts, probe_hub
@@ -108,6 +110,13 @@ def _preflight(url: str, specs: list[str], roles: list[str], verify: bool | str)
                 hint = did_you_mean(role, ROLES)
                 raise UsageError(f"--role: unknown role {role!r}{hint}; roles: {', '.join(ROLES)}")
         accts = load_accounts([s for spec in specs for s in spec.split(",") if s])
+        if "data_provider" in roles and data is not None:  # DATA/ADDRESS.npz per account
+            missing = [a.address for a in accts if not (data / f"{a.address}.npz").is_file()]
+            if missing:
+                raise UsageError(
+                    f"no data file {data / (missing[0] + '.npz')} ({len(missing)} of {len(accts)} accounts"
+                    " lack one): each data provider needs DATA/ADDRESS.npz with arrays x and y"
+                )
         probe_hub(url, timeout=30.0, verify=verify)  # the hub may be starting
         check_funds(connect(url, accts[0], verify=verify), accts, roles)
     except Exception as exc:
