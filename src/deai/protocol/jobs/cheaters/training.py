@@ -4,7 +4,9 @@
 Each cheating trainer (one file each, registered on :data:`CHEATERS`) subclasses
 :class:`TrainingCheater` with a :class:`~deai.protocol.jobs.trajectory.Trainer` subclass as
 ``trainer_class``; the executor keeps the trainer per job, so in a dispute it uploads the states its
-commitments claim (:func:`deai.protocol.jobs.delegated.party_state`). On any other job it is honest.
+commitments claim (:func:`deai.protocol.jobs.delegated.party_state`). On any other job (an
+aggregation, a score, an inference) it cheats like ``fake_result``, which it extends, so as a
+compute-provider or host behaviour in a scenario it is a cheater everywhere.
 Every cheat here is caught by the bisection and the referee's one re-executed segment.
 """
 
@@ -13,7 +15,8 @@ from __future__ import annotations
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.learn.training import deterministic
-from deai.protocol.jobs.executor import Executor, JobView
+from deai.protocol.jobs.cheaters.fake_result import FakeResult
+from deai.protocol.jobs.executor import JobView
 from deai.protocol.jobs.kinds.base import Tensors, load_inputs
 from deai.protocol.jobs.kinds.train_steps import StepProgram
 from deai.protocol.jobs.trajectory import Trainer
@@ -21,7 +24,7 @@ from deai.protocol.jobs.trajectory import Trainer
 __all__ = ["TrainingCheater"]
 
 
-class TrainingCheater(Executor):
+class TrainingCheater(FakeResult):
     trainer_class: type[Trainer] = Trainer
 
     def __init__(self, account: Account, store: BlobStore, **kwargs) -> None:
