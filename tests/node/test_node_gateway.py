@@ -3,6 +3,7 @@ request a signed, paid, verified generation on a (in-process) deai network."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -23,20 +24,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory, base_folder, thresholds):  # noqa: F811 - fixtures
-    net = Net(tmp_path_factory.mktemp("gw"), tag="llmgw")
-    config = GatewayConfig({"*": ThresholdSet("tiny", {"float32": thresholds})}, p=1.0, verifiers=2)
-    app = make_gateway(net.client, net.user, config, pump=net.net.step)
+@contextlib.contextmanager
+def serving(app):
+    """``app`` on a free loopback port (real HTTP), its /v1 URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    yield net, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, base_folder, thresholds):  # noqa: F811 - fixtures
+    net = Net(tmp_path_factory.mktemp("gw"), tag="llmgw")
+    config = GatewayConfig({"*": ThresholdSet("tiny", {"float32": thresholds})}, p=1.0, verifiers=2)
+    with serving(make_gateway(net.client, net.user, config, pump=net.net.step)) as url:
+        yield net, url
 
 
 def test_models_and_chat_through_the_openai_client(gateway):
@@ -116,3 +125,35 @@ def test_malformed_and_oversized_requests_get_openai_errors(gateway):
     )
     assert big.status_code == 413 and "error" in big.json()
     assert net.ledger.balance(net.user.address) == balance  # nothing was paid for refused requests
+
+
+def test_a_gpt_trained_on_bytes_is_served_as_text(tmp_path, base_folder):  # noqa: F811 - fixture
+    """A deai ``gpt`` over 256 byte ids (a text task with the byte tokenizer): completions from
+    text, calibrated thresholds keyed by its model id; chat refused (no chat template)."""
+    from deai.learn.models import build_model
+    from deai.node.participant.served import publish_model
+    from deai.protocol.inference.llm import calibrate
+    from deai.protocol.inference.llm.calibrate import VARIATIONS, make_requests
+    from deai.protocol.inference.llm.jobs import causal_lm
+    from deai.protocol.task.model import checkpoint_bytes
+
+    net = Net(tmp_path, tag="llmgpt")
+    kwargs = {"n_embd": 32, "n_layer": 2, "n_head": 2}
+    params = {"model": "gpt", "in_features": 64, "num_classes": 256, "model_kwargs": kwargs}
+    module = build_model("gpt", 64, 256, seed=4, **kwargs)
+    gpt_id = publish_model(
+        net.net.client(net.owner), net.owner, checkpoint_bytes(module), params, {net.owner.address: 1}
+    )
+    reqs = make_requests([tuple(b"hello"), tuple(b"abc d")], 4, max_new_tokens=8, seed=0)
+    th, _ = calibrate(causal_lm(module).eval(), reqs, dtypes=("float32",), variations=VARIATIONS[:3])
+    config = GatewayConfig({gpt_id: th}, p=1.0, verifiers=2)
+    with serving(make_gateway(net.client, net.user, config, pump=net.net.step)) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        assert gpt_id in [m.id for m in client.models.list().data]
+        done = client.completions.create(model=gpt_id, prompt="to be", max_tokens=8, seed=2, temperature=0)
+        assert done.usage.prompt_tokens == 5 and done.usage.completion_tokens == 8
+        assert done.model_extra["deai"]["verified"]
+        with pytest.raises(openai.BadRequestError, match="chat template"):
+            client.chat.completions.create(model=gpt_id, messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.BadRequestError, match="thresholds"):
+            client.completions.create(model=net.model_id, prompt="x", max_tokens=2)  # none for it

@@ -78,13 +78,38 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.param = status, message, type_, param
 
 
+class _Bytes:
+    """deai's byte tokenizer (:class:`deai.learn.text.ByteTokenizer`) with the calls the gateway makes
+    of a Hugging Face tokenizer; no chat template, no end-of-sequence id."""
+
+    eos_token_id = None
+    unk_token_id = None
+
+    def __init__(self) -> None:
+        from deai.learn.text import ByteTokenizer
+
+        self.tok = ByteTokenizer()
+
+    def __call__(self, text: str) -> dict[str, list[int]]:
+        return {"input_ids": self.tok.encode(text)}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return self.tok.decode(ids)
+
+    def convert_tokens_to_ids(self, token: str) -> None:
+        return None
+
+
 def tokenizer_for(served: ServedModel) -> Any:
     """The tokenizer of a served language model: a LoRA model's base tokenizer (local, by name);
-    None for models without a known tokenizer (then prompts are token ids)."""
+    deai's byte tokenizer for a ``gpt`` over 256 ids (a text task with ``tokenizer: bytes``); None
+    for other models (then prompts are token ids)."""
     if served.params.get("model") == "lora":
         from deai.learn.pretrained import load_tokenizer
 
         return load_tokenizer(str(served.params.get("model_kwargs", {}).get("base")))
+    if served.params.get("model") == "gpt" and served.params.get("num_classes") == 256:
+        return _Bytes()
     return None
 
 
@@ -180,8 +205,8 @@ class _Gateway:
                 if role not in ("system", "user", "assistant"):
                     raise ApiError(400, f"unknown message role {str(role)[:20]!r}", param="messages")
                 clean.append({"role": role, "content": m["content"]})
-            if tok is None:
-                raise ApiError(400, "this model has no chat template; use /v1/completions with token ids")
+            if getattr(tok, "chat_template", None) is None:
+                raise ApiError(400, "this model has no chat template; use /v1/completions")
             from deai.protocol.inference.llm.request import chat_prompt
 
             return chat_prompt(tok, clean)
