@@ -30,7 +30,7 @@ from deai.ledger import (
     txs,
 )
 
-# "anvil": the same contract on a real anvil process (one per session), under -m slow
+# "anvil": the same contract on a real anvil process (one per test), under -m slow
 BACKENDS = ["memory", "sqlite", "evm", pytest.param("anvil", marks=pytest.mark.slow)]
 EVM_MISSING = {
     "test_ledger_jobs.py": "jobs",
@@ -76,9 +76,9 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture(scope="session")
-def anvil_url(tmp_path_factory):
-    """The RPC URL of one anvil process for the session (skips when anvil is not installed)."""
+@pytest.fixture
+def anvil_url(tmp_path):
+    """The RPC URL of an anvil process for this test (skips when anvil is not installed)."""
     import os
 
     from deai.ledger.evm.node import ANVIL_INSTALL, AnvilNode, find_anvil
@@ -87,7 +87,7 @@ def anvil_url(tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail(f"anvil is missing on CI; {ANVIL_INSTALL}")
         pytest.skip(f"anvil is not installed; {ANVIL_INSTALL}")
-    with AnvilNode(tmp_path_factory.mktemp("anvil")) as node:
+    with AnvilNode(tmp_path / "anvil") as node:
         yield node.url
 
 

@@ -145,7 +145,7 @@ class EvmLedger(Ledger):
     def _deploy(self, abi: list, bytecode: str) -> ChecksumAddress:
         cfg = self.config
         if self._clock is not None:  # a development chain driven by the clock, in microseconds
-            origin, num, den = self.w3.eth.get_block("latest")["timestamp"] + 1, 1, 1000
+            origin, num, den = int(self.w3.eth.get_block("latest")["timestamp"]), 1, 1000
         else:
             origin, num, den = 0, 1000, 1
         ctor = self.w3.eth.contract(abi=abi, bytecode=bytecode).constructor(
@@ -160,7 +160,9 @@ class EvmLedger(Ledger):
             num,
             den,
         )
-        receipt = self._transact(ctor, gas=6_000_000)
+        receipt = self._transact(ctor, gas=12_000_000)
+        if receipt["status"] != 1:
+            raise LedgerError(f"the ledger contract's deployment failed (gas used {receipt['gasUsed']})")
         return Web3.to_checksum_address(receipt["contractAddress"])
 
     def _transact(self, fn: Any, gas: int = GAS_LIMIT) -> Any:
