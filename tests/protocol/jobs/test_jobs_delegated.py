@@ -2,13 +2,20 @@
 disputed, bisected, re-executed by a drawn referee and slashed; honest trainers on different thread
 counts agree bit for bit and are never slashed; a referee that does not answer is redrawn."""
 
+import json
+
 import pytest
 import torch
 from jobs_helpers import make_net
 
+from deai.core.encoding import hash_value
 from deai.core.tensorio import to_safetensors
 from deai.learn.models import build_model
 from deai.learn.training import shared_state
+from deai.ledger.commitments import replication_commitment
+from deai.ledger.errors import JobError
+from deai.ledger.rules.jobs import REFEREED
+from deai.ledger.txs import RegisterJob
 from deai.protocol.jobs import JobConfig, JobSpec
 from deai.protocol.jobs.cheaters import cheater_names
 from deai.protocol.jobs.delegated import DelegatedDriver, RefereedRun
@@ -137,5 +144,39 @@ def test_no_referee_answering_escalates_and_slashes_nobody_for_the_dispute(tmp_p
             (rec,) = report.run.disputes
             assert rec.referee is None and rec.liars == [] and rec.reason == "no referee answered"
             assert report.run.status == "failed"
+            return
+    pytest.fail("the cheater was never drawn")
+
+
+def test_the_ledger_takes_a_one_executor_quorum_only_on_refereed_training(tmp_path):
+    net = make_net(tmp_path, ["honest"] * 3, r=2)
+
+    def register(job_type, resolver, label):
+        job = hash_value(label)
+        return RegisterJob(
+            job=job, task=None, job_type=job_type, inputs=(job,), fee=10, executors=2,
+            replication=replication_commitment(job, True, 0, hash_value("salt")),
+            commit_window_ms=1_000, reveal_window_ms=1_000, resolver=resolver, quorum=REFEREED,
+        )  # fmt: skip
+
+    with pytest.raises(JobError, match="quorum"):
+        net.ledger.send(net.creator, register("aggregate", net.creator.address, "a"))
+    with pytest.raises(JobError, match="quorum"):
+        net.ledger.send(net.creator, register("train_steps", None, "b"))
+    net.ledger.send(net.creator, register("train_steps", net.creator.address, "c"))
+    assert net.ledger.job(hash_value("c")).quorum == REFEREED
+
+
+def test_a_refereed_run_keeps_its_disputes_across_a_restart(tmp_path):
+    net = make_net(tmp_path, ["honest", "forged_state", "honest"], r=2)
+    cheat = next(a for a, e in net.executors.items() if e.behaviour == "forged_state")
+    d = driver(net)
+    for seed in range(6):
+        report = d.run(cnn_spec(net.store, seed, steps=8))
+        if cheat in report.required:
+            data = json.loads(json.dumps(report.run.to_json()))
+            again = RefereedRun.from_json(data)
+            assert again.disputes == report.run.disputes and again.quorum == REFEREED and again.r == 2
+            assert again.disputes[0].step == 8 // 3 and again.status == "accepted"
             return
     pytest.fail("the cheater was never drawn")

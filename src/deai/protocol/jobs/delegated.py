@@ -150,6 +150,15 @@ class RefereedRun(JobRun):
     parties: Mapping[str, Executor] = field(default_factory=dict, repr=False, compare=False)
     referees: Mapping[str, Executor] = field(default_factory=dict, repr=False, compare=False)
 
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "disputes": [d.to_json() for d in self.disputes]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RefereedRun:
+        run = super().from_json(data)
+        run.disputes = [DisputeRecord(**d) for d in data.get("disputes", [])]
+        return run
+
     def _decide(self, ledger: Ledger, store: BlobStore, creator: Account) -> bool:
         att = self.attempts[-1]
         job = ledger.job(att.job)
