@@ -64,6 +64,7 @@ def up(
         typer.echo(f"submit   deai task submit {scenario} --account seed:{plan.tag}creator:0 --hub {net.url}")
         if not no_task:
             client = net.client(plan.creator)
+            plan.wait_staked(client)  # the provider daemons up before the join grace runs
             task = submit_task(client, plan.creator, plan.bundle)
             console.print(f"task [bold]{task}[/]")
             final = watch_task(client, task, timeout=timeout)

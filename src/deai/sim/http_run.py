@@ -56,6 +56,7 @@ def run_http(
     log = TrafficLog(plan.creator.address, net.traffic)
     try:
         client = net.client(plan.creator)
+        plan.wait_staked(client)  # every provider daemon up before the join window (and its grace) runs
         task = submit_task(client, plan.creator, plan.bundle)
         rounds, start = plan.bundle.spec.rounds, time.monotonic()
         while True:

@@ -196,6 +196,23 @@ class NetworkPlan:
     def everyone(self) -> list[Account]:
         return [*self.providers, *self.computes, *self.hosts, self.creator]
 
+    def wait_staked(self, client, timeout: float = 120.0) -> bool:
+        """Wait until every data provider holds its stake: its daemon finished starting and polls
+        the hub, so it joins a task within a poll once submitted (what the join grace assumes of
+        processes spawned just before the task). False if some did not within ``timeout``."""
+        import time
+
+        from deai.ledger.config import DATA
+
+        least = client.info()["config"]["min_stake"][DATA]
+        end, left = time.monotonic() + timeout, [a.address for a in self.providers]
+        while left and time.monotonic() < end:
+            while left and client.query("stake", address=left[0], role=DATA) >= least:
+                left.pop(0)
+            if left:
+                time.sleep(0.2)
+        return not left
+
     # -- in one process -----------------------------------------------------------------------------------
 
     def memory(self, root: str | Path):
