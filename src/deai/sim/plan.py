@@ -22,8 +22,9 @@ Join window: the task starts when every provider joined, or -- with ``task.windo
 (10 s by default) -- once ``min_providers`` joined and nobody else joined for that long, so a
 network with fewer live providers than ``network.data_providers`` does not wait out ``join_ms``.
 Over the in-memory transport the ledger clock only advances when every party is idle, so the same
-seed gives the same members and the same result; over HTTP a daemon slower than the grace to join
-misses the task (it ran with the others).
+seed gives the same members and the same result. Over HTTP the grace is wall time: ``deai up`` and
+the HTTP run wait until every provider daemon staked (:meth:`NetworkPlan.wait_staked`, i.e. it polls
+the hub) before submitting; a daemon started later than the grace after the others misses the task.
 """
 
 from __future__ import annotations
