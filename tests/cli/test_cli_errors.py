@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,12 @@ def test_fund_stake_show_and_cancel_on_a_running_hub(hub_url):
     assert cancel.exit_code == 0 and "refunded" in cancel.output, cancel.output
     after = runner.invoke(app, ["account", "show", "seed:errtest:user:0", "--hub", hub_url])
     assert "balance      498,500" in after.output, after.output  # the whole budget came back
+    for _ in range(100):  # the hub's coordinator stops on its next tick
+        status = runner.invoke(app, ["task", "status", task[:12], "--hub", hub_url])
+        if "cancelled by its creator" in status.output:
+            break
+        time.sleep(0.1)
+    assert "failed" in status.output and "cancelled by its creator" in status.output, status.output
     again = runner.invoke(app, ["task", "cancel", task, "--account", "seed:errtest:user:0", "--hub", hub_url])
     _one_line_error(again, "closed already")
     verified = runner.invoke(app, ["ledger", "verify", "--hub", hub_url])
@@ -185,3 +192,21 @@ def test_a_data_provider_without_its_data_file_is_one_line(hub_url, tmp_path):
     text = (node.stdout + node.stderr).strip()
     assert node.returncode == 2 and "Traceback" not in text and len(text.splitlines()) == 1, text
     assert "no data file" in text and "2 of 2 accounts" in text
+
+
+def test_inference_mistakes_are_one_line(hub_url, tmp_path):
+    import numpy as np
+
+    listed = runner.invoke(app, ["infer", "--list", "--hub", hub_url])
+    assert listed.exit_code == 0 and "no models served yet" in listed.output, listed.output
+    missing = runner.invoke(app, ["infer", "--input", str(tmp_path / "x.npz"), "--account", "seed:u:0",
+                                  "--hub", hub_url])  # fmt: skip
+    _one_line_error(missing, "no input file")
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 64), dtype="float32"))
+    none = runner.invoke(app, ["infer", "--input", str(tmp_path / "x.npz"), "--account", "seed:u:0",
+                               "--hub", hub_url])  # fmt: skip
+    _one_line_error(none, "serves no model yet")
+    np.savez(tmp_path / "nan.npz", x=np.full((2, 64), np.nan, dtype="float32"))
+    nan = runner.invoke(app, ["infer", "--input", str(tmp_path / "nan.npz"), "--account", "seed:u:0",
+                              "--hub", hub_url])  # fmt: skip
+    _one_line_error(nan, "NaN")
