@@ -1,7 +1,7 @@
 """``deai account new|show|list|fund``: keystores in ``$DEAI_HOME/keys`` and what a hub says of them.
 
 A keystore is a standard encrypted Ethereum keystore (scrypt), named ``ADDRESS.json``; its password
-comes from ``--password``, ``--password-file``, ``$DEAI_PASSWORD``, ``$DEAI_PASSWORD_FILE`` or a
+comes from ``--password``, ``--password-file``, ``$DEAI_PASSWORD_FILE``, ``$DEAI_PASSWORD`` or a
 prompt. ``show --hub URL`` adds the balance, nonce and stakes per role from a running hub;
 ``fund`` is the minter minting to an account (devnets: the genesis names the minter).
 """
@@ -158,7 +158,10 @@ def fund(
     from deai.ledger.txs import Mint
 
     addresses = [
-        a.address for t in to if t.startswith("seed:") for a in load_accounts([t])  # seed:NAME:I-J
+        a.address
+        for t in to
+        if t.startswith("seed:")
+        for a in load_accounts([t])  # seed:NAME:I-J
     ] + [_address_of(t, None)[0] for t in to if not t.startswith("seed:")]
     signer = load_account(minter, password, password_file)
     client = connect(hub, signer)

@@ -2,8 +2,8 @@
 
 Account specs, wherever a command takes ``--account``: ``seed:NAME:I`` (a deterministic development
 key: never for real funds), an address whose keystore is in ``$DEAI_HOME/keys``, or a keystore file.
-A keystore's password comes from ``--password``, ``--password-file``, ``$DEAI_PASSWORD``,
-``$DEAI_PASSWORD_FILE``, else a prompt.
+A keystore's password comes from ``--password``, ``--password-file``, ``$DEAI_PASSWORD_FILE``,
+``$DEAI_PASSWORD``, else a prompt.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ password_file_option = typer.Option(
 
 
 def read_password(password: str | None, *, confirm: bool = False, password_file: Path | None = None) -> str:
-    """The keystore password: ``--password``, ``--password-file``, ``$DEAI_PASSWORD``,
-    ``$DEAI_PASSWORD_FILE``, else a prompt."""
+    """The keystore password: ``--password``, ``--password-file``, ``$DEAI_PASSWORD_FILE``,
+    ``$DEAI_PASSWORD``, else a prompt."""
     if password is not None:
         return password
     file = password_file or (
@@ -63,9 +63,10 @@ def read_password(password: str | None, *, confirm: bool = False, password_file:
     )
     if file is not None:
         try:
-            return file.read_text().splitlines()[0] if file.read_text() else ""
+            lines = file.read_text().splitlines()
         except OSError as exc:
             raise UsageError(f"cannot read the password file {file}: {exc.strerror}") from None
+        return lines[0] if lines else ""
     if "DEAI_PASSWORD" in os.environ:
         return os.environ["DEAI_PASSWORD"]
     return typer.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm)
