@@ -236,3 +236,17 @@ def test_provider_momentum_averages_each_provider_s_updates_across_rounds():
     for a in who:
         assert torch.allclose(second[a], 0.5 * first[a] + 0.5 * raw[a], atol=1e-6)
         assert not torch.allclose(second[a], raw[a])
+
+
+def test_a_provider_file_of_byte_pixels_is_read_as_features_and_scaled_by_the_task(tmp_path):
+    from deai.node.participant.provider import load_npz
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(6, 1, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", x=pixels, y=np.arange(6) % 2)
+    data = load_npz(tmp_path / "a.npz", 2)
+    assert not data.is_tokens and data.feature_shape == (1, 4, 4)
+    scaled = Preprocessing("standardize", [0.0], [255.0]).apply(data)
+    assert torch.allclose(scaled.x, torch.as_tensor(pixels, dtype=torch.float32) / 255)
+    windows = np.arange(12).reshape(3, 4)
+    np.savez(tmp_path / "t.npz", x=windows, y=windows + 1)
+    assert load_npz(tmp_path / "t.npz", 20).is_tokens

@@ -48,11 +48,12 @@ OVER = ("done", "failed")
 
 
 def load_npz(path: Path, num_classes: int) -> Dataset:
-    """A provider's own data file (``x``, ``y``; no pickles): labelled features or images (float
-    ``x``, shape kept) or token windows (integer ``x`` and ``y`` of the same ``[N, T]`` shape)."""
+    """A provider's own data file (``x``, ``y``; no pickles): labelled features or images (``x`` of
+    any numeric dtype -- byte pixels too -- shape kept, as float32) or token windows (integer ``x``
+    and ``y`` of the same ``[N, T]`` shape)."""
     with np.load(path, allow_pickle=False) as z:
         x, y = np.asarray(z["x"]), np.asarray(z["y"], dtype=np.int64)
-    tokens = x.dtype.kind in "iu"
+    tokens = x.dtype.kind in "iu" and x.ndim == 2 and y.shape == x.shape
     xt = torch.as_tensor(x.astype(np.int64 if tokens else np.float32))
     return Dataset(xt, torch.as_tensor(y), num_classes, tuple(int(s) for s in x.shape[1:]), path.stem)
 
@@ -86,10 +87,14 @@ class DataProviderRole(Role):
                 data = {a: given[a] for a in self.accounts}
             else:
                 assert self.ctx.data_dir is not None, "a provider needs a data folder or the datasets option"
-                data_dir = self.ctx.data_dir
-                data = {a: load_npz(Path(data_dir) / f"{a}.npz", spec.num_classes) for a in self.accounts}
+                data = {}
+                for a in self.accounts:
+                    try:
+                        data[a] = load_npz(Path(self.ctx.data_dir) / f"{a}.npz", spec.num_classes)
+                    except (DeaiError, OSError, KeyError, ValueError) as exc:  # sits this task out
+                        log.warning("provider %s: data file unusable for task %s: %s", a, task, exc)
             self.pools[task] = ProviderPool(
-                list(self.accounts.values()),
+                [acct for a, acct in self.accounts.items() if a in data],
                 data,
                 behaviours=self.ctx.behaviours,
                 device=str(self.ctx.options.get("device", "cpu")),
