@@ -18,9 +18,10 @@ from deai.ledger.rules.jobs import REFEREED
 from deai.ledger.txs import RegisterJob
 from deai.protocol.jobs import JobConfig, JobSpec
 from deai.protocol.jobs.cheaters import cheater_names
+from deai.protocol.jobs.cheaters.training import TrainingCheater
 from deai.protocol.jobs.delegated import DelegatedDriver, RefereedRun
 from deai.protocol.jobs.kinds import get_kind
-from deai.protocol.jobs.trajectory import HASHES, hashes_of, leaf_steps, trajectory_root
+from deai.protocol.jobs.trajectory import HASHES, Trainer, hashes_of, leaf_steps, trajectory_root
 
 TRAINING_CHEATERS = [
     "skip_steps",
@@ -178,5 +179,45 @@ def test_a_refereed_run_keeps_its_disputes_across_a_restart(tmp_path):
             again = RefereedRun.from_json(data)
             assert again.disputes == report.run.disputes and again.quorum == REFEREED and again.r == 2
             assert again.disputes[0].step == 8 // 3 and again.status == "accepted"
+            return
+    pytest.fail("the cheater was never drawn")
+
+
+class UlpTrainer(Trainer):
+    """An honest trainer on "another library build": every step lands a few ulps away."""
+
+    def next_state(self, state, t):
+        return {k: v * (1 + 3e-7) for k, v in super().next_state(state, t).items()}
+
+
+class OtherBuild(TrainingCheater):
+    trainer_class = UlpTrainer
+
+
+def test_an_honest_trainer_on_another_build_is_within_tolerance_and_not_slashed(tmp_path):
+    net = make_net(tmp_path, ["honest"] * 3, r=2)
+    other = next(iter(net.executors))
+    net.executors[other] = OtherBuild(net.executors[other].account, net.store)
+    d = driver(net)
+    for seed in range(6):
+        report = d.run(cnn_spec(net.store, seed, steps=8))
+        if other in report.required:
+            (rec,) = report.run.disputes  # the hashes differ from step 0 on
+            assert rec.step == 0 and rec.liars == [] and sorted(rec.winners) == sorted(report.required)
+            assert not report.faulted and sorted(report.accepted) == sorted(report.required)
+            return
+    pytest.fail("the other build was never drawn")
+
+
+def test_a_leaf_every_k_steps_reexecutes_one_segment(tmp_path):
+    net = make_net(tmp_path, ["honest", "forged_state", "honest"], r=2)
+    cheat = next(a for a, e in net.executors.items() if e.behaviour == "forged_state")
+    d = driver(net)
+    for seed in range(6):
+        report = d.run(cnn_spec(net.store, seed, steps=16, every=4))
+        if cheat in report.required:
+            (rec,) = report.run.disputes  # forged at step 16 // 3 = 5: the segment [4, 8)
+            assert rec.liars == [cheat] and rec.rounds == 2 and rec.step == 4 and rec.steps_reexecuted == 4
+            assert report.faulted == [cheat]
             return
     pytest.fail("the cheater was never drawn")
