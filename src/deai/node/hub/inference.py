@@ -73,6 +73,10 @@ class InferenceRun(JobRun):
         run.signed = list(data["signed"])
         return run
 
+    def status_fields(self) -> dict[str, Any]:
+        """What a subclass adds to the request's status (``infer.result``)."""
+        return {}
+
     def _index(self, job_id: str) -> int:
         return next(i for i, a in enumerate(self.attempts) if a.job == job_id)
 
@@ -149,27 +153,32 @@ class InferenceService:
     def __init__(self, hub: Any) -> None:
         self.hub, self.ledger, self.store = hub, hub.ledger, hub.store
         self.account: Account = hub.account
-        from deai.node.hub.llm import LLMRun
-
-        self.llm_price = 1  # the least fee per token (prompt + max new tokens) of a generation
+        self.run_types: dict[str, type[InferenceRun]] = {"infer": InferenceRun}
         self.runs: dict[str, InferenceRun] = {}
-        for key, value in hub.kv.items("infer:"):
-            kind = LLMRun if value["spec"]["kind"] == "llm_generate" else InferenceRun
-            self.runs[key[6:]] = kind.from_json(value)
-        # Requests still moving (open, or with a failed attempt to resolve): the loop and the
-        # assignment queries look at these only, however many requests were served.
-        self.live = {rid for rid, run in self.runs.items() if not run.done or run.stale}
+        self.live: set[str] = set()
+        # Runs of kinds another plugin serves (``adopt``), kept as saved until it is installed.
+        self.pending: dict[str, dict[str, Any]] = dict(hub.kv.items("infer:"))
+        self.adopt("infer", InferenceRun)
+
+    def adopt(self, kind: str, run_type: type[InferenceRun]) -> None:
+        """Serve requests of job ``kind`` with runs of ``run_type`` (e.g. ``llm_generate``:
+        :mod:`deai.node.hub.llm`), loading the saved ones."""
+        self.run_types[kind] = run_type
+        for key, value in list(self.pending.items()):
+            if value["spec"]["kind"] == kind:
+                rid = key[len("infer:") :]
+                self.runs[rid] = run_type.from_json(self.pending.pop(key))
+                # Requests still moving (open, or with a failed attempt to resolve): the loop and
+                # the assignment queries look at these only, however many requests were served.
+                if not self.runs[rid].done or self.runs[rid].stale:
+                    self.live.add(rid)
 
     def routes(self) -> dict[str, Any]:
-        from deai.node.hub import llm
-
         return {
             "infer.request": self._request,
             "infer.result": self._result,
             "infer.models": self._models,
             "infer.hosts": self._hosts,
-            "llm.request": lambda env, body: llm.handle_request(self, env, body),
-            "llm.answer": lambda env, body: llm.handle_answer(self, env, body),
         }
 
     # -- handlers ----------------------------------------------------------------------------------------
@@ -279,11 +288,9 @@ class InferenceService:
 
     def status(self, rid: str) -> dict:
         """Request ``rid``'s status as ``infer.result`` answers it."""
-        from deai.node.hub.llm import llm_fields
-
         run = self.runs[rid]
         return {
-            **llm_fields(run),
+            **run.status_fields(),
             "request": rid,
             "status": run.status,
             "jobs": [a.job for a in run.attempts],

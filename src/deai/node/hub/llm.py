@@ -60,7 +60,7 @@ from deai.protocol.jobs.commit_reveal import check_upload
 from deai.protocol.jobs.errors import JobError
 from deai.protocol.jobs.spec import JobSpec
 
-__all__ = ["LLMRun", "generation_request", "handle_answer", "handle_request", "llm_fields"]
+__all__ = ["LLMRun", "LLMService", "generation_request", "handle_answer", "handle_request", "plugin"]
 
 
 @dataclass
@@ -146,6 +146,11 @@ class LLMRun(InferenceRun):
             return True
         return self._escalate()
 
+    def status_fields(self) -> dict[str, Any]:
+        job = self.output_job or (self.attempts[-1].job if self.attempts else None)
+        verdicts = self.verdicts.get(job or "", {"accepted": [], "rejected": []})
+        return {"answers": dict(self.answers), "verification": {"job": job, **verdicts}}
+
     def assignment_fields(self, job_id: str, index: int) -> dict[str, Any]:
         """What a drawn host at ``index`` must know beyond an ``infer`` assignment."""
         primary = self.primary(job_id)
@@ -194,7 +199,7 @@ def generation_request(body: dict, prompt: tuple[int, ...]) -> tuple[GenerationR
     return request, bounds
 
 
-def handle_request(service: InferenceService, env: Envelope, body: dict) -> dict:
+def handle_request(service: InferenceService, env: Envelope, body: dict, price: int = 1) -> dict:
     """``llm.request``: check everything, then submit the user's first registration."""
     try:
         served = resolve_model(service.ledger, service.store, body["model"])
@@ -221,7 +226,6 @@ def handle_request(service: InferenceService, env: Envelope, body: dict) -> dict
         return service.status(spec.job_id)
     signed = parse_attempts(service, env, body, spec, served.model_id)
     first = tx_of(signed[0]["register"], RegisterJob)
-    price = service.llm_price
     tokens = len(request.prompt) + request.max_new_tokens
     if first.fee < price * tokens:
         raise ServiceError(f"the fee must be at least {price} per token x {tokens} tokens = {price * tokens}")
@@ -265,10 +269,26 @@ def handle_answer(service: InferenceService, env: Envelope, body: dict) -> dict:
     return {"job": job_id, "answer": answer}
 
 
-def llm_fields(run: InferenceRun) -> dict[str, Any]:
-    """The generation-specific part of a request's status."""
-    if not isinstance(run, LLMRun):
-        return {}
-    job = run.output_job or (run.attempts[-1].job if run.attempts else None)
-    verdicts = run.verdicts.get(job or "", {"accepted": [], "rejected": []})
-    return {"answers": dict(run.answers), "verification": {"job": job, **verdicts}}
+class LLMService:
+    """The hub plugin serving generations: ``llm.request`` and ``llm.answer``. Its runs live in the
+    hub's :class:`InferenceService` (one engine: the same loop, assignments, persistence and
+    ``infer.result``), which must be installed first (``DEFAULT_PLUGINS`` order)."""
+
+    def __init__(self, hub: Any) -> None:
+        services = [p for p in hub.plugins if isinstance(p, InferenceService)]
+        if not services:
+            raise RuntimeError("deai.node.hub.llm needs deai.node.hub.inference installed before it")
+        self.service = services[0]
+        self.price_per_token = 1  # the least fee per token (prompt + max new tokens) of a generation
+        self.service.adopt("llm_generate", LLMRun)
+
+    def routes(self) -> dict[str, Any]:
+        return {
+            "llm.request": lambda env, body: handle_request(self.service, env, body, self.price_per_token),
+            "llm.answer": lambda env, body: handle_answer(self.service, env, body),
+        }
+
+
+def plugin(hub: Any) -> LLMService:
+    """The factory :class:`~deai.node.hub.server.Hub` calls (``DEFAULT_PLUGINS``)."""
+    return LLMService(hub)

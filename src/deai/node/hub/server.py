@@ -96,7 +96,7 @@ MAX_DOCUMENT = 1 << 20  # the largest model document whose checkpoint the hub pi
 _CHECKPOINT = re.compile(rb'"checkpoint"\s*:\s*"(0x[0-9a-f]{64})"')
 MAX_PAGE = 1000  # events or log entries per ledger.events / ledger.entries answer (clients page on)
 # Modules with a ``plugin(hub)`` factory, loaded by every hub unless told otherwise.
-DEFAULT_PLUGINS = ("deai.node.hub.inference",)
+DEFAULT_PLUGINS = ("deai.node.hub.inference", "deai.node.hub.llm")
 # Message types that change nothing: every other handled request wakes the tick loop and long polls.
 _LEDGER_READS = ("hub.info", "ledger.query", "ledger.events", "ledger.entries", "job.assignments")
 _TASK_READS = ("task.list", "task.status", "task.round", "task.inbox", "task.payouts")
