@@ -228,7 +228,8 @@ class RefereedRun(JobRun):
         referee: str | None = None
         redrawn: list[str] = []
         if dispute.outcome is None:
-            state = program.initial if dispute.lo == 0 else self._upload(spec, dispute, dispute.lo)
+            lo = dispute.lo
+            state = program.initial if lo == 0 else self._upload(spec, dispute, lo, program.initial)
             if state is None:
                 dispute.timeout()
             else:
@@ -273,8 +274,10 @@ class RefereedRun(JobRun):
             return referee, reexecute(ex, spec, state, start, stop)
         return None, None
 
-    def _upload(self, spec: JobSpec, dispute: Dispute, leaf: int) -> Tensors | None:
-        """The agreed state at ``leaf``, from the first party whose upload hashes right."""
+    def _upload(self, spec: JobSpec, dispute: Dispute, leaf: int, like: Tensors) -> Tensors | None:
+        """The agreed state at ``leaf``, from the first party whose upload hashes right and has the
+        checkpoint's layout (two liars agreeing on a malformed state cannot crash the referee)."""
+        layout = _layout(like)
         for p in dispute.parties:
             ex = self.parties.get(p)
             if ex is None:
@@ -283,7 +286,7 @@ class RefereedRun(JobRun):
                 state = party_state(ex, spec, leaf)
             except DeaiError:
                 continue
-            if state_hash(state) == dispute.agreed_hash():
+            if _layout(state) == layout and state_hash(state) == dispute.agreed_hash():
                 return state
         return None
 
@@ -297,6 +300,10 @@ class RefereedRun(JobRun):
         except DeaiError:
             return None
         return state if state_hash(state) == dispute.claim(party) else None
+
+
+def _layout(state: Tensors) -> dict[str, tuple[tuple[int, ...], Any]]:
+    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
 
 
 class DelegatedDriver(JobDriver):
