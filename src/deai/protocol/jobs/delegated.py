@@ -193,6 +193,10 @@ class RefereedRun(JobRun):
         return True
 
     def _accept_named(self, ledger: Ledger, creator: Account, att: Attempt, names: list[str]) -> None:
+        """Accept ``names`` in the disputed attempt ``att``. Earlier attempts still open (a first
+        attempt escalated without a verdict) go to the ledger's own ``resolve_job`` after the grace:
+        no dispute judged them, so only their withheld reveals are faulted there."""
+        self.stale += [a.job for a in self.attempts if a is not att and a.job not in self.stale]
         resolved = ledger.send(creator, AcceptResult(job=att.job, accepted=tuple(names)))
         data = resolved.event("job_resolved").data
         self.paid += len(data["accepted"])
