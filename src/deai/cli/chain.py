@@ -83,7 +83,17 @@ def status(
 
     ledger = EvmLedger(rpc, read_genesis(genesis), deploy=address)
     head, report = ledger.head(), ledger.verify()
-    typer.echo(json.dumps({"height": head.height, "head": head.hash, "supply": ledger.supply(),
-                           "verified": report.ok, "problem": report.problem}, indent=1))
+    typer.echo(
+        json.dumps(
+            {
+                "height": head.height,
+                "head": head.hash,
+                "supply": ledger.supply(),
+                "verified": report.ok,
+                "problem": report.problem,
+            },
+            indent=1,
+        )
+    )
     if not report.ok:
         raise typer.Exit(1)
