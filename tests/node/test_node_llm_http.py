@@ -4,6 +4,7 @@ driven by the official ``openai`` client (slow; about a minute)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -127,5 +128,38 @@ def test_openai_client_against_deai_api_and_a_network_of_processes(tmp_path, mon
             finally:
                 api.terminate()
                 api.wait(timeout=10)
+            # the same request from the command line: deai infer --prompt (a new, paid job)
+            cli = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "deai.cli.main",
+                    "infer",
+                    "--prompt",
+                    "hi",
+                    "--chat",
+                    "--model",
+                    model_id,
+                    "--account",
+                    f"seed:{tag}user:0",
+                    "--hub",
+                    url_of_hub,
+                    "--max-tokens",
+                    "6",
+                    "--seed",
+                    "4",
+                    "--thresholds",
+                    str(tmp_path / "thresholds.json"),
+                    "--temperature",
+                    "1.0",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert cli.returncode == 0, cli.stderr
+            out = json.loads(cli.stdout)
+            assert out["text"] == reply.choices[0].message.content and out["deai"]["verified"]
     finally:
         unregister_base(BASE)

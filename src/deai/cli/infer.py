@@ -6,6 +6,10 @@ model's task was trained on; the data providers' ``ADDRESS.npz`` files have this
 :func:`deai.node.user.infer.request_inference`: the user signs and pays the job (``--fee`` per
 host), staked hosts answer, and the answer is rechecked on the ledger before it is printed.
 ``--list`` shows the models the hub can serve.
+
+A language model takes ``--prompt TEXT`` instead (with ``--thresholds`` from ``deai llm calibrate``):
+one paid generation verified by drawn hosts with probability ``--p``, as ``deai api`` serves it
+(:class:`deai.node.user.gateway.Gateway`); ``--chat`` renders the prompt with the model's chat template.
 """
 
 from __future__ import annotations
@@ -86,6 +90,17 @@ def infer(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a verified answer."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
     list_models: bool = typer.Option(False, "--list", help="List the models the hub serves and exit."),
+    prompt: str | None = typer.Option(
+        None, "--prompt", help="Text for a language model (instead of --input)."
+    ),
+    chat: bool = typer.Option(False, "--chat", help="Render --prompt as a user message (chat template)."),
+    thresholds: Path | None = typer.Option(
+        None, "--thresholds", help="Calibrated thresholds (deai llm calibrate)."
+    ),
+    max_tokens: int = typer.Option(64, "--max-tokens", min=1, max=1024, help="New tokens at most."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0, help="0: greedy."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Sampling seed (default: drawn)."),
+    p: float = typer.Option(1.0, "--p", min=0.0, max=1.0, help="Probability that drawn verifiers check it."),
     password: str | None = password_option,
     password_file: Path | None = password_file_option,
 ) -> None:
@@ -97,6 +112,14 @@ def infer(
             typer.echo(f"{model_id}  {params.get('model', '?')}  classes {params.get('num_classes', '?')}")
         if not models:
             typer.echo("no models served yet")
+        return
+    if prompt is not None:
+        if account is None or thresholds is None:
+            raise UsageError("a --prompt needs --account ACCOUNT and --thresholds FILE (deai llm calibrate)")
+        user = load_account(account, password, password_file)
+        client = connect(hub, user)
+        model_id = pick_model(client.call("infer.models")["models"], model)
+        _generate(client, user, model_id, prompt, chat, thresholds, max_tokens, temperature, seed, p, as_json)
         return
     if input is None or account is None:
         raise UsageError("give --input FILE and --account ACCOUNT (or --list)")
@@ -127,3 +150,33 @@ def infer(
     typer.echo(f"job      {answer['job']} (fee {answer['fee']} per host, {out['latency_s']} s)")
     agreed, slashed = len(answer["accepted"]), len(answer["faulted"])
     typer.echo(f"hosts    {agreed} agreed, {slashed} slashed (checked on the ledger)")
+
+
+def _generate(
+    client: Any, user: Any, model_id: str, prompt: str, chat: bool, thresholds: Path,
+    max_tokens: int, temperature: float, seed: int | None, p: float, as_json: bool,
+) -> None:  # fmt: skip
+    """One verified generation through :class:`deai.node.user.gateway.Gateway` (as ``deai api``)."""
+    from deai.cli.api import _thresholds
+    from deai.node.user.gateway import ApiError, Gateway, GatewayConfig
+
+    gateway = Gateway(client, user, GatewayConfig(_thresholds([str(thresholds)]), p=p), None)
+    body: dict[str, Any] = {
+        "model": model_id,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+    }
+    if chat:
+        body["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        body["prompt"] = prompt
+    try:
+        _, info = gateway.generate(body, chat)
+    except ApiError as exc:
+        raise UsageError(exc.message) from None
+    if as_json:
+        typer.echo(json.dumps({"model": model_id, **info}, indent=2))
+        return
+    typer.echo(info["text"])
+    typer.echo(f"-- {info['deai']['verification']} (fee {info['deai']['fee_per_host']} per host)", err=True)

@@ -48,7 +48,7 @@ from deai.protocol.inference.llm.request import GenerationRequest, Sampling
 from deai.protocol.inference.llm.verify import ThresholdSet
 from deai.protocol.inference.service import ServedModel
 
-__all__ = ["GatewayConfig", "make_gateway", "tokenizer_for"]
+__all__ = ["ApiError", "Gateway", "GatewayConfig", "make_gateway", "tokenizer_for"]
 
 MAX_BODY = 1 << 20
 MAX_MESSAGES = 256
@@ -71,6 +71,8 @@ class GatewayConfig:
 
 
 class ApiError(Exception):
+    """A refused request: the HTTP status, the message and the OpenAI error type and param."""
+
     def __init__(
         self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None
     ):
@@ -140,7 +142,10 @@ def _int(body: dict, key: str, default: int | None, lo: int, hi: int) -> int | N
     return v
 
 
-class _Gateway:
+class Gateway:
+    """The request logic behind the HTTP routes (also used by ``deai infer --prompt``):
+    :meth:`generate` turns an OpenAI-style body into a paid, verified generation."""
+
     def __init__(
         self, client: Any, account: Account, config: GatewayConfig, pump: Callable[[], Any] | None
     ) -> None:
@@ -295,7 +300,7 @@ def make_gateway(
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, StreamingResponse
 
-    gw = _Gateway(client, account, config, pump)
+    gw = Gateway(client, account, config, pump)
     app = FastAPI(title="deai OpenAI-compatible gateway")
 
     async def body_of(request: Request) -> dict:
