@@ -256,3 +256,12 @@ def test_model_ids_derived_on_chain_equal_the_python_ids(hub):
         hub.send(account, tx)
         assert hub.model(good).owner == account.address
     assert hub.verify().ok
+
+
+def test_negative_and_far_nonces_are_refused_like_elsewhere(hub):
+    hub.send(MINTER, txs.Mint(to=A.address, amount=5))
+    with pytest.raises(errors.ReplayedNonce):
+        hub.submit(hub.sign(A, txs.Transfer(to=B.address, amount=1), nonce=-1))
+    with pytest.raises(errors.BadNonce):
+        hub.submit(hub.sign(A, txs.Transfer(to=B.address, amount=1), nonce=2**53 - 1))
+    assert hub.nonce(A.address) == 0 and hub.verify().ok

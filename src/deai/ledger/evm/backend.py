@@ -42,7 +42,7 @@ from deai.core.encoding import keccak256
 from deai.core.errors import EncodingError
 from deai.ledger import errors
 from deai.ledger.base import Head, Ledger, Receipt, TxRecord, VerifyReport
-from deai.ledger.config import ROLES, NetworkConfig
+from deai.ledger.config import MAX_AMOUNT, ROLES, NetworkConfig
 from deai.ledger.errors import LedgerError, MalformedTx, TxTooLarge, UnknownTxKind, WrongNetwork
 from deai.ledger.evm.compile import compiled
 from deai.ledger.evm.follow import Follower
@@ -219,6 +219,10 @@ class EvmLedger(Ledger):
             raise WrongNetwork(
                 f"transaction is for network {stx.network!r}, this ledger is {self.config.network!r}"
             )
+        if not 0 <= stx.nonce <= MAX_AMOUNT:  # no uint256 for the contract: refused as on every backend
+            expected = self.nonce(stx.sender)
+            kind = errors.ReplayedNonce if stx.nonce < expected else errors.BadNonce
+            raise kind(f"nonce {stx.nonce} of {stx.sender} is out of order; the next is {expected}")
         if stx.kind not in self.supported:
             raise UnknownTxKind(f"{stx.kind!r} transactions are not on the EVM ledger contract yet")
         stx.verify_typed_signature()
