@@ -27,6 +27,8 @@ Prints JSON. Every time is a ratio to a baseline measured in the same run, never
 5. **calibration**: the largest deviation of one CNN step and of 50 steps between thread counts
    1-4 and oneDNN on/off *without* the pinning, against the referee's tolerance, and the smallest
    deviation of a cheat (one skipped step) against it.
+6. **lora** (``--lora``, alone): LoRA fine-tuning of the pretrained SmolLM2-135M (its adapters are
+   the state): a dispute with a forged state at T/3 and the CPU cost of the state hashes.
 """
 
 from __future__ import annotations
@@ -178,14 +180,13 @@ def bench_bisection(tmp: Path, steps: int, seed: int) -> dict:
         (rec,) = report.run.disputes
         with deterministic(1):
             program = StepProgram.from_job(load_inputs(b.store, spec), spec.params, spec.seed)
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             before = program.run(program.initial, 0, rec.step)
-            full = time.perf_counter() - t0
             program.run(before, rec.step)
-            full = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            full = time.thread_time() - t0
+            t0 = time.thread_time()
             program.run(before, rec.step, rec.step + rec.steps_reexecuted)
-            referee = time.perf_counter() - t0
+            referee = time.thread_time() - t0
         return {
             "steps": steps,
             "commit_every": 1,
@@ -195,7 +196,7 @@ def bench_bisection(tmp: Path, steps: int, seed: int) -> dict:
             "divergent_step": rec.step,
             "forged_at": steps // 3,
             "liar_slashed": report.faulted == [bad],
-            "referee_time_over_full_run": referee / full,
+            "referee_cpu_over_full_run": referee / full,
         }
     raise RuntimeError("the cheater was never drawn")
 
@@ -286,11 +287,60 @@ def bench_calibration(steps: int) -> dict:
     }
 
 
+def bench_lora(steps: int, seed: int, base: str = "smollm2-135m-instruct") -> dict:
+    """LoRA adapters (rank 8 on q_proj, v_proj) of the pretrained SmolLM2-135M on random token
+    windows of 32: the dispute between an honest trainer and one forging the state at T/3 (in
+    process, :func:`~deai.protocol.jobs.refereed.referee`), and the hashing's CPU cost."""
+    from deai.protocol.jobs.cheaters.forged_state import Forger
+    from deai.protocol.jobs.refereed import Trainer, referee
+
+    ctx, vocab = 32, 49152
+    kw = {"base": base, "r": 8, "alpha": 16}
+    ck = shared_state(build_model("lora", ctx, vocab, seed=seed, **kw))
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (64, ctx + 1), generator=g)
+    data = {"x": ids[:, :-1].contiguous(), "y": ids[:, 1:].contiguous()}
+    params = {
+        "model": "lora", "in_features": ctx, "num_classes": vocab, "model_kwargs": kw,
+        "steps": steps, "lr": 1e-3, "batch_size": 2, "commit_every": 1,
+    }  # fmt: skip
+    with deterministic(1):
+        program = StepProgram.from_job([ck, data], params, seed)
+        t0 = time.thread_time()
+        program.run(program.initial)
+        plain = time.thread_time() - t0
+        t0 = time.thread_time()
+        honest = Trainer(program)
+        hashed = time.thread_time() - t0
+        outcome = referee({"honest": honest, "forger": Forger(program)}, program)
+        t0 = time.thread_time()
+        program.step(program.initial, 0)
+        one = time.thread_time() - t0
+    return {
+        "base": base,
+        "adapter_params": sum(v.numel() for v in program.initial.values()),
+        "steps": steps,
+        "rounds": outcome.rounds,
+        "expected_rounds": expected_rounds(steps),
+        "steps_reexecuted": outcome.steps_reexecuted,
+        "divergent_step": outcome.step,
+        "forged_at": steps // 3,
+        "liars": outcome.liars,
+        "hashing_over_plain": hashed / plain,
+        "referee_cpu_over_full_run": one / plain,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", default=os.environ.get("DEAI_SMALL") == "1")
+    ap.add_argument("--lora", action="store_true", help="only the LoRA section (needs the SmolLM2 base)")
     args = ap.parse_args()
     small = args.small
+    if args.lora:
+        torch.set_num_threads(1)
+        print(json.dumps({"lora": bench_lora(4 if small else 16, seed=0)}, indent=2))
+        return
     start = time.perf_counter()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
