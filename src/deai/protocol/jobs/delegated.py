@@ -36,6 +36,10 @@ are honest -- true for one library build and CPU family whatever the thread sett
 one intra-op thread and deterministic algorithms). Across builds honest trajectories differ from step
 0: the referee then finds both parties within tolerance of its step and slashes nobody, and a cheater
 on another build is caught only if its cheat exceeds the tolerance at step 0.
+
+**Not a network feature yet**: the task coordinator has no delegated-training mode, and the state
+uploads and the referee's answer are calls on in-process executors (``parties``, ``referees``), not
+hub messages with deadlines; ``docs/verification.md`` lists what is left.
 """
 
 from __future__ import annotations

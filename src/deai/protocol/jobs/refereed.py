@@ -25,8 +25,9 @@ and enforces deadlines with :meth:`Dispute.timeout`):
 
 Since the honest party's answers are the true states, the agreed ``h_lo`` is true and the referee's
 one segment decides correctly whatever the liar answers: cost ``O(log L)`` rounds plus ``k`` steps.
-The network runs it in :mod:`deai.protocol.jobs.delegated` (the resolver's side of a ``train_steps``
-job whose replicas disagree); :func:`referee` drives it in process for tests and benchmarks.
+:mod:`deai.protocol.jobs.delegated` runs it as the decision of a refereed ``train_steps`` job on the
+ledger (in process today: the hub and the task coordinator do not run delegated training yet);
+:func:`referee` drives it alone, in process, for tests and benchmarks.
 """
 
 from __future__ import annotations
