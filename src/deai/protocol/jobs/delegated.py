@@ -37,9 +37,14 @@ one intra-op thread and deterministic algorithms). Across builds honest trajecto
 0: the referee then finds both parties within tolerance of its step and slashes nobody, and a cheater
 on another build is caught only if its cheat exceeds the tolerance at step 0.
 
-**Not a network feature yet**: the task coordinator has no delegated-training mode, and the state
-uploads and the referee's answer are calls on in-process executors (``parties``, ``referees``), not
-hub messages with deadlines; ``docs/verification.md`` lists what is left.
+Over the network (``by_resolver = True``: the delegated-training task mode,
+:mod:`deai.protocol.task.delegated_round`) there are no in-process executors and no new message:
+the jobs carry ``params.keep_states``, so each party's revealed output holds its state at every
+inner leaf and the agreed state and the claims are read from there (hash- and layout-checked like an
+upload); the referee is the resolver itself -- the task's coordinator, which the ledger already
+trusts with ``accept_result`` -- re-executing the one segment from the blobs it holds. A referee
+drawn among the compute providers as an ordinary one-segment ``train_steps`` job
+(``params.segment``) needs the ledger's draw to exclude the parties; ``docs/verification.md`` lists it.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from deai.protocol.jobs.merkle import StepTree
 from deai.protocol.jobs.refereed import Dispute
 from deai.protocol.jobs.run import Attempt, JobRun
 from deai.protocol.jobs.spec import JobSpec
-from deai.protocol.jobs.trajectory import Trainer, hashes_of, open_hashes, state_hash
+from deai.protocol.jobs.trajectory import Trainer, hashes_of, leaf_state, open_hashes, state_hash
 
 __all__ = [
     "REFEREE_RULE",
@@ -77,6 +82,7 @@ __all__ = [
     "party_state",
     "program_of",
     "reexecute",
+    "run_from_json",
 ]
 
 REFEREE_RULE = CompareRule.tolerance(rtol=1e-4, atol=1e-6)
@@ -151,16 +157,20 @@ class RefereedRun(JobRun):
     rule: CompareRule = REFEREE_RULE
     max_referees: int = 3
     disputes: list[DisputeRecord] = field(default_factory=list)
+    by_resolver: bool = False  # network mode: states from the revealed outputs, the resolver referees
     parties: Mapping[str, Executor] = field(default_factory=dict, repr=False, compare=False)
     referees: Mapping[str, Executor] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "disputes": [d.to_json() for d in self.disputes]}
+        out = {**super().to_json(), "disputes": [d.to_json() for d in self.disputes]}
+        return {**out, "by_resolver": self.by_resolver, "max_referees": self.max_referees}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RefereedRun:
         run = super().from_json(data)
         run.disputes = [DisputeRecord(**d) for d in data.get("disputes", [])]
+        run.by_resolver = bool(data.get("by_resolver", False))
+        run.max_referees = int(data.get("max_referees", run.max_referees))
         return run
 
     def _decide(self, ledger: Ledger, store: BlobStore, creator: Account) -> bool:
@@ -234,17 +244,23 @@ class RefereedRun(JobRun):
                 if dispute.query():
                     dispute.answer(p, [open_hashes(hashes[p], i, trees[p]) for i in dispute.query()])
         referee: str | None = None
+        truth: Tensors | None = None
         redrawn: list[str] = []
         if dispute.outcome is None:
             lo = dispute.lo
-            state = program.initial if lo == 0 else self._upload(spec, dispute, lo, program.initial)
+            state = program.initial if lo == 0 else self._upload(spec, dispute, lo, program.initial, outputs)
             if state is None:
                 dispute.timeout()
             else:
-                claims = {p: self._claim(spec, dispute, p) for p in dispute.parties}
-                referee, truth = self._referee(
-                    ledger, spec, att.job, state, dispute, {creator.address}, redrawn
-                )
+                claims = {p: self._claim(spec, dispute, p, outputs, program.initial) for p in dispute.parties}
+                if self.by_resolver:  # the resolver re-executes the segment from the blobs it holds
+                    referee = creator.address
+                    with deterministic(threads=1):
+                        truth = program.run(state, *dispute.segment)
+                else:
+                    referee, truth = self._referee(
+                        ledger, spec, att.job, state, dispute, {creator.address}, redrawn
+                    )
                 if truth is not None:
                     dispute.judge(truth, claims, self.rule)
         out = dispute.outcome
@@ -282,32 +298,43 @@ class RefereedRun(JobRun):
             return referee, reexecute(ex, spec, state, start, stop)
         return None, None
 
-    def _upload(self, spec: JobSpec, dispute: Dispute, leaf: int, like: Tensors) -> Tensors | None:
-        """The agreed state at ``leaf``, from the first party whose upload hashes right and has the
-        checkpoint's layout (two liars agreeing on a malformed state cannot crash the referee)."""
-        layout = _layout(like)
+    def _state(
+        self, spec: JobSpec, party: str, leaf: int, outputs: Mapping[str, Tensors], like: Tensors
+    ) -> Tensors | None:
+        """The state ``party`` gives for ``leaf``: from its revealed output (``by_resolver``) or an
+        upload by its in-process executor; None when it gives none or one of another layout (two
+        liars agreeing on a malformed state cannot crash the referee)."""
+        try:
+            if self.by_resolver:
+                state = leaf_state(outputs[party], leaf, list(like))
+            else:
+                ex = self.parties.get(party)
+                state = None if ex is None else party_state(ex, spec, leaf)
+        except (DeaiError, KeyError):
+            return None
+        return state if state is not None and _layout(state) == _layout(like) else None
+
+    def _upload(
+        self, spec: JobSpec, dispute: Dispute, leaf: int, like: Tensors, outputs: Mapping[str, Tensors]
+    ) -> Tensors | None:
+        """The agreed state at ``leaf``, from the first party whose state hashes right."""
         for p in dispute.parties:
-            ex = self.parties.get(p)
-            if ex is None:
-                continue
-            try:
-                state = party_state(ex, spec, leaf)
-            except DeaiError:
-                continue
-            if _layout(state) == layout and state_hash(state) == dispute.agreed_hash():
+            state = self._state(spec, p, leaf, outputs, like)
+            if state is not None and state_hash(state) == dispute.agreed_hash():
                 return state
         return None
 
-    def _claim(self, spec: JobSpec, dispute: Dispute, party: str) -> Tensors | None:
-        """``party``'s uploaded state at leaf ``hi`` if it hashes to its committed claim."""
-        ex = self.parties.get(party)
-        if ex is None:
-            return None
-        try:
-            state = party_state(ex, spec, dispute.hi)
-        except DeaiError:
-            return None
-        return state if state_hash(state) == dispute.claim(party) else None
+    def _claim(
+        self, spec: JobSpec, dispute: Dispute, party: str, outputs: Mapping[str, Tensors], like: Tensors
+    ) -> Tensors | None:
+        """``party``'s state at leaf ``hi`` if it hashes to its committed claim."""
+        state = self._state(spec, party, dispute.hi, outputs, like)
+        return state if state is not None and state_hash(state) == dispute.claim(party) else None
+
+
+def run_from_json(data: dict[str, Any]) -> JobRun:
+    """A saved run: a :class:`RefereedRun` if it was one (it keeps its disputes), else a :class:`JobRun`."""
+    return RefereedRun.from_json(data) if "disputes" in data else JobRun.from_json(data)
 
 
 def _layout(state: Tensors) -> dict[str, tuple[tuple[int, ...], Any]]:

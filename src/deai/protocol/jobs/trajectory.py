@@ -10,6 +10,11 @@ it is inside the committed output, so commit-reveal binds it like the result its
 to run the bisection. Only the state at one leaf must be uploaded later, which is why a
 :class:`Trainer` keeps a snapshot every ``keep_every`` steps and replays from the nearest one.
 
+Over the network nothing is uploaded later: a job with ``params.keep_states`` also carries the state
+at every inner leaf (``leaf/<i>/<name>``, leaves ``1 .. L-2``; leaf 0 is the job's checkpoint and
+leaf ``L-1`` the output's checkpoint), at most :data:`MAX_KEPT_LEAVES` leaves, so the resolver reads
+the agreed state and each party's claim from the revealed outputs (:func:`leaf_state`).
+
 :class:`Trainer` is the honest trainer; cheating trainers (``protocol/jobs/cheaters/``) override
 :meth:`Trainer.next_state` or :meth:`Trainer.start`.
 """
@@ -32,10 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HASHES",
+    "MAX_KEPT_LEAVES",
     "LeafOpening",
     "Trainer",
     "hashes_of",
     "hashes_tensor",
+    "leaf_state",
     "leaf_steps",
     "open_hashes",
     "state_hash",
@@ -44,6 +51,29 @@ __all__ = [
 
 HASHES = "step_hashes"
 """The output tensor holding the per-leaf state hashes (uint8 ``[L, 32]``)."""
+
+MAX_KEPT_LEAVES = 65
+"""The most leaves a ``keep_states`` job may have (its output holds ``L - 2`` states)."""
+
+
+def state_name(leaf: int, name: str) -> str:
+    """The output tensor holding tensor ``name`` of the state at inner leaf ``leaf``."""
+    return f"leaf/{leaf}/{name}"
+
+
+def leaf_state(output: Mapping[str, torch.Tensor], leaf: int, names: Sequence[str]) -> Tensors | None:
+    """The state at ``leaf`` carried by a checked ``keep_states`` output: the checkpoint itself
+    for the last leaf, ``leaf/<i>/*`` for an inner one; None if it does not carry it."""
+    last = len(hashes_of(output)) - 1
+    if leaf == last:
+        keys = {n: n for n in names}
+    elif 0 < leaf < last:
+        keys = {n: state_name(leaf, n) for n in names}
+    else:
+        return None
+    if not all(k in output for k in keys.values()):
+        return None
+    return {n: output[k] for n, k in keys.items()}
 
 
 @dataclass(frozen=True)
@@ -127,7 +157,8 @@ class Trainer:
         leaves = set(self.leaves)
         for t in range(self.program.steps):
             state = self.next_state(state, t)
-            if (t + 1) % self.keep_every == 0:
+            keep = getattr(self.program, "keep_states", False) and t + 1 in leaves
+            if keep or (t + 1) % self.keep_every == 0:
                 self.snapshots[t + 1] = state
             if t + 1 in leaves:
                 self.hashes.append(state_hash(state))
@@ -141,8 +172,14 @@ class Trainer:
         return open_hashes(self.hashes, index, self.tree)
 
     def output(self) -> Tensors:
-        """The job's output: the final checkpoint and the committed state hashes."""
-        return {**self.final, HASHES: hashes_tensor(self.hashes)}
+        """The job's output: the final checkpoint and the committed state hashes (and, when the
+        program keeps states, the state at every inner leaf)."""
+        out = {**self.final, HASHES: hashes_tensor(self.hashes)}
+        if getattr(self.program, "keep_states", False):
+            for leaf in range(1, len(self.leaves) - 1):
+                for name, value in self.state_at(leaf).items():
+                    out[state_name(leaf, name)] = value.contiguous()
+        return out
 
     def state_at(self, leaf: int) -> Tensors:
         """The state this trainer claims after leaf step ``leaves[leaf]`` (replayed from a snapshot)."""

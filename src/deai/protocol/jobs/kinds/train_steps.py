@@ -4,7 +4,11 @@ Inputs: ``[checkpoint, data]``; ``data`` is what the model takes
 (:func:`~deai.protocol.jobs.kinds.base.dataset_input`): labelled features or images (float
 ``x [N, ...]``, int64 ``y [N]``; the CNN on images) or token windows (int64 ``x, y [N, T]``: next-token
 loss, LoRA fine-tuning of a pretrained LM, whose checkpoint is its adapters).
-Params: the model, ``steps`` (T), ``lr``, ``batch_size``, optional ``commit_every`` (k). The batch
+Params: the model, ``steps`` (T), ``lr``, ``batch_size``, optional ``commit_every`` (k), optional
+``keep_states`` (with k: the output also carries the state at every inner leaf, at most
+:data:`~deai.protocol.jobs.trajectory.MAX_KEPT_LEAVES` leaves, what a resolver over the network reads
+in a dispute), optional ``segment = [start, stop]`` (run only steps ``start .. stop-1`` of the
+T-step schedule from the checkpoint: a referee's re-execution as an ordinary job). The batch
 order is :func:`deai.learn.training.batch_schedule` drawn from the job seed, so every executor sees
 the same batches. Output: the checkpoint after T steps (same names and shapes, float32); with
 ``commit_every = k`` also the state hashes every k steps (``step_hashes``, see
@@ -37,7 +41,7 @@ from torch.func import functional_call
 
 from deai.learn.training import batch_schedule, deterministic, shared_state
 from deai.protocol.jobs.compare import CompareRule
-from deai.protocol.jobs.errors import InputMismatch
+from deai.protocol.jobs.errors import BadJobSpec, InputMismatch
 from deai.protocol.jobs.kinds.base import (
     KINDS,
     JobKind,
@@ -48,7 +52,7 @@ from deai.protocol.jobs.kinds.base import (
     int_param,
 )
 from deai.protocol.jobs.kinds.model import check_model_params, load_model, model_layout
-from deai.protocol.jobs.trajectory import HASHES, Trainer, leaf_steps
+from deai.protocol.jobs.trajectory import HASHES, MAX_KEPT_LEAVES, Trainer, leaf_steps, state_name
 
 __all__ = ["StepProgram", "TrainSteps"]
 
@@ -63,6 +67,7 @@ class StepProgram:
     schedule: torch.Tensor  # [T, b] sample indices
     lr: float
     initial: Tensors
+    keep_states: bool = False  # the Trainer's output carries the inner leaves' states
 
     @property
     def steps(self) -> int:
@@ -96,7 +101,8 @@ class StepProgram:
         gen = torch.Generator().manual_seed(seed)
         schedule = batch_schedule(len(data), params["steps"], params["batch_size"], gen)
         initial = {k: v.detach().float().clone() for k, v in shared_state(model).items()}
-        return cls(model, data.x, data.y, schedule, float(params["lr"]), initial)
+        keep = bool(params.get("keep_states", False))
+        return cls(model, data.x, data.y, schedule, float(params["lr"]), initial, keep)
 
 
 @KINDS.register("train_steps")
@@ -110,6 +116,18 @@ class TrainSteps(JobKind):
         float_param(params, "lr", 1e-12, 1e3)
         if "commit_every" in params:
             int_param(params, "commit_every", 1, params["steps"])
+        if params.get("keep_states", False) is not False:
+            if params["keep_states"] is not True or "commit_every" not in params:
+                raise BadJobSpec("params.keep_states must be true, with commit_every")
+            if len(leaf_steps(params["steps"], params["commit_every"])) > MAX_KEPT_LEAVES:
+                raise BadJobSpec(f"params.keep_states allows at most {MAX_KEPT_LEAVES} leaves")
+        if "segment" in params:
+            seg = params["segment"]
+            if (
+                "commit_every" in params or not isinstance(seg, list) or len(seg) != 2
+                or not all(type(v) is int for v in seg) or not 0 <= seg[0] < seg[1] <= params["steps"]
+            ):  # fmt: skip
+                raise BadJobSpec("params.segment must be [start, stop] with 0 <= start < stop <= steps")
 
     def output_layout(self, inputs: Sequence[Tensors], params: Mapping[str, Any]) -> Layout:
         self.check_params(params)
@@ -118,6 +136,9 @@ class TrainSteps(JobKind):
         layout = model_layout(params)
         dataset_input(inputs, 1, params, "training")
         out: Layout = {k: (shape, torch.float32) for k, (shape, _) in layout.items()}
+        if params.get("keep_states"):
+            for leaf in range(1, len(leaf_steps(params["steps"], params["commit_every"])) - 1):
+                out.update({state_name(leaf, k): v for k, v in out.items() if not k.startswith("leaf/")})
         if "commit_every" in params:
             if HASHES in out:
                 raise InputMismatch(f"the model has a tensor named {HASHES!r}, reserved for state hashes")
@@ -127,6 +148,8 @@ class TrainSteps(JobKind):
     def run(self, inputs: Sequence[Tensors], params: Mapping[str, Any], seed: int) -> Tensors:
         with deterministic(threads=1):
             program = StepProgram.from_job(inputs, params, seed)
+            if "segment" in params:
+                return program.run(program.initial, *params["segment"])
             if "commit_every" not in params:
                 return program.run(program.initial)
             return Trainer(program, every=params["commit_every"]).output()
