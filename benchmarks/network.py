@@ -18,6 +18,7 @@ Prints JSON with three parts:
 
     python benchmarks/network.py              # full
     DEAI_SMALL=1 python benchmarks/network.py # small form (fewer rounds; simulation 100 and 300)
+    python benchmarks/network.py --memory-only --workloads light  # the fixed cost per round in memory
 """
 
 from __future__ import annotations
@@ -190,6 +191,8 @@ def main() -> None:
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3 if SMALL else 5)
     parser.add_argument("--providers", type=int, default=10)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="which of light,heavy,long")
+    parser.add_argument("--memory-only", action="store_true", help="plain and in-memory rounds only")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(simulation_child(args.child, 3)))
@@ -199,12 +202,21 @@ def main() -> None:
     torch.set_num_threads(1)
     splits = prepare("digits", seed=0)
     out: dict = {"providers": args.providers, "compute_providers": 4, "r": 3, "p": 0.1, "round": {}}
-    for name, workload in WORKLOADS.items():
+    for name in args.workloads.split(","):
+        workload = WORKLOADS[name]
         tag = f"b{name}"
         parties = _parties(splits, args.providers, 4, tag)
         bundle = _bundle(splits, args.providers, args.rounds, workload)
         plain = plain_round(splits, parties[3], bundle, repeats=3)
         mem = memory_round(splits, parties, bundle)
+        if args.memory_only:
+            out["round"][name] = {
+                "plain_seconds": round(plain, 4),
+                "memory_seconds": round(mem, 4),
+                "memory_overhead_seconds": round(mem - plain, 3),
+                "goal_overhead_seconds": 0.1,
+            }
+            continue
         http = http_round(splits, parties, bundle, tag)
         out["round"][name] = {
             "plain_seconds": round(plain, 4),
@@ -216,6 +228,9 @@ def main() -> None:
             "http_ratio": round(http / plain, 2),
             "goal": {"memory": 1.2, "http": 1.5},
         }
+    if args.memory_only:
+        print(json.dumps(out, indent=2))
+        return
     sims = []
     for n in (100, 300) if SMALL else (100, 1000):
         proc = subprocess.run(
