@@ -36,9 +36,11 @@ from pathlib import Path
 import torch
 
 from deai.core.accounts import Account
+from deai.core.encoding import sha256_hex
 from deai.learn.data import Dataset, Splits
 from deai.node.user.submit import TaskBundle, make_task
-from deai.protocol.task.spec import DPSettings, Windows
+from deai.protocol.task.model import data_bytes
+from deai.protocol.task.spec import DelegatedSettings, DPSettings, Windows
 from deai.sim.scenario import Scenario
 from deai.sim.workload import prepare_workload
 
@@ -105,6 +107,7 @@ class NetworkPlan:
     policy: dict[str, int] = field(default_factory=dict)  # the daemons' JoinPolicy fields
     tokenizer: object | None = None  # text tasks: the tokenizer of the windows (exported with the model)
     raw_splits: Splits | None = None  # the splits before the task's preprocessing (what a party holds)
+    train_data: bytes | None = None  # delegated training: the creator's training data blob (public)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, windows: Windows | None = None) -> NetworkPlan:
@@ -134,6 +137,13 @@ class NetworkPlan:
         windows = windows or Windows(**dict(t.windows))
         f = sum(a.count for a in scenario.adversaries if a.role == "data_provider")
         public, hidden = hold_out(splits.val, t.scoring_holdout, t.rounds, seed)
+        train_data, delegated = None, None
+        if t.training == "delegated":  # the creator's data is the training split, trained on rented compute
+            d = t.delegated
+            train_data = data_bytes(splits.train)
+            delegated = DelegatedSettings(
+                sha256_hex(train_data), d.steps, d.commit_every, min(d.r, net.compute_providers), d.p
+            )
         bundle = make_task(
             public,
             scoring_sets=hidden,
@@ -174,6 +184,7 @@ class NetworkPlan:
             windows=windows,
             seed=seed,
             preprocessing=prep,
+            delegated=delegated,
         )
         given = getattr(scenario, "policy", None)
         policy = {k: int(v) for k, v in dict(given).items() if v is not None} if given is not None else {}
@@ -192,6 +203,7 @@ class NetworkPlan:
             policy,
             work.tokenizer,
             work.splits,
+            train_data,
         )
 
     def everyone(self) -> list[Account]:
@@ -222,6 +234,8 @@ class NetworkPlan:
 
         net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
+        if self.train_data is not None:  # the creator publishes its training data
+            net.client(self.creator).put_blob(self.train_data, expected=sha256_hex(self.train_data))
         net.add_daemon(
             "data",
             {"data_provider": self.providers},
@@ -247,6 +261,8 @@ class NetworkPlan:
         net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.start_hub(port=port)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
+        if self.train_data is not None:  # the creator publishes its training data
+            net.client(self.creator).put_blob(self.train_data, expected=sha256_hex(self.train_data))
         k = max(1, min(data_processes, len(self.providers)))
         size = math.ceil(len(self.providers) / k)
         for g in range(k):

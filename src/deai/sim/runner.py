@@ -279,6 +279,7 @@ def _rounds(status: TaskView) -> list[dict[str, Any]]:
             "checkpoint": h.checkpoint,
             "defense": h.defense,
             "scored_on": h.scored_on,
+            **({"disputes": h.disputes} if h.defense == "refereed delegation" else {}),
         }
         for h in status.history
     ]

@@ -122,6 +122,30 @@ class VerificationSpec(_Model):
     sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
 
 
+class DelegatedSpec(_Model):
+    """Delegated training (``task.training: delegated``): each round is one refereed ``train_steps``
+    job of ``steps`` SGD steps over the creator's data, run by ``r`` drawn compute providers
+    (replicated with probability ``p``), the state committed every ``commit_every`` steps."""
+
+    steps: Annotated[int, Field(ge=1, le=1 << 20)] = 64
+    commit_every: Annotated[int, Field(ge=1, le=1 << 20)] = 8
+    p: Annotated[float, Field(ge=0, le=1)] = 0.5
+    r: Annotated[int, Field(ge=2, le=16)] = 2
+
+    @model_validator(mode="after")
+    def _leaves(self) -> DelegatedSpec:
+        from deai.protocol.jobs.trajectory import MAX_KEPT_LEAVES
+
+        if self.commit_every > self.steps:
+            raise ValueError(f"commit_every {self.commit_every} exceeds steps {self.steps}")
+        if -(-self.steps // self.commit_every) + 1 > MAX_KEPT_LEAVES:
+            raise ValueError(
+                f"steps / commit_every gives over {MAX_KEPT_LEAVES - 1} committed states per job:"
+                " raise commit_every"
+            )
+        return self
+
+
 class WindowsSpec(_Model):
     """The task's phase windows in ms of the ledger clock (:class:`deai.protocol.task.spec.Windows`)."""
 
@@ -170,6 +194,10 @@ class TaskSpec(_Model):
     min_providers: Annotated[int | None, Field(ge=1)] = None
     max_providers: Annotated[int | None, Field(ge=1)] = None  # default: network.data_providers
     windows: WindowsSpec = WindowsSpec()
+    # federated: data providers train where their data lives; delegated: compute providers train on
+    # the creator's data (the training split), verified by refereed delegation
+    training: Literal["federated", "delegated"] = "federated"
+    delegated: DelegatedSpec = DelegatedSpec()
 
 
 class InferenceSpec(_Model):
@@ -228,6 +256,12 @@ class Scenario(_Model):
         if self.dataset.tokenizer == "base" and "base" not in self.model.options:
             raise ValueError(
                 "dataset.tokenizer 'base' needs a model on a pretrained base (model.options.base)"
+            )
+        if self.task.training == "delegated" and self.network.compute_providers <= self.task.delegated.r:
+            raise ValueError(
+                f"task.training delegated draws task.delegated.r = {self.task.delegated.r} compute"
+                f" providers per job: network.compute_providers must exceed it"
+                f" (got {self.network.compute_providers})"
             )
         self._affordable()
         return self

@@ -55,7 +55,9 @@ from deai.learn.training import evaluate
 from deai.ledger.base import Ledger
 from deai.ledger.merkle import payout_tree
 from deai.protocol.incentives.settlement import ScoreBook
+from deai.protocol.jobs.delegated import run_from_json
 from deai.protocol.jobs.run import JobRun
+from deai.protocol.task import delegated_round
 from deai.protocol.task.broadcast import compress_global
 from deai.protocol.task.errors import BadStatement, BadUpdate, WrongPhase
 from deai.protocol.task.jobspecs import aggregate_job, defense, score_job
@@ -104,7 +106,7 @@ class TaskCoordinator:
             spec.task_id, join_deadline=now + spec.windows.join_ms, checkpoint=spec.init
         )
         self.dim = param_count(spec)
-        self.jobs = {k: JobRun.from_json(v) for k, v in self.state.jobs.items()}
+        self.jobs = {k: run_from_json(v) for k, v in self.state.jobs.items()}
         self.secagg: SecAggRound | None = None
         self._validation: Dataset | None = None
         self._trees: dict = {}
@@ -359,6 +361,9 @@ class TaskCoordinator:
 
     def _on_join(self, now: int) -> bool:
         s, spec = self.state, self.spec
+        if spec.delegated is not None:  # compute providers train: nobody joins (delegated_round.py)
+            delegated_round.start(self, 1, now)
+            return True
         if len(s.members) != self._joined[0]:
             self._joined = (len(s.members), now)
         quiet = self._quiet_until()
@@ -492,6 +497,9 @@ class TaskCoordinator:
         return changed
 
     def _finish_round(self, now: int) -> None:
+        if self.spec.delegated is not None:
+            delegated_round.finish(self, now)
+            return
         s, spec, ledger = self.state, self.spec, self.ledger
         agg, score = self.jobs["aggregate"], self.jobs["score"]
         assert agg.output is not None and score.output is not None  # both accepted: see _on_jobs

@@ -72,7 +72,10 @@ class RoundRecord:
     aggregation ran (in words: :func:`deai.protocol.task.jobspecs.defense`),
     the ``faulted`` executors, the ``payout`` posted and its ``allocation``, the validation
     metrics (``val_perplexity`` is None unless the task models text), the privacy ``epsilon`` so
-    far (None without DP) and the ledger ``time`` the round finished."""
+    far (None without DP) and the ledger ``time`` the round finished. A delegated-training round
+    (:mod:`deai.protocol.task.delegated_round`) has its training job as ``aggregate_job``, no
+    contributors, and the job's ``disputes``
+    (:class:`~deai.protocol.jobs.delegated.DisputeRecord` as JSON)."""
 
     round: int
     checkpoint: str
@@ -92,6 +95,7 @@ class RoundRecord:
     time: int = 0
     scored_on: str = ""
     defense: str = ""
+    disputes: list[dict[str, Any]] = field(default_factory=list)  # a delegated round's refereed disputes
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

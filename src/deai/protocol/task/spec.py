@@ -62,6 +62,7 @@ __all__ = [
     "MAX_SCORING_SETS",
     "MAX_SPEC_BYTES",
     "DPSettings",
+    "DelegatedSettings",
     "TaskSpec",
     "Windows",
 ]
@@ -153,6 +154,35 @@ class Windows:
 
 
 @dataclass(frozen=True)
+class DelegatedSettings:
+    """Delegated training (``TaskSpec.delegated``): instead of data providers training where their
+    data lives, each round is one verified ``train_steps`` job of ``steps`` plain-SGD steps (the
+    spec's ``lr`` and ``batch_size``) over the creator's public training ``data`` (a blob digest),
+    run by ``r`` drawn staked compute providers with hidden sampling ``p`` and refereed on
+    disagreement, committing the state every ``commit_every`` steps
+    (:mod:`deai.protocol.task.delegated_round`)."""
+
+    data: str
+    steps: int = 64
+    commit_every: int = 8
+    r: int = 2
+    p: float = 0.5
+
+    def check(self) -> None:
+        from deai.protocol.jobs.trajectory import MAX_KEPT_LEAVES, leaf_steps
+
+        _num("delegated.steps", self.steps, 1, 1 << 20, integer=True)
+        _num("delegated.commit_every", self.commit_every, 1, self.steps, integer=True)
+        _num("delegated.r", self.r, 2, 16, integer=True)
+        _num("delegated.p", self.p, 0.0, 1.0)
+        if len(leaf_steps(self.steps, self.commit_every)) > MAX_KEPT_LEAVES:
+            raise BadTaskSpec(
+                f"task spec: delegated.steps / commit_every gives over {MAX_KEPT_LEAVES - 1} committed"
+                " states per job: raise commit_every"
+            )
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One federated task. Build it, store :meth:`to_bytes` as a blob, use :attr:`task_id`."""
 
@@ -200,6 +230,12 @@ class TaskSpec:
     compression: str = "none"  # how providers send updates (deai.learn.compression spec)
     global_compression: str = "none"  # how the round's global update is broadcast (ditto)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)  # raw features -> model input
+    delegated: DelegatedSettings | None = None  # set: delegated training on compute providers
+
+    @property
+    def training(self) -> str:
+        """``federated`` (data providers train) or ``delegated`` (compute providers do)."""
+        return "federated" if self.delegated is None else "delegated"
 
     def __post_init__(self) -> None:
         try:
@@ -220,6 +256,11 @@ class TaskSpec:
             object.__setattr__(self, "dp", DPSettings(**self.dp))
         if isinstance(self.windows, dict):
             object.__setattr__(self, "windows", Windows(**self.windows))
+        if isinstance(self.delegated, dict):
+            try:
+                object.__setattr__(self, "delegated", DelegatedSettings(**self.delegated))
+            except TypeError as exc:
+                raise BadTaskSpec(f"task spec: delegated: {exc}") from None
         if isinstance(self.preprocessing, dict):
             try:
                 object.__setattr__(self, "preprocessing", Preprocessing.from_json(self.preprocessing))
@@ -312,6 +353,14 @@ class TaskSpec:
             raise BadTaskSpec(f"task spec: aggregator {self.aggregator!r}: {exc}") from exc
         self._check_model()
         self._check_compression()
+        if self.delegated is not None:
+            if not isinstance(self.delegated, DelegatedSettings):
+                raise BadTaskSpec("task spec: delegated must be an object or null")
+            try:
+                object.__setattr__(self.delegated, "data", check_digest(self.delegated.data))
+            except (EncodingError, TypeError, AttributeError) as exc:
+                raise BadTaskSpec(f"task spec: delegated.data: {exc}") from None
+            self.delegated.check()
         from deai.learn.scoring import get_scorer
         from deai.learn.strategies import get_strategy
 
@@ -363,6 +412,8 @@ class TaskSpec:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        if out["delegated"] is None:  # a federated spec (and its task id) as before the field existed
+            del out["delegated"]
         out["v"] = 1
         return json.loads(canonical(out))
 
@@ -396,6 +447,8 @@ class TaskSpec:
                 value["windows"] = Windows(**value["windows"])
             if isinstance(value.get("preprocessing"), dict):
                 value["preprocessing"] = Preprocessing.from_json(value["preprocessing"])
+            if isinstance(value.get("delegated"), dict):
+                value["delegated"] = DelegatedSettings(**value["delegated"])
             return cls(**value)
         except DataError as exc:
             raise BadTaskSpec(f"task spec: {exc}") from exc
