@@ -60,7 +60,7 @@ def test_delegated_settings_are_checked_and_a_federated_spec_is_unchanged():
 
 def test_scenario_keys_are_validated():
     parse_scenario(doc())
-    with pytest.raises(ScenarioError, match="task.training"):
+    with pytest.raises(ScenarioError, match=r"task\.training"):
         parse_scenario(doc(task={"training": "remote"}))
     with pytest.raises(ScenarioError, match="commit_every"):
         parse_scenario(doc(task={"delegated": {"steps": 4, "commit_every": 8}}))
