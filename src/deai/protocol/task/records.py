@@ -98,7 +98,10 @@ class RoundRecord:
     disputes: list[dict[str, Any]] = field(default_factory=list)  # a delegated round's refereed disputes
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not out["disputes"]:  # a round without disputes reads as before the field existed
+            del out["disputes"]
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
