@@ -26,7 +26,7 @@ and enforces deadlines with :meth:`Dispute.timeout`):
 Since the honest party's answers are the true states, the agreed ``h_lo`` is true and the referee's
 one segment decides correctly whatever the liar answers: cost ``O(log L)`` rounds plus ``k`` steps.
 :mod:`deai.protocol.jobs.delegated` runs it as the decision of a refereed ``train_steps`` job on the
-ledger (in process today: the hub and the task coordinator do not run delegated training yet);
+ledger (the task coordinator of a delegated-training task does, :mod:`deai.protocol.task.delegated_round`);
 :func:`referee` drives it alone, in process, for tests and benchmarks.
 """
 
