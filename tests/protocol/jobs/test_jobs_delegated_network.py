@@ -76,3 +76,15 @@ def test_keep_states_is_bounded():
         get_kind("train_steps").check_params(
             {**MLP, "steps": steps, "lr": 0.1, "batch_size": 8, "commit_every": 1, "keep_states": True}
         )
+
+
+def test_a_saved_refereed_run_comes_back_as_one(store):
+    from deai.protocol.jobs.delegated import DisputeRecord, RefereedRun, run_from_json
+    from deai.protocol.jobs.run import JobRun
+
+    spec = mlp_job(store, commit_every=2, keep_states=True)
+    run = RefereedRun(spec, "train", by_resolver=True, p=0.5)
+    run.disputes.append(DisputeRecord("0x" + "11" * 32, ["a", "b"], ["a"], ["b"], 3, 2, 2, "c", [], "why"))
+    back = run_from_json(run.to_json())
+    assert isinstance(back, RefereedRun) and back.by_resolver and back.disputes == run.disputes
+    assert type(run_from_json(JobRun(spec, "score").to_json())) is JobRun
