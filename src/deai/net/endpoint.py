@@ -123,7 +123,7 @@ def _refusal(exc: Exception) -> Reply:
         status = 400
     body: dict[str, Any] = {"error": type(exc).__name__, "reason": str(exc)}
     if isinstance(exc, RateLimited):
-        body["retry_after"] = round(exc.retry_after, 3)
+        body["retry_after"] = max(0.001, round(exc.retry_after, 3))  # a refusal never says "now"
     return Reply(status, body)
 
 
