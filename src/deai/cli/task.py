@@ -121,6 +121,7 @@ def submit(
             f" {budget:,}: fund it (`deai account fund {creator.address} --amount {budget - balance}"
             " --minter MINTER --hub URL` on a devnet) or lower task.budget"
         )
+    plan.publish_data(client)  # a delegated task's training data
     task = submit_task(client, creator, plan.bundle)
     typer.echo(f"submitted task {task} (budget {plan.bundle.spec.budget:,})")
     if watch:

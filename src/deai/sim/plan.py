@@ -228,14 +228,19 @@ class NetworkPlan:
 
     # -- in one process -----------------------------------------------------------------------------------
 
+    def publish_data(self, client) -> None:
+        """The creator's public data the task needs besides the spec's own blobs: the training data
+        of a delegated task (a no-op otherwise). ``client`` signs as the creator."""
+        if self.train_data is not None:
+            client.put_blob(self.train_data, expected=sha256_hex(self.train_data))
+
     def memory(self, root: str | Path):
         """A :class:`LocalNetwork` with every party funded and its daemons added (task not submitted)."""
         from deai.node.launch.inprocess import LocalNetwork
 
         net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
-        if self.train_data is not None:  # the creator publishes its training data
-            net.client(self.creator).put_blob(self.train_data, expected=sha256_hex(self.train_data))
+        self.publish_data(net.client(self.creator))
         net.add_daemon(
             "data",
             {"data_provider": self.providers},
@@ -261,8 +266,7 @@ class NetworkPlan:
         net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
         net.start_hub(port=port)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
-        if self.train_data is not None:  # the creator publishes its training data
-            net.client(self.creator).put_blob(self.train_data, expected=sha256_hex(self.train_data))
+        self.publish_data(net.client(self.creator))
         k = max(1, min(data_processes, len(self.providers)))
         size = math.ceil(len(self.providers) / k)
         for g in range(k):
