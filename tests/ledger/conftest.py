@@ -32,10 +32,7 @@ from deai.ledger import (
 
 # "anvil": the same contract on a real anvil process (one per test), under -m slow
 BACKENDS = ["memory", "sqlite", "evm", pytest.param("anvil", marks=pytest.mark.slow)]
-EVM_MISSING = {
-    "test_ledger_jobs.py": "jobs",
-    "test_inference_job_routes_royalties": "jobs",
-}
+EVM_MISSING: dict[str, str] = {}
 # tests of the local backends' hash-linked log (entries tampered in SQLite/memory): on the EVM
 # backend the chain's blocks are the log; tests/ledger/test_ledger_evm.py covers its verify
 EVM_NOT_APPLICABLE = {

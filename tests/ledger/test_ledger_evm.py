@@ -36,7 +36,7 @@ def hub(chain):
 
 
 def test_typed_struct_types_match_the_contract():
-    source = (CONTRACTS / "Ledger.vy").read_text()
+    source = (CONTRACTS / "Ledger.vy").read_text() + (CONTRACTS / "Jobs.vy").read_text()
     declared = set(re.findall(r'keccak256\(\s*"([A-Za-z]+\([^"]*\))"', source)) - {
         "EIP712Domain(string name,string version,bytes32 salt)"
     }
@@ -78,10 +78,16 @@ def test_the_relay_cannot_forge_alter_or_replay(hub):
     with pytest.raises(errors.ReplayedNonce):
         hub.submit(stx)
     assert hub.balance(B.address) == 10 and hub.balance(A.address) == 990
-    # job transactions are refused by name until the contract has them
-    job = txs.ResolveJob(job=hash_value("j"))
-    with pytest.raises(errors.UnknownTxKind, match="not on the EVM"):
-        hub.send(A, job)
+    # the Ledger's interface for the Jobs contract (envelope, fund moves) and the Jobs contract's
+    # provider hook answer nobody else, the relay included
+    with pytest.raises(Exception, match="revert"):
+        hub.contract.functions.job_op(2, relay, 0, 1_000, bytes(32)).call({"from": relay})
+    with pytest.raises(Exception, match="revert"):
+        hub.contract.functions.begin(A.address, 1, bytes(32), 27, bytes(32), bytes(32)).call({"from": relay})
+    with pytest.raises(Exception, match="revert"):
+        hub.jobs.functions.on_stake(relay, 1).call({"from": relay})
+    with pytest.raises(Exception, match="revert"):
+        hub.jobs.functions.bind(relay).call({"from": relay})
 
 
 def test_two_hubs_on_one_chain_agree_and_a_participant_switches(chain, hub):

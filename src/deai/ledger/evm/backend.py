@@ -1,11 +1,13 @@
 """The ledger on an EVM chain: :class:`EvmLedger` implements :class:`~deai.ledger.base.Ledger` over
-the contract ``contracts/Ledger.vy`` with web3.py.
+the contracts ``contracts/Ledger.vy`` (funds, stakes, tasks, payouts, models) and
+``contracts/Jobs.vy`` (verified jobs; it acts on the Ledger through a narrow interface) with web3.py.
 
 ``EvmLedger(chain, config, relayer=None, deploy=True, clock=None)``:
 
 - ``chain``: a ``Web3`` (e.g. :func:`deai.ledger.evm.node.tester_chain`) or a JSON-RPC URL.
-- ``deploy``: True deploys a fresh contract for ``config``; an address attaches to a deployed one
-  (its genesis hash must be ``config.genesis_hash``). ``ledger.address`` is the contract.
+- ``deploy``: True deploys fresh contracts for ``config``; an address attaches to a deployed Ledger
+  contract (its genesis hash must be ``config.genesis_hash``; the Jobs contract is the one it names).
+  ``ledger.address`` is the Ledger contract.
 - ``relayer``: the account that pays the gas (an :class:`~deai.core.accounts.Account` with ether);
   None uses the node's first unlocked account (eth-tester, anvil). The relayer is untrusted: the
   contract checks each transaction's EIP-712 signature (``SignedTx.typed_signature``), sender and
@@ -23,8 +25,10 @@ mirror state, so it names the same amounts). ``submit_many`` sends the transacti
 (each is its own chain transaction; there is no all-or-nothing batch on chain).
 
 Queries read the contract's views. ``events``/``history``/``head``/``state_root`` come from the
-logs (:mod:`deai.ledger.evm.follow`). Verified jobs are not on the contract yet: their
-transactions are refused with ``UnknownTxKind`` and their queries answer None.
+logs (:mod:`deai.ledger.evm.follow`). A job's record combines what the Jobs contract stores
+(money, deadlines, counts, status, the drawn executors) with what only its transactions carry
+(``job_type``, ``inputs``, and who was accepted, faulted and missed, from the resolution's log),
+replayed from the chain by the follower.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from deai.ledger.evm.node import set_next_timestamp
 from deai.ledger.machine import apply
 from deai.ledger.records import (
     JobRecord,
+    JobStatus,
     MemberRecord,
     ModelRecord,
     PayoutRecord,
@@ -66,6 +71,15 @@ from deai.ledger.typed import abi_args
 __all__ = ["SUPPLY_VIEWS", "EvmLedger"]
 
 GAS_LIMIT = 3_000_000
+DRAW_GAS_LIMIT = 25_000_000  # register_job reads every provider of the role (at most 1,024)
+JOB_STATUS = (
+    None,
+    JobStatus.OPEN,
+    JobStatus.ACCEPTED,
+    JobStatus.NO_MAJORITY,
+    JobStatus.FAILED,
+    JobStatus.ABANDONED,
+)
 # supply bucket -> the contract's running total (buckets of areas not on the contract are 0)
 SUPPLY_VIEWS = {
     "balances": "total_balances",
@@ -73,7 +87,7 @@ SUPPLY_VIEWS = {
     "unbonding": "total_unbonding",
     "task_escrow": "total_task_escrow",
     "task_stakes": "total_task_stakes",
-    "job_escrow": None,
+    "job_escrow": "total_job_escrow",
     "unclaimed_payouts": "total_unclaimed",
     "royalty_pools": "total_royalty_pools",
     "burned": "burned",
@@ -119,7 +133,7 @@ class EvmLedger(Ledger):
         c = compiled()
         self.supported = self.supported_kinds()
         if deploy is True:
-            address = self._deploy(c.abi, c.bytecode)
+            address = self._deploy()
         elif isinstance(deploy, str):
             address = Web3.to_checksum_address(deploy)
         else:
@@ -128,13 +142,18 @@ class EvmLedger(Ledger):
         views = self.contract.functions
         if _hex(views.genesis().call()) != config.genesis_hash:
             raise LedgerError(f"the contract at {address} is not a ledger of this network config")
+        self.jobs = self.w3.eth.contract(address=views.jobs().call(), abi=compiled("Jobs").abi)
         self._time = (views.time_origin().call(), views.time_num().call(), views.time_den().call())
-        self.follower = Follower(self.w3, self.contract, config, views.deployed_at().call())
+        self.follower = self._follower()
+
+    def _follower(self) -> Follower:
+        return Follower(self.w3, self.contract, self.config, self._view("deployed_at"), jobs=self.jobs)
 
     @staticmethod
     def supported_kinds() -> frozenset[str]:
-        """The transaction kinds the contract has a function for."""
-        return frozenset(i["name"] for i in compiled().abi if i["type"] == "function") & set(TX_TYPES)
+        """The transaction kinds the contracts have a function for."""
+        abi = compiled().abi + compiled("Jobs").abi
+        return frozenset(i["name"] for i in abi if i["type"] == "function") & set(TX_TYPES)
 
     @property
     def address(self) -> str:
@@ -142,8 +161,29 @@ class EvmLedger(Ledger):
 
     # -- chain plumbing ---------------------------------------------------------------------------------
 
-    def _deploy(self, abi: list, bytecode: str) -> ChecksumAddress:
+    def _deploy(self) -> ChecksumAddress:
+        """Deploy the Jobs contract, then the Ledger naming it, then bind the Jobs to the Ledger."""
         cfg = self.config
+        jc = compiled("Jobs")
+        params = [
+            cfg.stake_fee_ratio_bps,
+            cfg.min_job_fee,
+            cfg.max_job_window_ms,
+            cfg.max_executors,
+            cfg.resolve_grace_ms,
+            cfg.slash_bps,
+            cfg.slash_reward_bps,
+        ]
+        rep = [cfg.rep_step_bps, cfg.rep_min_bps, cfg.rep_max_bps, cfg.rep_job_win, cfg.rep_job_fault]
+        jobs_ctor = self.w3.eth.contract(abi=jc.abi, bytecode=jc.bytecode).constructor(
+            params, rep, list(cfg.resolvers)
+        )
+        receipt = self._transact(jobs_ctor, gas=12_000_000)
+        if receipt["status"] != 1:
+            raise LedgerError(f"the jobs contract's deployment failed (gas used {receipt['gasUsed']})")
+        jobs = self.w3.eth.contract(address=receipt["contractAddress"], abi=jc.abi)
+        c = compiled()
+        abi, bytecode = c.abi, c.bytecode
         if self._clock is not None:  # a development chain driven by the clock, in microseconds
             origin, num, den = int(self.w3.eth.get_block("latest")["timestamp"]), 1, 1000
         else:
@@ -159,11 +199,15 @@ class EvmLedger(Ledger):
             origin,
             num,
             den,
+            jobs.address,
         )
         receipt = self._transact(ctor, gas=12_000_000)
         if receipt["status"] != 1:
             raise LedgerError(f"the ledger contract's deployment failed (gas used {receipt['gasUsed']})")
-        return Web3.to_checksum_address(receipt["contractAddress"])
+        address = Web3.to_checksum_address(receipt["contractAddress"])
+        if self._transact(jobs.functions.bind(address))["status"] != 1:
+            raise LedgerError("binding the jobs contract to the ledger failed")
+        return address
 
     def _transact(self, fn: Any, gas: int = GAS_LIMIT) -> Any:
         """Send a contract call or deployment from the relayer and wait for its receipt."""
@@ -230,7 +274,8 @@ class EvmLedger(Ledger):
 
     def _call(self, stx: SignedTx) -> Any:
         sig = stx.typed_signature or b""
-        fn = getattr(self.contract.functions, stx.kind)
+        target = self.contract if hasattr(self.contract.functions, stx.kind) else self.jobs
+        fn = getattr(target.functions, stx.kind)
         return fn(stx.sender, stx.nonce, *abi_args(stx.tx), sig[64], sig[:32], sig[32:64])
 
     def _refusal(self, stx: SignedTx, exc: Exception, now: int) -> LedgerError:
@@ -261,7 +306,7 @@ class EvmLedger(Ledger):
             fn.call({"from": sender}, block_identifier="pending")
         except _REVERTS as exc:
             raise self._refusal(stx, exc, now) from None
-        receipt = self._transact(fn)
+        receipt = self._transact(fn, DRAW_GAS_LIMIT if stx.kind == "register_job" else GAS_LIMIT)
         if receipt["status"] != 1:  # another relay's transaction got in between: say why now
             try:
                 self._call(stx).call({"from": sender})
@@ -363,13 +408,56 @@ class EvmLedger(Ledger):
         return self._view("claims", _b32(task_id), epoch, address)
 
     def job(self, job_id: str) -> JobRecord | None:
-        return None  # jobs are not on the contract yet
+        """The Jobs contract's record, with the fields only the job's transactions carry
+        (``job_type``, ``inputs``, ``accepted``, ``faulted``, ``missed``) from the replayed log."""
+        (
+            creator, task, fee, escrow, role, seed, replication, commit_deadline, reveal_deadline,
+            resolver, quorum, model, commits, reveals, replicated, primary, status, digest,
+        ) = self.jobs.functions.jobs(_b32(job_id)).call()  # fmt: skip
+        if status == 0:
+            return None
+        with self._lock:
+            self.follower.sync()
+            replayed = self.follower.mirror.job(job_id)
+        if replayed is None:  # the chain moved past the follower's last block: read it again
+            return None
+        executors = tuple(
+            self.jobs.functions.executors(_b32(job_id), i).call() for i in range(len(replayed.executors))
+        )
+        return JobRecord(
+            creator=creator,
+            task=None if task == bytes(32) else _hex(task),
+            job_type=replayed.job_type,
+            inputs=replayed.inputs,
+            fee=fee,
+            escrow=escrow,
+            role=ROLES[role],
+            executors=executors,
+            seed=_hex(seed),
+            replication=_hex(replication),
+            commit_deadline=commit_deadline,
+            reveal_deadline=reveal_deadline,
+            resolver=None if int(resolver, 16) == 0 else resolver,
+            quorum=quorum,
+            model=None if model == bytes(32) else _hex(model),
+            commits=commits,
+            reveals=reveals,
+            replicated=None if replicated == 0 else replicated == 2,
+            primary=None if replicated == 0 else primary,
+            status=JOB_STATUS[status] or JobStatus.OPEN,
+            digest=None if digest == bytes(32) else _hex(digest),
+            accepted=replayed.accepted,
+            faulted=replayed.faulted,
+            missed=replayed.missed,
+        )
 
     def commitment(self, job_id: str, executor: str) -> str | None:
-        return None
+        commitment, _, committed, _ = self.jobs.functions.duties(_b32(job_id), executor).call()
+        return _hex(commitment) if committed else None
 
     def revealed(self, job_id: str, executor: str) -> str | None:
-        return None
+        _, digest, _, revealed = self.jobs.functions.duties(_b32(job_id), executor).call()
+        return _hex(digest) if revealed else None
 
     def eligible_executors(self, role: str, fee: int, exclude: str = "") -> list[tuple[str, int]]:
         with self._lock:
@@ -456,7 +544,7 @@ class EvmLedger(Ledger):
         supply totals equal the replay's, and every row of the replayed state equals the contract's
         view of it. What it proves: the contract's state is the reference state machine's result
         over the transactions on chain (rows the replay never touched are covered by the totals)."""
-        fresh = Follower(self.w3, self.contract, self.config, self._view("deployed_at"))
+        fresh = self._follower()
         fresh.sync()
         ref = fresh.mirror
         head = fresh.head
@@ -499,14 +587,19 @@ class EvmLedger(Ledger):
             return self.claimed(a[0], int(a[1]), a[2]) or None
         if table == "royalty_index":
             return self._view("royalty_index", _b32(a[0]), a[1])
+        if table == "commits":
+            return self.commitment(a[0], a[1])
+        if table == "reveals":
+            return self.revealed(a[0], a[1])
         records: dict[str, Callable[[], Any]] = {
             "unbonding": lambda: self.unbonding(a[0], a[1]),
             "tasks": lambda: self.task(a[0]),
             "members": lambda: self.member(a[0], a[1]),
             "payouts": lambda: self.payout(a[0], int(a[1])),
             "models": lambda: self.model(a[0]),
+            "jobs": lambda: self.job(a[0]),
         }
         if table in records:
             record = records[table]()
             return None if record is None else record.to_json()
-        return ref.tables[table]["|".join(a)]  # jobs are not on the contract: the replay has no rows
+        return ref.tables[table]["|".join(a)]

@@ -31,7 +31,11 @@ from deai.ledger.typed import tx_from_abi
 __all__ = ["Applied", "Follower", "event_from_log"]
 
 # bytes32 event fields that are None when zero (an optional hash of the transaction)
-_OPTIONAL = {"ModelRegistered": frozenset({"task", "job"})}
+_OPTIONAL = {
+    "ModelRegistered": frozenset({"task", "job"}),
+    "JobRegistered": frozenset({"task"}),
+    "JobResolved": frozenset({"digest"}),
+}
 _OPTIONAL_ANY = frozenset({"job"})
 
 
@@ -71,10 +75,14 @@ class Applied:
 
 
 class Follower:
-    """Reads the contract's logs from ``from_block`` and keeps events, histories and a mirror."""
+    """Reads the contracts' logs from ``from_block`` and keeps events, histories and a mirror.
+    ``jobs``: the Jobs contract beside the Ledger ``contract`` (both logs, in log order)."""
 
-    def __init__(self, w3: Web3, contract: Any, config: NetworkConfig, from_block: int) -> None:
+    def __init__(
+        self, w3: Web3, contract: Any, config: NetworkConfig, from_block: int, *, jobs: Any = None
+    ) -> None:
         self.w3, self.contract, self.config = w3, contract, config
+        self.contracts = {c.address: c for c in (contract, jobs) if c is not None}
         self.block = from_block - 1  # the last block read
         self.mirror = State(config)
         self.head = Head(0, config.genesis_hash, 0)
@@ -83,7 +91,7 @@ class Follower:
         self.divergence: str | None = None
         self.known: dict[bytes, SignedTx] = {}  # tx hash -> what this process relayed (no refetch)
         self._abis = {}
-        for item in contract.abi:
+        for item in [i for c in self.contracts.values() for i in c.abi]:
             if item["type"] == "event":
                 topic = Web3.keccak(text=f"{item['name']}({','.join(i['type'] for i in item['inputs'])})")
                 self._abis[bytes(topic)] = item
@@ -94,7 +102,7 @@ class Follower:
         if latest <= self.block:
             return []
         logs = self.w3.eth.get_logs(
-            {"address": self.contract.address, "fromBlock": self.block + 1, "toBlock": latest}
+            {"address": list(self.contracts), "fromBlock": self.block + 1, "toBlock": latest}
         )
         self.block = latest
         applied: list[Applied] = []
@@ -128,7 +136,7 @@ class Follower:
         if stx is not None:
             return stx
         raw = self.w3.eth.get_transaction(entry.tx_hash)  # type: ignore[arg-type]
-        fn, args = self.contract.decode_function_input(raw["input"])
+        fn, args = self.contracts[raw["to"]].decode_function_input(raw["input"])
         tx: Tx = tx_from_abi(TX_TYPES[fn.fn_name], args)
         return SignedTx(tx, args["sender"], args["nonce"], self.config.network, b"")
 

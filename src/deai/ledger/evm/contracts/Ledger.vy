@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma optimize codesize
 """
 @title deai ledger: funds, stakes, unbonding, reputation, tasks, payout roots and claims
 @notice The same state machine as the Python rules in deai.ledger.rules (funds.py, tasks.py):
@@ -58,6 +59,11 @@ CLAIM_ROYALTY_T: constant(bytes32) = keccak256(
 )
 HOST_ROLE: constant(uint8) = 2
 BPS: constant(uint256) = 10_000
+
+
+interface Jobs:
+    def on_stake(account: address, role: uint8): nonpayable
+    def payout_check(job: bytes32, task: bytes32, root: bytes32) -> uint8: view
 
 # -- events (names and fields as the Python rules emit them) -----------------------------------------
 
@@ -227,6 +233,7 @@ time_origin: public(immutable(uint256))  # ledger ms = (block.timestamp - time_o
 time_num: public(immutable(uint256))
 time_den: public(immutable(uint256))
 deployed_at: public(immutable(uint256))  # the block of the deployment: where log followers start
+jobs: public(immutable(address))  # the Jobs contract: the only caller of begin and job_op
 
 # -- state ----------------------------------------------------------------------------------------------
 
@@ -242,6 +249,7 @@ total_task_escrow: public(uint256)
 total_task_stakes: public(uint256)
 total_unclaimed: public(uint256)
 total_royalty_pools: public(uint256)
+total_job_escrow: public(uint256)
 
 balances: public(HashMap[address, uint256])
 nonces: public(HashMap[address, uint256])
@@ -272,6 +280,7 @@ def __init__(
     _time_origin: uint256,
     _time_num: uint256,
     _time_den: uint256,
+    _jobs: address,
 ):
     assert _time_num > 0 and _time_den > 0 and _time_origin <= block.timestamp
     genesis = _genesis
@@ -285,6 +294,7 @@ def __init__(
     time_num = _time_num
     deployed_at = block.number
     time_den = _time_den
+    jobs = _jobs
     self.head = _genesis
 
 
@@ -359,6 +369,61 @@ def _coordinated(task_id: bytes32, sender: address) -> Task:
     return task
 
 
+# -- the narrow interface of the Jobs contract (contracts/Jobs.vy) ------------------------------------------
+
+
+@external
+def begin(sender: address, nonce: uint256, struct_hash: bytes32, v: uint8, r: bytes32, s: bytes32) -> (uint256, bytes32):
+    """The envelope of a job transaction: returns its ledger time and the head before it."""
+    assert msg.sender == jobs
+    head: bytes32 = self.head
+    return self._begin(sender, nonce, struct_hash, v, r, s), head
+
+
+@external
+def job_op(op: uint8, account: address, role: uint8, amount: uint256, ref: bytes32):
+    """Move what a job rule moves; job escrow, slashed pools and refunds stay in ``total_job_escrow``
+    until paid, burned or refunded, so the supply totals still sum to ``minted``."""
+    assert msg.sender == jobs
+    if op == 0:  # escrow from a balance
+        self._debit(account, amount)
+        self.total_job_escrow += amount
+    elif op == 1:  # escrow from a task's budget (the Jobs contract checked it)
+        self.tasks[ref].budget -= amount
+        self.total_task_escrow -= amount
+        self.total_job_escrow += amount
+    elif op == 2:  # pay from the escrow
+        self.total_job_escrow -= amount
+        self._credit(account, amount)
+    elif op == 3:  # a royalty share of a paid fee
+        self.total_job_escrow -= amount
+        self._accrue_royalty(ref, amount)
+    elif op == 4:  # refund to the task's budget, or its creator once closed
+        self.total_job_escrow -= amount
+        t: Task = self.tasks[ref]
+        if t.status == OPEN:
+            self.tasks[ref].budget = t.budget + amount
+            self.total_task_escrow += amount
+        else:
+            self._credit(t.creator, amount)
+    elif op == 5:
+        self.locks[account][role] += 1
+    elif op == 6:
+        self.locks[account][role] -= 1
+    elif op == 7:  # slash into the job's pool
+        self.stakes[account][role] -= amount
+        self.total_stakes -= amount
+        self.total_job_escrow += amount
+    elif op == 8:
+        self.total_job_escrow -= amount
+        self.burned += amount
+    else:  # 9: reputation up, 10: down
+        delta: int256 = convert(amount, int256)
+        if op == 10:
+            delta = -delta
+        self.reputation[account][role] = max(-REPUTATION_BOUND, min(REPUTATION_BOUND, self.reputation[account][role] + delta))
+
+
 # -- funds ----------------------------------------------------------------------------------------------
 
 
@@ -396,6 +461,7 @@ def stake(sender: address, nonce: uint256, role: uint8, amount: uint256, v: uint
     self._debit(sender, amount)
     self.stakes[sender][role] = new
     self.total_stakes += amount
+    extcall Jobs(jobs).on_stake(sender, role)
     log Staked(account=sender, role=role, amount=amount, stake=new)
 
 
@@ -549,7 +615,11 @@ def post_payout_root(
     if total > t.budget:
         raise "InsufficientEscrow"
     if job != empty(bytes32):
-        raise "UnknownJob"  # jobs are not on this contract yet: no job can be an accepted job of the task
+        check: uint8 = staticcall Jobs(jobs).payout_check(job, task, root)
+        if check == 1:
+            raise "UnknownJob"
+        if check == 2:
+            raise "JobError"
     self.tasks[task].budget = t.budget - total
     self.total_task_escrow -= total
     self.payouts[task][epoch] = Payout(root=root, total=total, claimed=0, job=job, posted=True)
