@@ -14,7 +14,8 @@ import pytest
 from conftest import ACCOUNTS, test_config
 from deai.core.accounts import Account
 from deai.core.encoding import hash_value
-from deai.ledger import COMPUTE, ManualClock, SignedTx, errors, model_id, payout_tree, txs
+from deai.ledger import COMPUTE, ManualClock, SignedTx, draw_executors, errors, model_id, payout_tree, txs
+from deai.ledger.draw import draw_seed
 from deai.ledger.evm.backend import EvmLedger
 from deai.ledger.evm.compile import CONTRACTS
 from deai.ledger.evm.node import ANVIL_INSTALL, AnvilNode, find_anvil
@@ -169,8 +170,18 @@ def _adversarial_module():
     return _load("adversarial/test_ledger_rules.py", "adversarial_ledger_rules_on_evm")
 
 
-# the adversarial ledger tests whose areas the contract has (the others are about jobs and models)
-ADVERSARIAL_ON_EVM = ["test_a_member_cannot_unstake_its_role_until_it_left_the_task"]
+# the adversarial ledger tests that take a ``net`` (every area is on the contract now)
+ADVERSARIAL_ON_EVM = [
+    "test_an_outsider_cannot_register_a_job_that_endangers_anyone",
+    "test_drawn_executors_that_ignore_a_strangers_job_lose_nothing",
+    "test_a_stranger_that_never_reveals_its_choice_frees_every_lock_in_bounded_time",
+    "test_a_sybil_with_quorum_tricks_cannot_take_honest_stakes",
+    "test_a_resolver_cannot_fault_an_executor_with_the_accepted_digest",
+    "test_a_commit_needs_the_stake_the_draw_required",
+    "test_task_job_fees_come_from_the_task_budget",
+    "test_model_ids_cannot_be_squatted",
+    "test_a_member_cannot_unstake_its_role_until_it_left_the_task",
+]
 
 
 @pytest.mark.parametrize("name", ADVERSARIAL_ON_EVM)
@@ -205,7 +216,7 @@ def test_stateful_invariants_on_the_contract_many():
 def _stateful_on_chain(examples: int, steps: int) -> None:
     """The hypothesis machine of test_ledger_stateful.py (conservation after every transaction, a
     refusal changes nothing) on the contract; at the end the EVM verify, and a second backend
-    attached to the same contract agrees. Job and model steps are refused (not on chain yet)."""
+    attached to the same contract agrees (job and model steps included)."""
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
 
@@ -271,3 +282,76 @@ def test_negative_and_far_nonces_are_refused_like_elsewhere(hub):
     with pytest.raises(errors.BadNonce):
         hub.submit(hub.sign(A, txs.Transfer(to=B.address, amount=1), nonce=2**53 - 1))
     assert hub.nonce(A.address) == 0 and hub.verify().ok
+
+
+def test_the_contract_draws_like_the_reference_in_checksummed_address_order(hub):
+    """The Jobs contract keeps each role's providers in the order of their checksummed addresses
+    (what deai.ledger.draw sorts by: not the numeric order) and draws executors bit for bit like
+    the reference draw, with the ledger head before the registration and the job id as seed."""
+    providers = ACCOUNTS[2:12]
+    numeric = sorted(a.address for a in providers)
+    by_number = sorted(numeric, key=lambda a: int(a, 16))
+    assert numeric != by_number  # the two orders differ here, so a numeric list would draw wrong
+    hub.send(MINTER, txs.Mint(to=A.address, amount=100_000))
+    for i, p in enumerate(providers):
+        hub.send(MINTER, txs.Mint(to=p.address, amount=20_000))
+        hub.send(p, txs.Stake(role=COMPUTE, amount=1_000 + 1_000 * i))
+    walked, cur = [], hub.jobs.functions.next_provider(1, "0x" + "00" * 20).call()
+    while int(cur, 16):
+        walked.append(cur)
+        cur = hub.jobs.functions.next_provider(1, cur).call()
+    assert walked == numeric
+    for n in range(6):
+        job = hash_value(f"draw-{n}")
+        head = hub.head().hash
+        hub.send(
+            A,
+            txs.RegisterJob(
+                job=job,
+                task=None,
+                job_type="aggregate",
+                inputs=(),
+                fee=1,
+                executors=5,
+                replication=hash_value("r"),
+                commit_window_ms=1_000,
+                reveal_window_ms=1_000,
+            ),
+        )
+        candidates = hub.eligible_executors(COMPUTE, 1, exclude=A.address)
+        expected = draw_executors(candidates, draw_seed(head, job), 5)
+        assert list(hub.job(job).executors) == expected
+    assert hub.verify().ok and hub.check_invariants()["job_escrow"] == 30
+
+
+def _jobs_on_chain(examples: int, steps: int) -> None:
+    """The adversarial JobMachine (random register / commit / reveal / resolve / accept by random
+    actors, some unfunded; only committed executors are slashed, funds conserved) on the contracts,
+    and the chain verifies against the reference replay at the end."""
+    from hypothesis import HealthCheck, settings
+
+    adv = _load("adversarial/test_ledger_rules.py", "adversarial_jobs_on_evm")
+    adv.MemoryLedger = lambda config, clock: EvmLedger(new_chain(), config, clock=clock)
+
+    class OnChain(adv.JobMachine):
+        def teardown(self):
+            report = self.ledger.verify()
+            assert report.ok, report.problem
+
+    OnChain.TestCase.settings = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    OnChain.TestCase().runTest()
+
+
+def test_random_job_sequences_on_the_contract():
+    _jobs_on_chain(examples=1, steps=12)
+
+
+@pytest.mark.slow
+def test_random_job_sequences_on_the_contract_many():
+    _jobs_on_chain(examples=3 if os.environ.get("DEAI_SMALL") == "1" else 20, steps=30)
