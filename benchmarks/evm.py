@@ -11,7 +11,13 @@ measures, for ``n`` payees (10, 100, 1,000; ``--small``: 10, 100):
   (simulate, send, wait for the receipt, follow the log) and through ``SqliteLedger`` in the same
   run; ``ratio_to_sqlite`` = anvil rate / SQLite rate;
 - ``typed_signature``: the cost ``SignedTx.create`` pays for the EIP-712 signature, as a fraction
-  of the whole create.
+  of the whole create;
+- ``jobs``: gas of one verified job with r = 3 replicated executors (register with the draw, the
+  3 commits, the creator's replication reveal, the 3 reveals, resolve) among ``providers`` staked
+  compute providers (10, 100, 1,000; ``--small``: 10, 40), each on fresh contracts;
+  ``register_ratio`` = register gas / register gas at the fewest providers (the draw reads every
+  provider: the one O(providers) step), ``per_job_ratio`` likewise for the whole job, and
+  ``last_stake_gas`` the gas of the last provider's first stake (its sorted insertion).
 
 Without anvil (``make anvil``) the chain is the in-process py-evm one (gas is identical; the rate
 is then py-evm's). ``--seed`` fixes the accounts and amounts.
@@ -31,7 +37,16 @@ from pathlib import Path
 
 from deai.core.accounts import Account
 from deai.core.encoding import hash_value
-from deai.ledger import NetworkConfig, SignedTx, SqliteLedger, payout_tree, txs
+from deai.ledger import (
+    COMPUTE,
+    NetworkConfig,
+    SignedTx,
+    SqliteLedger,
+    payout_tree,
+    replication_commitment,
+    result_commitment,
+    txs,
+)
 from deai.ledger.evm.backend import EvmLedger
 from deai.ledger.evm.node import AnvilNode, find_anvil, tester_chain
 from deai.ledger.typed import sign_typed, typed_digest
@@ -67,6 +82,56 @@ def round_costs(ledger: EvmLedger, minter: Account, n: int, rng: random.Random, 
         "payout_root_gas": payout_gas,
         "claim_gas": round(sum(gas) / len(gas)),
         "proof_hashes": math.ceil(math.log2(n)),
+    }
+
+
+def job_costs(ledger: EvmLedger, minter: Account, n: int, rng: random.Random) -> dict:
+    """Gas of one replicated r = 3 job among ``n`` staked compute providers."""
+    providers = {a.address: a for a in (Account.from_seed(f"evm-bench-prov-{n}", i) for i in range(n))}
+    for p in providers.values():
+        ledger.send(minter, txs.Mint(to=p.address, amount=20_000))
+        ledger.send(p, txs.Stake(role=COMPUTE, amount=10_000 + rng.randrange(10_000)))
+    stake_gas = last_gas(ledger)
+    creator = Account.from_seed("evm-bench-creator", n)
+    ledger.send(minter, txs.Mint(to=creator.address, amount=10_000))
+    job, salt = hash_value(f"job-{n}-{rng.random()}"), hash_value(f"salt-{n}")
+    ledger.send(
+        creator,
+        txs.RegisterJob(
+            job=job,
+            task=None,
+            job_type="aggregate",
+            inputs=(hash_value("in"),),
+            fee=10,
+            executors=3,
+            replication=replication_commitment(job, True, 0, salt),
+            commit_window_ms=60_000,
+            reveal_window_ms=60_000,
+        ),
+    )
+    gas = {"register": last_gas(ledger), "commits": 0, "reveal_replication": 0, "reveals": 0}
+    record = ledger.job(job)
+    assert record is not None
+    digest = hash_value("result")
+    for e in record.executors:
+        s = hash_value(f"{job}{e}")
+        ledger.send(providers[e], txs.Commit(job=job, commitment=result_commitment(job, e, digest, s)))
+        gas["commits"] += last_gas(ledger)
+    ledger.send(creator, txs.RevealReplication(job=job, replicated=True, primary=0, salt=salt))
+    gas["reveal_replication"] = last_gas(ledger)
+    for e in record.executors:
+        ledger.send(providers[e], txs.Reveal(job=job, digest=digest, salt=hash_value(f"{job}{e}")))
+        gas["reveals"] += last_gas(ledger)
+    ledger.send(creator, txs.ResolveJob(job=job))
+    gas["resolve"] = last_gas(ledger)
+    final = ledger.job(job)
+    assert final is not None and final.status == "accepted"
+    return {
+        "providers": n,
+        "executors": 3,
+        "gas": gas,
+        "per_job_gas": sum(gas.values()),
+        "last_stake_gas": stake_gas,
     }
 
 
@@ -118,6 +183,11 @@ def main() -> None:
             rounds = [round_costs(ledger, minter, n, rng, claims=5 if args.small else 20) for n in sizes]
             evm_rate = transfers(ledger, minter, users, n_tx)
             assert ledger.verify().ok
+            jobs = []
+            for n in (10, 40) if args.small else (10, 100, 1_000):
+                fresh = EvmLedger(ledger.w3, config)  # new contracts: n providers exactly
+                jobs.append(job_costs(fresh, minter, n, rng))
+                assert fresh.verify().ok
         finally:
             if node:
                 node.stop()
@@ -137,6 +207,14 @@ def main() -> None:
             "ratio_to_sqlite": round(evm_rate / sqlite_rate, 4),
         },
         "typed_signature": typed_cost(minter, 300 if args.small else 3_000),
+        "jobs": [
+            {
+                **j,
+                "register_ratio": round(j["gas"]["register"] / jobs[0]["gas"]["register"], 3),
+                "per_job_ratio": round(j["per_job_gas"] / jobs[0]["per_job_gas"], 3),
+            }
+            for j in jobs
+        ],
     }
     print(json.dumps(out, indent=1))
 

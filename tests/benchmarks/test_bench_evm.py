@@ -12,3 +12,10 @@ def test_evm_benchmark_small_form():
     assert result["round_gas_spread"] < 0.02
     assert all(r["claim_gas"] > 0 for r in rounds)
     assert result["throughput"]["ratio_to_sqlite"] > 0
+    # a verified job r = 3 on chain: everything but the draw is independent of the providers
+    jobs = result["jobs"]
+    assert [j["providers"] for j in jobs] == [10, 40]
+    small, large = (j["gas"] for j in jobs)
+    for step in ("commits", "reveal_replication", "reveals", "resolve"):
+        assert abs(large[step] - small[step]) <= 0.02 * small[step], step
+    assert jobs[1]["register_ratio"] > 1.0  # the draw reads every provider once
