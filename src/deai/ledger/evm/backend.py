@@ -71,7 +71,9 @@ from deai.ledger.typed import abi_args
 __all__ = ["SUPPLY_VIEWS", "EvmLedger"]
 
 GAS_LIMIT = 3_000_000
-DRAW_GAS_LIMIT = 25_000_000  # register_job reads every provider of the role (at most 1,024)
+# register_job reads every provider of the role, a first stake walks them to insert itself in
+# order (at most 1,024 per role: about 10 M and 5 M gas at the bound)
+DRAW_GAS_LIMIT = 25_000_000
 JOB_STATUS = (
     None,
     JobStatus.OPEN,
@@ -306,7 +308,7 @@ class EvmLedger(Ledger):
             fn.call({"from": sender}, block_identifier="pending")
         except _REVERTS as exc:
             raise self._refusal(stx, exc, now) from None
-        receipt = self._transact(fn, DRAW_GAS_LIMIT if stx.kind == "register_job" else GAS_LIMIT)
+        receipt = self._transact(fn, DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT)
         if receipt["status"] != 1:  # another relay's transaction got in between: say why now
             try:
                 self._call(stx).call({"from": sender})
