@@ -355,3 +355,32 @@ def test_random_job_sequences_on_the_contract():
 @pytest.mark.slow
 def test_random_job_sequences_on_the_contract_many():
     _jobs_on_chain(examples=3 if os.environ.get("DEAI_SMALL") == "1" else 20, steps=30)
+
+
+def test_job_calldata_outside_the_tx_ranges_is_refused_by_the_contract(hub):
+    """A relayer calling the Jobs contract directly (no backend's checks) with a correctly signed
+    transaction whose fields the Python types refuse (a repeated accepted executor, a zero window)
+    is refused with MalformedTx, so the chain never takes what the reference replay would refuse."""
+    from deai.ledger.typed import sign_typed, typed_digest
+
+    relay = hub.w3.eth.accounts[0]
+    bad = [
+        txs.AcceptResult(job=hash_value("j"), accepted=(B.address, B.address)),
+        txs.RegisterJob(
+            job=hash_value("j"),
+            task=None,
+            job_type="aggregate",
+            inputs=(),
+            fee=1,
+            executors=1,
+            replication=hash_value("r"),
+            commit_window_ms=0,
+            reveal_window_ms=1_000,
+        ),
+    ]
+    for tx in bad:
+        sig = sign_typed(A, typed_digest(tx, A.address, 0, "deai-test"))
+        fn = getattr(hub.jobs.functions, tx.kind)
+        with pytest.raises(Exception, match="MalformedTx"):
+            fn(A.address, 0, *abi_args(tx), sig[64], sig[:32], sig[32:64]).call({"from": relay})
+    assert hub.nonce(A.address) == 0

@@ -486,6 +486,10 @@ def register_job(
     now: uint256 = 0
     head: bytes32 = empty(bytes32)
     now, head = self._begin(sender, nonce, struct_hash, v, r, s)
+    # the field ranges of deai.ledger.txs.RegisterJob, for calldata that did not come through a backend
+    assert fee <= MAX_AMOUNT and executors >= 1 and executors <= 1024 and quorum <= 1023, "MalformedTx"
+    assert commit_window_ms >= 1 and commit_window_ms <= 2**40, "MalformedTx"
+    assert reveal_window_ms >= 1 and reveal_window_ms <= 2**40 and len(job_type) <= 256, "MalformedTx"
     if self.jobs[job].status != 0:
         raise "DuplicateEntity"
     self._check_registration(
@@ -589,6 +593,7 @@ def reveal_replication(
     now: uint256 = 0
     head: bytes32 = empty(bytes32)
     now, head = self._begin(sender, nonce, struct_hash, v, r, s)
+    assert primary <= 1023, "MalformedTx"
     j: Job = self._open_job(job)
     if sender != j.creator:
         raise "NotAuthorized"
@@ -668,6 +673,10 @@ def accept_result(
     now: uint256 = 0
     head: bytes32 = empty(bytes32)
     now, head = self._begin(sender, nonce, struct_hash, v, r, s)
+    assert len(accepted) <= MAX_EXECUTORS, "MalformedTx"
+    for i: uint256 in range(len(accepted), bound=MAX_EXECUTORS):
+        for k: uint256 in range(i, bound=MAX_EXECUTORS):
+            assert accepted[k] != accepted[i], "MalformedTx"  # repeated items
     j: Job = self._open_job(job)
     if j.resolver == empty(address):
         raise "NotAuthorized"
@@ -676,8 +685,6 @@ def accept_result(
     required: DynArray[address, MAX_EXECUTORS] = self._required(job, j)
     revealed: DynArray[address, MAX_EXECUTORS] = self._revealed(job, j, required, now)
     if len(accepted) == 0:
-        raise "BadAcceptance"
-    if len(accepted) > MAX_EXECUTORS:
         raise "BadAcceptance"
     winners: DynArray[address, MAX_EXECUTORS] = []
     for a: address in accepted:
