@@ -170,17 +170,21 @@ def _adversarial_module():
     return _load("adversarial/test_ledger_rules.py", "adversarial_ledger_rules_on_evm")
 
 
-# the adversarial ledger tests that take a ``net`` (every area is on the contract now)
+# the adversarial ledger tests that take a ``net`` (every area is on the contract now); the
+# default suite runs three, -m slow the others (a few seconds each on py-evm)
+_SLOW = pytest.mark.slow
 ADVERSARIAL_ON_EVM = [
-    "test_an_outsider_cannot_register_a_job_that_endangers_anyone",
-    "test_drawn_executors_that_ignore_a_strangers_job_lose_nothing",
-    "test_a_stranger_that_never_reveals_its_choice_frees_every_lock_in_bounded_time",
     "test_a_sybil_with_quorum_tricks_cannot_take_honest_stakes",
     "test_a_resolver_cannot_fault_an_executor_with_the_accepted_digest",
-    "test_a_commit_needs_the_stake_the_draw_required",
-    "test_task_job_fees_come_from_the_task_budget",
-    "test_model_ids_cannot_be_squatted",
     "test_a_member_cannot_unstake_its_role_until_it_left_the_task",
+    pytest.param("test_an_outsider_cannot_register_a_job_that_endangers_anyone", marks=_SLOW),
+    pytest.param("test_drawn_executors_that_ignore_a_strangers_job_lose_nothing", marks=_SLOW),
+    pytest.param(
+        "test_a_stranger_that_never_reveals_its_choice_frees_every_lock_in_bounded_time", marks=_SLOW
+    ),
+    pytest.param("test_a_commit_needs_the_stake_the_draw_required", marks=_SLOW),
+    pytest.param("test_task_job_fees_come_from_the_task_budget", marks=_SLOW),
+    pytest.param("test_model_ids_cannot_be_squatted", marks=_SLOW),
 ]
 
 
