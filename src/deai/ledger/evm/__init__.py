@@ -1,4 +1,5 @@
-"""The ledger on an EVM chain: the contract (``contracts/Ledger.vy``), its compiler cache, the
+"""The ledger on an EVM chain: the contracts (``contracts/Ledger.vy``, ``contracts/Jobs.vy``
+for verified jobs), their compiler cache, the
 :class:`~deai.ledger.evm.backend.EvmLedger` backend and the local chain nodes (anvil, eth-tester).
 
 Import the parts from their modules (``deai.ledger.evm.backend``, ``deai.ledger.evm.node``): this

@@ -82,7 +82,7 @@ JOB_STATUS = (
     JobStatus.FAILED,
     JobStatus.ABANDONED,
 )
-# supply bucket -> the contract's running total (buckets of areas not on the contract are 0)
+# supply bucket -> the Ledger contract's running total
 SUPPLY_VIEWS = {
     "balances": "total_balances",
     "stakes": "total_stakes",
