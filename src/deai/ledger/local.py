@@ -14,11 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from deai.core.accounts import check_address
-from deai.core.errors import EncodingError
 from deai.ledger.base import Head, Ledger, Receipt, TxRecord, VerifyReport, wall_clock_ms
 from deai.ledger.config import NetworkConfig
-from deai.ledger.errors import LedgerCorrupted, LedgerError, MalformedTx, TxTooLarge
+from deai.ledger.errors import LedgerCorrupted, LedgerError
 from deai.ledger.log import LogEntry, entry_hash, events_hash, replay
 from deai.ledger.machine import apply
 from deai.ledger.records import (
@@ -33,7 +31,7 @@ from deai.ledger.rules.base import Context, Event
 from deai.ledger.rules.jobs import eligible_executors
 from deai.ledger.rules.models import royalty_owed
 from deai.ledger.state import State, key
-from deai.ledger.tx import SignedTx
+from deai.ledger.tx import SignedTx, checked_signed_tx
 
 __all__ = ["LocalLedger"]
 
@@ -87,23 +85,7 @@ class LocalLedger(Ledger):
     # -- writing --------------------------------------------------------------------------------------
 
     def _prepare(self, item: SignedTx | bytes) -> SignedTx:
-        if isinstance(item, bytes | bytearray):
-            stx = SignedTx.from_bytes(bytes(item), max_bytes=self.config.max_tx_bytes)
-        elif isinstance(item, SignedTx):
-            stx = item
-            try:
-                stx.tx.check()
-                if check_address(stx.sender) != stx.sender:
-                    raise MalformedTx("sender must be a checksummed address")
-            except EncodingError as exc:
-                raise MalformedTx(f"sender: {exc}") from exc
-            if len(stx.signing_bytes) > self.config.max_tx_bytes:
-                raise TxTooLarge(
-                    f"transaction is {len(stx.signing_bytes)} bytes, over {self.config.max_tx_bytes}"
-                )
-        else:
-            raise MalformedTx(f"expected a SignedTx or bytes, got {type(item).__name__}")
-        stx.verify_signature()
+        stx = checked_signed_tx(item, self.config.max_tx_bytes)
         return stx
 
     def submit(self, tx: SignedTx | bytes) -> Receipt:

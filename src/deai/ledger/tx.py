@@ -53,6 +53,7 @@ __all__ = [
     "Role",
     "SignedTx",
     "Tx",
+    "checked_signed_tx",
     "int_range",
     "list_of",
     "register",
@@ -377,3 +378,25 @@ class SignedTx:
         if stx.signing_bytes != bytes(signed):
             raise MalformedTx("logged transaction bytes are not in canonical form")
         return stx
+
+
+def checked_signed_tx(item: SignedTx | bytes, max_bytes: int) -> SignedTx:
+    """What every backend does first with a submitted transaction: bytes parsed (bounded by
+    ``max_bytes``), an in-process :class:`SignedTx` checked as if it had been parsed (fields,
+    checksummed sender, size), then its signature verified. Raises the matching ledger error."""
+    if isinstance(item, bytes | bytearray):
+        stx = SignedTx.from_bytes(bytes(item), max_bytes=max_bytes)
+    elif isinstance(item, SignedTx):
+        stx = item
+        try:
+            stx.tx.check()
+            if check_address(stx.sender) != stx.sender:
+                raise MalformedTx("sender must be a checksummed address")
+        except EncodingError as exc:
+            raise MalformedTx(f"sender: {exc}") from exc
+        if len(stx.signing_bytes) > max_bytes:
+            raise TxTooLarge(f"transaction is {len(stx.signing_bytes)} bytes, over {max_bytes}")
+    else:
+        raise MalformedTx(f"expected a SignedTx or bytes, got {type(item).__name__}")
+    stx.verify_signature()
+    return stx

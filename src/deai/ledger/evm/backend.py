@@ -41,13 +41,12 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from deai.core.accounts import Account, check_address
+from deai.core.accounts import Account
 from deai.core.encoding import keccak256
-from deai.core.errors import EncodingError
 from deai.ledger import errors
 from deai.ledger.base import Head, Ledger, Receipt, TxRecord, VerifyReport
 from deai.ledger.config import MAX_AMOUNT, ROLES, NetworkConfig
-from deai.ledger.errors import LedgerError, MalformedTx, TxTooLarge, UnknownTxKind, WrongNetwork
+from deai.ledger.errors import LedgerError, UnknownTxKind, WrongNetwork
 from deai.ledger.evm.compile import compiled
 from deai.ledger.evm.follow import Follower
 from deai.ledger.evm.node import set_next_timestamp
@@ -65,7 +64,7 @@ from deai.ledger.records import (
 from deai.ledger.rules.base import Context, Event
 from deai.ledger.rules.jobs import eligible_executors
 from deai.ledger.state import State
-from deai.ledger.tx import TX_TYPES, SignedTx
+from deai.ledger.tx import TX_TYPES, SignedTx, checked_signed_tx
 from deai.ledger.typed import abi_args
 
 __all__ = ["SUPPLY_VIEWS", "EvmLedger"]
@@ -244,23 +243,7 @@ class EvmLedger(Ledger):
     # -- writing ----------------------------------------------------------------------------------------
 
     def _prepare(self, item: SignedTx | bytes) -> SignedTx:
-        if isinstance(item, bytes | bytearray):
-            stx = SignedTx.from_bytes(bytes(item), max_bytes=self.config.max_tx_bytes)
-        elif isinstance(item, SignedTx):
-            stx = item
-            try:
-                stx.tx.check()
-                if check_address(stx.sender) != stx.sender:
-                    raise MalformedTx("sender must be a checksummed address")
-            except EncodingError as exc:
-                raise MalformedTx(f"sender: {exc}") from exc
-            if len(stx.signing_bytes) > self.config.max_tx_bytes:
-                raise TxTooLarge(
-                    f"transaction is {len(stx.signing_bytes)} bytes, over {self.config.max_tx_bytes}"
-                )
-        else:
-            raise MalformedTx(f"expected a SignedTx or bytes, got {type(item).__name__}")
-        stx.verify_signature()
+        stx = checked_signed_tx(item, self.config.max_tx_bytes)
         if stx.network != self.config.network:
             raise WrongNetwork(
                 f"transaction is for network {stx.network!r}, this ledger is {self.config.network!r}"
