@@ -32,6 +32,7 @@ from deai.protocol.jobs.spec import JobSpec
 __all__ = [
     "InferenceFailed",
     "await_inference",
+    "poll_result",
     "request_inference",
     "sign_attempts",
     "submit_inference",
@@ -135,8 +136,24 @@ def await_inference(
     poll: float = 0.02,
     pump: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """Poll ``infer.result`` until accepted or failed (``pump()`` between polls drives an
-    in-memory network; by default sleep ``poll`` s), then verify. Raises InferenceFailed."""
+    """Poll ``infer.result`` until accepted or failed (:func:`poll_result`), then verify.
+    Raises InferenceFailed."""
+    status = poll_result(client, user, request, timeout=timeout, poll=poll, pump=pump)
+    return verify_answer(client, user, {**request, **status})
+
+
+def poll_result(
+    client: Any,
+    user: Account,
+    request: dict[str, Any],
+    *,
+    timeout: float = 60.0,
+    poll: float = 0.02,
+    pump: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Poll ``infer.result`` for ``request`` (an ``infer.request`` or ``llm.request`` reply) until
+    accepted (the final status) or failed, or ``timeout`` s (:class:`InferenceFailed`).
+    ``pump()`` between polls drives an in-memory network; by default sleep ``poll`` s."""
     end = time.monotonic() + timeout
     status = request
     while status["status"] not in ("accepted", "failed"):
@@ -149,7 +166,7 @@ def await_inference(
         status = client.call("infer.result", {"request": request["request"]}, account=user)
     if status["status"] != "accepted":
         raise InferenceFailed(f"request {request['request']} failed: {status.get('refusals')}")
-    return verify_answer(client, user, {**request, **status})
+    return status
 
 
 def verify_answer(client: Any, user: Account, answer: dict[str, Any]) -> dict[str, Any]:

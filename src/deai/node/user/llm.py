@@ -25,7 +25,7 @@ from deai.core.accounts import Account
 from deai.core.encoding import sha256_hex
 from deai.core.tensorio import to_safetensors
 from deai.node.participant.served import remote_model
-from deai.node.user.infer import InferenceFailed, sign_attempts
+from deai.node.user.infer import InferenceFailed, poll_result, sign_attempts
 from deai.protocol.inference.llm.errors import BadRequest
 from deai.protocol.inference.llm.jobs import generation_of, llm_params
 from deai.protocol.inference.llm.request import GenerationRequest
@@ -178,17 +178,6 @@ def request_generation(
     :func:`submit_generation` (``price_per_token``, ``verifiers``, ``p``, ``escalations``,
     ``windows_ms``). Raises :class:`~deai.node.user.infer.InferenceFailed` without a verified answer."""
     started = time.perf_counter()
-    status = submit_generation(client, user, model_id, request, thresholds, **kwargs)
-    first = status
-    end = time.monotonic() + timeout
-    while status["status"] not in ("accepted", "failed"):
-        if time.monotonic() > end:
-            raise InferenceFailed(f"request {first['request']} still {status['status']} after {timeout} s")
-        if pump is not None:
-            pump()
-        else:
-            time.sleep(poll)
-        status = client.call("infer.result", {"request": first["request"]}, account=user)
-    if status["status"] != "accepted":
-        raise InferenceFailed(f"request {first['request']} failed: {status.get('refusals')}")
+    first = submit_generation(client, user, model_id, request, thresholds, **kwargs)
+    status = poll_result(client, user, first, timeout=timeout, poll=poll, pump=pump)
     return verify_generation(client, user, {**first, **status}, started)
