@@ -20,6 +20,10 @@ pytestmark = pytest.mark.slow
 SMALL = os.environ.get("DEAI_SMALL") == "1"
 
 FAST = Windows(join_ms=60_000, train_ms=4_000, commit_ms=3_000, reveal_ms=3_000, secagg_ms=3_000)
+# secure aggregation with one process per provider: on a loaded 2-core CI machine a phase's answers
+# took over 3 s (every bucket aborted, "kept 0 providers"); a phase closes as soon as every live
+# provider answered, so the longer windows only cost time in the phase the killed provider misses
+SECAGG = Windows(join_ms=60_000, train_ms=20_000, commit_ms=5_000, reveal_ms=5_000, secagg_ms=12_000)
 
 
 def wait_for(client, task, predicate, timeout=120):
@@ -119,7 +123,7 @@ def test_provider_drops_and_secure_aggregation_recovers(tmp_path, parties):
     net = start(tmp_path, parties, providers="each")
     try:
         client = net.client(parties.creator)
-        bundle = parties.bundle(rounds=1, secure_aggregation=True, bucket_size=parties.n, windows=FAST)
+        bundle = parties.bundle(rounds=1, secure_aggregation=True, bucket_size=parties.n, windows=SECAGG)
         task = submit_task(client, parties.creator, bundle)
         view = None
         deadline = time.monotonic() + 60
