@@ -20,6 +20,7 @@ from deai.cli.errors import HubUnreachable, UsageError
 
 if TYPE_CHECKING:
     from deai.core.accounts import Account
+    from deai.node.launch.chain import ChainRef
     from deai.node.participant.client import HubClient
 
 __all__ = [
@@ -149,11 +150,13 @@ def probe_hub(url: str, *, timeout: float = PROBE_S, verify: bool | str = True) 
         time.sleep(0.2)
 
 
-def connect(url: str, signer: Account | None = None, *, verify: bool | str = True) -> HubClient:
+def connect(
+    url: str, signer: Account | None = None, *, verify: bool | str = True, chain: ChainRef | None = None
+) -> HubClient:
     """A :class:`HubClient` for ``url`` signed by ``signer`` (a throwaway key for queries), after a
-    bounded :func:`probe_hub`."""
+    bounded :func:`probe_hub`; with ``chain`` its ledger reads come from that chain."""
     from deai.core.accounts import Account
     from deai.node.launch.serve import hub_client
 
     probe_hub(url, verify=verify)
-    return hub_client(url.rstrip("/"), signer or Account.create(), verify=verify)
+    return hub_client(url.rstrip("/"), signer or Account.create(), verify=verify, chain=chain)

@@ -32,6 +32,12 @@ def hub(
     log_format: str = typer.Option(
         "text", "--log-format", help="text (one line per event) or json (JSON lines)."
     ),
+    rpc: str | None = typer.Option(
+        None, "--rpc", help="The ledger is an EVM contract on this JSON-RPC chain (deai chain start)."
+    ),
+    ledger_address: str | None = typer.Option(
+        None, "--ledger-address", help="With --rpc: the network's Ledger contract (deai chain deploy)."
+    ),
 ) -> None:
     """Serve a hub until interrupted (SIGINT/SIGTERM); restart it on the same folder to resume.
 
@@ -49,11 +55,16 @@ def hub(
     from deai.cli.common import load_account
     from deai.cli.errors import UsageError
     from deai.cli.network import read_genesis
+    from deai.node.launch.chain import ChainRef
 
     try:  # run as `python -m deai.cli.hub` too: the user's mistakes are one line here as well
         acct = load_account(account)
         config = read_genesis(genesis) if genesis is not None else None
-        if config is None and not (folder / "ledger.sqlite").exists():
+        if (rpc is None) != (ledger_address is None):
+            raise UsageError("--rpc and --ledger-address go together (deploy with `deai chain deploy`)")
+        chain = ChainRef(rpc, ledger_address) if rpc is not None and ledger_address is not None else None
+        known = (folder / "genesis.json") if chain is not None else (folder / "ledger.sqlite")
+        if config is None and not known.exists():
             raise UsageError(
                 f"{folder} holds no ledger yet: start the hub with --genesis FILE"
                 " (write one with `deai network init`, docs/deploy.md)"
@@ -63,7 +74,14 @@ def hub(
         raise typer.Exit(2) from None
     try:
         serve_hub(
-            folder, acct, genesis=config, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key
+            folder,
+            acct,
+            genesis=config,
+            host=host,
+            port=port,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+            chain=chain,
         )
     except LedgerError as exc:  # a ledger it must not serve: one line, no traceback
         typer.echo(f"error: {exc}", err=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from deai.node.participant.policy import JoinPolicy
+
+if TYPE_CHECKING:
+    from deai.node.launch.chain import ChainRef
 
 __all__ = ["app", "node"]
 
@@ -59,6 +63,12 @@ def node(
     log_format: str = typer.Option(
         "text", "--log-format", help="text (one line per event) or json (JSON lines)."
     ),
+    rpc: str | None = typer.Option(
+        None, "--rpc", help="Read the ledger from this EVM chain's JSON-RPC URL, not from the hub."
+    ),
+    ledger_address: str | None = typer.Option(
+        None, "--ledger-address", help="With --rpc: the network's Ledger contract (from a source you trust)."
+    ),
 ) -> None:
     """Run the roles for the accounts until interrupted; a restart resumes from --state.
 
@@ -66,6 +76,7 @@ def node(
     and commits only to jobs it can finish and reveal in time; refused tasks and jobs are logged
     once."""
     from deai.core.logs import configure
+    from deai.node.launch.chain import ChainRef
     from deai.node.launch.serve import serve_node
 
     try:
@@ -75,7 +86,10 @@ def node(
 
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise typer.BadParameter("--device must be cpu, cuda[:i] or auto")
-    accts = _preflight(hub_url, accounts, roles, ca or True, data)
+    if (rpc is None) != (ledger_address is None):
+        raise typer.BadParameter("--rpc and --ledger-address go together")
+    chain = ChainRef(rpc, ledger_address) if rpc is not None and ledger_address is not None else None
+    accts = _preflight(hub_url, accounts, roles, ca or True, data, chain)
     behaviours = dict(b.split("=", 1) for b in behaviour)
     policy = JoinPolicy(
         min_reward=min_reward,
@@ -91,11 +105,17 @@ def node(
         behaviours=behaviours,
         options={"policy": policy, "device": device},
         verify=ca or True,
+        chain=chain,
     )
 
 
 def _preflight(
-    url: str, specs: list[str], roles: list[str], verify: bool | str, data: Path | None = None
+    url: str,
+    specs: list[str],
+    roles: list[str],
+    verify: bool | str,
+    data: Path | None = None,
+    chain: ChainRef | None = None,
 ) -> list:
     """The accounts, once the hub answers (within 30 s) and each account can pay its role stakes;
     otherwise one line naming the problem and its fix, exit 2 (no retrying forever)."""
@@ -118,7 +138,7 @@ def _preflight(
                     " lack one): each data provider needs DATA/ADDRESS.npz with arrays x and y"
                 )
         probe_hub(url, timeout=30.0, verify=verify)  # the hub may be starting
-        check_funds(connect(url, accts[0], verify=verify), accts, roles)
+        check_funds(connect(url, accts[0], verify=verify, chain=chain), accts, roles)
     except Exception as exc:
         line = one_line(exc)
         if line is None:

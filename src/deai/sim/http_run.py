@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from deai.ledger.sqlite import SqliteLedger
+from deai.ledger.base import Ledger
 from deai.node.user.submit import submit_task
 from deai.protocol.task.records import Phase, TaskView
 from deai.sim.plan import NetworkPlan
@@ -45,14 +45,21 @@ def _settle(client, since: int, timeout: float) -> None:
 
 
 def run_http(
-    plan: NetworkPlan, root: Path, progress, serve: Callable[..., tuple[Any, dict]], *, timeout: float = 900.0
-) -> tuple[SqliteLedger, TaskView, Any, dict[str, Any], int, TrafficLog]:
+    plan: NetworkPlan,
+    root: Path,
+    progress,
+    serve: Callable[..., tuple[Any, dict]],
+    *,
+    timeout: float = 900.0,
+    ledger: str = "sqlite",
+) -> tuple[Ledger, TaskView, Any, dict[str, Any], int, TrafficLog, Callable[[], None]]:
     """Train the plan's task over HTTP and serve it with ``serve(net, status, checkpoint_bytes)``;
-    return the hub's ledger, the final task status, the model and inference results ``serve``
-    returned, the bytes all parties sent to the hub, and the traffic log."""
+    return the network's ledger, the final task status, the model and inference results ``serve``
+    returned, the bytes all parties sent to the hub, the traffic log, and what stops what is left
+    running once the ledger has been read (the chain of ``ledger="evm"``)."""
     from deai.sim.runner import TrafficLog
 
-    net = plan.processes(root, with_hosts=False)
+    net = plan.processes(root, with_hosts=False, ledger=ledger)
     log = TrafficLog(plan.creator.address, net.traffic)
     try:
         client = net.client(plan.creator)
@@ -75,5 +82,5 @@ def run_http(
         _settle(client, 0, timeout=30.0)
         bytes_sent = int(httpx.get(f"{net.url}/v1/health", timeout=10).json()["bytes_in"])
     finally:
-        net.stop()
-    return SqliteLedger(net.hub_dir / "ledger.sqlite"), status, model, inference, bytes_sent, log
+        net.stop(keep_chain=True)
+    return net.ledger(), status, model, inference, bytes_sent, log, net.stop_chain

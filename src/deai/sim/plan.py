@@ -234,11 +234,12 @@ class NetworkPlan:
         if self.train_data is not None:
             client.put_blob(self.train_data, expected=sha256_hex(self.train_data))
 
-    def memory(self, root: str | Path):
-        """A :class:`LocalNetwork` with every party funded and its daemons added (task not submitted)."""
+    def memory(self, root: str | Path, *, ledger: str = "memory"):
+        """A :class:`LocalNetwork` with every party funded and its daemons added (task not submitted);
+        ``ledger``: ``memory`` or ``evm`` (the contracts on an in-process py-evm chain)."""
         from deai.node.launch.inprocess import LocalNetwork
 
-        net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
+        net = LocalNetwork(root, network=f"deai-{self.tag}", seed=self.seed, ledger=ledger)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
         self.publish_data(net.client(self.creator))
         net.add_daemon(
@@ -257,13 +258,23 @@ class NetworkPlan:
 
     # -- as processes -------------------------------------------------------------------------------------
 
-    def processes(self, root: str | Path, *, data_processes: int = 2, port: int = 0, with_hosts: bool = True):
+    def processes(
+        self,
+        root: str | Path,
+        *,
+        data_processes: int = 2,
+        port: int = 0,
+        with_hosts: bool = True,
+        ledger: str = "sqlite",
+        rpc: str | None = None,
+    ):
         """Start a hub and daemons on loopback: the data providers split over ``data_processes``
-        daemons, one daemon per compute provider (so each can be killed alone), one per host."""
+        daemons, one daemon per compute provider (so each can be killed alone), one per host.
+        ``ledger``/``rpc``: the ledger's backend (:class:`~deai.node.launch.processes.ProcessNetwork`)."""
         from deai.node.launch.processes import ProcessNetwork
         from deai.node.participant.roles import ROLES
 
-        net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed)
+        net = ProcessNetwork(root, network=f"deai-{self.tag}", seed=self.seed, ledger=ledger, rpc=rpc)
         net.start_hub(port=port)
         net.fund([a.address for a in self.everyone()] + [net.hub_account.address], FUNDS)
         self.publish_data(net.client(self.creator))

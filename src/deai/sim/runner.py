@@ -286,9 +286,14 @@ def _rounds(status: TaskView) -> list[dict[str, Any]]:
 
 
 def _run_memory(
-    scenario: Scenario, plan: NetworkPlan, root: Path, progress: Progress, link: Link | None
+    scenario: Scenario,
+    plan: NetworkPlan,
+    root: Path,
+    progress: Progress,
+    link: Link | None,
+    ledger: str = "memory",
 ) -> tuple[Ledger, TaskView, bytes, Callable[[torch.nn.Module], dict[str, Any]], Any, TrafficLog]:
-    net = plan.memory(root)
+    net = plan.memory(root, ledger=ledger)
     if link is not None:  # every client made from here on (plan.memory's daemons: set below)
         net.link = link
         for t in net.transports:
@@ -364,8 +369,13 @@ def run_scenario(
     transport: str | None = None,
     progress: Progress | None = None,
     link: Link | None = None,
+    ledger: str | None = None,
 ) -> dict[str, Any]:
     """Run ``scenario`` (transport overridden by ``transport``) and return its report dict.
+
+    ``ledger``: ``memory`` (the memory transport's default: the reference state machine in memory),
+    ``sqlite`` (the http transport's default: the hub's ledger file) or ``evm`` (the ledger contracts
+    on a chain: an in-process py-evm chain with the memory transport, an anvil node over http).
 
     ``link`` (memory transport only): every participant's simulated connection; each role's
     ``traffic`` then says the seconds its requests would have taken over it (``link_seconds``)."""
@@ -381,8 +391,14 @@ def run_scenario(
         shutil.rmtree(root)
     if link is not None and transport != "memory":
         raise ValueError("a simulated link needs the memory transport")
+    backend = ledger or ("memory" if transport == "memory" else "sqlite")
+    if backend not in ({"memory", "evm"} if transport == "memory" else {"sqlite", "evm"}):
+        raise ValueError(f"the {transport} transport keeps no ledger in {backend!r}: memory, sqlite or evm")
     if transport == "memory":
-        ledger, status, checkpoint_bytes, serve, net, log = _run_memory(scenario, plan, root, progress, link)
+        book, status, checkpoint_bytes, serve, net, log = _run_memory(
+            scenario, plan, root, progress, link, backend
+        )
+        release: Callable[[], None] = book.close
         check_done(status)
         model = _load_model(_model_params(plan), checkpoint_bytes)
         inference = serve(model)
@@ -396,45 +412,51 @@ def run_scenario(
             model = _load_model(_model_params(plan), checkpoint_bytes)
             return model, _serve(scenario, plan, net, status.model, model, progress)
 
-        ledger, status, model, inference, bytes_sent, log = run_http(plan, root, progress, serve_http)
+        book, status, model, inference, bytes_sent, log, release = run_http(
+            plan, root, progress, serve_http, ledger=backend
+        )
     else:
         raise ValueError(f"unknown transport {transport!r}; use memory or http")
-    model_id = status.model
-    test_metrics = evaluate(model, plan.splits.test)
-    exported = _export(plan, model, Path(out) / "model") if out is not None else None
-    chance, warnings = _chance(plan, test_metrics["accuracy"])
-    verified = ledger.verify()
-    ledger.check_invariants()
-    return {
-        "scenario": scenario.name,
-        "seed": scenario.seed,
-        "transport": transport,
-        "task": status.task,
-        "model": model_id,
-        "test_accuracy": test_metrics["accuracy"],  # next-token accuracy for text
-        "test_loss": test_metrics["loss"],
-        "test_perplexity": test_metrics.get("perplexity"),
-        "chance_accuracy": chance,  # always answering the most common class (null for text)
-        "warnings": warnings,  # e.g. a test accuracy at chance
-        "preprocessing": plan.bundle.spec.preprocessing.kind,
-        "exported": str(exported) if exported is not None else None,
-        "rounds_completed": len(status.history),
-        "defense": status.history[-1].defense
-        if status.history
-        else defense(plan.bundle.spec, len(plan.providers)),
-        "hidden_scoring_sets": len(plan.bundle.spec.scoring_sets),
-        "compression": plan.bundle.spec.compression,
-        "global_compression": plan.bundle.spec.global_compression,
-        "epsilon": status.epsilon,
-        "delta": scenario.task.dp.delta if scenario.task.dp else None,
-        "rounds": _rounds(status),
-        "participants": _participants(plan, ledger, _scores(status)),
-        "inference": inference,
-        "bytes_sent": int(bytes_sent),
-        "traffic": log.report(len(status.history), end_round=-1, link=link),
-        "wall_seconds": time.perf_counter() - t0,
-        "ledger_verified": bool(verified.ok),
-        "ledger_problem": verified.problem,
-        "ledger_entries": verified.entries,
-        "supply": ledger.supply(),
-    }
+    try:
+        model_id = status.model
+        test_metrics = evaluate(model, plan.splits.test)
+        exported = _export(plan, model, Path(out) / "model") if out is not None else None
+        chance, warnings = _chance(plan, test_metrics["accuracy"])
+        verified = book.verify()
+        book.check_invariants()
+        return {
+            "scenario": scenario.name,
+            "seed": scenario.seed,
+            "transport": transport,
+            "task": status.task,
+            "model": model_id,
+            "test_accuracy": test_metrics["accuracy"],  # next-token accuracy for text
+            "test_loss": test_metrics["loss"],
+            "test_perplexity": test_metrics.get("perplexity"),
+            "chance_accuracy": chance,  # always answering the most common class (null for text)
+            "warnings": warnings,  # e.g. a test accuracy at chance
+            "preprocessing": plan.bundle.spec.preprocessing.kind,
+            "exported": str(exported) if exported is not None else None,
+            "rounds_completed": len(status.history),
+            "defense": status.history[-1].defense
+            if status.history
+            else defense(plan.bundle.spec, len(plan.providers)),
+            "hidden_scoring_sets": len(plan.bundle.spec.scoring_sets),
+            "compression": plan.bundle.spec.compression,
+            "global_compression": plan.bundle.spec.global_compression,
+            "epsilon": status.epsilon,
+            "delta": scenario.task.dp.delta if scenario.task.dp else None,
+            "rounds": _rounds(status),
+            "participants": _participants(plan, book, _scores(status)),
+            "inference": inference,
+            "bytes_sent": int(bytes_sent),
+            "traffic": log.report(len(status.history), end_round=-1, link=link),
+            "wall_seconds": time.perf_counter() - t0,
+            "ledger": backend,
+            "ledger_verified": bool(verified.ok),
+            "ledger_problem": verified.problem,
+            "ledger_entries": verified.entries,
+            "supply": book.supply(),
+        }
+    finally:
+        release()  # the chain the http run left up for this report

@@ -51,11 +51,11 @@ from deai.core.accounts import Account, check_address
 from deai.core.blobs import BlobStore, check_digest
 from deai.core.envelope import Envelope, ReplayCache
 from deai.core.errors import DeaiError, EncodingError
-from deai.ledger.base import wall_clock_ms
+from deai.ledger.base import Ledger, wall_clock_ms
 from deai.ledger.config import ROLES
 from deai.ledger.errors import LedgerError, ReplayedNonce
 from deai.ledger.local import LocalLedger
-from deai.ledger.records import Record
+from deai.ledger.queries import QUERIES, answer_query
 from deai.net.endpoint import Endpoint, ServiceError, UploadPolicy
 from deai.net.limits import RateLimits
 from deai.node.hub.admission import AdmissionPolicy
@@ -72,25 +72,6 @@ __all__ = ["DEFAULT_PLUGINS", "QUERIES", "Hub"]
 
 log = logging.getLogger(__name__)
 
-QUERIES = {
-    "balance": ("address",),
-    "nonce": ("address",),
-    "stake": ("address", "role"),
-    "locked": ("address", "role"),
-    "reputation": ("address", "role"),
-    "task": ("task_id",),
-    "member": ("task_id", "address"),
-    "checkpoint": ("task_id", "round"),
-    "payout": ("task_id", "epoch"),
-    "claimed": ("task_id", "epoch", "address"),
-    "job": ("job_id",),
-    "commitment": ("job_id", "executor"),
-    "revealed": ("job_id", "executor"),
-    "model": ("model_id",),
-    "head": (),
-    "supply": (),
-    "state_root": (),
-}
 MAX_BATCH = 1024
 MAX_DOCUMENT = 1 << 20  # the largest model document whose checkpoint the hub pins
 _CHECKPOINT = re.compile(rb'"checkpoint"\s*:\s*"(0x[0-9a-f]{64})"')
@@ -120,7 +101,7 @@ class Hub:
 
     def __init__(
         self,
-        ledger: LocalLedger,
+        ledger: Ledger,
         store: BlobStore,
         account: Account,
         *,
@@ -444,24 +425,10 @@ class Hub:
         return None
 
     def _ledger_query(self, env: Envelope, body: dict) -> dict:
-        q, args = body["q"], body.get("args", {})
-        if q not in QUERIES or not isinstance(args, dict) or set(args) != set(QUERIES[q]):
-            raise ServiceError(f"unknown query {q!r} or wrong arguments; known: {sorted(QUERIES)}")
-        for k in ("address", "executor"):
-            if k in args:
-                try:
-                    args[k] = check_address(args[k])
-                except (EncodingError, TypeError) as exc:
-                    raise ServiceError(f"argument {k}: {exc}") from None
         try:
-            result = getattr(self.ledger, q)(*[args[k] for k in QUERIES[q]])
-        except (LedgerError, EncodingError) as exc:
-            raise ServiceError(f"query {q}: {exc}") from None
-        if q == "head":
-            result = {"height": result.height, "hash": result.hash, "time": result.time}
-        elif isinstance(result, Record):  # the stored JSON row; the client parses it back
-            result = result.to_json()
-        return {"result": result}
+            return {"result": answer_query(self.ledger, body["q"], body.get("args", {}))}
+        except LedgerError as exc:
+            raise ServiceError(str(exc)) from None
 
     def _cursor(self, body: dict) -> tuple[int, int]:
         since, limit = body.get("since", 0), body.get("limit", 1000)
@@ -479,6 +446,8 @@ class Hub:
         """Log entries from ``since``: a range read of at most ``limit`` entries (never a walk
         from genesis) and about 4 MiB of transactions (one entry at least); continue at ``next``."""
         since, limit = self._cursor(body)
+        if not isinstance(self.ledger, LocalLedger):  # an EVM ledger: its log is the chain's
+            raise ServiceError("this hub's ledger is a chain: read its log from the chain itself")
         out: list[dict[str, Any]] = []
         size, max_bytes = 0, 4 << 20  # a reply's size is bounded whatever the limit
         for entry in self.ledger.log(since, limit):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
-from deai.ledger.base import ManualClock
+from deai.ledger.base import Ledger, ManualClock
 from deai.ledger.config import NetworkConfig
 from deai.ledger.memory import MemoryLedger
 from deai.ledger.txs import Mint
@@ -50,6 +50,7 @@ class LocalNetwork:
         start_ms: int = 1_000_000,
         config: Mapping | None = None,
         link: Link | None = None,
+        ledger: str = "memory",
     ) -> None:
         self.root = Path(root)
         self.link = link
@@ -58,9 +59,17 @@ class LocalNetwork:
         self.hub_account = Account.from_seed(f"{network}:{seed}:hub", 0)
         # the hub resolves the inference jobs users create, so the genesis lists it as a resolver
         cfg = {"resolve_grace_ms": 60_000, "resolvers": (self.hub_account.address,), **dict(config or {})}
-        self.ledger = MemoryLedger(
-            NetworkConfig(minter=self.minter.address, network=network, **cfg), clock=self.clock
-        )
+        genesis = NetworkConfig(minter=self.minter.address, network=network, **cfg)
+        self.ledger: Ledger
+        if ledger == "memory":
+            self.ledger = MemoryLedger(genesis, clock=self.clock)
+        elif ledger == "evm":  # the contracts on an in-process py-evm chain, its blocks timed by the clock
+            from deai.ledger.evm.backend import EvmLedger
+            from deai.ledger.evm.node import tester_chain
+
+            self.ledger = EvmLedger(tester_chain(), genesis, clock=self.clock)
+        else:
+            raise ValueError(f"unknown ledger {ledger!r}: memory or evm")
         self.store = BlobStore(self.root / "hub", fsync=False)
         self.hub = Hub(self.ledger, self.store, self.hub_account, clock=self.clock)
         self.daemons: list[Daemon] = []

@@ -10,6 +10,13 @@ Traffic: each daemon writes its transport's counters to ``NAME/state/traffic.jso
 second and when it stops); :meth:`ProcessNetwork.traffic` reads them, with the counters of the
 clients this process made (:meth:`ProcessNetwork.client`). A daemon killed with SIGKILL reports what
 it had written last; a restarted one counts from zero again.
+
+Ledger: ``ledger="sqlite"`` (default) is the hub's ledger file. ``ledger="evm"`` puts the ledger on
+a chain: an anvil node started here in ``ROOT/chain`` (its state kept across restarts), or any chain
+given by ``rpc``; the network's contracts are deployed on it and the hub relays transactions to
+them, while every daemon and every client made here reads the ledger from the chain itself
+(:class:`~deai.node.launch.chain.ChainRef`). ``restart("chain")`` stops anvil (it dumps its state)
+and starts it again on the same port. :meth:`ProcessNetwork.ledger` opens the ledger for a report.
 """
 
 from __future__ import annotations
@@ -21,14 +28,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from deai.core.accounts import Account
 from deai.learn.data import Dataset
+from deai.ledger.base import Ledger
 from deai.ledger.config import NetworkConfig
 from deai.ledger.txs import Mint
 from deai.net.links import Traffic
+from deai.node.launch.chain import ChainRef, deploy_ledger
 from deai.node.launch.serve import hub_client, parse_accounts, spawn_hub, spawn_node, wait_for_url
 from deai.node.participant.client import HubClient
 from deai.node.participant.daemon import DaemonTraffic, read_traffic
@@ -55,7 +65,14 @@ class NodeSpec:
 
 class ProcessNetwork:
     def __init__(
-        self, root: str | Path, *, network: str = "deai-local", seed: int = 0, config: Mapping | None = None
+        self,
+        root: str | Path,
+        *,
+        network: str = "deai-local",
+        seed: int = 0,
+        config: Mapping | None = None,
+        ledger: str = "sqlite",
+        rpc: str | None = None,
     ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -70,6 +87,18 @@ class ProcessNetwork:
         )
         self.genesis_path = self.root / "genesis.json"
         self.genesis_path.write_text(json.dumps(genesis.to_dict()))
+        self.genesis = genesis
+        self.anvil: Any = None  # the AnvilNode started here, if any
+        self.chain: ChainRef | None = None
+        if ledger == "evm":
+            if rpc is None:
+                from deai.ledger.evm.node import AnvilNode
+
+                self.anvil = AnvilNode(self.root / "chain").start()
+                rpc = self.anvil.url
+            self.chain = deploy_ledger(rpc, genesis)
+        elif ledger != "sqlite" or rpc is not None:
+            raise ValueError(f"ledger {ledger!r} (rpc {rpc!r}): use sqlite, or evm with an optional rpc")
         self.hub_proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.nodes: dict[str, NodeSpec] = {}
@@ -80,12 +109,14 @@ class ProcessNetwork:
         return self.root / "hub"
 
     def start_hub(self, port: int = 0) -> str:
-        self.hub_proc = spawn_hub(self.hub_dir, self.hub_spec, genesis=self.genesis_path, port=port)
+        self.hub_proc = spawn_hub(
+            self.hub_dir, self.hub_spec, genesis=self.genesis_path, port=port, chain=self.chain
+        )
         self.url = wait_for_url(self.hub_dir, self.hub_proc)
         return self.url
 
     def client(self, signer: Account) -> HubClient:
-        client = hub_client(self._hub_url(), signer)
+        client = hub_client(self._hub_url(), signer, chain=self.chain)
         self.clients.append(client)
         return client
 
@@ -146,6 +177,7 @@ class ProcessNetwork:
             behaviours=spec.behaviours,
             log=folder / "node.log",
             extra_args=policy_args(spec.policy),
+            chain=self.chain,
         )
         return spec.proc
 
@@ -168,20 +200,41 @@ class ProcessNetwork:
                 )
             time.sleep(0.1)
 
+    def ledger(self) -> Ledger:
+        """The network's ledger, opened here for reading: the hub's file (stop the hub first) or
+        the contract on the chain (which must still run: :meth:`stop` with ``keep_chain``)."""
+        if self.chain is None:
+            from deai.ledger.sqlite import SqliteLedger
+
+            return SqliteLedger(self.hub_dir / "ledger.sqlite")
+        from deai.node.launch.chain import hub_ledger
+
+        return hub_ledger(self.chain, self.genesis)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        if name == "chain":
+            assert self.anvil is not None, "the chain was not started here"
+            self.anvil.stop()  # SIGINT: anvil dumps its state on the way out
+            return
         proc = self.hub_proc if name == "hub" else self.nodes[name].proc
         assert proc is not None, f"{name} was never started"
         proc.send_signal(sig)
         proc.wait(timeout=30)
 
     def restart(self, name: str) -> None:
-        if name == "hub":
+        if name == "chain":
+            assert self.anvil is not None, "the chain was not started here"
+            self.anvil.stop()
+            self.anvil.start()  # the same port and state file: the chain continues
+        elif name == "hub":
             port = int(self._hub_url().rsplit(":", 1)[1])
             self.start_hub(port=port)
         else:
             self._spawn(name)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, keep_chain: bool = False) -> None:
+        """Stop every daemon and the hub (SIGTERM, then SIGKILL after ``timeout``), then the chain
+        started here unless ``keep_chain`` (stop it later with :meth:`stop_chain`)."""
         procs = [n.proc for n in self.nodes.values() if n.proc is not None]
         if self.hub_proc is not None:
             procs.append(self.hub_proc)
@@ -194,6 +247,12 @@ class ProcessNetwork:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        if not keep_chain:
+            self.stop_chain()
+
+    def stop_chain(self) -> None:
+        if self.anvil is not None:
+            self.anvil.stop()
 
     def __enter__(self) -> ProcessNetwork:
         return self

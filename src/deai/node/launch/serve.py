@@ -3,8 +3,12 @@
 - :func:`serve_hub` opens (or creates) the hub's folder -- ``ledger.sqlite`` (the durable ledger),
   ``blobs/``, ``hub.kv`` (coordinator state), ``replay.sqlite`` (envelope replay cache) -- serves
   it over HTTP(S) and ticks the coordinators on a background thread until SIGTERM/SIGINT. Its URL is
-  written to ``DIR/hub.url`` once it listens (``port=0`` picks a free port).
-- :func:`serve_node` runs a :class:`~deai.node.participant.daemon.Daemon` against a hub URL until stopped.
+  written to ``DIR/hub.url`` once it listens (``port=0`` picks a free port). Given a ``chain``
+  (:class:`~deai.node.launch.chain.ChainRef`) the ledger is that EVM contract instead of the
+  SQLite file: the hub relays transactions to it (the network config is kept in
+  ``DIR/genesis.json`` so a restart needs no ``--genesis``).
+- :func:`serve_node` runs a :class:`~deai.node.participant.daemon.Daemon` against a hub URL until
+  stopped; given a ``chain`` it reads the ledger from the chain itself, not from the hub.
 - :func:`spawn_hub` / :func:`spawn_node` start those as child processes
   (``python -m deai.cli.hub`` / ``python -m deai.cli.node``) for ``deai up`` and the tests.
 - :func:`parse_accounts` reads account specs: ``seed:NAME:I`` or ``seed:NAME:I-J`` (deterministic
@@ -14,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -29,7 +34,9 @@ import httpx
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.logs import event
+from deai.ledger.base import Ledger
 from deai.ledger.config import NetworkConfig
+from deai.ledger.errors import LedgerError
 from deai.ledger.sqlite import SqliteLedger
 from deai.net.http import HttpTransport, ServerThread, make_app
 from deai.net.limits import RateLimits
@@ -38,6 +45,7 @@ from deai.node.hub.dashboard import mount_dashboard
 from deai.node.hub.kv import KV
 from deai.node.hub.server import Hub
 from deai.node.launch.activity import LoggedClient
+from deai.node.launch.chain import ChainRef, hub_ledger, participant_chain
 from deai.node.participant.client import HubClient
 from deai.node.participant.daemon import Daemon
 
@@ -88,6 +96,7 @@ def serve_hub(
     max_blob_bytes: int = 256 << 20,
     limits: RateLimits | None = DEFAULT_LIMITS,
     stop: threading.Event | None = None,
+    chain: ChainRef | None = None,
 ) -> None:
     """Serve a hub on ``folder`` until ``stop`` is set (or SIGTERM/SIGINT on the main thread).
 
@@ -96,7 +105,18 @@ def serve_hub(
     follow the hub's quota, TTL and concurrency rules (:class:`~deai.node.hub.server.Hub`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ledger = SqliteLedger(folder / "ledger.sqlite", genesis, operator=account)  # signs checkpoints
+    ledger: Ledger
+    if chain is None:
+        ledger = SqliteLedger(folder / "ledger.sqlite", genesis, operator=account)  # signs checkpoints
+    else:
+        saved = folder / "genesis.json"
+        if genesis is not None:
+            saved.write_text(json.dumps(genesis.to_dict()))
+        elif saved.is_file():
+            genesis = NetworkConfig.from_dict(json.loads(saved.read_text()))
+        else:
+            raise LedgerError(f"{folder} has no network config yet: start the hub with --genesis FILE")
+        ledger = hub_ledger(chain, genesis)
     hub = Hub(
         ledger,
         BlobStore(folder / "blobs", max_bytes=max_blob_bytes),
@@ -160,10 +180,32 @@ def probe_network(url: str, verify: bool | str = True) -> str:
 
 
 def hub_client(
-    url: str, signer: Account, *, verify: bool | str = True, client: type[HubClient] = HubClient
+    url: str,
+    signer: Account,
+    *,
+    verify: bool | str = True,
+    client: type[HubClient] = HubClient,
+    chain: ChainRef | None = None,
 ) -> HubClient:
+    """A client of the hub at ``url``; with ``chain`` its ledger reads come from that chain (the
+    network config the hub announces is checked against the contract's genesis hash)."""
     network = probe_network(url, verify)
-    return client(HttpTransport(url, verify=verify, retries=6, backoff=0.1), network, signer)
+    transport = HttpTransport(url, verify=verify, retries=6, backoff=0.1)
+    if chain is None:
+        return client(transport, network, signer)
+    hub = client(transport, network, signer)
+    view = participant_chain(chain, _field_config(hub.info()))
+    if view.config.network != network:
+        theirs = view.config.network
+        raise LedgerError(f"the hub serves network {network!r}, the chain's ledger is {theirs!r}")
+    return client(transport, network, signer, chain=view)
+
+
+def _field_config(info: object) -> dict:
+    config = info.get("config") if isinstance(info, dict) else None
+    if not isinstance(config, dict):
+        raise LedgerError("the hub's hub.info answer has no network config")
+    return config
 
 
 def serve_node(
@@ -178,11 +220,13 @@ def serve_node(
     long_poll: float | None = 1.0,
     verify: bool | str = True,
     stop: threading.Event | None = None,
+    chain: ChainRef | None = None,
 ) -> None:
     """Run a daemon for ``roles`` against the hub at ``url`` until stopped. With nothing to do it
-    long-polls the hub (``hub.wait``, up to ``long_poll`` seconds; None: sleep ``interval``)."""
+    long-polls the hub (``hub.wait``, up to ``long_poll`` seconds; None: sleep ``interval``).
+    ``chain``: read the ledger from this chain, not from the hub."""
     signer = next(a for accts in roles.values() for a in accts)
-    client = hub_client(url, signer, verify=verify, client=LoggedClient)  # logs the daemon's actions
+    client = hub_client(url, signer, verify=verify, client=LoggedClient, chain=chain)  # logs its actions
     daemon = Daemon(client, roles, state_dir, data_dir=data_dir, behaviours=behaviours, options=options)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -217,6 +261,7 @@ def spawn_hub(
     genesis: str | Path | None = None,
     port: int = 0,
     log: Path | None = None,
+    chain: ChainRef | None = None,
 ) -> subprocess.Popen:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -234,6 +279,8 @@ def spawn_hub(
     ]
     if genesis is not None:
         cmd += ["--genesis", str(genesis)]
+    if chain is not None:
+        cmd += chain.args()
     out = open(log or folder / "hub.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
 
@@ -262,6 +309,7 @@ def spawn_node(
     behaviours: Mapping[str, str] | None = None,
     log: Path | None = None,
     extra_args: Sequence[str] = (),
+    chain: ChainRef | None = None,
 ) -> subprocess.Popen:
     """Start ``deai node`` as a child process; ``extra_args`` are further flags (e.g. the join
     policy's, :func:`deai.node.participant.policy.policy_args`)."""
@@ -277,5 +325,7 @@ def spawn_node(
     for address, name in (behaviours or {}).items():
         cmd += ["--behaviour", f"{address}={name}"]
     cmd += list(extra_args)
+    if chain is not None:
+        cmd += chain.args()
     out = open(log or state_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)

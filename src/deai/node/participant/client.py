@@ -9,6 +9,12 @@ replay after a hub restart is re-sealed and sent again (every hub handler is ide
 The hub is another party: its answers are parsed as foreign bytes by the transport, and the fields
 this client relies on are type-checked here; a malformed answer is a :class:`RemoteError`
 ``MalformedAnswer``, never a KeyError or TypeError in a daemon's loop.
+
+Where the ledger is a chain, a client made with ``chain=`` (its own view of the ledger contract,
+e.g. :class:`~deai.ledger.evm.backend.EvmLedger` on the participant's RPC URL) reads every ledger
+query, its nonces and the event log from that view and never from the hub: the hub then only relays
+signed transactions (it can refuse or delay one, not forge or alter it; a refused one shows as a
+nonce that did not move) and the off-chain coordination messages.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any
 from deai.core.accounts import Account
 from deai.core.blobs import BlobStore
 from deai.core.envelope import Envelope
-from deai.ledger.errors import MalformedRecord
+from deai.ledger.base import Ledger
+from deai.ledger.errors import LedgerError, MalformedRecord
+from deai.ledger.queries import answer_query
 from deai.ledger.records import (
     JobRecord,
     MemberRecord,
@@ -78,8 +86,14 @@ def parse_record(q: str, result: Any) -> Any:
 
 
 class HubClient:
-    def __init__(self, transport: Transport, network: str, signer: Account) -> None:
+    """Signed requests to a hub over ``transport``; ``chain``: the participant's own view of an
+    on-chain ledger, from which ledger reads come instead of the hub (see the module docstring)."""
+
+    def __init__(
+        self, transport: Transport, network: str, signer: Account, *, chain: Ledger | None = None
+    ) -> None:
         self.transport, self.network, self.signer = transport, network, signer
+        self.chain = chain
         self.nonces: dict[str, int] = {}
         self._pool: ThreadPoolExecutor | None = None
 
@@ -106,8 +120,23 @@ class HubClient:
     def query(self, q: str, **args: Any) -> Any:
         """The answer to ledger query ``q``; a record query (:data:`RECORD_QUERIES`) answers its
         record or None, a malformed one raising RemoteError ``MalformedAnswer``."""
+        if self.chain is not None:  # the chain itself, not the hub's word
+            try:
+                return parse_record(q, answer_query(self.chain, q, args))
+            except LedgerError as exc:
+                raise RemoteError(400, type(exc).__name__, str(exc)) from None
         result = _field(self.call("ledger.query", {"q": q, "args": args}), "result", object, "ledger.query")
         return parse_record(q, result)
+
+    def query_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Several :meth:`query` ``(q, args)`` at once (over a network transport); answers in order."""
+        if self.chain is not None:
+            return [self.query(q, **args) for q, args in queries]
+        replies = self.call_many([("ledger.query", {"q": q, "args": args}, None) for q, args in queries])
+        return [
+            parse_record(q, _field(r, "result", object, "ledger.query"))
+            for (q, _), r in zip(queries, replies, strict=True)
+        ]
 
     def job(self, job_id: str) -> JobRecord | None:
         return self.query("job", job_id=job_id)
@@ -138,6 +167,11 @@ class HubClient:
             raise RemoteError(200, "MalformedAnswer", f"the hub's task.round answer: {exc}") from None
 
     def events(self, since: int = 0, limit: int = 1000) -> tuple[list[dict], int]:
+        """A page of the ledger's events from ``since`` and the cursor after it."""
+        if self.chain is not None:
+            events = self.chain.events(since, limit)
+            page = [{"seq": e.seq, "height": e.height, "kind": e.kind, "data": e.data} for e in events]
+            return page, events[-1].seq + 1 if events else since
         reply = self.call("ledger.events", {"since": since, "limit": limit})
         return _field(reply, "events", list, "ledger.events"), _field(reply, "next", int, "ledger.events")
 

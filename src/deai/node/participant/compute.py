@@ -24,7 +24,6 @@ from deai.ledger.config import COMPUTE
 from deai.ledger.records import JobRecord
 from deai.ledger.txs import Commit
 from deai.net.transport import RemoteError
-from deai.node.participant.client import parse_record
 from deai.node.participant.policy import JoinPolicy, Refusals, Timing
 from deai.node.participant.roles import ROLES, Role
 from deai.node.participant.staking import claim_payouts, ensure_stake
@@ -92,11 +91,9 @@ class ExecutorRole(Role):
     def _records(self, job_ids: list[str]) -> None:
         """Read the ledger's record of each job not seen yet (fee, deadlines, kind)."""
         new = [j for j in dict.fromkeys(job_ids) if j not in self.jobs]
-        replies = self.client.call_many(
-            [("ledger.query", {"q": "job", "args": {"job_id": j}}, None) for j in new]
-        )
-        for j, reply in zip(new, replies, strict=True):  # parsed here, at the edge (MalformedAnswer)
-            self.jobs[j] = parse_record("job", reply.get("result"))
+        records = self.client.query_many([("job", {"job_id": j}) for j in new])  # parsed at the edge
+        for j, record in zip(new, records, strict=True):
+            self.jobs[j] = record
 
     def _pending(self) -> list[int]:
         """The reveal deadlines of jobs some hosted account committed to (a real commitment, not a
