@@ -4,10 +4,11 @@ Every applied transaction emits ``Applied(height, sender, nonce, time, head)`` a
 of its rule, in the order and with the fields the Python rules emit. :class:`Follower` reads the
 logs from the deployment block on (``eth_getLogs`` from a block cursor), turns them into
 :class:`~deai.ledger.rules.base.Event` records numbered by a global ``seq``, rebuilds each applied
-transaction from its calldata, and replays it through the reference state machine
-(:func:`deai.ledger.machine.apply`) into a mirror :class:`~deai.ledger.state.State`. Where the
-mirror's events differ from the chain's, or the reference machine refuses what the contract
-accepted, the follower records the first ``divergence`` (``verify`` reports it).
+transaction from its calldata (or takes it from ``known``, see :class:`Follower`), and replays it
+through the reference state machine (:func:`deai.ledger.machine.apply`) into a mirror
+:class:`~deai.ledger.state.State`. Where the mirror's events differ from the chain's, or the
+reference machine refuses what the contract accepted, the follower records the first
+``divergence`` (``verify`` reports it).
 """
 
 from __future__ import annotations
@@ -76,10 +77,24 @@ class Applied:
 
 class Follower:
     """Reads the contracts' logs from ``from_block`` and keeps events, histories and a mirror.
-    ``jobs``: the Jobs contract beside the Ledger ``contract`` (both logs, in log order)."""
+    ``jobs``: the Jobs contract beside the Ledger ``contract`` (both logs, in log order).
+
+    ``known`` (tx hash -> :class:`~deai.ledger.tx.SignedTx`): the transactions this process relayed,
+    shared by every follower of one ledger object (``verify``'s fresh follower too) so that none is
+    fetched back from the node. This is sound: a transaction's hash commits to its calldata, and the
+    calldata is the ABI encoding of exactly that signed transaction (``EvmLedger`` built it), so the
+    chain's copy of a known hash decodes to the same transaction. Transactions relayed by others are
+    fetched and decoded from the chain."""
 
     def __init__(
-        self, w3: Web3, contract: Any, config: NetworkConfig, from_block: int, *, jobs: Any = None
+        self,
+        w3: Web3,
+        contract: Any,
+        config: NetworkConfig,
+        from_block: int,
+        *,
+        jobs: Any = None,
+        known: dict[bytes, SignedTx] | None = None,
     ) -> None:
         self.w3, self.contract, self.config = w3, contract, config
         self.contracts = {c.address: c for c in (contract, jobs) if c is not None}
@@ -89,16 +104,17 @@ class Follower:
         self.events: list[Event] = []
         self.histories: dict[str, list[TxRecord]] = {}
         self.divergence: str | None = None
-        self.known: dict[bytes, SignedTx] = {}  # tx hash -> what this process relayed (no refetch)
+        self.known: dict[bytes, SignedTx] = {} if known is None else known
         self._abis = {}
         for item in [i for c in self.contracts.values() for i in c.abi]:
             if item["type"] == "event":
                 topic = Web3.keccak(text=f"{item['name']}({','.join(i['type'] for i in item['inputs'])})")
                 self._abis[bytes(topic)] = item
 
-    def sync(self) -> list[Applied]:
-        """Read the logs of the blocks since the last call; returns the transactions applied."""
-        latest = self.w3.eth.block_number
+    def sync(self, to: int | None = None) -> list[Applied]:
+        """Read the logs of the blocks since the last call up to block ``to`` (None: the latest);
+        returns the transactions applied."""
+        latest = self.w3.eth.block_number if to is None else to
         if latest <= self.block:
             return []
         logs = self.w3.eth.get_logs(
@@ -132,7 +148,7 @@ class Follower:
         return applied
 
     def _signed(self, entry: Applied) -> SignedTx:
-        stx = self.known.pop(entry.tx_hash, None)
+        stx = self.known.get(entry.tx_hash)
         if stx is not None:
             return stx
         raw = self.w3.eth.get_transaction(entry.tx_hash)  # type: ignore[arg-type]

@@ -217,6 +217,13 @@ def bind(_ledger: address):
     self.ledger = _ledger
 
 
+@external
+@view
+def executor_list(job_id: bytes32) -> DynArray[address, MAX_EXECUTORS]:
+    """A job's drawn executors in draw order, in one call (``executors(job, i)`` reads one)."""
+    return self.executors[job_id]
+
+
 # -- the provider list (sorted like the reference draw: by checksummed address) ---------------------------
 
 
