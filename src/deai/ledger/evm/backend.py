@@ -198,9 +198,11 @@ class EvmLedger(Ledger):
         stx.verify_typed_signature()
         return stx
 
-    def _call(self, stx: SignedTx) -> Any:
+    def _call(self, stx: SignedTx, bare: bool = False) -> Any:
+        """The contract call of ``stx`` (``bare``: bound to the Web3 without middleware, to simulate)."""
         sig = stx.typed_signature or b""
-        target = self.contract if hasattr(self.contract.functions, stx.kind) else self.jobs
+        ledger, jobs = (self.views.ledger, self.views.jobs) if bare else (self.contract, self.jobs)
+        target = ledger if hasattr(ledger.functions, stx.kind) else jobs
         fn = getattr(target.functions, stx.kind)
         return fn(stx.sender, stx.nonce, *abi_args(stx.tx), sig[64], sig[:32], sig[32:64])
 
@@ -225,18 +227,17 @@ class EvmLedger(Ledger):
     def _submit_one(self, item: SignedTx | bytes) -> Receipt:
         stx = self._prepare(item)
         now = self._next_time(self._synced())
-        fn = self._call(stx)
         sender = self.relay.sender
         try:
-            fn.call({"from": sender}, block_identifier="pending")
+            self._call(stx, bare=True).call({"from": sender}, block_identifier="pending")
         except _REVERTS as exc:
             raise self._refusal(stx, exc, now) from None
         receipt = self.relay.transact(
-            fn, DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT
+            self._call(stx), DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT
         )
         if receipt["status"] != 1:  # another relay's transaction got in between: say why now
             try:
-                self._call(stx).call({"from": sender})
+                self._call(stx, bare=True).call({"from": sender})
             except _REVERTS as exc:
                 raise self._refusal(stx, exc, now) from None
             raise LedgerError(f"the chain reverted transaction {stx.id} (out of gas?)")
@@ -380,11 +381,15 @@ class EvmLedger(Ledger):
         view of it. What it proves: the contract's state is the reference state machine's result
         over the transactions on chain (rows the replay never touched are covered by the totals).
 
-        Everything is read at one block, through a block view of its own (not the query cache);
-        the transactions this process relayed are not fetched back (``known``, see Follower)."""
-        block = self.w3.eth.block_number
+        Everything is read at one block, through a block view of its own (not the query cache).
+        The fresh replay takes the log entries the follower read (``Follower.replay``: mined logs do
+        not change, and the head check catches a missing one) and the transactions this process
+        relayed (``known``, see Follower) instead of asking the node for them again."""
+        with self._lock:
+            self._synced()
+            block, entries = self.follower.block, list(self.follower.applied)
         fresh = self._follower()
-        fresh.sync(block)
+        fresh.replay(entries, block)
         ref = fresh.mirror
         head = fresh.head
         at = self.views.at(block, cached=False)

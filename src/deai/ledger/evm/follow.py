@@ -14,6 +14,7 @@ reference machine refuses what the contract accepted, the follower records the f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,9 @@ class Follower:
     ) -> None:
         self.w3, self.contract, self.config = w3, contract, config
         self.contracts = {c.address: c for c in (contract, jobs) if c is not None}
+        self.from_block = from_block
         self.block = from_block - 1  # the last block read
+        self.applied: list[Applied] = []  # every applied transaction read, in order
         self.mirror = State(config)
         self.head = Head(0, config.genesis_hash, 0)
         self.events: list[Event] = []
@@ -120,8 +123,25 @@ class Follower:
         logs = self.w3.eth.get_logs(
             {"address": list(self.contracts), "fromBlock": self.block + 1, "toBlock": latest}
         )
+        applied = self._decode(logs)
         self.block = latest
+        self._take(applied)
+        return applied
+
+    def replay(self, entries: Sequence[Applied], block: int) -> None:
+        """Replay into this fresh follower the entries another follower of the same contracts
+        read from the chain up to ``block`` (its ``applied``), without reading the logs again:
+        the logs of mined blocks do not change (no reorganisation, as for the cursor itself), and
+        a missing or extra transaction would change the replayed head, which ``verify`` compares
+        with the contract's. The replay itself (mirror, events, histories) starts from nothing."""
+        if self.block >= self.from_block:
+            raise LedgerError("replay() is for a fresh follower")
+        self._take(entries)
+        self.block = block
+
+    def _decode(self, logs: Sequence[Any]) -> list[Applied]:
         applied: list[Applied] = []
+        seq = len(self.events)
         for log in logs:
             abi = self._abis.get(bytes(log["topics"][0]))
             if abi is None:
@@ -141,11 +161,15 @@ class Follower:
                 continue
             kind, data = event_from_log(abi, args)
             current = applied[-1]
-            current.events.append(Event(kind, data, current.height, len(self.events)))
-            self.events.append(current.events[-1])
-        for entry in applied:
-            self._replay(entry)
+            current.events.append(Event(kind, data, current.height, seq))
+            seq += 1
         return applied
+
+    def _take(self, applied: Sequence[Applied]) -> None:
+        for entry in applied:
+            self.applied.append(entry)
+            self.events.extend(entry.events)
+            self._replay(entry)
 
     def _signed(self, entry: Applied) -> SignedTx:
         stx = self.known.get(entry.tx_hash)
