@@ -124,6 +124,8 @@ class Follower:
             {"address": list(self.contracts), "fromBlock": self.block + 1, "toBlock": latest}
         )
         applied = self._decode(logs)
+        for entry in applied:  # every read before the cursor moves: a node that goes away midway
+            self.known[entry.tx_hash] = self._signed(entry)  # leaves the follower as it was
         self.block = latest
         self._take(applied)
         return applied
