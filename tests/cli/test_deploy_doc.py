@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.cli.deploy_doc import DOC, blocks, deai_lines
+from tests.cli.deploy_doc import DOC, Block, blocks, deai_lines
 from typer._click import Context
 from typer.main import get_command
 
@@ -28,6 +29,14 @@ def test_every_deai_line_of_the_page_parses():
     root = get_command(app)
     lines = [args for b in blocks() for args in deai_lines(b)]
     assert len(lines) >= 20
+    # the chain variant (an sh block: shown, not run by the slow test) parses too
+    chain = [
+        args
+        for body in re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.S)
+        for args in deai_lines(Block("A", body, []))
+    ]
+    assert {" ".join(a[:2]) for a in chain} >= {"chain start", "hub --dir", "node --hub"}
+    lines += chain
     seen = set()
     for args in lines:
         cmd, rest, ctx, name = root, list(args), None, "deai"

@@ -30,14 +30,15 @@ GenesisOption = typer.Option(..., "--genesis", help="The network's genesis file 
 @app.command("start")
 def start(
     state: Path = typer.Option(Path(".deai/chain"), "--state", help="Folder of the chain's state."),
-    port: int = typer.Option(8545, "--port", help="RPC port on 127.0.0.1 (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen here (0.0.0.0: other machines too)."),
+    port: int = typer.Option(8545, "--port", help="RPC port (0: any free port)."),
     genesis: Path | None = typer.Option(None, "--genesis", help="Also deploy this network's ledger."),
 ) -> None:
     """Run anvil until interrupted; its state survives restarts."""
     from deai.ledger.evm.backend import EvmLedger
     from deai.ledger.evm.node import AnvilNode
 
-    node = AnvilNode(state, port=port).start()
+    node = AnvilNode(state, port=port, host=host).start()
     try:
         typer.echo(f"rpc {node.url}")
         if genesis is not None:

@@ -82,8 +82,16 @@ class AnvilNode:
     ``stop()`` ends it with SIGINT, which makes anvil dump its state; ``start()`` again (or a new
     node on the same ``state_dir``) loads it. Use as a context manager."""
 
-    def __init__(self, state_dir: str | os.PathLike, *, port: int = 0, dump_interval_s: int = 2) -> None:
+    def __init__(
+        self,
+        state_dir: str | os.PathLike,
+        *,
+        port: int = 0,
+        dump_interval_s: int = 2,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.state_dir = Path(state_dir)
+        self.host = host  # where it listens (0.0.0.0: every interface, for other machines)
         self.port = port
         self.dump_interval_s = dump_interval_s
         self.process: subprocess.Popen | None = None
@@ -102,7 +110,7 @@ class AnvilNode:
             raise LedgerError(f"anvil is not installed; install it with: {ANVIL_INSTALL}")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port()
-        cmd = [str(binary), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
+        cmd = [str(binary), "--host", self.host, "--port", str(self.port), "--silent"]
         cmd += ["--dump-state", str(self.state_file), "--state-interval", str(self.dump_interval_s)]
         cmd += ["--preserve-historical-states"]
         if self.state_file.is_file():
