@@ -25,7 +25,9 @@ def find_bundled(name: str) -> Path:
     raise typer.BadParameter(f"no bundled scenario {name!r} (looked for scenarios/{name}.yaml)")
 
 
-def _run(scenario_path: Path, transport: str | None, out: Path, small: bool = False) -> dict:
+def _run(
+    scenario_path: Path, transport: str | None, out: Path, small: bool = False, ledger: str | None = None
+) -> dict:
     from deai.sim.report import write_report
     from deai.sim.runner import run_scenario
     from deai.sim.scenario import load_scenario
@@ -45,7 +47,7 @@ def _run(scenario_path: Path, transport: str | None, out: Path, small: bool = Fa
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(bars[stage], completed=done, total=max(1, total))
 
-        report = run_scenario(scenario, out, transport=transport, progress=progress)
+        report = run_scenario(scenario, out, transport=transport, progress=progress, ledger=ledger)
     report["inference"]["jobs"] = list(report["inference"]["jobs"])
     json_path, html_path = write_report(report, out)
     _summary(report, json_path, html_path)
@@ -93,7 +95,8 @@ def _summary(report: dict, json_path: Path, html_path: Path) -> None:
         f" {inf['correct']} equal to the model's own answer",
         f"bytes sent         {report['bytes_sent']:,}",
         *_traffic_lines(report),
-        f"ledger             {report['ledger_entries']} entries, replayed from genesis: "
+        f"ledger ({report.get('ledger', '?')})"[:19].ljust(19)
+        + f"{report['ledger_entries']} entries, replayed from genesis: "
         + (
             "[green]verified[/]"
             if report["ledger_verified"]
@@ -134,15 +137,34 @@ def simulate(
     small: bool = typer.Option(
         False, "--small", help="Apply the scenario's `small` section: its quick form (what CI runs)."
     ),
+    ledger: str | None = typer.Option(
+        None,
+        "--ledger",
+        help="sqlite (http default), memory (memory default) or evm: the ledger contracts on a chain"
+        " (anvil over http, an in-process py-evm chain in memory).",
+    ),
 ) -> None:
     """Run a scenario: train through the protocol, serve verified inference, write the report."""
     if transport not in (None, "memory", "http"):
         raise typer.BadParameter("--transport must be memory or http")
+    if ledger not in (None, "memory", "sqlite", "evm"):
+        raise typer.BadParameter("--ledger must be sqlite, memory or evm")
+    if ledger == "evm":
+        _check_anvil(transport, scenario)
     try:
-        _run(scenario, transport, out, small)
+        _run(scenario, transport, out, small, ledger)
     except DeaiError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
+
+
+def _check_anvil(transport: str | None, scenario: Path) -> None:
+    """Over http the EVM ledger runs on anvil: say how to install it before anything starts."""
+    from deai.ledger.evm.node import ANVIL_INSTALL, find_anvil
+    from deai.sim.scenario import load_scenario
+
+    if (transport or load_scenario(scenario).network.transport) == "http" and find_anvil() is None:
+        raise typer.BadParameter(f"--ledger evm over http runs anvil, not installed here: {ANVIL_INSTALL}")
 
 
 def demo(

@@ -6,6 +6,10 @@ scenario's task and follows it live; once the model is registered it waits until
 daemon announced it is ready to serve it (only then may inference requests be sent). With
 ``--keep`` the network stays up after the task (Ctrl-C stops it); otherwise every process is
 stopped cleanly (SIGTERM, then SIGKILL after a timeout).
+
+``--ledger evm`` puts the ledger on a chain: anvil started in ``DIR/chain`` (its state kept across
+restarts), or the chain at ``--rpc URL``; the network's contracts are deployed there, the hub only
+relays transactions to them and every daemon reads the ledger from the chain itself.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ def up(
     timeout: float = typer.Option(
         600.0, "--timeout", help="Give up following the task after this many seconds."
     ),
+    ledger: str = typer.Option(
+        "sqlite", "--ledger", help="sqlite (the hub's ledger file) or evm (contracts on a chain)."
+    ),
+    rpc: str | None = typer.Option(
+        None, "--rpc", help="With --ledger evm: this chain's JSON-RPC URL instead of a new anvil node."
+    ),
 ) -> None:
     """Launch the scenario's network on 127.0.0.1, run its task, and stop cleanly."""
     from deai.cli.errors import check_processes
@@ -46,12 +56,19 @@ def up(
     from deai.sim.plan import NetworkPlan
     from deai.sim.scenario import load_scenario
 
+    if ledger not in ("sqlite", "evm") or (rpc is not None and ledger != "evm"):
+        raise typer.BadParameter("--ledger must be sqlite or evm; --rpc goes with --ledger evm")
+    if ledger == "evm" and rpc is None:
+        from deai.ledger.evm.node import ANVIL_INSTALL, find_anvil
+
+        if find_anvil() is None:
+            raise typer.BadParameter(f"--ledger evm starts anvil, which is not installed: {ANVIL_INSTALL}")
     loaded = load_scenario(scenario)
     check_processes(loaded.network.compute_providers, loaded.network.hosts, data_processes)
     plan = NetworkPlan.from_scenario(loaded)
     root = folder or Path(tempfile.mkdtemp(prefix="deai-up-"))
     console.print(f"starting the network in {root}")
-    net = plan.processes(root, data_processes=data_processes, port=port)
+    net = plan.processes(root, data_processes=data_processes, port=port, ledger=ledger, rpc=rpc)
     ok = True
     try:
         console.print(
@@ -59,6 +76,8 @@ def up(
             f"  hosts {len(plan.hosts)}  processes {1 + len(net.nodes)}"
         )
         # the accounts a user may act as on this network (development keys, funded at start)
+        if net.chain is not None:  # what a participant needs to read the ledger from the chain itself
+            typer.echo(f"chain    --rpc {net.chain.rpc} --ledger-address {net.chain.address}")
         typer.echo(f"creator  seed:{plan.tag}creator:0  {plan.creator.address}  (funded: may submit tasks)")
         typer.echo(f"minter   seed:{net.network}:{net.seed}:minter:0  (may fund accounts: deai account fund)")
         typer.echo(f"submit   deai task submit {scenario} --account seed:{plan.tag}creator:0 --hub {net.url}")
