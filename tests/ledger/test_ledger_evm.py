@@ -130,6 +130,29 @@ def test_verify_catches_rewritten_contract_storage(chain, hub):
     assert not report.ok and report.state_root != report.stored_root
 
 
+def test_a_transaction_the_chain_reverts_after_the_reference_accepted_it(chain, hub):
+    """Submitting sends what the reference machine accepts on the mirror without simulating it
+    first; when the chain then reverts it (here: the contract's storage was rewritten, so the
+    contract and the replay disagree), the contract's reason is raised, nothing changes on the
+    ledger, and from then on every transaction is simulated before it is sent."""
+    hub.send(MINTER, txs.Mint(to=A.address, amount=1_000))
+    assert not hub.simulate_first
+    evm = chain.provider.ethereum_tester.backend.chain
+    state = evm.get_vm().state
+    state.set_storage(bytes.fromhex(hub.address[2:]), _balance_slot(A.address), 10)
+    state.persist()
+    evm.header = evm.header.copy(state_root=state.state_root)
+    chain.provider.ethereum_tester.mine_blocks()
+    head = hub.head()
+    with pytest.raises(errors.InsufficientBalance):
+        hub.send(A, txs.Transfer(to=B.address, amount=100))
+    assert hub.simulate_first
+    assert hub.head() == head and hub.balance(A.address) == 10 and hub.balance(B.address) == 0
+    with pytest.raises(errors.InsufficientBalance):  # simulated now: refused before it is sent
+        hub.send(A, txs.Transfer(to=B.address, amount=100))
+    assert not hub.verify().ok
+
+
 def _balance_slot(address: str) -> int:
     from vyper import compile_code
 

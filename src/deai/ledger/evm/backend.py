@@ -17,12 +17,18 @@ the contracts ``contracts/Ledger.vy`` (funds, stakes, tasks, payouts, models) an
   chain instead: each block's timestamp is set to the clock in microseconds, so ledger times follow
   the clock to the millisecond (up to 1,000 transactions per millisecond).
 
-Submitting: the transaction is parsed and checked like on the local backends, simulated with
-``eth_call`` against the pending block, and sent only if the contract accepts it, so a refused
-transaction costs nothing and changes nothing; the contract's revert reason names the
-:mod:`deai.ledger.errors` class raised (its message comes from the reference machine run on the
-mirror state, so it names the same amounts). ``submit_many`` sends the transactions one by one
-(each is its own chain transaction; there is no all-or-nothing batch on chain).
+Submitting: the transaction is parsed and checked like on the local backends, then run by the
+reference machine on the mirror state (the log replayed to the latest block). One it accepts is
+sent; one it refuses is simulated with ``eth_call`` against the pending block, and sent only if the
+contract accepts it (the contract decides, never the mirror), so a refused transaction costs
+nothing and changes nothing. The contract's revert reason names the :mod:`deai.ledger.errors`
+class raised (its message comes from the reference machine run on the mirror state, so it names
+the same amounts). A transaction the reference accepted but the chain reverted (another relay's
+transaction got in first, or the contract and the reference machine disagree, which ``verify``
+then reports) costs the relayer its gas once, is refused with the contract's reason, and from
+then on every transaction is simulated before it is sent (``simulate_first``). ``submit_many``
+sends the transactions one by one (each is its own chain transaction; there is no all-or-nothing
+batch on chain).
 
 Queries read the contracts' views at the latest block, cached for that block
 (:mod:`deai.ledger.evm.views`). ``events``/``history``/``head``/``state_root`` come from the
@@ -141,6 +147,7 @@ class EvmLedger(Ledger):
         )
         # tx hash -> the transaction this process relayed, for every follower (see Follower)
         self.known: dict[bytes, SignedTx] = {}
+        self.simulate_first = False  # True after the chain reverted a transaction (see the module doc)
         self.follower = self._follower()
 
     def _follower(self) -> Follower:
@@ -173,7 +180,7 @@ class EvmLedger(Ledger):
     def _next_time(self, at: BlockView) -> int:
         """Set the next block's timestamp from the clock (if any); the ledger time it gives (ms)."""
         origin, num, den = self._time
-        floor = at.view("clock")
+        floor = self.follower.head.time  # the contract's clock: the last applied transaction's time
         last = self.w3.eth.get_block(at.block)["timestamp"]
         if self._clock is None:
             return max(floor, (last - origin) * num // den)
@@ -224,18 +231,35 @@ class EvmLedger(Ledger):
             mirror.rollback(mark)
         return cls(f"{reason}: refused by the ledger contract")
 
+    def _reference_accepts(self, stx: SignedTx, now: int) -> bool:
+        """Whether the reference machine applies ``stx`` to the mirror (left unchanged)."""
+        mirror, head = self.follower.mirror, self.follower.head
+        mark = mirror.mark()
+        try:
+            apply(mirror, stx, Context(head.height, max(now, head.time), head.hash))
+            return True
+        except LedgerError:
+            return False
+        finally:
+            mirror.rollback(mark)
+
     def _submit_one(self, item: SignedTx | bytes) -> Receipt:
         stx = self._prepare(item)
         now = self._next_time(self._synced())
         sender = self.relay.sender
+        if self.simulate_first or not self._reference_accepts(stx, now):
+            try:
+                self._call(stx, bare=True).call({"from": sender}, block_identifier="pending")
+            except _REVERTS as exc:
+                raise self._refusal(stx, exc, now) from None
+        gas = DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT
         try:
-            self._call(stx, bare=True).call({"from": sender}, block_identifier="pending")
-        except _REVERTS as exc:
+            receipt = self.relay.transact(self._call(stx), gas)
+        except _REVERTS as exc:  # a chain that refuses to mine a reverting transaction
+            self.simulate_first = True
             raise self._refusal(stx, exc, now) from None
-        receipt = self.relay.transact(
-            self._call(stx), DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT
-        )
-        if receipt["status"] != 1:  # another relay's transaction got in between: say why now
+        if receipt["status"] != 1:  # another relay's transaction got in first, or a divergence
+            self.simulate_first = True
             try:
                 self._call(stx, bare=True).call({"from": sender})
             except _REVERTS as exc:

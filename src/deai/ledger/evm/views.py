@@ -144,17 +144,21 @@ class BlockView:
 
     def duty(self, job_id: str, executor: str) -> tuple[str | None, str | None]:
         """(commitment, revealed digest) of ``executor`` in the job, None where not yet sent."""
-        commitment, digest, committed, revealed = self.jobs_view("duties", b32(job_id), executor)
+        _, drawn, duties = self.jobs_view("job_view", b32(job_id))
+        if executor in drawn:
+            commitment, digest, committed, revealed = duties[drawn.index(executor)]
+        else:  # not drawn (or spelled otherwise): the contract's own row
+            commitment, digest, committed, revealed = self.jobs_view("duties", b32(job_id), executor)
         return (hex_(commitment) if committed else None, hex_(digest) if revealed else None)
 
     def job(self, job_id: str, replayed: JobRecord | None) -> JobRecord | None:
-        """The Jobs contract's record (two views: the job, its drawn executors), with the fields
+        """The Jobs contract's record (one view: the job, its executors, their duties), with the fields
         only the job's transactions carry (``job_type``, ``inputs``, ``accepted``, ``faulted``,
         ``missed``) from ``replayed``: the record replayed from the log up to this block."""
         (
             creator, task, fee, escrow, role, seed, replication, commit_deadline, reveal_deadline,
             resolver, quorum, model, commits, reveals, replicated, primary, status, digest,
-        ) = self.jobs_view("jobs", b32(job_id))  # fmt: skip
+        ), drawn, _ = self.jobs_view("job_view", b32(job_id))  # fmt: skip
         if status == 0 or replayed is None:
             return None
         return JobRecord(
@@ -165,7 +169,7 @@ class BlockView:
             fee=fee,
             escrow=escrow,
             role=ROLES[role],
-            executors=tuple(self.jobs_view("executor_list", b32(job_id))),
+            executors=tuple(drawn),
             seed=hex_(seed),
             replication=hex_(replication),
             commit_deadline=commit_deadline,

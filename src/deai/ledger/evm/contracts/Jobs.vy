@@ -219,9 +219,13 @@ def bind(_ledger: address):
 
 @external
 @view
-def executor_list(job_id: bytes32) -> DynArray[address, MAX_EXECUTORS]:
-    """A job's drawn executors in draw order, in one call (``executors(job, i)`` reads one)."""
-    return self.executors[job_id]
+def job_view(job_id: bytes32) -> (Job, DynArray[address, MAX_EXECUTORS], DynArray[Duty, MAX_EXECUTORS]):
+    """A job, its drawn executors in draw order and their duties (in the same order), in one call."""
+    drawn: DynArray[address, MAX_EXECUTORS] = self.executors[job_id]
+    duties: DynArray[Duty, MAX_EXECUTORS] = []
+    for e: address in drawn:
+        duties.append(self.duties[job_id][e])
+    return self.jobs[job_id], drawn, duties
 
 
 # -- the provider list (sorted like the reference draw: by checksummed address) ---------------------------
