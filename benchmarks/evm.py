@@ -19,10 +19,16 @@ measures, for ``n`` payees (10, 100, 1,000; ``--small``: 10, 100):
   provider: the one O(providers) step), ``per_job_ratio`` likewise for the whole job, and
   ``last_stake_gas`` the gas of the last provider's first stake (its sorted insertion).
 
+- ``simulate`` (``--simulate SCENARIO``; the full run takes ``scenarios/demo.yaml``, ``--small``
+  none): the scenario over HTTP with real processes (``deai simulate SCENARIO --transport http``)
+  once with the hub's SQLite ledger and once with ``--ledger evm`` (anvil, the hub a relay, every
+  daemon reading the chain), in the same run; ``ratio`` = EVM wall time / SQLite wall time (the
+  goal: at most 2), with each run's test accuracy and ledger entries (the same training both ways).
+
 Without anvil (``make anvil``) the chain is the in-process py-evm one (gas is identical; the rate
 is then py-evm's). ``--seed`` fixes the accounts and amounts.
 
-    python benchmarks/evm.py [--small] [--seed S]
+    python benchmarks/evm.py [--small] [--seed S] [--simulate SCENARIO | --simulate none]
 """
 
 from __future__ import annotations
@@ -164,11 +170,33 @@ def typed_cost(minter: Account, n: int) -> dict:
     return {"create_us": round(whole / n * 1e6, 1), "typed_share": round(typed / whole, 3)}
 
 
+def simulate(path: str) -> dict:
+    """``path`` run over HTTP on the SQLite ledger, then on the EVM ledger (anvil)."""
+    from deai.sim.runner import run_scenario
+    from deai.sim.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    runs = {}
+    for backend in ("sqlite", "evm"):
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            report = run_scenario(scenario, out, transport="http", ledger=backend)
+            runs[backend] = {
+                "wall_s": round(time.perf_counter() - t0, 1),
+                "test_accuracy": report["test_accuracy"],
+                "ledger_entries": report["ledger_entries"],
+                "ledger_verified": report["ledger_verified"],
+            }
+    return {"scenario": path, **runs, "ratio": round(runs["evm"]["wall_s"] / runs["sqlite"]["wall_s"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulate", default=None, help="a scenario or none (default: demo; --small: none)")
     args = parser.parse_args()
+    scenario = args.simulate or ("none" if args.small else "scenarios/demo.yaml")
     rng = random.Random(args.seed)
     minter = Account.from_seed("evm-bench", args.seed)
     users = [Account.from_seed("evm-bench-user", args.seed * 100 + i) for i in range(4)]
@@ -216,6 +244,10 @@ def main() -> None:
             for j in jobs
         ],
     }
+    if scenario != "none":
+        if find_anvil() is None:
+            raise SystemExit("the simulate measurement needs anvil: make anvil")
+        out["simulate"] = simulate(scenario)
     print(json.dumps(out, indent=1))
 
 
