@@ -10,6 +10,8 @@ slashed. Afterwards the contract's state is replayed from its logs (``verify``) 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -91,6 +93,13 @@ def test_a_task_and_paid_inference_on_anvil_through_hub_and_chain_restarts(tmp_p
         other.send_tx(parties.creator, Transfer(to=user.address, amount=7))
         assert client.query("balance", address=user.address) == before + 7  # seen through the first hub
         assert other.query("head") == client.query("head")
+        # the CLI reads the chain too when told where it is ($DEAI_RPC, $DEAI_LEDGER_ADDRESS)
+        env = {**os.environ, "DEAI_RPC": net.chain.rpc, "DEAI_LEDGER_ADDRESS": net.chain.address}
+        shown = subprocess.run(
+            [sys.executable, "-m", "deai.cli.main", "account", "show", "seed:evmuser:0", "--hub", net.url],
+            capture_output=True, text=True, env=env, timeout=120, check=True,
+        ).stdout  # fmt: skip
+        assert f"{before + 7:,}" in shown or str(before + 7) in shown, shown
 
         # paid, verified inference on the trained model; the lying host is slashed
         ensure_hosts(net, hosts, tag="evm", behaviours={hosts[2].address: "wrong_answer"}, stake=50_000)

@@ -154,9 +154,15 @@ def connect(
     url: str, signer: Account | None = None, *, verify: bool | str = True, chain: ChainRef | None = None
 ) -> HubClient:
     """A :class:`HubClient` for ``url`` signed by ``signer`` (a throwaway key for queries), after a
-    bounded :func:`probe_hub`; with ``chain`` its ledger reads come from that chain."""
+    bounded :func:`probe_hub`; with ``chain`` its ledger reads come from that chain. Without one,
+    ``$DEAI_RPC`` and ``$DEAI_LEDGER_ADDRESS`` name it when both are set (every command that talks
+    to a hub then reads the ledger from the chain, not from the hub)."""
     from deai.core.accounts import Account
+    from deai.node.launch.chain import ChainRef
     from deai.node.launch.serve import hub_client
 
+    rpc, address = os.environ.get("DEAI_RPC"), os.environ.get("DEAI_LEDGER_ADDRESS")
+    if chain is None and rpc and address:
+        chain = ChainRef(rpc, address)
     probe_hub(url, verify=verify)
     return hub_client(url.rstrip("/"), signer or Account.create(), verify=verify, chain=chain)
