@@ -118,7 +118,10 @@ class EvmLedger(Ledger):
         self.config = config
         self.w3 = Web3(Web3.HTTPProvider(chain)) if isinstance(chain, str) else chain
         self.relayer = relayer
-        self.relay = Relay(self.w3, relayer)
+        # the chain without web3's middleware (none applies to what the backend sends and reads:
+        # contract calls with explicit fields, receipts and logs read by key)
+        self.bare = Web3(self.w3.provider, middleware=[])
+        self.relay = Relay(self.bare, relayer)
         self._clock = clock
         self._lock = threading.RLock()
         c = compiled()
@@ -136,9 +139,8 @@ class EvmLedger(Ledger):
         self.jobs = self.w3.eth.contract(address=views.jobs().call(), abi=compiled("Jobs").abi)
         self._time = (views.time_origin().call(), views.time_num().call(), views.time_den().call())
         self._deployed_at = views.deployed_at().call()
-        # reads go through a Web3 without middleware (none applies to a view's eth_call); on the
-        # in-process chain they name its relaying account (it asks for its accounts otherwise)
-        bare = Web3(self.w3.provider, middleware=[])
+        # on the in-process chain reads name its relaying account (it asks for its accounts otherwise)
+        bare = self.bare
         in_process = isinstance(self.w3.provider, EthereumTesterProvider) and relayer is None
         self.views = Views(
             bare.eth.contract(address=address, abi=c.abi),
@@ -152,7 +154,7 @@ class EvmLedger(Ledger):
 
     def _follower(self) -> Follower:
         return Follower(
-            self.w3, self.contract, self.config, self._deployed_at, jobs=self.jobs, known=self.known
+            self.bare, self.contract, self.config, self._deployed_at, jobs=self.jobs, known=self.known
         )
 
     @staticmethod
@@ -169,11 +171,11 @@ class EvmLedger(Ledger):
 
     def _at(self) -> BlockView:
         """The views at the latest block."""
-        return self.views.at(self.w3.eth.block_number)
+        return self.views.at(self.bare.eth.block_number)
 
     def _synced(self) -> BlockView:
         """Follow the log to the latest block; the views at that block (call under the lock)."""
-        block = self.w3.eth.block_number
+        block = self.bare.eth.block_number
         self.follower.sync(block)
         return self.views.at(block)
 
@@ -181,7 +183,7 @@ class EvmLedger(Ledger):
         """Set the next block's timestamp from the clock (if any); the ledger time it gives (ms)."""
         origin, num, den = self._time
         floor = self.follower.head.time  # the contract's clock: the last applied transaction's time
-        last = self.w3.eth.get_block(at.block)["timestamp"]
+        last = self.bare.eth.get_block(at.block)["timestamp"]
         if self._clock is None:
             return max(floor, (last - origin) * num // den)
         ts = max(origin + self._clock() * den // num, last + 1)
@@ -205,10 +207,10 @@ class EvmLedger(Ledger):
         stx.verify_typed_signature()
         return stx
 
-    def _call(self, stx: SignedTx, bare: bool = False) -> Any:
-        """The contract call of ``stx`` (``bare``: bound to the Web3 without middleware, to simulate)."""
+    def _call(self, stx: SignedTx) -> Any:
+        """The contract call of ``stx`` (bound to the Web3 without middleware)."""
         sig = stx.typed_signature or b""
-        ledger, jobs = (self.views.ledger, self.views.jobs) if bare else (self.contract, self.jobs)
+        ledger, jobs = self.views.ledger, self.views.jobs
         target = ledger if hasattr(ledger.functions, stx.kind) else jobs
         fn = getattr(target.functions, stx.kind)
         return fn(stx.sender, stx.nonce, *abi_args(stx.tx), sig[64], sig[:32], sig[32:64])
@@ -249,7 +251,7 @@ class EvmLedger(Ledger):
         sender = self.relay.sender
         if self.simulate_first or not self._reference_accepts(stx, now):
             try:
-                self._call(stx, bare=True).call({"from": sender}, block_identifier="pending")
+                self._call(stx).call({"from": sender}, block_identifier="pending")
             except _REVERTS as exc:
                 raise self._refusal(stx, exc, now) from None
         gas = DRAW_GAS_LIMIT if stx.kind in ("register_job", "stake") else GAS_LIMIT
@@ -261,7 +263,7 @@ class EvmLedger(Ledger):
         if receipt["status"] != 1:  # another relay's transaction got in first, or a divergence
             self.simulate_first = True
             try:
-                self._call(stx, bare=True).call({"from": sender})
+                self._call(stx).call({"from": sender})
             except _REVERTS as exc:
                 raise self._refusal(stx, exc, now) from None
             raise LedgerError(f"the chain reverted transaction {stx.id} (out of gas?)")
