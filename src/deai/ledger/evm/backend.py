@@ -147,7 +147,7 @@ class EvmLedger(Ledger):
             bare.eth.contract(address=self.jobs.address, abi=self.jobs.abi),
             {"from": self.relay.sender} if in_process else None,
         )
-        # tx hash -> the transaction this process relayed, for every follower (see Follower)
+        # tx hash -> a transaction this process relayed, until the follower reads it (see Follower)
         self.known: dict[bytes, SignedTx] = {}
         self.simulate_first = False  # True after the chain reverted a transaction (see the module doc)
         self.follower = self._follower()
@@ -183,7 +183,7 @@ class EvmLedger(Ledger):
         """Set the next block's timestamp from the clock (if any); the ledger time it gives (ms)."""
         origin, num, den = self._time
         floor = self.follower.head.time  # the contract's clock: the last applied transaction's time
-        last = self.bare.eth.get_block(at.block)["timestamp"]
+        last = at.timestamp()
         if self._clock is None:
             return max(floor, (last - origin) * num // den)
         ts = max(origin + self._clock() * den // num, last + 1)
@@ -410,7 +410,7 @@ class EvmLedger(Ledger):
         Everything is read at one block, through a block view of its own (not the query cache).
         The fresh replay takes the log entries the follower read (``Follower.replay``: mined logs do
         not change, and the head check catches a missing one) and the transactions this process
-        relayed (``known``, see Follower) instead of asking the node for them again."""
+        relayed or read (``Applied.stx``, see Follower) instead of asking the node for them again."""
         with self._lock:
             self._synced()
             block, entries = self.follower.block, list(self.follower.applied)

@@ -74,18 +74,19 @@ class Applied:
     head: str
     tx_hash: bytes
     events: list[Event] = field(default_factory=list)
+    stx: SignedTx | None = None  # the transaction, once read (from ``known`` or the chain)
 
 
 class Follower:
     """Reads the contracts' logs from ``from_block`` and keeps events, histories and a mirror.
     ``jobs``: the Jobs contract beside the Ledger ``contract`` (both logs, in log order).
 
-    ``known`` (tx hash -> :class:`~deai.ledger.tx.SignedTx`): the transactions this process relayed,
-    shared by every follower of one ledger object (``verify``'s fresh follower too) so that none is
-    fetched back from the node. This is sound: a transaction's hash commits to its calldata, and the
-    calldata is the ABI encoding of exactly that signed transaction (``EvmLedger`` built it), so the
-    chain's copy of a known hash decodes to the same transaction. Transactions relayed by others are
-    fetched and decoded from the chain."""
+    ``known`` (tx hash -> :class:`~deai.ledger.tx.SignedTx`): the transactions this process relayed
+    and the follower has not read back yet (each entry then keeps its transaction, ``Applied.stx``,
+    which ``replay`` passes on, so ``verify``'s fresh follower fetches none). This is sound: a
+    transaction's hash commits to its calldata, and the calldata is the ABI encoding of exactly that
+    signed transaction (``EvmLedger`` built it), so the chain's copy of a known hash decodes to the
+    same transaction. Transactions relayed by others are fetched and decoded from the chain."""
 
     def __init__(
         self,
@@ -125,8 +126,10 @@ class Follower:
         )
         applied = self._decode(logs)
         for entry in applied:  # every read before the cursor moves: a node that goes away midway
-            self.known[entry.tx_hash] = self._signed(entry)  # leaves the follower as it was
+            entry.stx = self._signed(entry)  # leaves the follower as it was
         self.block = latest
+        for entry in applied:  # each entry keeps its transaction now
+            self.known.pop(entry.tx_hash, None)
         self._take(applied)
         return applied
 
@@ -174,6 +177,8 @@ class Follower:
             self._replay(entry)
 
     def _signed(self, entry: Applied) -> SignedTx:
+        if entry.stx is not None:
+            return entry.stx
         stx = self.known.get(entry.tx_hash)
         if stx is not None:
             return stx

@@ -76,6 +76,16 @@ class BlockView:
             cache[key] = value
         return value
 
+    def timestamp(self) -> int:
+        """The block's timestamp."""
+        key = ("timestamp",)
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        value = int(self.ledger.w3.eth.get_block(self.block)["timestamp"])
+        if self._cache is not None:
+            self._cache[key] = value
+        return value
+
     def view(self, name: str, *args: Any) -> Any:
         """A view of the Ledger contract."""
         return self._read(self.ledger, name, *args)
