@@ -1,7 +1,6 @@
 import pytest
 from bench_runner import run_small
 
-
 # an SSTORE that changes the ledger clock's slot (2,900 gas) instead of leaving it (100 gas)
 CLOCK_SLOT_GAS = 2_800
 
