@@ -140,11 +140,10 @@ class EvmLedger(Ledger):
         self._time = (views.time_origin().call(), views.time_num().call(), views.time_den().call())
         self._deployed_at = views.deployed_at().call()
         # on the in-process chain reads name its relaying account (it asks for its accounts otherwise)
-        bare = self.bare
         in_process = isinstance(self.w3.provider, EthereumTesterProvider) and relayer is None
         self.views = Views(
-            bare.eth.contract(address=address, abi=c.abi),
-            bare.eth.contract(address=self.jobs.address, abi=self.jobs.abi),
+            self.bare.eth.contract(address=address, abi=c.abi),
+            self.bare.eth.contract(address=self.jobs.address, abi=self.jobs.abi),
             {"from": self.relay.sender} if in_process else None,
         )
         # tx hash -> a transaction this process relayed, until the follower reads it (see Follower)
