@@ -33,7 +33,15 @@ def test_task_status_and_watch_over_http(tmp_path, parties):
 
 
 @pytest.mark.slow
-def test_deai_up_runs_a_scenario_and_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("ledger", ["sqlite", pytest.param("evm", marks=pytest.mark.slow)])
+def test_deai_up_runs_a_scenario_and_stops_cleanly(tmp_path, ledger):
+    if ledger == "evm":
+        from deai.ledger.evm.node import ANVIL_INSTALL, find_anvil
+
+        if find_anvil() is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"anvil is missing on CI; {ANVIL_INSTALL}")
+            pytest.skip(f"anvil is not installed; {ANVIL_INSTALL}")
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(
         textwrap.dedent(
@@ -51,7 +59,16 @@ def test_deai_up_runs_a_scenario_and_stops_cleanly(tmp_path):
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "deai.cli.up", str(scenario), "--dir", str(tmp_path / "net")],
+        [
+            sys.executable,
+            "-m",
+            "deai.cli.up",
+            str(scenario),
+            "--dir",
+            str(tmp_path / "net"),
+            "--ledger",
+            ledger,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -65,3 +82,8 @@ def test_deai_up_runs_a_scenario_and_stops_cleanly(tmp_path):
 
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/v1/health", timeout=2)
+    if ledger == "evm":  # the chain it started is stopped too, its state kept for a restart
+        chain = next(line.split()[2] for line in proc.stdout.splitlines() if line.startswith("chain "))
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(chain, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}, timeout=2)
+        assert (tmp_path / "net" / "chain" / "state.json").is_file()
