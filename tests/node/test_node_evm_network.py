@@ -91,6 +91,7 @@ def test_a_task_and_paid_inference_on_anvil_through_hub_and_chain_restarts(tmp_p
         other = hub_client(wait_for_url(hub2, second), parties.creator, chain=net.chain)
         before = client.query("balance", address=user.address)
         other.send_tx(parties.creator, Transfer(to=user.address, amount=7))
+        client.chain.refresh()  # another client's write: this view may lag it by up to MAX_LAG_S
         assert client.query("balance", address=user.address) == before + 7  # seen through the first hub
         assert other.query("head") == client.query("head")
         # the CLI reads the chain too when told where it is ($DEAI_RPC, $DEAI_LEDGER_ADDRESS)

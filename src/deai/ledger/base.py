@@ -232,6 +232,10 @@ class Ledger(ABC):
     def verify(self) -> VerifyReport:
         """Replay the whole log from genesis: hash links, signatures, events, final state root."""
 
+    def refresh(self) -> None:  # noqa: B027 - only for backends that cache what they read
+        """Read the latest state at the next query (a backend that caches reads of a shared chain
+        forgets them; a local backend always reads its own latest state)."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release resources (files, connections)."""
 

@@ -12,6 +12,10 @@ the contracts ``contracts/Ledger.vy`` (funds, stakes, tasks, payouts, models) an
   None uses the node's first unlocked account (eth-tester, anvil). The relayer is untrusted: the
   contract checks each transaction's EIP-712 signature (``SignedTx.typed_signature``), sender and
   nonce itself, so a relayer can only refuse to relay.
+- ``max_lag_s``: reads may use a latest-block number up to this old (0: every read asks the chain
+  for it). A hub and a participant's view use a tenth of a second: a poll then costs no extra
+  round trip per read. Writes through this object are read back at once, and :meth:`refresh`
+  makes the next read ask the chain (a client calls it after the hub relayed its transactions).
 - ``clock``: None takes the chain's time (block timestamps in seconds; the ledger clock in ms is
   ``timestamp * 1000``). A clock (e.g. :class:`~deai.ledger.base.ManualClock`) drives a development
   chain instead: each block's timestamp is set to the clock in microseconds, so ledger times follow
@@ -41,6 +45,7 @@ replayed from the chain by the follower.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -114,8 +119,11 @@ class EvmLedger(Ledger):
         relayer: Account | None = None,
         deploy: bool | str = True,
         clock: Callable[[], int] | None = None,
+        max_lag_s: float = 0.0,
     ) -> None:
         self.config = config
+        self.max_lag_s = max_lag_s
+        self._latest: tuple[int, float] | None = None  # (block number, when it was read)
         self.w3 = Web3(Web3.HTTPProvider(chain)) if isinstance(chain, str) else chain
         self.relayer = relayer
         # the chain without web3's middleware (none applies to what the backend sends and reads:
@@ -168,13 +176,27 @@ class EvmLedger(Ledger):
 
     # -- chain plumbing ---------------------------------------------------------------------------------
 
+    def _block(self, fresh: bool = False) -> int:
+        """The latest block number, asked of the chain at most once per ``max_lag_s``."""
+        now, latest = time.monotonic(), self._latest
+        if not fresh and latest is not None and now - latest[1] < self.max_lag_s:
+            return latest[0]
+        block = self.bare.eth.block_number
+        self._latest = (block, now)
+        return block
+
+    def refresh(self) -> None:
+        """Ask the chain for its latest block at the next read (e.g. after a write relayed by another
+        party), whatever ``max_lag_s``."""
+        self._latest = None
+
     def _at(self) -> BlockView:
         """The views at the latest block."""
-        return self.views.at(self.bare.eth.block_number)
+        return self.views.at(self._block())
 
-    def _synced(self) -> BlockView:
+    def _synced(self, fresh: bool = False) -> BlockView:
         """Follow the log to the latest block; the views at that block (call under the lock)."""
-        block = self.bare.eth.block_number
+        block = self._block(fresh)
         self.follower.sync(block)
         return self.views.at(block)
 
@@ -246,7 +268,7 @@ class EvmLedger(Ledger):
 
     def _submit_one(self, item: SignedTx | bytes) -> Receipt:
         stx = self._prepare(item)
-        now = self._next_time(self._synced())
+        now = self._next_time(self._synced(fresh=True))
         sender = self.relay.sender
         if self.simulate_first or not self._reference_accepts(stx, now):
             try:
@@ -268,7 +290,8 @@ class EvmLedger(Ledger):
             raise LedgerError(f"the chain reverted transaction {stx.id} (out of gas?)")
         tx_hash = bytes(receipt["transactionHash"])
         self.known[tx_hash] = stx
-        for entry in self.follower.sync():
+        self._latest = (receipt["blockNumber"], time.monotonic())  # our own write, read back at once
+        for entry in self.follower.sync(receipt["blockNumber"]):
             if entry.tx_hash == tx_hash:
                 return Receipt(
                     entry.height,
@@ -364,19 +387,19 @@ class EvmLedger(Ledger):
 
     def head(self) -> Head:
         with self._lock:
-            self.follower.sync()
+            self.follower.sync(self._block())
             return self.follower.head
 
     def state_root(self) -> str:
         """The root of the state replayed from the chain's log (see :meth:`verify`)."""
         with self._lock:
-            self.follower.sync()
+            self.follower.sync(self._block())
             return self.follower.mirror.root()
 
     def state(self) -> State:
         """A copy of the state replayed from the chain's log (for tools and tests; O(state))."""
         with self._lock:
-            self.follower.sync()
+            self.follower.sync(self._block())
             return self.follower.mirror.copy()
 
     def supply(self) -> dict[str, int]:
@@ -391,12 +414,12 @@ class EvmLedger(Ledger):
 
     def events(self, since: int = 0, limit: int | None = None) -> list[Event]:
         with self._lock:
-            self.follower.sync()
+            self.follower.sync(self._block())
             return self.follower.events[since : None if limit is None else since + limit]
 
     def history(self, address: str, limit: int = 50) -> Sequence[TxRecord]:
         with self._lock:
-            self.follower.sync()
+            self.follower.sync(self._block())
             return self.follower.histories.get(address, [])[::-1][:limit]
 
     def verify(self) -> VerifyReport:

@@ -23,7 +23,11 @@ from deai.core.accounts import Account
 from deai.ledger.config import NetworkConfig
 from deai.ledger.errors import LedgerError
 
-__all__ = ["ChainRef", "deploy_ledger", "hub_ledger", "participant_chain"]
+__all__ = ["MAX_LAG_S", "ChainRef", "deploy_ledger", "hub_ledger", "participant_chain"]
+
+# how old a latest-block number the hub's and the participants' reads may use (EvmLedger.max_lag_s):
+# polls read many views; asking the chain for its block once per read doubled their round trips
+MAX_LAG_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def hub_ledger(ref: ChainRef, config: NetworkConfig, relayer: Account | None = N
     """The hub's :class:`~deai.ledger.evm.backend.EvmLedger` on ``ref`` (a relayer of signed txs)."""
     from deai.ledger.evm.backend import EvmLedger
 
-    return EvmLedger(ref.rpc, config, relayer=relayer, deploy=ref.address)
+    return EvmLedger(ref.rpc, config, relayer=relayer, deploy=ref.address, max_lag_s=MAX_LAG_S)
 
 
 def participant_chain(ref: ChainRef, hub_config: Mapping[str, Any]) -> Any:
@@ -62,4 +66,4 @@ def participant_chain(ref: ChainRef, hub_config: Mapping[str, Any]) -> Any:
         config = NetworkConfig.from_dict(dict(hub_config))
     except (TypeError, ValueError, KeyError) as exc:
         raise LedgerError(f"the hub's network config is malformed: {exc}") from None
-    return EvmLedger(ref.rpc, config, deploy=ref.address)
+    return EvmLedger(ref.rpc, config, deploy=ref.address, max_lag_s=MAX_LAG_S)

@@ -218,6 +218,8 @@ class HubClient:
                     200, "MalformedAnswer", "the hub's ledger.submit answer has no result per tx"
                 )
             out.extend(results)
+        if self.chain is not None:  # read what the hub relayed from the chain, not an older block
+            self.chain.refresh()
         return out
 
     # -- blobs ------------------------------------------------------------------------------------------
