@@ -190,15 +190,14 @@ def hub_client(
     """A client of the hub at ``url``; with ``chain`` its ledger reads come from that chain (the
     network config the hub announces is checked against the contract's genesis hash)."""
     network = probe_network(url, verify)
-    transport = HttpTransport(url, verify=verify, retries=6, backoff=0.1)
-    if chain is None:
-        return client(transport, network, signer)
-    hub = client(transport, network, signer)
-    view = participant_chain(chain, _field_config(hub.info()))
-    if view.config.network != network:
-        theirs = view.config.network
-        raise LedgerError(f"the hub serves network {network!r}, the chain's ledger is {theirs!r}")
-    return client(transport, network, signer, chain=view)
+    hub = client(HttpTransport(url, verify=verify, retries=6, backoff=0.1), network, signer)
+    if chain is not None:
+        view = participant_chain(chain, _field_config(hub.info()))
+        if view.config.network != network:
+            theirs = view.config.network
+            raise LedgerError(f"the hub serves network {network!r}, the chain's ledger is {theirs!r}")
+        hub.chain = view  # from here on its ledger reads come from the chain
+    return hub
 
 
 def _field_config(info: object) -> dict:
